@@ -1,0 +1,93 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.BookService.Data;
+
+/// <summary>bookdb: the catalog (titles, authors, categories) and each title's stock.</summary>
+public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options) : DbContext(options)
+{
+    public DbSet<Book> Books => Set<Book>();
+    public DbSet<Author> Authors => Set<Author>();
+    public DbSet<Category> Categories => Set<Category>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Book>(book =>
+        {
+            book.Property(b => b.Isbn).HasMaxLength(13).IsFixedLength();
+            book.HasIndex(b => b.Isbn).IsUnique();
+            book.Property(b => b.Title).HasMaxLength(500);
+            book.Property(b => b.Subtitle).HasMaxLength(500);
+            book.Property(b => b.Publisher).HasMaxLength(200);
+            book.Property(b => b.Language).HasMaxLength(8);
+            book.HasIndex(b => b.Title);
+            book.ToTable(t => t.HasCheckConstraint("ck_books_total_copies", "total_copies >= 0"));
+            book.HasMany(b => b.Authors).WithMany(a => a.Books).UsingEntity("book_authors");
+            book.HasMany(b => b.Categories).WithMany(c => c.Books).UsingEntity("book_categories");
+        });
+
+        modelBuilder.Entity<Author>(author =>
+        {
+            author.Property(a => a.Name).HasMaxLength(200);
+            author.HasIndex(a => a.Name);
+        });
+
+        modelBuilder.Entity<Category>(category =>
+        {
+            category.Property(c => c.Name).HasMaxLength(100);
+            // Category names are unique regardless of case ("Fantasy" and "fantasy" are one).
+            category.HasIndex(c => c.NormalizedName).IsUnique();
+            category.Property(c => c.NormalizedName).HasMaxLength(100);
+        });
+    }
+}
+
+public sealed class Book
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+
+    /// <summary>ISBN-13, digits only.</summary>
+    public required string Isbn { get; set; }
+    public required string Title { get; set; }
+    public string? Subtitle { get; set; }
+    public string? Description { get; set; }
+    public required string Publisher { get; set; }
+    public int? PublishedYear { get; set; }
+    public string? Language { get; set; }
+    public int? PageCount { get; set; }
+
+    /// <summary>Copies the library owns (the catalog's truth; lending decides how many are out).</summary>
+    public int TotalCopies { get; set; }
+
+    /// <summary>Read model from the lending service's BookAvailabilityChanged events.</summary>
+    public int AvailableCopies { get; set; }
+    public DateTimeOffset? NextAvailableAt { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    public List<Author> Authors { get; set; } = [];
+    public List<Category> Categories { get; set; } = [];
+}
+
+public sealed class Author
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public required string Name { get; set; }
+    public string? Bio { get; set; }
+    public int? BirthYear { get; set; }
+    public List<Book> Books { get; set; } = [];
+}
+
+public sealed class Category
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public required string Name { get; set; }
+    public required string NormalizedName { get; set; }
+    public string? Description { get; set; }
+    public List<Book> Books { get; set; } = [];
+}
+
+internal sealed class CatalogDesignTimeFactory : Library.ServiceDefaults.NpgsqlDesignTimeFactory<CatalogDbContext>
+{
+    protected override CatalogDbContext Create(DbContextOptions<CatalogDbContext> options) => new(options);
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Library.ServiceDefaults;
+
+/// <summary>
+/// Every error leaves a service as RFC 9457 problem details carrying the trace ID that the logs
+/// carry too. Bad input the framework itself rejects (malformed JSON, wrong types, a body over the
+/// limit) keeps its 4xx status and says why; only a real fault is a 500, and its details stay in
+/// the log.
+/// </summary>
+public static class ProblemDetailsDefaults
+{
+    public static IServiceCollection AddLibraryProblemDetails(this IServiceCollection services)
+    {
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            var traceId = Activity.Current?.TraceId.ToString() ?? ctx.HttpContext.TraceIdentifier;
+            ctx.ProblemDetails.Extensions["traceId"] = traceId;
+            ctx.ProblemDetails.Instance ??= ctx.HttpContext.Request.Path;
+            if (ctx.Exception is BadHttpRequestException bad)
+            {
+                ctx.ProblemDetails.Detail ??= bad.Message;
+            }
+        });
+
+        // Binding failures throw (instead of an empty 400) so the handler below can say what was wrong.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddTransient<IStartupFilter, ErrorHandlingStartupFilter>();
+        return services;
+    }
+
+    /// <summary>Puts the exception handler and status-code pages first in every pipeline.</summary>
+    private sealed class ErrorHandlingStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseExceptionHandler(new ExceptionHandlerOptions
+            {
+                StatusCodeSelector = ex => ex switch
+                {
+                    BadHttpRequestException bad => bad.StatusCode,
+                    OperationCanceledException => 499,
+                    _ => StatusCodes.Status500InternalServerError,
+                },
+                SuppressDiagnosticsCallback = ctx => ctx.Exception is BadHttpRequestException or OperationCanceledException,
+            });
+            app.UseStatusCodePages();
+            app.Use(async (context, nextMiddleware) =>
+            {
+                try
+                {
+                    await nextMiddleware(context);
+                }
+                catch (BadHttpRequestException ex)
+                {
+                    // Client errors are logged at information level, with the trace ID from the scope.
+                    context.RequestServices.GetRequiredService<ILoggerFactory>()
+                        .CreateLogger("Library.BadRequest")
+                        .LogInformation("Rejected {Method} {Path}: {Reason}", context.Request.Method, context.Request.Path, ex.Message);
+                    throw;
+                }
+            });
+            next(app);
+        };
+    }
+}

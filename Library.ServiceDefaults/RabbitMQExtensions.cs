@@ -1,0 +1,99 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+
+namespace Library.ServiceDefaults;
+
+public static class RabbitMQExtensions
+{
+    /// <summary>
+    /// What Aspire's <c>AddRabbitMQClient</c> gives: a connection from
+    /// <c>ConnectionStrings:{connectionName}</c> (<c>amqp://user:pass@host:port/vhost</c>), opened
+    /// lazily and kept, with automatic recovery, and a health check. The service does not wait for
+    /// the broker to start: events go through the outbox, so a broker outage delays them and
+    /// degrades health but never stops the service.
+    /// </summary>
+    public static TBuilder AddRabbitMQClient<TBuilder>(this TBuilder builder, string connectionName)
+        where TBuilder : IHostApplicationBuilder
+    {
+        var uri = new Uri(builder.Configuration.GetRequiredConnectionString(connectionName));
+        var factory = new ConnectionFactory
+        {
+            Uri = uri,
+            ClientProvidedName = builder.Environment.ApplicationName,
+            AutomaticRecoveryEnabled = true,
+            TopologyRecoveryEnabled = true,
+            NetworkRecoveryInterval = TimeSpan.FromSeconds(2),
+            RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
+        };
+        builder.Services.AddSingleton(new RabbitMQConnection(factory));
+
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+            connectionName,
+            sp => new RabbitMQHealthCheck(sp.GetRequiredService<RabbitMQConnection>()),
+            failureStatus: HealthStatus.Degraded,
+            tags: null,
+            timeout: TimeSpan.FromSeconds(5)));
+        return builder;
+    }
+
+    private sealed class RabbitMQHealthCheck(RabbitMQConnection connection) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                var open = await connection.GetAsync(cancellationToken);
+                return open.IsOpen
+                    ? HealthCheckResult.Healthy($"Connected to {open.Endpoint}")
+                    : new HealthCheckResult(context.Registration.FailureStatus, "Connection is recovering");
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                return new HealthCheckResult(context.Registration.FailureStatus, ex.Message, ex);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The service's one AMQP connection, opened on first use (not at start, so a broker that starts
+/// later is no start-up failure) and recovered by the client library after it drops.
+/// </summary>
+public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IConnection? _connection;
+
+    public ConnectionFactory Factory => factory;
+
+    public async Task<IConnection> GetAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is { } existing)
+        {
+            return existing;
+        }
+
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return _connection ??= await factory.CreateConnectionAsync(cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is { } connection)
+        {
+            await connection.CloseAsync();
+            connection.Dispose();
+        }
+        _gate.Dispose();
+    }
+}

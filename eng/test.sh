@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every test of the repository against real PostgreSQL, Redis and RabbitMQ that it starts
+# itself (own ports, a temporary data folder), then stops them. Ends with one line:
+#   N passed, M failed[, K skipped]
+# summed over every test project. Exit status is non-zero when anything failed or did not run.
+#
+#   eng/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Gateway"]
+#
+# Environment: LIBRARY_TEST_PG_PORT (45432), LIBRARY_TEST_REDIS_PORT (46379),
+# LIBRARY_TEST_RABBITMQ_PORT (45672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
+# data folder (logs) for a look afterwards.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=lib/servers.sh
+source "$ROOT/eng/lib/servers.sh"
+# shellcheck source=lib/common.sh
+source "$ROOT/eng/lib/common.sh"
+
+PG_PORT="${LIBRARY_TEST_PG_PORT:-45432}"
+REDIS_PORT="${LIBRARY_TEST_REDIS_PORT:-46379}"
+RABBIT_PORT="${LIBRARY_TEST_RABBITMQ_PORT:-45672}"
+DATA="$(mktemp -d /tmp/library-test.XXXXXX)"
+RESULTS="$ROOT/artifacts/test-results"
+
+SUMMARY=""
+cleanup() {
+  local status=$?
+  servers_stop_all "$DATA" || true
+  if [[ "${LIBRARY_TEST_KEEP_DATA:-0}" == 1 ]]; then
+    echo "[test] data and server logs kept in $DATA" >&2
+  else
+    rm -rf "$DATA"
+  fi
+  # The counts are the very last line, after everything the shutdown printed.
+  [[ -n "$SUMMARY" ]] && echo "$SUMMARY"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+started=$SECONDS
+servers_install
+servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
+LIBRARY_TEST_POSTGRES="$(pg_superuser_cs "$DATA" "$PG_PORT")"
+LIBRARY_TEST_REDIS="$(redis_cs "$DATA" "$REDIS_PORT")"
+LIBRARY_TEST_RABBITMQ="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
+export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ
+echo "[test] servers ready in $((SECONDS - started)) s" >&2
+
+SOLUTION="$(library_solution)"
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+echo "[test] building $SOLUTION" >&2
+dotnet build "$SOLUTION" -c Release -nologo -clp:ErrorsOnly -p:RunAnalyzers=true
+
+test_status=0
+dotnet test "$SOLUTION" -c Release --no-build -nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@" || test_status=$?
+
+# One line with the counts summed over every project's TRX file (printed last, by cleanup).
+SUMMARY="$(python3 - "$RESULTS" <<'PY'
+
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+files = glob.glob(sys.argv[1] + "/**/*.trx", recursive=True)
+for f in files:
+    c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(c.get("passed", 0))
+    failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
+    skipped += int(c.get("notExecuted", 0))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed or not files or passed == 0 else 0)
+PY
+)" || test_status=1
+exit "$test_status"

@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Library.Gateway.Tests;
+
+/// <summary>
+/// A real Kestrel server on a loopback port standing where a service replica would stand, that
+/// answers every request with its own name and what it received. It proves where the gateway sent
+/// a request, which is all a routing test asks; the real services are exercised end to end in
+/// <see cref="EndToEndTests"/>.
+/// </summary>
+public sealed class Destination : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private Destination(WebApplication app, string name)
+    {
+        _app = app;
+        Name = name;
+    }
+
+    public string Name { get; }
+    public string Address => _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+    public ConcurrentQueue<string> Received { get; } = new();
+
+    public static async Task<Destination> StartAsync(string name)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var destination = new Destination(app, name);
+        app.MapGet("/health", () => Results.Ok());
+        app.Map("/{**path}", (HttpContext context) =>
+        {
+            var target = context.Request.Path + context.Request.QueryString;
+            destination.Received.Enqueue(target);
+            return Results.Json(new EchoAnswer(name, context.Request.Method, target, context.Request.Headers.Authorization.ToString()));
+        });
+        await app.StartAsync();
+        return destination;
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}
+
+public sealed record EchoAnswer(string Service, string Method, string Target, string Authorization);

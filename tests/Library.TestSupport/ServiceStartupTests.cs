@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace Library.TestSupport;
+
+/// <summary>
+/// What every service must do on start, against the real servers: migrate its own empty
+/// database (once, even when replicas start together), report health, serve its OpenAPI document.
+/// Each service's test project runs these through a subclass.
+/// </summary>
+public abstract class ServiceStartupTests<TProgram, TContext>(string databaseName)
+    where TProgram : class
+    where TContext : DbContext
+{
+    protected virtual IDictionary<string, string?> Settings(TestDatabase database) =>
+        new Dictionary<string, string?> { [$"ConnectionStrings:{databaseName}"] = database.ConnectionString };
+
+    [Fact]
+    public async Task Starts_on_an_empty_database_migrates_it_and_reports_healthy()
+    {
+        await using var database = await TestDatabase.CreateAsync(databaseName);
+        await using var host = new ServiceHost<TProgram>(Settings(database));
+        using var client = host.CreateClient();
+
+        var health = await client.GetFromJsonAsync<JsonElement>("/health", TestContext.Current.CancellationToken);
+
+        Assert.Equal("Healthy", health.GetProperty("status").GetString());
+        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(databaseName).GetProperty("status").GetString());
+        await AssertFullyMigrated(host, database);
+    }
+
+    [Fact]
+    public async Task Two_replicas_starting_at_once_on_an_empty_database_migrate_it_once()
+    {
+        await using var database = await TestDatabase.CreateAsync(databaseName);
+        await using var first = new ServiceHost<TProgram>(Settings(database));
+        await using var second = new ServiceHost<TProgram>(Settings(database));
+
+        // Creating the client starts the host, and the host migrates while it starts.
+        var clients = await Task.WhenAll(Task.Run(first.CreateClient), Task.Run(second.CreateClient));
+
+        foreach (var client in clients)
+        {
+            using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            client.Dispose();
+        }
+        await AssertFullyMigrated(first, database);
+    }
+
+    [Fact]
+    public async Task Alive_and_OpenAPI_document_are_served()
+    {
+        await using var database = await TestDatabase.CreateAsync(databaseName);
+        await using var host = new ServiceHost<TProgram>(Settings(database));
+        using var client = host.CreateClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        using var alive = await client.GetAsync("/alive", ct);
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+
+        var openApi = await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json", ct);
+        Assert.StartsWith("3.", openApi.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unreachable_cache_and_broker_degrade_health_but_do_not_stop_the_service()
+    {
+        await using var database = await TestDatabase.CreateAsync(databaseName);
+        var settings = Settings(database);
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        settings["ConnectionStrings:cache"] = "127.0.0.1:1,password=x";
+        settings["ConnectionStrings:messaging"] = "amqp://nobody:nothing@127.0.0.1:1/library";
+        await using var host = new ServiceHost<TProgram>(settings);
+        using var client = host.CreateClient();
+
+        using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
+        var health = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+
+        // Degraded still answers 200: a cache or broker outage must not take every replica out
+        // of the gateway's rotation (events wait in the outbox; reads go to PostgreSQL).
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Degraded", health.GetProperty("status").GetString());
+        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(databaseName).GetProperty("status").GetString());
+        Assert.Equal("Degraded", health.GetProperty("checks").GetProperty("messaging").GetProperty("status").GetString());
+    }
+
+    private static async Task AssertFullyMigrated(ServiceHost<TProgram> host, TestDatabase database)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var expected = db.Database.GetMigrations().ToList();
+        Assert.NotEmpty(expected);
+        Assert.Empty(await db.Database.GetPendingMigrationsAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(expected.Count, await database.ScalarAsync<long>("SELECT count(*) FROM \"__EFMigrationsHistory\""));
+    }
+}

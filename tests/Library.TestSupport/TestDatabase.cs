@@ -1,0 +1,75 @@
+using Npgsql;
+
+namespace Library.TestSupport;
+
+/// <summary>
+/// A brand-new, empty database owned by its own non-superuser login, as eng/run.sh gives each
+/// service: the service under test migrates it itself. Dropped (with its login) on dispose.
+/// </summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private TestDatabase(string name, string connectionString)
+    {
+        Name = name;
+        ConnectionString = connectionString;
+    }
+
+    public string Name { get; }
+
+    /// <summary>Connection string of the database's own login.</summary>
+    public string ConnectionString { get; }
+
+    public static async Task<TestDatabase> CreateAsync(string prefix)
+    {
+        var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 33, 63)].ToLowerInvariant();
+        var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+        await using (var admin = new NpgsqlConnection(TestServers.PostgresAdmin))
+        {
+            await admin.OpenAsync();
+            await Execute(admin, $"CREATE ROLE \"{name}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'");
+            await Execute(admin, $"CREATE DATABASE \"{name}\" OWNER \"{name}\"");
+            await Execute(admin, $"REVOKE CONNECT ON DATABASE \"{name}\" FROM PUBLIC");
+        }
+
+        // Extensions need a superuser; eng/run.sh creates them the same way.
+        var adminOnDb = new NpgsqlConnectionStringBuilder(TestServers.PostgresAdmin) { Database = name };
+        await using (var admin = new NpgsqlConnection(adminOnDb.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await Execute(admin, "CREATE EXTENSION IF NOT EXISTS pg_trgm; CREATE EXTENSION IF NOT EXISTS unaccent;");
+        }
+
+        var own = new NpgsqlConnectionStringBuilder(TestServers.PostgresAdmin)
+        {
+            Database = name,
+            Username = name,
+            Password = password,
+        };
+        return new TestDatabase(name, own.ConnectionString);
+    }
+
+    public async Task<T?> ScalarAsync<T>(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        var value = await command.ExecuteScalarAsync();
+        return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var admin = new NpgsqlConnection(TestServers.PostgresAdmin);
+        await admin.OpenAsync();
+        await Execute(admin, $"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)");
+        await Execute(admin, $"DROP ROLE IF EXISTS \"{Name}\"");
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
