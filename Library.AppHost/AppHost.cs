@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 // The Library's topology: three services that each own a PostgreSQL database, a gateway in front,
 // Redis as a cache and RabbitMQ for integration events. The names below are the configuration
 // keys every service reads (ConnectionStrings:bookdb, services:bookservice:http:0, ...), the same
@@ -10,10 +12,11 @@ var adminEmail = builder.AddParameter("admin-email");
 var adminPassword = builder.AddParameter("admin-password", secret: true);
 
 var postgres = builder.AddPostgres("postgres");
-if (builder.ExecutionContext.IsRunMode)
+if (builder.ExecutionContext.IsRunMode && builder.Configuration.GetValue("Postgres:DataVolume", true))
 {
-    // Local runs keep their data. Not in Azure Container Apps: Azure Files cannot chmod, so
-    // initdb fails on such a volume (see README, "Deploying").
+    // Local runs keep their data (tests turn this off: a volume remembers the password of its
+    // first run). Not in Azure Container Apps: Azure Files cannot chmod, so initdb fails on such
+    // a volume (see README, "Deploying").
     postgres.WithDataVolume();
 }
 var userDb = postgres.AddDatabase("userdb");

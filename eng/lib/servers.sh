@@ -607,26 +607,22 @@ _srv_rmq_kill_epmd() { # DATA -> stop this instance's private epmd if no node is
 }
 
 rabbitmq_stop() {
-  local data r pids pid out
+  local data r pids pid beam i
   data="$(_srv_data "${1:-}")" || return 1
   r="$data/rabbitmq"
   _srv_rmq_load "$data" || return 0          # never started here
   if pids="$(_srv_rmq_pids "$data")"; then
     _srv_log "rabbitmq: stopping node $RMQ_NODE"
-    pid="$(_srv_first_line "$r/rabbitmq.pid")"
-    if _srv_pid_in "$r" "$pid" &&
-       out="$(_srv_rmq_run "$data" timeout 90 "$_SRV_RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" stop "$r/rabbitmq.pid" 2>&1)"; then
-      :
-    else
-      [[ -n "${out:-}" ]] && printf '%s\n' "$out" >&2
-      _srv_log "rabbitmq: rabbitmqctl stop failed, sending SIGTERM"
-      for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
-    fi
-    local i
-    for ((i = 0; i < 350; i++)); do          # 30 s, then SIGKILL, then 5 s more
+    # RabbitMQ >= 3.8 treats SIGTERM to beam.smp as a graceful "rabbitmqctl stop" (same
+    # shutdown path, no CLI boot, no cookie round-trip). If beam's pid is not known yet
+    # (still booting), the launcher script's TERM trap forwards it.
+    beam="$(_srv_first_line "$r/rabbitmq.pid")"
+    if _srv_pid_in "$r" "$beam"; then kill -TERM "$beam" 2>/dev/null || true
+    else for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done; fi
+    for ((i = 0; i < 650; i++)); do          # 60 s, then SIGKILL, then 5 s more
       pids="$(_srv_rmq_pids "$data")" || break
-      if ((i == 300)); then
-        _srv_log "rabbitmq: still running after 30 s, sending SIGKILL"
+      if ((i == 600)); then
+        _srv_log "rabbitmq: still running after 60 s, sending SIGKILL"
         for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
       fi
       sleep 0.1

@@ -23,6 +23,8 @@ public sealed class AppHostTests
         var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Library_AppHost>(ct);
         // No dashboard prompts a value in a test run.
         appHost.Configuration["Parameters:admin-password"] = "Test-only-admin-password-1";
+        // A fresh database every run, never the developer's volume.
+        appHost.Configuration["Postgres:DataVolume"] = "false";
 
         await using var app = await appHost.BuildAsync(ct).WaitAsync(StartTimeout, ct);
         await app.StartAsync(ct).WaitAsync(StartTimeout, ct);
