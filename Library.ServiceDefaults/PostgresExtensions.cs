@@ -23,13 +23,15 @@ public static class PostgresExtensions
     {
         var connectionString = builder.Configuration.GetRequiredConnectionString(connectionName);
 
-        builder.Services.AddDbContextPool<TContext>(options => options
+        // Interceptors registered as services (e.g. the event bus's outbox signal) join every context.
+        builder.Services.AddDbContextPool<TContext>((services, options) => options
             .UseNpgsql(connectionString, npgsql =>
             {
                 npgsql.EnableRetryOnFailure(maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null);
                 configureNpgsql?.Invoke(npgsql);
             })
-            .UseSnakeCaseNamingConvention());
+            .UseSnakeCaseNamingConvention()
+            .AddInterceptors(services.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()));
 
         builder.Services.AddHealthChecks().AddDbContextCheck<TContext>(
             name: connectionName,

@@ -20,5 +20,20 @@ library_solution() {
 ##  Everything else is built and tested: Library.WithoutAppHost.slnf           ##
 ################################################################################
 BANNER
+  write_solution_filter "$root"
   echo "$root/Library.WithoutAppHost.slnf"
+}
+
+# Library.WithoutAppHost.slnf = every project of Library.sln but the AppHost and its tests,
+# rewritten from the solution each time so a new project is never left out.
+write_solution_filter() {
+  python3 - "$1" <<'PY'
+import json, re, sys, os
+root = sys.argv[1]
+with open(os.path.join(root, "Library.sln"), encoding="utf-8-sig") as f:
+    projects = [p for p in re.findall(r'"([^"]+\.csproj)"', f.read()) if "AppHost" not in p]
+with open(os.path.join(root, "Library.WithoutAppHost.slnf"), "w") as f:
+    json.dump({"solution": {"path": "Library.sln", "projects": projects}}, f, indent=2)
+    f.write("\n")
+PY
 }

@@ -23,6 +23,13 @@
 # kill each other's epmd). Node name: library-<8 hex of sha256(realpath DATA)>@localhost,
 # fixed at first start (kept in instance.env). Erlang cookie: $DATA/secrets/rabbitmq.cookie,
 # copied to $DATA/rabbitmq/home/.erlang.cookie (HOME of both the server and rabbitmq_ctl).
+# User/vhost/permissions come from definitions.json imported at boot (before AMQP opens), so
+# a fresh node has only vhost "library" and user "library" (no guest, no "/"). rabbitmq_stop
+# sends SIGTERM (RabbitMQ's graceful stop) and then kills the instance's private epmd.
+# "Running" checks verify the pid file's process really belongs to DATA (cwd / command line),
+# so stale pid files from killed builds are ignored and cleaned up on the next start.
+# Optional env: SERVERS_PG_BINDIR (default: newest /usr/lib/postgresql/*/bin),
+#               SERVERS_RABBITMQ_TIMEOUT (seconds, default 90).
 # Progress goes to stderr ("[servers] ..."); stdout carries only the echoed values.
 
 _srv_log() { printf '[servers] %s\n' "$*" >&2; }

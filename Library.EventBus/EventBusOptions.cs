@@ -1,0 +1,50 @@
+namespace Library.EventBus;
+
+/// <summary>Configuration section <c>EventBus</c>; every value has a working default.</summary>
+public sealed class EventBusOptions
+{
+    public const string SectionName = "EventBus";
+
+    /// <summary>This service's name: its queue is called after it.</summary>
+    public string ServiceName { get; set; } = "";
+
+    /// <summary>The library's one durable topic exchange.</summary>
+    public string Exchange { get; set; } = "library.events";
+
+    /// <summary><c>quorum</c> (replicated; RabbitMQ 3.8+) or <c>classic</c> (durable).</summary>
+    public string QueueType { get; set; } = "quorum";
+
+    /// <summary>Deliveries of one message after the first, before it is dead-lettered.</summary>
+    public int MaxRetries { get; set; } = 5;
+
+    /// <summary>Wait before each retry (the retry queue's message TTL).</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Unacknowledged messages a consumer holds at once.</summary>
+    public ushort PrefetchCount { get; set; } = 32;
+
+    /// <summary>
+    /// Deliveries a replica handles at once. More than one reorders events, which is harmless by
+    /// design: state-carrying events are versioned and every event is applied at most once.
+    /// </summary>
+    public ushort ConsumerConcurrency { get; set; } = 4;
+
+    /// <summary>Outbox rows the relay claims and sends per round trip.</summary>
+    public int PublishBatchSize { get; set; } = 200;
+
+    /// <summary>
+    /// How often the relay looks for rows when nothing woke it (a commit in this process wakes it
+    /// at once; this catches rows committed by a replica that died before sending them).
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between attempts while the broker is unreachable.</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Sent outbox rows and inbox rows are deleted after this long.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    public string QueueName => ServiceName;
+    public string RetryQueueName => ServiceName + ".retry";
+    public string DeadLetterQueueName => ServiceName + ".dead-letter";
+}

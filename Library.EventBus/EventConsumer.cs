@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Library.ServiceDefaults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Library.EventBus;
+
+/// <summary>Applies one event to the service's own data. Runs inside the bus's transaction.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "An integration event handler, as eShop names it; not a .NET event delegate.")]
+public interface IIntegrationEventHandler<in TEvent> where TEvent : IntegrationEvent
+{
+    Task HandleAsync(TEvent integrationEvent, CancellationToken cancellationToken);
+}
+
+/// <summary>One handler of one event type, resolved and run in its own scope and transaction.</summary>
+internal sealed record HandlerRegistration(string EventName, Type EventType, string HandlerName, Func<IServiceProvider, IntegrationEvent, CancellationToken, Task> Invoke);
+
+/// <summary>
+/// Consumes this service's queue with manual acknowledgements. Each handler applies an event in
+/// one database transaction that also records the event ID in the inbox, so a re-delivered event
+/// changes nothing. A failing delivery goes to the retry queue (back after a delay) up to
+/// <see cref="EventBusOptions.MaxRetries"/> times, then to the dead-letter queue; a message that
+/// cannot be read at all goes there at once. The next message is never held up by a bad one.
+/// </summary>
+internal sealed class EventConsumer<TContext>(
+    IServiceScopeFactory scopes,
+    RabbitMQConnection connection,
+    TopologyDeclarer topology,
+    IEnumerable<HandlerRegistration> registrations,
+    EventBusMetrics metrics,
+    IOptions<EventBusOptions> options,
+    TimeProvider time,
+    ILogger<EventConsumer<TContext>> logger) : BackgroundService
+    where TContext : DbContext
+{
+    private const string RetryCountHeader = "x-retry-count";
+    private readonly EventBusOptions _options = options.Value;
+    private readonly ILookup<string, HandlerRegistration> _handlers = registrations.ToLookup(r => r.EventName, StringComparer.Ordinal);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var amqp = await connection.GetAsync(stoppingToken);
+                await using var channel = await amqp.CreateChannelAsync(
+                    new CreateChannelOptions(
+                        publisherConfirmationsEnabled: true,
+                        publisherConfirmationTrackingEnabled: true,
+                        consumerDispatchConcurrency: _options.ConsumerConcurrency),
+                    stoppingToken);
+                await topology.DeclareAsync(channel, stoppingToken);
+                if (_handlers.Count == 0)
+                {
+                    // Publishes only: the topology is declared, nothing to consume.
+                    return;
+                }
+
+                var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                channel.ChannelShutdownAsync += (_, args) =>
+                {
+                    closed.TrySetResult();
+                    return Task.CompletedTask;
+                };
+                await channel.BasicQosAsync(0, _options.PrefetchCount, global: false, stoppingToken);
+                var consumer = new AsyncEventingBasicConsumer(channel);
+                consumer.ReceivedAsync += (_, delivery) => OnDeliveryAsync(channel, delivery, stoppingToken);
+                await channel.BasicConsumeAsync(_options.QueueName, autoAck: false, consumer, stoppingToken);
+                logger.LogInformation("Consuming {Queue} for {Events}", _options.QueueName, _handlers.Select(h => h.Key));
+                failures = 0;
+
+                // Connection drops are recovered by the client library (consumers included); a
+                // closed channel is not, so start over.
+                await closed.Task.WaitAsync(stoppingToken);
+                logger.LogWarning("Channel of {Queue} closed; reopening", _options.QueueName);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                failures++;
+                var delay = TimeSpan.FromMilliseconds(Math.Min(_options.MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10))));
+                logger.LogWarning("Consumer of {Queue} cannot connect (attempt {Attempt}), retrying in {Delay}: {Reason}", _options.QueueName, failures, delay, ex.Message);
+                await Task.Delay(delay, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task OnDeliveryAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)
+    {
+        var eventName = delivery.BasicProperties.Type ?? delivery.RoutingKey;
+        var headers = delivery.BasicProperties.Headers;
+        var retries = headers is not null && headers.TryGetValue(RetryCountHeader, out var raw) ? Convert.ToInt32(raw, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var parent = TraceHeaders.Extract(headers);
+        using var activity = EventBusMetrics.ActivitySource.StartActivity($"{eventName} process", ActivityKind.Consumer, parent);
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.destination.name", _options.QueueName);
+        activity?.SetTag("messaging.message.id", delivery.BasicProperties.MessageId);
+        var traceId = activity?.TraceId.ToString() ?? (parent != default ? parent.TraceId.ToString() : null);
+        using var scope = logger.BeginScope(new Dictionary<string, object?>
+        {
+            ["EventName"] = eventName,
+            ["EventId"] = delivery.BasicProperties.MessageId,
+            ["TraceId"] = traceId,
+        });
+
+        IntegrationEvent? integrationEvent;
+        var handlers = _handlers[eventName].ToList();
+        try
+        {
+            integrationEvent = handlers.Count == 0
+                ? null
+                : (IntegrationEvent?)JsonSerializer.Deserialize(delivery.Body.Span, handlers[0].EventType, Outbox.Json);
+        }
+        catch (JsonException ex)
+        {
+            logger.LogError(ex, "Event {EventName} {EventId} is unreadable; dead-lettering it (trace {TraceId})", eventName, delivery.BasicProperties.MessageId, traceId);
+            await DeadLetterAsync(channel, delivery, eventName, $"unreadable: {ex.Message}", stoppingToken);
+            return;
+        }
+
+        if (integrationEvent is null)
+        {
+            logger.LogError("No handler for event {EventName} {EventId} in {Queue}; dead-lettering it (trace {TraceId})", eventName, delivery.BasicProperties.MessageId, _options.QueueName, traceId);
+            await DeadLetterAsync(channel, delivery, eventName, "no handler for this event", stoppingToken);
+            return;
+        }
+
+        try
+        {
+            foreach (var handler in handlers)
+            {
+                await ApplyOnceAsync(handler, integrationEvent, stoppingToken);
+            }
+            await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            activity?.AddException(ex);
+            activity?.SetStatus(ActivityStatusCode.Error);
+            if (retries < _options.MaxRetries)
+            {
+                logger.LogWarning(ex, "Handling {EventName} {EventId} failed (delivery {Delivery} of {Max}); retrying in {Delay} (trace {TraceId})",
+                    eventName, integrationEvent.Id, retries + 1, _options.MaxRetries + 1, _options.RetryDelay, traceId);
+                await RepublishAsync(channel, delivery, _options.RetryQueueName, retries + 1, null, stoppingToken);
+                metrics.Retried(eventName);
+            }
+            else
+            {
+                logger.LogError(ex, "Handling {EventName} {EventId} failed {Count} times; dead-lettering it (trace {TraceId})",
+                    eventName, integrationEvent.Id, retries + 1, traceId);
+                await DeadLetterAsync(channel, delivery, eventName, ex.Message, stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>The handler's effect and the inbox row commit together, or neither does.</summary>
+    private async Task ApplyOnceAsync(HandlerRegistration handler, IntegrationEvent integrationEvent, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var applied = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+        {
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(token);
+            // Claim the event for this handler first: a concurrent duplicate waits here on the
+            // primary key until this transaction ends, then finds the row and does nothing.
+            var claimed = await db.Database.ExecuteSqlAsync(
+                $"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {time.GetUtcNow()}) ON CONFLICT DO NOTHING",
+                token);
+            if (claimed == 0)
+            {
+                return false;
+            }
+
+            await handler.Invoke(scope.ServiceProvider, integrationEvent, token);
+            await db.SaveChangesAsync(token);
+            await transaction.CommitAsync(token);
+            return true;
+        }, ct);
+
+        if (applied)
+        {
+            metrics.Consumed(handler.EventName);
+        }
+        else
+        {
+            metrics.Duplicate(handler.EventName);
+            logger.LogInformation("Event {EventName} {EventId} was already applied by {Handler}; skipped", handler.EventName, integrationEvent.Id, handler.HandlerName);
+        }
+    }
+
+    private async Task DeadLetterAsync(IChannel channel, BasicDeliverEventArgs delivery, string eventName, string reason, CancellationToken ct)
+    {
+        await RepublishAsync(channel, delivery, _options.DeadLetterQueueName, null, reason, ct);
+        metrics.DeadLettered(eventName);
+    }
+
+    /// <summary>
+    /// Copies the delivery to a queue of this service (default exchange) and, once the broker has
+    /// confirmed the copy, acknowledges the original: a crash in between duplicates, never loses.
+    /// </summary>
+    private async Task RepublishAsync(IChannel channel, BasicDeliverEventArgs delivery, string queue, int? retryCount, string? reason, CancellationToken ct)
+    {
+        var headers = new Dictionary<string, object?>(delivery.BasicProperties.Headers ?? new Dictionary<string, object?>());
+        if (retryCount is { } count)
+        {
+            headers[RetryCountHeader] = count;
+        }
+        if (reason is not null)
+        {
+            headers["x-dead-letter-reason"] = reason.Length <= 500 ? reason : reason[..500];
+            headers["x-original-routing-key"] = delivery.RoutingKey;
+        }
+
+        var properties = new BasicProperties(delivery.BasicProperties) { Headers = headers, DeliveryMode = DeliveryModes.Persistent };
+        try
+        {
+            await channel.BasicPublishAsync("", queue, mandatory: true, properties, delivery.Body, ct);
+            await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, ct);
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            logger.LogError(ex, "Could not move {EventId} to {Queue}; returning it to the queue", delivery.BasicProperties.MessageId, queue);
+            await channel.BasicNackAsync(delivery.DeliveryTag, multiple: false, requeue: true, ct);
+        }
+    }
+}

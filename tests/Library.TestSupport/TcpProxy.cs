@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Library.TestSupport;
+
+/// <summary>
+/// A TCP forwarder between a client under test and a real server (the way Toxiproxy is used):
+/// <see cref="Cut"/> drops every connection and refuses new ones, as if the server had died;
+/// <see cref="Restore"/> lets traffic through again on the same port. Shared servers stay up for
+/// the other tests while this client sees an outage.
+/// </summary>
+public sealed class TcpProxy : IAsyncDisposable
+{
+    private readonly IPEndPoint _target;
+    private readonly List<TcpClient> _connections = [];
+    private readonly Lock _gate = new();
+    private TcpListener? _listener;
+    private CancellationTokenSource _cts = new();
+
+    public TcpProxy(string targetHost, int targetPort)
+    {
+        _target = new IPEndPoint(IPAddress.Parse(targetHost == "localhost" ? "127.0.0.1" : targetHost), targetPort);
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+    }
+
+    public int Port { get; }
+
+    public void Restore()
+    {
+        _cts = new CancellationTokenSource();
+        _listener = new TcpListener(IPAddress.Loopback, Port);
+        _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Start();
+        _ = AcceptLoopAsync(_listener, _cts.Token);
+    }
+
+    public void Cut()
+    {
+        _cts.Cancel();
+        _listener?.Stop();
+        _listener = null;
+        lock (_gate)
+        {
+            foreach (var connection in _connections)
+            {
+                connection.Dispose();
+            }
+            _connections.Clear();
+        }
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await listener.AcceptTcpClientAsync(ct);
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                return;
+            }
+
+            var server = new TcpClient();
+            try
+            {
+                await server.ConnectAsync(_target, ct);
+            }
+            catch (Exception)
+            {
+                client.Dispose();
+                server.Dispose();
+                continue;
+            }
+
+            lock (_gate)
+            {
+                _connections.Add(client);
+                _connections.Add(server);
+            }
+            _ = PumpAsync(client, server, ct);
+            _ = PumpAsync(server, client, ct);
+        }
+    }
+
+    private static async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken ct)
+    {
+        try
+        {
+            await from.GetStream().CopyToAsync(to.GetStream(), ct);
+        }
+        catch (Exception)
+        {
+            // The other side went away, or the proxy was cut.
+        }
+        from.Dispose();
+        to.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Cut();
+        _cts.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
