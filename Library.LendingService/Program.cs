@@ -1,3 +1,4 @@
+using Library.EventBus;
 using Library.LendingService.Data;
 using Library.ServiceDefaults;
 
@@ -5,8 +6,10 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddNpgsqlDbContext<LendingDbContext>("lendingdb");
-builder.AddRabbitMQClient("messaging");
+// Migrations run first: the event bus's relay and consumer need their tables.
 builder.Services.AddMigration<LendingDbContext>();
+builder.AddRabbitMQClient("messaging");
+builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create());
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -1,3 +1,4 @@
+using Library.EventBus;
 using Library.ServiceDefaults;
 using Library.UserService.Data;
 
@@ -5,8 +6,10 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddNpgsqlDbContext<UserDbContext>("userdb");
-builder.AddRabbitMQClient("messaging");
+// Migrations run first: the event bus's relay and consumer need their tables.
 builder.Services.AddMigration<UserDbContext>();
+builder.AddRabbitMQClient("messaging");
+builder.AddEventBus<UserDbContext>("userservice", LibraryTopology.Create());
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

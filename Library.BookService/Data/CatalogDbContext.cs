@@ -1,3 +1,4 @@
+using Library.EventBus;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.BookService.Data;
@@ -11,6 +12,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.AddEventBusTables();
+
         modelBuilder.Entity<Book>(book =>
         {
             book.Property(b => b.Isbn).HasMaxLength(13).IsFixedLength();

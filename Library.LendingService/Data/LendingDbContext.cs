@@ -1,3 +1,4 @@
+using Library.EventBus;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Data;
@@ -14,6 +15,8 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.AddEventBusTables();
+
         modelBuilder.Entity<Title>(title =>
         {
             title.Property(t => t.Id).ValueGeneratedNever();

@@ -1,3 +1,4 @@
+using Library.EventBus;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.UserService.Data;
@@ -9,6 +10,8 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.AddEventBusTables();
+
         modelBuilder.Entity<User>(user =>
         {
             user.Property(u => u.Email).HasMaxLength(254);

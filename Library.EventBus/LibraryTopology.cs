@@ -1,0 +1,18 @@
+namespace Library.EventBus;
+
+/// <summary>
+/// The Library's event routing: which service's queue receives which events (see
+/// ARCHITECTURE.md, "Who owns what"). Every service declares all of it on connecting, so no
+/// event is published into the void because its consumer has not started yet.
+/// </summary>
+public static class LibraryTopology
+{
+    public static EventBusTopology Create() => new EventBusTopology()
+        // Lending keeps replicas of titles and readers.
+        .Queue("lendingservice",
+            "book.created", "book.updated", "book.deleted", "book.stock-changed",
+            "user.registered", "user.updated", "user.deactivated")
+        // The catalog shows availability and learns loan history for recommendations.
+        .Queue("bookservice",
+            "book.availability-changed", "loan.created");
+}
