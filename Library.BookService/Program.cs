@@ -2,11 +2,13 @@ using Library.EventBus;
 using Library.BookService.Books;
 using Library.BookService.Data;
 using Library.ServiceDefaults;
+using Microsoft.EntityFrameworkCore;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddNpgsqlDbContext<CatalogDbContext>("bookdb");
+// A book comes with its authors and categories: split queries avoid the cartesian product.
+builder.AddNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery));
 // Migrations run first: the event bus's relay and consumer need their tables.
 builder.Services.AddMigration<CatalogDbContext>();
 builder.AddRedisClient("cache");

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -55,6 +57,13 @@ public static class MigrationExtensions
                     logger.LogWarning("Database not reachable for {Context} (attempt {Attempt}): {Reason}", typeof(TContext).Name, attempt, ex.Message);
                     await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), cancellationToken);
                 }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Stopped while starting (Ctrl-C, a redeploy): the lock dies with the
+                    // connection, the next start picks up where this one left off.
+                    logger.LogWarning("Migration of {Context} cancelled: the host is stopping", typeof(TContext).Name);
+                    throw;
+                }
                 catch (Exception ex)
                 {
                     activity?.AddException(ex);
@@ -80,7 +89,11 @@ public static class MigrationExtensions
                 await take.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+            // On an empty database every migration is pending; asking EF would query the missing
+            // history table and log a (harmless, alarming) command error first (dotnet/efcore#37328).
+            var pending = await db.GetService<IHistoryRepository>().ExistsAsync(cancellationToken)
+                ? (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList()
+                : db.Database.GetMigrations().ToList();
             if (pending.Count > 0)
             {
                 logger.LogInformation("Applying {Count} migration(s) to {Context}: {Migrations}", pending.Count, typeof(TContext).Name, pending);

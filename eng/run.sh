@@ -6,7 +6,7 @@
 #   eng/run.sh               run in the foreground (logs on screen) until Ctrl-C, then stop all
 #   eng/run.sh start         start in the background; returns once every /health is Healthy
 #   eng/run.sh stop          stop the services, then the servers
-#   eng/run.sh status        processes, their /health, and the servers
+#   eng/run.sh status        processes, their /health, and the servers (exit 3 unless all up)
 #   eng/run.sh logs [svc]    follow the logs (svc = userservice|bookservice|lendingservice|gateway)
 #   eng/run.sh help
 #
@@ -73,7 +73,7 @@ pid_of() {
   local pid="" cmd
   [[ -r "$RUN_DIR/$1.pid" ]] && read -r pid <"$RUN_DIR/$1.pid" || true
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
   [[ "$cmd" == *" $(dll_of "$1") "* ]] && echo "$pid"
 }
 
@@ -179,8 +179,8 @@ launch() { # INSTANCE -- starts it in the background unless it already runs
   # service is not our child, so bash prints no job notices when it ends. The inner bash writes
   # its own pid and execs dotnet, so the pid file holds dotnet's pid even if setsid has to fork.
   # The working directory is the build output: the content root where appsettings.json lies.
-  (cd "$(dirname "$dll")" && setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" \
-      env "${ENVV[@]}" dotnet "$dll" </dev/null >>"$log" 2>&1 &)
+  (cd "$(dirname "$dll")" || exit 1
+   setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" env "${ENVV[@]}" dotnet "$dll" </dev/null >>"$log" 2>&1 &)
   for ((i = 0; i < 100; i++)); do [[ -s "$pidf" ]] && break; sleep 0.05; done
   STARTED+=("$inst")
   log "started $inst on http://127.0.0.1:$(port_of "$inst") (pid $(cat "$pidf" 2>/dev/null || echo '?'), log $log)"
@@ -244,7 +244,7 @@ start_all() { # -> everything up and healthy, or exit non-zero
   t0="$(ms)"
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   for inst in $(instances); do total=$((total + 1)); pid_of "$inst" >/dev/null && running=$((running + 1)); done
-  if ((running == total)); then
+  if ((running == total)) && pg_running "$DATA" && redis_running "$DATA" && rabbitmq_running "$DATA"; then
     log "already running ($DATA); checking health"
     all_up=yes
   else
@@ -312,7 +312,7 @@ cmd_foreground() {
   local inst tail_pid
   local -A reported=()
   for inst in $(instances); do
-    pid_of "$inst" >/dev/null && die "already running in the background ($inst); use 'eng/run.sh logs' or 'eng/run.sh stop' first"
+    pid_of "$inst" >/dev/null && die "already running ($inst, from 'start' or another foreground run); use 'eng/run.sh logs', or 'eng/run.sh stop' first"
   done
   # Whatever happens (Ctrl-C, SIGTERM, a failed start): stop the services, then the servers.
   trap 'rc=$?; trap - EXIT INT TERM; [[ -n "${tail_pid:-}" ]] && kill "$tail_pid" 2>/dev/null; echo >&2
@@ -343,16 +343,24 @@ cmd_status() {
     fi
     printf '  %-16s %-22s http://127.0.0.1:%-6s health: %s\n' "$inst" "$state" "$(port_of "$inst")" "$h"
   done
-  for f in "$RUN_DIR"/*.pid; do    # replicas beyond the current LIBRARY_REPLICAS
-    [[ -e "$f" ]] || continue
+  for f in "$RUN_DIR"/*.pid; do    # replicas started with a larger LIBRARY_REPLICAS
     inst="$(basename "$f" .pid)"
-    grep -qx "$inst" <(instances) || { pid="$(pid_of "$inst")" && printf '  %-16s running (pid %s), beyond LIBRARY_REPLICAS=%s\n' "$inst" "$pid" "$REPLICAS"; } || true
+    [[ -e "$f" ]] && ! grep -qx "$inst" <(instances) && pid="$(pid_of "$inst")" || continue
+    printf '  %-16s running (pid %s), beyond LIBRARY_REPLICAS=%s (stop stops it)\n' "$inst" "$pid" "$REPLICAS"
   done
   echo "Servers"
   printf '  %-16s %s\n' postgres "$(pg_running "$DATA" && echo "running  127.0.0.1:$PG_PORT" || echo "not running")"
   printf '  %-16s %s\n' redis "$(redis_running "$DATA" && echo "running  127.0.0.1:$REDIS_PORT" || echo "not running")"
   printf '  %-16s %s\n' rabbitmq "$(rabbitmq_running "$DATA" && echo "running  127.0.0.1:$RABBIT_PORT" || echo "not running")"
   pg_running "$DATA" && redis_running "$DATA" && rabbitmq_running "$DATA" || rc=3
+  if rabbitmq_running "$DATA"; then
+    # Events each service's queue holds, and what failed for good (read them with
+    # rabbitmq_ctl ... or the management UI under the AppHost).
+    echo "Event queues (messages waiting)"
+    rabbitmq_ctl "$DATA" list_queues -q -p library name messages 2>/dev/null \
+      | awk 'NF == 2 && $1 != "name" { printf "  %-30s %s%s\n", $1, $2, ($1 ~ /dead-letter$/ && $2 > 0) ? "  <- dead letters: see why in the service log" : "" }' \
+      | sort
+  fi
   return $rc
 }
 
