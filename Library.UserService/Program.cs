@@ -1,21 +1,40 @@
 using Library.EventBus;
 using Library.ServiceDefaults;
+using Library.UserService.Auth;
 using Library.UserService.Data;
+using Library.UserService.Grpc;
+using Library.UserService.Users;
+using Microsoft.AspNetCore.Identity;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddNpgsqlDbContext<UserDbContext>("userdb");
-// Migrations run first: the event bus's relay and consumer need their tables.
-builder.Services.AddMigration<UserDbContext>();
+// Migrations (then the first signing key and admin) run first: the event bus needs its tables.
+builder.Services.AddMigration<UserDbContext>(FirstAdmin.SeedAsync);
 builder.AddRabbitMQClient("messaging");
 builder.AddEventBus<UserDbContext>("userservice", LibraryTopology.Create());
+builder.AddLibraryAuthentication();
+builder.Services.Configure<IssuerOptions>(builder.Configuration.GetSection(AuthOptions.SectionName));
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
+builder.Services.AddSingleton<DummyPassword>();
+builder.Services.AddSingleton<SigningKeys>();
+builder.Services.AddSingleton<TokenIssuer>();
+builder.Services.AddGrpc();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapOpenApi();
+app.MapDiscovery();
+app.MapAuth();
+app.MapUsers();
+// gRPC (HTTP/2 where TLS or h2c is available) and gRPC-Web (HTTP/1.1, on the plain port every
+// service has): internal look-ups for service tokens only.
+app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+app.MapGrpcService<UsersGrpcService>().RequireAuthorization(Policies.Service);
 
 app.Run();
 

@@ -7,6 +7,8 @@ namespace Library.UserService.Data;
 public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbContext(options)
 {
     public DbSet<User> Users => Set<User>();
+    public DbSet<RefreshToken> RefreshTokens => Set<RefreshToken>();
+    public DbSet<SigningKey> SigningKeys => Set<SigningKey>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -21,6 +23,22 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
             user.Property(u => u.LastName).HasMaxLength(100);
             user.Property(u => u.Role).HasMaxLength(20);
             user.ToTable(t => t.HasCheckConstraint("ck_users_role", "role IN ('member', 'librarian', 'admin')"));
+            user.HasIndex(u => new { u.LastName, u.FirstName, u.Id });
+        });
+
+        modelBuilder.Entity<RefreshToken>(token =>
+        {
+            token.Property(t => t.TokenHash).HasMaxLength(64);
+            token.HasIndex(t => t.TokenHash).IsUnique();
+            token.HasIndex(t => t.FamilyId);
+            token.HasIndex(t => t.UserId);
+            token.HasOne<User>().WithMany().HasForeignKey(t => t.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        modelBuilder.Entity<SigningKey>(key =>
+        {
+            key.Property(k => k.Id).HasMaxLength(64);
+            key.Property(k => k.Algorithm).HasMaxLength(16);
         });
     }
 }
@@ -38,6 +56,50 @@ public sealed class User
     public bool Active { get; set; } = true;
     public required string PasswordHash { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>Grows with every change the events announce (consumers keep the newest).</summary>
+    public long Version { get; set; } = 1;
+
+    /// <summary>Consecutive failed log-ins; reset by a success or a lockout.</summary>
+    public int FailedLogins { get; set; }
+    public DateTimeOffset? LockedUntil { get; set; }
+}
+
+/// <summary>
+/// A refresh token, stored only as its SHA-256. Single use: a refresh spends it and issues the
+/// next of the same family; presenting a spent one again revokes the whole family.
+/// </summary>
+public sealed class RefreshToken
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid UserId { get; set; }
+
+    /// <summary>Every token descended from one log-in.</summary>
+    public Guid FamilyId { get; set; }
+    public required string TokenHash { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+    public DateTimeOffset? UsedAt { get; set; }
+    public DateTimeOffset? RevokedAt { get; set; }
+}
+
+/// <summary>
+/// A token-signing key pair, kept here so every replica signs with the same key. The newest
+/// signs; older ones stay published until tokens they signed have expired.
+/// </summary>
+public sealed class SigningKey
+{
+    /// <summary>The <c>kid</c> of the JWT header and the JWKS.</summary>
+    public required string Id { get; set; }
+    public required string Algorithm { get; set; }
+
+    /// <summary>The private key, PKCS#8.</summary>
+    public required byte[] PrivateKey { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When a newer key took over signing.</summary>
+    public DateTimeOffset? RetiredAt { get; set; }
 }
 
 internal sealed class UserDesignTimeFactory : Library.ServiceDefaults.NpgsqlDesignTimeFactory<UserDbContext>

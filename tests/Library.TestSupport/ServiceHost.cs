@@ -1,5 +1,10 @@
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Library.TestSupport;
 
@@ -10,9 +15,11 @@ namespace Library.TestSupport;
 public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProgram : class
 {
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IServiceCollection>? _services;
 
-    public ServiceHost(IDictionary<string, string?> settings)
+    public ServiceHost(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         _settings = new Dictionary<string, string?>(settings)
         {
             ["ConnectionStrings:cache"] = settings.TryGetValue("ConnectionStrings:cache", out var cache) ? cache : TestServers.Redis,
@@ -28,5 +35,35 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
         {
             builder.UseSetting(key, value);
         }
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
+        }
+    }
+
+    /// <summary>
+    /// Serves on a real loopback port (Kestrel), at <see cref="Address"/>: for calls from other
+    /// processes' clients, or through service discovery, rather than the in-memory test server.
+    /// </summary>
+    public ServiceHost<TProgram> OnPort(int port)
+    {
+        UseKestrel(port);
+        return this;
+    }
+
+    public Uri Address => new(Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+
+}
+
+public static class Ports
+{
+    /// <summary>A port nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
     }
 }

@@ -1,0 +1,23 @@
+namespace Library.UserService.Auth;
+
+/// <summary>The user service's own part of the <c>Auth</c> section (the issuer's settings).</summary>
+public sealed class IssuerOptions
+{
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan ServiceTokenLifetime { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>A signing key signs this long before a new one replaces it.</summary>
+    public TimeSpan KeyRotation { get; set; } = TimeSpan.FromDays(30);
+
+    public int MaxFailedLogins { get; set; } = 5;
+    public TimeSpan Lockout { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Service clients allowed the client-credentials grant: id -> secret.</summary>
+    public Dictionary<string, ClientOptions> Clients { get; set; } = [];
+}
+
+public sealed class ClientOptions
+{
+    public string Secret { get; set; } = "";
+}
