@@ -14,6 +14,7 @@ builder.Services.AddMigration<CatalogDbContext>();
 builder.AddRedisClient("cache");
 builder.AddRabbitMQClient("messaging");
 builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create());
+builder.AddLibraryAuthentication();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

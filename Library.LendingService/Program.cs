@@ -10,6 +10,7 @@ builder.AddNpgsqlDbContext<LendingDbContext>("lendingdb");
 builder.Services.AddMigration<LendingDbContext>();
 builder.AddRabbitMQClient("messaging");
 builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create());
+builder.AddLibraryAuthentication();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

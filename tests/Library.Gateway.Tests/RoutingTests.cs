@@ -12,9 +12,13 @@ public sealed class RoutingFixture : IAsyncLifetime
     public Destination Lending { get; private set; } = null!;
     public ServiceHost<Program> Gateway { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
+    public RealUserService Issuer { get; private set; } = null!;
+    public string Token { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
+        Issuer = await RealUserService.StartAsync();
+        Token = await Issuer.AdminTokenAsync();
         Users = await Destination.StartAsync("userservice");
         BooksA = await Destination.StartAsync("bookservice");
         BooksB = await Destination.StartAsync("bookservice");
@@ -26,6 +30,8 @@ public sealed class RoutingFixture : IAsyncLifetime
             ["services:bookservice:http:0"] = BooksA.Address,
             ["services:bookservice:http:1"] = BooksB.Address,
             ["services:lendingservice:http:0"] = Lending.Address,
+            // Tokens are checked against the real issuer's keys; requests go to the echoes.
+            ["Auth:MetadataAddress"] = Issuer.MetadataAddress,
         });
         Client = Gateway.CreateClient();
     }
@@ -38,6 +44,7 @@ public sealed class RoutingFixture : IAsyncLifetime
         {
             await d.DisposeAsync();
         }
+        await Issuer.DisposeAsync();
     }
 }
 
@@ -88,7 +95,7 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
     public async Task Every_contract_path_reaches_the_service_that_owns_it_unchanged(string method, string target, string service)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), target);
-        request.Headers.Authorization = new("Bearer", "token-to-forward");
+        request.Headers.Authorization = new("Bearer", fixture.Token);
 
         using var response = await fixture.Client.SendAsync(request, TestContext.Current.CancellationToken);
 
@@ -97,7 +104,7 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         Assert.Equal(service, echo!.Service);
         Assert.Equal(method, echo.Method);
         Assert.Equal(target, echo.Target);
-        Assert.Equal("Bearer token-to-forward", echo.Authorization);
+        Assert.Equal($"Bearer {fixture.Token}", echo.Authorization);
     }
 
     [Theory]
