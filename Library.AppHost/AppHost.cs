@@ -40,12 +40,14 @@ var bookService = builder.AddProject<Projects.Library_BookService>("bookservice"
     .WithReference(bookDb).WaitFor(bookDb)
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
+    .WithReference(userService) // token-signing keys (OpenID discovery, JWKS)
     .WithReplicas(Replicas)
     .WithHttpHealthCheck("/health");
 
 var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice")
     .WithReference(lendingDb).WaitFor(lendingDb)
     .WithReference(messaging).WaitFor(messaging)
+    .WithReference(userService) // token-signing keys (OpenID discovery, JWKS)
     .WithReplicas(Replicas)
     .WithHttpHealthCheck("/health");
 

@@ -13,7 +13,7 @@ namespace Library.UserService.Tests;
 /// discovery (services:userservice:http:0), exactly as other services find it; with a first
 /// admin, a service client, and a clock the tests can move.
 /// </summary>
-public sealed class UserServiceFixture : IAsyncLifetime
+public class UserServiceFixture : IAsyncLifetime
 {
     public const string AdminEmail = "admin@library.test";
     public const string AdminPassword = "Admin-password-1";
@@ -24,21 +24,26 @@ public sealed class UserServiceFixture : IAsyncLifetime
     public ServiceHost<Program> Host { get; private set; } = null!;
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
 
+    /// <summary>Settings a derived fixture adds or overrides.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
+
     public async ValueTask InitializeAsync()
     {
         Database = await TestDatabase.CreateAsync("userdb");
         var port = Ports.FreePort();
-        Host = new ServiceHost<Program>(
-            new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
             {
                 ["ConnectionStrings:userdb"] = Database.ConnectionString,
                 ["services:userservice:http:0"] = $"http://127.0.0.1:{port}",
                 ["Library:Admin:Email"] = AdminEmail,
                 ["Library:Admin:Password"] = AdminPassword,
                 [$"Auth:Clients:{ClientId}:Secret"] = ClientSecret,
-            },
-            services => services.AddSingleton<TimeProvider>(Clock))
-            .OnPort(port);
+            };
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
+        Host = new ServiceHost<Program>(settings, services => services.AddSingleton<TimeProvider>(Clock)).OnPort(port);
         Host.StartServer();
     }
 
@@ -102,5 +107,6 @@ public sealed class UserServiceFixture : IAsyncLifetime
     {
         await Host.DisposeAsync();
         await Database.DisposeAsync();
+        GC.SuppressFinalize(this);
     }
 }
