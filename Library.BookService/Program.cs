@@ -1,6 +1,13 @@
-using Library.EventBus;
+using Library.BookService.Authors;
 using Library.BookService.Books;
+using Library.BookService.Categories;
 using Library.BookService.Data;
+using Library.BookService.Grpc;
+using Library.BookService.IntegrationEvents;
+using Library.BookService.Recommendations;
+using Library.BookService.Seeding;
+using Library.Contracts.Events;
+using Library.EventBus;
 using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 
@@ -9,12 +16,19 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 // A book comes with its authors and categories: split queries avoid the cartesian product.
 builder.AddNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery));
-// Migrations run first: the event bus's relay and consumer need their tables.
-builder.Services.AddMigration<CatalogDbContext>();
+// Migrations (then the sample catalog on a first run) go first: the event bus needs its tables.
+builder.Services.AddMigration<CatalogDbContext>(CatalogImport.SeedAsync);
 builder.AddRedisClient("cache");
 builder.AddRabbitMQClient("messaging");
-builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create());
+builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
+    .AddHandler<BookAvailabilityChanged, AvailabilityChangedHandler>()
+    .AddHandler<LoanCreated, LoanCreatedHandler>()
+    .AddHandler<LoanReturned, LoanReturnedHandler>();
 builder.AddLibraryAuthentication();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<CatalogCache>();
+builder.Services.AddHostedService<PopularityRefresher>();
+builder.Services.AddGrpc();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -22,6 +36,12 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 app.MapOpenApi();
 app.MapBooks();
+app.MapAuthors();
+app.MapCategories();
+app.MapRecommendations();
+// gRPC(-Web) for the lending service's look-ups: service tokens only.
+app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+app.MapGrpcService<CatalogGrpcService>().RequireAuthorization(Policies.Service);
 
 app.Run();
 

@@ -27,6 +27,7 @@ public static class EventBusExtensions
         builder.Services.AddSingleton<TopologyDeclarer>();
         builder.Services.AddSingleton<EventBusMetrics>();
         builder.Services.AddSingleton<OutboxSignal>();
+        builder.Services.AddScoped<AfterCommit>();
         builder.Services.AddSingleton<IInterceptor, OutboxSignalInterceptor>();
         builder.Services.AddHostedService<OutboxRelay<TContext>>();
         builder.Services.AddHostedService<EventConsumer<TContext>>();

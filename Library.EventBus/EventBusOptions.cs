@@ -44,7 +44,13 @@ public sealed class EventBusOptions
     /// <summary>Sent outbox rows and inbox rows are deleted after this long.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 
-    public string QueueName => ServiceName;
-    public string RetryQueueName => ServiceName + ".retry";
-    public string DeadLetterQueueName => ServiceName + ".dead-letter";
+    /// <summary>
+    /// Put before every queue name (tests give each service host its own, so hosts sharing a
+    /// broker never take each other's messages).
+    /// </summary>
+    public string QueuePrefix { get; set; } = "";
+
+    public string QueueName => QueuePrefix + ServiceName;
+    public string RetryQueueName => QueueName + ".retry";
+    public string DeadLetterQueueName => QueueName + ".dead-letter";
 }

@@ -169,9 +169,11 @@ internal sealed class EventConsumer<TContext>(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var afterCommit = scope.ServiceProvider.GetRequiredService<AfterCommit>();
         var applied = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
         {
             db.ChangeTracker.Clear();
+            afterCommit.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             // Claim the event for this handler first: a concurrent duplicate waits here on the
             // primary key until this transaction ends, then finds the row and does nothing.
@@ -191,6 +193,7 @@ internal sealed class EventConsumer<TContext>(
 
         if (applied)
         {
+            await afterCommit.RunAsync();
             metrics.Consumed(handler.EventName);
         }
         else

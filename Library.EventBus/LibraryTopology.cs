@@ -14,5 +14,5 @@ public static class LibraryTopology
             "user.registered", "user.updated", "user.deactivated")
         // The catalog shows availability and learns loan history for recommendations.
         .Queue("bookservice",
-            "book.availability-changed", "loan.created");
+            "book.availability-changed", "loan.created", "loan.returned");
 }

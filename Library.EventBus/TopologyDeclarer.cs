@@ -17,7 +17,7 @@ public sealed class TopologyDeclarer(EventBusTopology topology, IOptions<EventBu
         await channel.ExchangeDeclareAsync(_options.Exchange, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: ct);
         foreach (var (service, eventNames) in topology.Queues)
         {
-            var queue = service;
+            var queue = _options.QueuePrefix + service;
             await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, DurableQueueArguments(), cancellationToken: ct);
             foreach (var eventName in eventNames)
             {

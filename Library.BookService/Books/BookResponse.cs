@@ -20,7 +20,8 @@ public sealed record BookResponse(
     IReadOnlyList<NamedRef> Categories,
     int TotalCopies,
     int AvailableCopies,
-    DateTimeOffset? NextAvailableAt)
+    DateTimeOffset? NextAvailableAt,
+    long Version)
 {
     public static readonly Expression<Func<Book, BookResponse>> Projection = b => new BookResponse(
         b.Id, b.Isbn, b.Title, b.Subtitle, b.Description, b.Publisher, b.PublishedYear, b.Language, b.PageCount,
@@ -29,5 +30,6 @@ public sealed record BookResponse(
         b.TotalCopies,
         // Copies on loan can exceed a lowered stock: lending shows that as none on the shelf.
         b.AvailableCopies < 0 ? 0 : b.AvailableCopies,
-        b.NextAvailableAt);
+        b.NextAvailableAt,
+        b.Version);
 }

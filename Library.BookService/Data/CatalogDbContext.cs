@@ -9,6 +9,7 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
     public DbSet<Book> Books => Set<Book>();
     public DbSet<Author> Authors => Set<Author>();
     public DbSet<Category> Categories => Set<Category>();
+    public DbSet<BookLoan> BookLoans => Set<BookLoan>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -22,16 +23,35 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             book.Property(b => b.Subtitle).HasMaxLength(500);
             book.Property(b => b.Publisher).HasMaxLength(200);
             book.Property(b => b.Language).HasMaxLength(8);
-            book.HasIndex(b => b.Title);
+            book.HasIndex(b => new { b.Title, b.Id });
+            book.HasIndex(b => b.PublishedYear);
+            book.HasIndex(b => b.Language);
+            book.HasIndex(b => new { b.RecentLoans, b.Title });
+            book.Property(b => b.Version).IsConcurrencyToken();
             book.ToTable(t => t.HasCheckConstraint("ck_books_total_copies", "total_copies >= 0"));
-            book.HasMany(b => b.Authors).WithMany(a => a.Books).UsingEntity("book_authors");
-            book.HasMany(b => b.Categories).WithMany(c => c.Books).UsingEntity("book_categories");
+            // books.search_vector and books.search_text are not in this model: raw SQL in the
+            // AddCatalogSearch migration creates them, refresh_book_search() fills them.
+            // An author or category in use cannot be deleted (409): the database refuses too.
+            book.HasMany(b => b.Authors).WithMany(a => a.Books).UsingEntity<Dictionary<string, object>>("book_authors",
+                r => r.HasOne<Author>().WithMany().HasForeignKey("AuthorsId").OnDelete(DeleteBehavior.Restrict),
+                l => l.HasOne<Book>().WithMany().HasForeignKey("BooksId").OnDelete(DeleteBehavior.Cascade));
+            book.HasMany(b => b.Categories).WithMany(c => c.Books).UsingEntity<Dictionary<string, object>>("book_categories",
+                r => r.HasOne<Category>().WithMany().HasForeignKey("CategoriesId").OnDelete(DeleteBehavior.Restrict),
+                l => l.HasOne<Book>().WithMany().HasForeignKey("BooksId").OnDelete(DeleteBehavior.Cascade));
         });
 
         modelBuilder.Entity<Author>(author =>
         {
             author.Property(a => a.Name).HasMaxLength(200);
             author.HasIndex(a => a.Name);
+        });
+
+        modelBuilder.Entity<BookLoan>(loan =>
+        {
+            loan.HasKey(l => l.LoanId);
+            loan.HasIndex(l => new { l.BookId, l.UserId });
+            loan.HasIndex(l => new { l.UserId, l.BookId });
+            loan.HasIndex(l => l.BorrowedAt);
         });
 
         modelBuilder.Entity<Category>(category =>
@@ -65,11 +85,30 @@ public sealed class Book
     public int AvailableCopies { get; set; }
     public DateTimeOffset? NextAvailableAt { get; set; }
 
+    /// <summary>Version of the last availability event applied (they may arrive out of order).</summary>
+    public long AvailabilityVersion { get; set; }
+
+    /// <summary>Loans in the last 90 days: the "popular" sort and recommendation tie-breaks.</summary>
+    public int RecentLoans { get; set; }
+
+    /// <summary>Grows with every change; the ETag, and the version of the book's events.</summary>
+    public long Version { get; set; } = 1;
+
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
 
     public List<Author> Authors { get; set; } = [];
     public List<Category> Categories { get; set; } = [];
+}
+
+/// <summary>A loan as the catalog learns it from the lending service's events: history for recommendations.</summary>
+public sealed class BookLoan
+{
+    public Guid LoanId { get; set; }
+    public Guid BookId { get; set; }
+    public Guid UserId { get; set; }
+    public DateTimeOffset BorrowedAt { get; set; }
+    public DateTimeOffset? ReturnedAt { get; set; }
 }
 
 public sealed class Author

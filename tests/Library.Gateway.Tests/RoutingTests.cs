@@ -1,6 +1,9 @@
+extern alias UserService;
+
 using System.Net;
 using System.Net.Http.Json;
 using Library.TestSupport;
+using UserServiceProgram = UserService::Program;
 
 namespace Library.Gateway.Tests;
 
@@ -12,12 +15,12 @@ public sealed class RoutingFixture : IAsyncLifetime
     public Destination Lending { get; private set; } = null!;
     public ServiceHost<Program> Gateway { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
-    public RealUserService Issuer { get; private set; } = null!;
+    public RealUserService<UserServiceProgram> Issuer { get; private set; } = null!;
     public string Token { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
-        Issuer = await RealUserService.StartAsync();
+        Issuer = await RealUserService<UserServiceProgram>.StartAsync();
         Token = await Issuer.AdminTokenAsync();
         Users = await Destination.StartAsync("userservice");
         BooksA = await Destination.StartAsync("bookservice");

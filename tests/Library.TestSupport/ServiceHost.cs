@@ -26,6 +26,10 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
             ["ConnectionStrings:messaging"] = settings.TryGetValue("ConnectionStrings:messaging", out var messaging) ? messaging : TestServers.RabbitMQ,
             ["Logging:PlainText"] = "true",
         };
+        // Every host gets its own exchange and queues on the shared test broker.
+        var isolation = Guid.NewGuid().ToString("N")[..12];
+        _settings.TryAdd("EventBus:Exchange", $"test-{isolation}.library.events");
+        _settings.TryAdd("EventBus:QueuePrefix", $"test-{isolation}.");
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -50,6 +54,9 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
         UseKestrel(port);
         return this;
     }
+
+    public string Exchange => _settings["EventBus:Exchange"]!;
+    public string QueuePrefix => _settings["EventBus:QueuePrefix"]!;
 
     public Uri Address => new(Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 

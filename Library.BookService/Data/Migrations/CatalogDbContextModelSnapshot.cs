@@ -59,6 +59,10 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<long>("AvailabilityVersion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("availability_version");
+
                     b.Property<int>("AvailableCopies")
                         .HasColumnType("integer")
                         .HasColumnName("available_copies");
@@ -101,6 +105,10 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnType("character varying(200)")
                         .HasColumnName("publisher");
 
+                    b.Property<int>("RecentLoans")
+                        .HasColumnType("integer")
+                        .HasColumnName("recent_loans");
+
                     b.Property<string>("Subtitle")
                         .HasMaxLength(500)
                         .HasColumnType("character varying(500)")
@@ -120,6 +128,11 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("updated_at");
 
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
                     b.HasKey("Id")
                         .HasName("pk_books");
 
@@ -127,13 +140,60 @@ namespace Library.BookService.Data.Migrations
                         .IsUnique()
                         .HasDatabaseName("ix_books_isbn");
 
-                    b.HasIndex("Title")
-                        .HasDatabaseName("ix_books_title");
+                    b.HasIndex("Language")
+                        .HasDatabaseName("ix_books_language");
+
+                    b.HasIndex("PublishedYear")
+                        .HasDatabaseName("ix_books_published_year");
+
+                    b.HasIndex("RecentLoans", "Title")
+                        .HasDatabaseName("ix_books_recent_loans_title");
+
+                    b.HasIndex("Title", "Id")
+                        .HasDatabaseName("ix_books_title_id");
 
                     b.ToTable("books", null, t =>
                         {
                             t.HasCheckConstraint("ck_books_total_copies", "total_copies >= 0");
                         });
+                });
+
+            modelBuilder.Entity("Library.BookService.Data.BookLoan", b =>
+                {
+                    b.Property<Guid>("LoanId")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("loan_id");
+
+                    b.Property<Guid>("BookId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("book_id");
+
+                    b.Property<DateTimeOffset>("BorrowedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("borrowed_at");
+
+                    b.Property<DateTimeOffset?>("ReturnedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("returned_at");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("LoanId")
+                        .HasName("pk_book_loans");
+
+                    b.HasIndex("BorrowedAt")
+                        .HasDatabaseName("ix_book_loans_borrowed_at");
+
+                    b.HasIndex("BookId", "UserId")
+                        .HasDatabaseName("ix_book_loans_book_id_user_id");
+
+                    b.HasIndex("UserId", "BookId")
+                        .HasDatabaseName("ix_book_loans_user_id_book_id");
+
+                    b.ToTable("book_loans", (string)null);
                 });
 
             modelBuilder.Entity("Library.BookService.Data.Category", b =>
@@ -305,7 +365,7 @@ namespace Library.BookService.Data.Migrations
                     b.HasOne("Library.BookService.Data.Author", null)
                         .WithMany()
                         .HasForeignKey("AuthorsId")
-                        .OnDelete(DeleteBehavior.Cascade)
+                        .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_book_authors_authors_authors_id");
 
@@ -329,7 +389,7 @@ namespace Library.BookService.Data.Migrations
                     b.HasOne("Library.BookService.Data.Category", null)
                         .WithMany()
                         .HasForeignKey("CategoriesId")
-                        .OnDelete(DeleteBehavior.Cascade)
+                        .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_book_categories_categories_categories_id");
                 });

@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using StackExchange.Redis;
+
+namespace Library.BookService.Books;
+
+/// <summary>
+/// Read-through cache of catalog answers (a book, a search page, facets, recommendations) in
+/// Redis, shared by every replica. Every key carries the catalog's version (<c>catalog:v</c>), and
+/// every write and availability change bumps that version after it commits: the next read, on
+/// any replica, misses and goes to PostgreSQL, so nothing stale is served (the old keys simply
+/// expire). A reader that raced a write stores its answer under the old version, which nobody
+/// reads any more. Redis down: every read goes to PostgreSQL and the service stays up.
+/// (HybridCache was the first choice, but its per-replica memory layer would serve one replica's
+/// stale copy after another replica's write.)
+/// </summary>
+public sealed class CatalogCache
+{
+    private const string VersionKey = "catalog:v";
+    private readonly IConnectionMultiplexer redis;
+    private readonly ILogger<CatalogCache> logger;
+
+    public CatalogCache(IConnectionMultiplexer redis, ILogger<CatalogCache> logger)
+    {
+        this.redis = redis;
+        this.logger = logger;
+        // Writes made while Redis was unreachable could not bump the version: bump it when Redis
+        // is back, so nothing cached before the outage is served after it.
+        redis.ConnectionRestored += (_, _) => _ = InvalidateAsync();
+    }
+    private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public async Task<T> GetOrCreateAsync<T>(string kind, object key, Func<CancellationToken, Task<T>> create, CancellationToken ct)
+    {
+        if (!redis.IsConnected)
+        {
+            return await create(ct);
+        }
+
+        string cacheKey;
+        try
+        {
+            var db = redis.GetDatabase();
+            var version = (long?)await db.StringGetAsync(VersionKey) ?? 0;
+            cacheKey = $"catalog:{version}:{kind}:{Hash(key)}";
+            var cached = await db.StringGetAsync(cacheKey);
+            if (cached.HasValue)
+            {
+                return JsonSerializer.Deserialize<T>((byte[])cached!, Json)!;
+            }
+        }
+        catch (RedisException ex)
+        {
+            logger.LogWarning("Catalog cache unavailable, reading PostgreSQL: {Reason}", ex.Message);
+            return await create(ct);
+        }
+
+        var value = await create(ct);
+        try
+        {
+            await redis.GetDatabase().StringSetAsync(cacheKey, JsonSerializer.SerializeToUtf8Bytes(value, Json), Lifetime, flags: CommandFlags.FireAndForget);
+        }
+        catch (RedisException ex)
+        {
+            logger.LogWarning("Could not cache a catalog answer: {Reason}", ex.Message);
+        }
+        return value;
+    }
+
+    /// <summary>Call after a change to the catalog (or a title's availability) has committed.</summary>
+    public async Task InvalidateAsync()
+    {
+        try
+        {
+            await redis.GetDatabase().StringIncrementAsync(VersionKey);
+        }
+        catch (RedisException ex)
+        {
+            // Cached answers stay valid until they expire (at most 10 minutes) if this is lost.
+            logger.LogError("Could not invalidate the catalog cache: {Reason}", ex.Message);
+        }
+    }
+
+    private static string Hash(object key) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(key, Json))))[..32];
+}

@@ -1,0 +1,126 @@
+using System.Security.Claims;
+using Library.BookService.Books;
+using Library.BookService.Data;
+using Library.ServiceDefaults;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Library.BookService.Recommendations;
+
+/// <summary>
+/// "Readers who borrowed this also borrowed", from the loan history the lending service's events
+/// bring; then books by the same authors, then in the same categories, each by popularity (loans
+/// in the last 90 days); then the most popular books. One SQL query per answer.
+/// </summary>
+public static class RecommendationsApi
+{
+    public const int MaxLimit = 50;
+
+    public static IEndpointRouteBuilder MapRecommendations(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/books/{id:guid}/recommendations", ForBook).WithTags("Recommendations");
+        app.MapGet("/api/recommendations", ForReader).WithTags("Recommendations").RequireAuthorization(Policies.Member);
+        return app;
+    }
+
+    private static async Task<IResult> ForBook(Guid id, int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    {
+        if (Limit(limit) is not { } n)
+        {
+            return LimitProblem();
+        }
+        if (!await db.Books.AnyAsync(b => b.Id == id, ct))
+        {
+            return Results.NotFound();
+        }
+        var books = await cache.GetOrCreateAsync("recommend-book", new { id, n }, async token =>
+        {
+            // Seeds: the book itself. Its co-borrowers are everyone who borrowed it.
+            const string sql = """
+                WITH seed AS (SELECT @book AS book_id),
+                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN seed s ON s.book_id = l.book_id),
+                candidates AS (
+                    (SELECT l.book_id AS id, 1 AS tier, count(DISTINCT l.user_id)::float8 AS score
+                     FROM book_loans l JOIN readers r ON r.user_id = l.user_id
+                     WHERE l.book_id <> @book GROUP BY l.book_id ORDER BY score DESC LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 2, b.recent_loans FROM books b JOIN book_authors ba ON ba.books_id = b.id
+                     WHERE ba.authors_id IN (SELECT authors_id FROM book_authors WHERE books_id = @book) AND b.id <> @book
+                     ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 3, b.recent_loans FROM books b JOIN book_categories bc ON bc.books_id = b.id
+                     WHERE bc.categories_id IN (SELECT categories_id FROM book_categories WHERE books_id = @book) AND b.id <> @book
+                     ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 4, b.recent_loans FROM books b WHERE b.id <> @book ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                )
+                SELECT c.id FROM (
+                    SELECT id, tier, score, row_number() OVER (PARTITION BY id ORDER BY tier, score DESC) AS rn FROM candidates
+                ) c JOIN books b ON b.id = c.id
+                WHERE c.rn = 1
+                ORDER BY c.tier, c.score DESC, b.title, b.id
+                LIMIT @n
+                """;
+            var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("book", id), new NpgsqlParameter("n", n)], token);
+            return await BooksApi.LoadInOrderAsync(db, ids, token);
+        }, ct);
+        return Results.Ok(books);
+    }
+
+    /// <summary>
+    /// For the caller, seeded by every title they have borrowed. Never a title they have borrowed
+    /// (on loan now or read before): a reader wants something new.
+    /// </summary>
+    private static async Task<IResult> ForReader(ClaimsPrincipal caller, int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    {
+        if (Limit(limit) is not { } n)
+        {
+            return LimitProblem();
+        }
+        var userId = caller.UserId()!.Value;
+        var books = await cache.GetOrCreateAsync("recommend-reader", new { userId, n }, async token =>
+        {
+            const string sql = """
+                WITH history AS (SELECT DISTINCT book_id FROM book_loans WHERE user_id = @user),
+                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN history h ON h.book_id = l.book_id WHERE l.user_id <> @user),
+                candidates AS (
+                    (SELECT l.book_id AS id, 1 AS tier, count(DISTINCT l.user_id)::float8 AS score
+                     FROM book_loans l JOIN readers r ON r.user_id = l.user_id
+                     WHERE l.book_id NOT IN (SELECT book_id FROM history) GROUP BY l.book_id ORDER BY score DESC LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 2, b.recent_loans FROM books b JOIN book_authors ba ON ba.books_id = b.id
+                     WHERE ba.authors_id IN (SELECT ba2.authors_id FROM book_authors ba2 JOIN history h ON h.book_id = ba2.books_id)
+                       AND b.id NOT IN (SELECT book_id FROM history)
+                     ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 3, b.recent_loans FROM books b JOIN book_categories bc ON bc.books_id = b.id
+                     WHERE bc.categories_id IN (SELECT bc2.categories_id FROM book_categories bc2 JOIN history h ON h.book_id = bc2.books_id)
+                       AND b.id NOT IN (SELECT book_id FROM history)
+                     ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                    UNION ALL
+                    (SELECT b.id, 4, b.recent_loans FROM books b WHERE b.id NOT IN (SELECT book_id FROM history)
+                     ORDER BY b.recent_loans DESC, b.title LIMIT @n)
+                )
+                SELECT c.id FROM (
+                    SELECT id, tier, score, row_number() OVER (PARTITION BY id ORDER BY tier, score DESC) AS rn FROM candidates
+                ) c JOIN books b ON b.id = c.id
+                WHERE c.rn = 1
+                ORDER BY c.tier, c.score DESC, b.title, b.id
+                LIMIT @n
+                """;
+            var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("user", userId), new NpgsqlParameter("n", n)], token);
+            return await BooksApi.LoadInOrderAsync(db, ids, token);
+        }, ct);
+        return Results.Ok(books);
+    }
+
+    private static int? Limit(int? limit) => limit switch
+    {
+        null => 10,
+        >= 1 and <= MaxLimit => limit,
+        _ => null,
+    };
+
+    private static IResult LimitProblem() =>
+        Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"limit must be between 1 and {MaxLimit}."] });
+}

@@ -1,0 +1,105 @@
+extern alias UserService;
+
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Library.TestSupport;
+using UserServiceProgram = UserService::Program;
+
+namespace Library.BookService.Tests;
+
+/// <summary>
+/// The book service against real PostgreSQL, Redis (through a cuttable proxy, so a test can take
+/// Redis away from this service alone) and RabbitMQ, checking tokens the real user service issues.
+/// </summary>
+public class CatalogFixture : IAsyncLifetime
+{
+    public TestDatabase Database { get; private set; } = null!;
+    public RealUserService<UserServiceProgram> Users { get; private set; } = null!;
+    public ServiceHost<Program> Host { get; private set; } = null!;
+    public TcpProxy Redis { get; private set; } = null!;
+    public string LibrarianToken { get; private set; } = null!;
+    public string MemberToken { get; private set; } = null!;
+    public Guid MemberId { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        Users = await RealUserService<UserServiceProgram>.StartAsync();
+        Database = await TestDatabase.CreateAsync("bookdb");
+        var redis = TestServers.Redis.Split(',');
+        var endpoint = redis[0].Split(':');
+        Redis = new TcpProxy(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
+        Redis.Restore();
+        Host = new ServiceHost<Program>(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:bookdb"] = Database.ConnectionString,
+            ["ConnectionStrings:cache"] = string.Join(',', [$"127.0.0.1:{Redis.Port}", .. redis[1..]]),
+            ["Auth:MetadataAddress"] = Users.MetadataAddress,
+        });
+        LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
+        (MemberId, MemberToken) = await Users.NewUserAsync("member");
+    }
+
+    public HttpClient Client(string? token = null)
+    {
+        var client = Host.CreateClient();
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return client;
+    }
+
+    public HttpClient Librarian() => Client(LibrarianToken);
+
+    public async Task<Guid> AuthorAsync(string name)
+    {
+        using var response = await Librarian().PostAsJsonAsync("/api/authors", new { name });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    public async Task<Guid> CategoryAsync(string name)
+    {
+        using var response = await Librarian().PostAsJsonAsync("/api/categories", new { name });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    public async Task<JsonElement> BookAsync(string title, string isbn, Guid[] authors, Guid[] categories, string publisher = "Ace",
+        string language = "en", int year = 1969, int copies = 2, string? description = null)
+    {
+        using var response = await Librarian().PostAsJsonAsync("/api/books", new
+        {
+            isbn, title, description, publisher, publishedYear = year, language, authorIds = authors, categoryIds = categories, totalCopies = copies,
+        });
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        await Redis.DisposeAsync();
+        await Database.DisposeAsync();
+        await Users.DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>Makes valid ISBN-13s that no real book has (979-8 range, counting up).</summary>
+public static class TestIsbn
+{
+    private static long _next = Random.Shared.NextInt64(10_000_000, 80_000_000);
+
+    public static string Next()
+    {
+        var body = "9798" + Interlocked.Increment(ref _next).ToString("D8", System.Globalization.CultureInfo.InvariantCulture);
+        var sum = 0;
+        for (var i = 0; i < 12; i++)
+        {
+            sum += (body[i] - '0') * (i % 2 == 0 ? 1 : 3);
+        }
+        return body + ((10 - sum % 10) % 10);
+    }
+}
