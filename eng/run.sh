@@ -134,8 +134,11 @@ instance_env() {
     userservice)    ENVV+=("ConnectionStrings__userdb=${CS[userdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
                            "Library__Admin__Email=${LIBRARY_ADMIN_EMAIL:-admin@library.local}"
                            "Library__Admin__Password=$(admin_password)") ;;
+    # The sample catalog is loaded into an empty catalog only (a first run); LIBRARY_CATALOG
+    # names another file (bench/generate-catalog.py's output), or "none" for an empty catalog.
     bookservice)    ENVV+=("ConnectionStrings__bookdb=${CS[bookdb]}" "ConnectionStrings__cache=${CS[cache]}"
-                           "ConnectionStrings__messaging=${CS[messaging]}") ;;
+                           "ConnectionStrings__messaging=${CS[messaging]}")
+                    [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
     lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}") ;;
     gateway)        ENVV+=("ConnectionStrings__cache=${CS[cache]}") ;;
   esac
