@@ -1,5 +1,14 @@
+using System.Net;
+using Grpc.Net.Client.Web;
+using Library.Contracts.Catalog;
+using Library.Contracts.Events;
+using Library.Contracts.Users;
 using Library.EventBus;
 using Library.LendingService.Data;
+using Library.LendingService.Holds;
+using Library.LendingService.IntegrationEvents;
+using Library.LendingService.Loans;
+using Library.LendingService.Replicas;
 using Library.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -9,15 +18,54 @@ builder.AddNpgsqlDbContext<LendingDbContext>("lendingdb");
 // Migrations run first: the event bus's relay and consumer need their tables.
 builder.Services.AddMigration<LendingDbContext>();
 builder.AddRabbitMQClient("messaging");
-builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create());
+builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create())
+    .AddHandler<BookCreated, BookCreatedHandler>()
+    .AddHandler<BookUpdated, BookUpdatedHandler>()
+    .AddHandler<BookStockChanged, BookStockChangedHandler>()
+    .AddHandler<BookDeleted, BookDeletedHandler>()
+    .AddHandler<UserRegistered, UserRegisteredHandler>()
+    .AddHandler<UserUpdated, UserUpdatedHandler>()
+    .AddHandler<UserDeactivated, UserDeactivatedHandler>();
 builder.AddLibraryAuthentication();
+
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddOptions<LendingPolicy>().Bind(builder.Configuration.GetSection(LendingPolicy.SectionName));
+builder.Services.AddSingleton<LendingPolicyAccessor>();
+builder.Services.AddScoped<Circulation>();
+builder.Services.AddScoped<Idempotency>();
+builder.Services.AddScoped<ReplicaLookup>();
+builder.Services.AddHostedService<CirculationClock>();
+
+// Look-ups on a replica miss: gRPC-Web to the catalog and the user service, found by service
+// discovery, with a service token; the standard resilience handler retries transient failures.
+builder.Services.AddSingleton<ServiceTokens>();
+builder.Services.AddHttpClient(ServiceTokens.HttpClientName, c => c.BaseAddress = new Uri("http://userservice"));
+builder.Services.AddGrpcClient<Catalog.CatalogClient>(o => o.Address = new Uri("http://bookservice")).ConfigureInternalGrpc();
+builder.Services.AddGrpcClient<Users.UsersClient>(o => o.Address = new Uri("http://userservice")).ConfigureInternalGrpc();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapOpenApi();
+app.MapLoans();
+app.MapHolds();
 
 app.Run();
 
 public partial class Program;
+
+internal static class InternalGrpc
+{
+    public static IHttpClientBuilder ConfigureInternalGrpc(this IHttpClientBuilder client) => client
+        .ConfigurePrimaryHttpMessageHandler(() => new GrpcWebHandler(GrpcWebMode.GrpcWeb, new HttpClientHandler()))
+        .ConfigureChannel(o =>
+        {
+            o.HttpVersion = HttpVersion.Version11;
+            o.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            // Internal traffic is plain HTTP inside the network; TLS ends at the ingress.
+            o.UnsafeUseInsecureChannelCallCredentials = true;
+        })
+        .AddCallCredentials(async (_, metadata, services) =>
+            metadata.Add("Authorization", $"Bearer {await services.GetRequiredService<ServiceTokens>().GetAsync(CancellationToken.None)}"));
+}

@@ -17,3 +17,17 @@ public sealed record LoanReturned(Guid LoanId, Guid BookId, Guid UserId, DateTim
 [EventName("book.availability-changed")]
 public sealed record BookAvailabilityChanged(Guid BookId, int TotalCopies, int AvailableCopies, DateTimeOffset? NextAvailableAt, long Version)
     : IntegrationEvent, IVersionedEvent;
+
+[EventName("loan.renewed")]
+public sealed record LoanRenewed(Guid LoanId, Guid BookId, Guid UserId, DateTimeOffset DueAt, int Renewals) : IntegrationEvent;
+
+/// <summary>Published once per loan, when it passes its due date unreturned.</summary>
+[EventName("loan.overdue")]
+public sealed record LoanOverdue(Guid LoanId, Guid BookId, Guid UserId, DateTimeOffset DueAt) : IntegrationEvent;
+
+[EventName("hold.placed")]
+public sealed record HoldPlaced(Guid HoldId, Guid BookId, Guid UserId, DateTimeOffset PlacedAt) : IntegrationEvent;
+
+/// <summary>A copy is set aside for the reader until <see cref="ReadyUntil"/>.</summary>
+[EventName("hold.ready")]
+public sealed record HoldReady(Guid HoldId, Guid BookId, Guid UserId, DateTimeOffset ReadyUntil) : IntegrationEvent;

@@ -115,6 +115,102 @@ namespace Library.LendingService.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("Library.LendingService.Data.Hold", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<Guid>("BookId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("book_id");
+
+                    b.Property<DateTimeOffset?>("ClosedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("closed_at");
+
+                    b.Property<DateTimeOffset>("PlacedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("placed_at");
+
+                    b.Property<DateTimeOffset?>("ReadyUntil")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("ready_until");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_holds");
+
+                    b.HasIndex("ReadyUntil")
+                        .HasDatabaseName("ix_holds_ready_until")
+                        .HasFilter("status = 'ready'");
+
+                    b.HasIndex("UserId")
+                        .HasDatabaseName("ix_holds_user_id");
+
+                    b.HasIndex("BookId", "UserId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_holds_book_id_user_id")
+                        .HasFilter("status IN ('waiting', 'ready')");
+
+                    b.HasIndex("BookId", "Status", "PlacedAt")
+                        .HasDatabaseName("ix_holds_book_id_status_placed_at");
+
+                    b.ToTable("holds", (string)null);
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.IdempotentRequest", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("user_id");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("key");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Location")
+                        .HasColumnType("text")
+                        .HasColumnName("location");
+
+                    b.Property<string>("Operation")
+                        .IsRequired()
+                        .HasMaxLength(50)
+                        .HasColumnType("character varying(50)")
+                        .HasColumnName("operation");
+
+                    b.Property<string>("Response")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("response");
+
+                    b.Property<int>("StatusCode")
+                        .HasColumnType("integer")
+                        .HasColumnName("status_code");
+
+                    b.HasKey("UserId", "Key")
+                        .HasName("pk_idempotent_requests");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_idempotent_requests_created_at");
+
+                    b.ToTable("idempotent_requests", (string)null);
+                });
+
             modelBuilder.Entity("Library.LendingService.Data.Loan", b =>
                 {
                     b.Property<Guid>("Id")
@@ -130,9 +226,17 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("borrowed_at");
 
+                    b.Property<int>("Days")
+                        .HasColumnType("integer")
+                        .HasColumnName("days");
+
                     b.Property<DateTimeOffset>("DueAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("due_at");
+
+                    b.Property<DateTimeOffset?>("OverdueNotifiedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("overdue_notified_at");
 
                     b.Property<int>("Renewals")
                         .HasColumnType("integer")
@@ -149,11 +253,15 @@ namespace Library.LendingService.Data.Migrations
                     b.HasKey("Id")
                         .HasName("pk_loans");
 
-                    b.HasIndex("BookId", "ReturnedAt")
-                        .HasDatabaseName("ix_loans_book_id_returned_at");
+                    b.HasIndex("DueAt")
+                        .HasDatabaseName("ix_loans_due_at")
+                        .HasFilter("returned_at IS NULL AND overdue_notified_at IS NULL");
 
                     b.HasIndex("UserId", "ReturnedAt")
                         .HasDatabaseName("ix_loans_user_id_returned_at");
+
+                    b.HasIndex("BookId", "ReturnedAt", "DueAt")
+                        .HasDatabaseName("ix_loans_book_id_returned_at_due_at");
 
                     b.ToTable("loans", (string)null);
                 });
@@ -174,11 +282,21 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("character varying(254)")
                         .HasColumnName("email");
 
-                    b.Property<string>("Name")
+                    b.Property<string>("FirstName")
                         .IsRequired()
-                        .HasMaxLength(201)
-                        .HasColumnType("character varying(201)")
-                        .HasColumnName("name");
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("first_name");
+
+                    b.Property<string>("LastName")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("last_name");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
 
                     b.HasKey("Id")
                         .HasName("pk_readers");
@@ -191,6 +309,22 @@ namespace Library.LendingService.Data.Migrations
                     b.Property<Guid>("Id")
                         .HasColumnType("uuid")
                         .HasColumnName("id");
+
+                    b.Property<long>("AvailabilityVersion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("availability_version");
+
+                    b.Property<long>("CatalogVersion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("catalog_version");
+
+                    b.Property<bool>("Deleted")
+                        .HasColumnType("boolean")
+                        .HasColumnName("deleted");
+
+                    b.Property<int>("Held")
+                        .HasColumnType("integer")
+                        .HasColumnName("held");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -211,8 +345,22 @@ namespace Library.LendingService.Data.Migrations
 
                     b.ToTable("titles", null, t =>
                         {
+                            t.HasCheckConstraint("ck_titles_held", "held >= 0");
+
                             t.HasCheckConstraint("ck_titles_on_loan", "on_loan >= 0");
+
+                            t.HasCheckConstraint("ck_titles_total", "total_copies >= 0");
                         });
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.Hold", b =>
+                {
+                    b.HasOne("Library.LendingService.Data.Title", null)
+                        .WithMany()
+                        .HasForeignKey("BookId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_holds_titles_book_id");
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.Loan", b =>

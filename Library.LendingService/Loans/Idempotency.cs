@@ -1,0 +1,63 @@
+using Library.LendingService.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Loans;
+
+/// <summary>
+/// Runs a use case in one transaction, and for a request with an Idempotency-Key, exactly once
+/// per (reader, key): the key is claimed by inserting a row in the same transaction, so a
+/// concurrent retry waits on it and then answers what the first request answered (refusals
+/// included); nothing is done twice. Keys are kept for the policy's window (24 h).
+/// </summary>
+public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor policy, TimeProvider time)
+{
+    public const string Header = "Idempotency-Key";
+    public const int MaxKeyLength = 100;
+
+    public async Task<Outcome> RunAsync(Guid userId, string? key, string operation, Func<CancellationToken, Task<Outcome>> useCase, CancellationToken ct) =>
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+        {
+            db.ChangeTracker.Clear();
+            await using var transaction = await db.Database.BeginTransactionAsync(token);
+            var now = time.GetUtcNow();
+            if (key is not null)
+            {
+                // A key older than the window is forgotten and may be used afresh.
+                var window = now - policy.Current.IdempotencyWindow;
+                await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key && r.CreatedAt < window).ExecuteDeleteAsync(token);
+                var claimed = await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO idempotent_requests (user_id, key, operation, status_code, created_at)
+                    VALUES ({userId}, {key}, {operation}, 0, {now})
+                    ON CONFLICT (user_id, key) DO NOTHING
+                    """, token);
+                if (claimed == 0)
+                {
+                    // The first request with this key has committed (we waited for it): its answer.
+                    await transaction.RollbackAsync(token);
+                    var first = await db.IdempotentRequests.AsNoTracking().SingleAsync(r => r.UserId == userId && r.Key == key, token);
+                    return first.Operation != operation
+                        ? Outcome.Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused",
+                            $"This key was used for another kind of request ({first.Operation}); use a new key.")
+                        : Outcome.Deserialize(first.Response!);
+                }
+            }
+
+            var outcome = await useCase(token);
+            if (key is not null)
+            {
+                await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, outcome.Status).SetProperty(r => r.Response, outcome.Serialize()), token);
+            }
+            if (outcome.Succeeded || key is not null)
+            {
+                // A refusal changed nothing but the key's row, which must be kept with its answer.
+                await transaction.CommitAsync(token);
+            }
+            return outcome;
+        }, ct);
+
+    public static IResult? InvalidKey(string? key) =>
+        key is not null && (key.Length is 0 or > MaxKeyLength || key.Any(char.IsControl))
+            ? Results.ValidationProblem(new Dictionary<string, string[]> { [Header] = [$"{Header} must be 1 to {MaxKeyLength} printable characters."] })
+            : null;
+}
