@@ -91,7 +91,8 @@ internal sealed class EventConsumer<TContext>(
                 failures++;
                 var delay = TimeSpan.FromMilliseconds(Math.Min(_options.MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10))));
                 logger.LogWarning("Consumer of {Queue} cannot connect (attempt {Attempt}), retrying in {Delay}: {Reason}", _options.QueueName, failures, delay, ex.Message);
-                await Task.Delay(delay, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the bus.
+                await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
     }
@@ -152,7 +153,7 @@ internal sealed class EventConsumer<TContext>(
             {
                 logger.LogWarning(ex, "Handling {EventName} {EventId} failed (delivery {Delivery} of {Max}); retrying in {Delay} (trace {TraceId})",
                     eventName, integrationEvent.Id, retries + 1, _options.MaxRetries + 1, _options.RetryDelay, traceId);
-                await RepublishAsync(channel, delivery, _options.RetryQueueName, retries + 1, null, stoppingToken);
+                await RepublishAsync(channel, delivery, _options.RetryQueueName, retries + 1, null, stoppingToken, expiration: _options.RetryDelay);
                 metrics.Retried(eventName);
             }
             else
@@ -213,7 +214,7 @@ internal sealed class EventConsumer<TContext>(
     /// Copies the delivery to a queue of this service (default exchange) and, once the broker has
     /// confirmed the copy, acknowledges the original: a crash in between duplicates, never loses.
     /// </summary>
-    private async Task RepublishAsync(IChannel channel, BasicDeliverEventArgs delivery, string queue, int? retryCount, string? reason, CancellationToken ct)
+    private async Task RepublishAsync(IChannel channel, BasicDeliverEventArgs delivery, string queue, int? retryCount, string? reason, CancellationToken ct, TimeSpan? expiration = null)
     {
         var headers = new Dictionary<string, object?>(delivery.BasicProperties.Headers ?? new Dictionary<string, object?>());
         if (retryCount is { } count)
@@ -227,6 +228,10 @@ internal sealed class EventConsumer<TContext>(
         }
 
         var properties = new BasicProperties(delivery.BasicProperties) { Headers = headers, DeliveryMode = DeliveryModes.Persistent };
+        if (expiration is { } wait)
+        {
+            properties.Expiration = ((long)wait.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         try
         {
             await channel.BasicPublishAsync("", queue, mandatory: true, properties, delivery.Body, ct);

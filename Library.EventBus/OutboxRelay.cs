@@ -66,7 +66,8 @@ internal sealed class OutboxRelay<TContext>(
                 logger.LogWarning("Outbox relay could not send (attempt {Attempt}), retrying in {Delay}: {Reason}", failures, delay, ex.Message);
                 channel?.Dispose();
                 channel = null;
-                await Task.Delay(delay, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the bus.
+                await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
         channel?.Dispose();

@@ -5,8 +5,10 @@ namespace Library.EventBus;
 
 /// <summary>
 /// Declares the exchange and, for every service of the topology, its queue (bound by routing
-/// key), its retry queue (a delay: messages wait there for <see cref="EventBusOptions.RetryDelay"/>
-/// and flow back to the service's queue) and its dead-letter queue (read by an operator).
+/// key), its retry queue (a delay: each retry waits there for its expiration, the consumer's
+/// <see cref="EventBusOptions.RetryDelay"/>, then flows back to the service's queue) and its
+/// dead-letter queue (read by an operator). Declarations must agree between services:
+/// <see cref="EventBusOptions.QueueType"/> has to be the same everywhere.
 /// </summary>
 public sealed class TopologyDeclarer(EventBusTopology topology, IOptions<EventBusOptions> options)
 {
@@ -24,10 +26,11 @@ public sealed class TopologyDeclarer(EventBusTopology topology, IOptions<EventBu
                 await channel.QueueBindAsync(queue, _options.Exchange, eventName, cancellationToken: ct);
             }
 
+            // No TTL on the queue (each retry carries its own expiration): the arguments do not
+            // depend on any service's settings, so every service declares them identically.
             await channel.QueueDeclareAsync(queue + ".retry", durable: true, exclusive: false, autoDelete: false, new Dictionary<string, object?>
             {
                 ["x-queue-type"] = "classic",
-                ["x-message-ttl"] = (int)_options.RetryDelay.TotalMilliseconds,
                 ["x-dead-letter-exchange"] = "",
                 ["x-dead-letter-routing-key"] = queue,
             }, cancellationToken: ct);

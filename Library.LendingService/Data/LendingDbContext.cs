@@ -52,7 +52,8 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         modelBuilder.Entity<Hold>(hold =>
         {
             hold.Property(h => h.Status).HasMaxLength(16);
-            hold.HasIndex(h => new { h.BookId, h.Status, h.PlacedAt });
+            hold.Property(h => h.Sequence).UseIdentityAlwaysColumn();
+            hold.HasIndex(h => new { h.BookId, h.Status, h.Sequence });
             hold.HasIndex(h => h.UserId);
             // One open hold per reader and title, even under concurrent requests.
             hold.HasIndex(h => new { h.BookId, h.UserId }).IsUnique().HasFilter("status IN ('waiting', 'ready')");
@@ -132,6 +133,9 @@ public sealed class Hold
     public Guid BookId { get; set; }
     public Guid UserId { get; set; }
     public required string Status { get; set; }
+
+    /// <summary>Queue order: first come, first served, even within one clock tick.</summary>
+    public long Sequence { get; set; }
     public DateTimeOffset PlacedAt { get; set; }
     public DateTimeOffset? ReadyUntil { get; set; }
     public DateTimeOffset? ClosedAt { get; set; }

@@ -20,9 +20,16 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
 {
     private LendingPolicy Policy => policy.Current;
 
-    public async Task<Outcome> BorrowAsync(Guid bookId, Guid userId, int days, CancellationToken ct)
+    /// <summary>Now, to the microsecond PostgreSQL keeps, so an answer equals what is read back later.</summary>
+    private DateTimeOffset Now()
     {
         var now = time.GetUtcNow();
+        return now.AddTicks(-(now.Ticks % 10));
+    }
+
+    public async Task<Outcome> BorrowAsync(Guid bookId, Guid userId, int days, CancellationToken ct)
+    {
+        var now = Now();
         // One borrow at a time per reader: the loan limit holds under concurrent requests.
         var reader = await db.Readers.FromSql($"SELECT * FROM readers WHERE id = {userId} FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
         if (reader is null)
@@ -81,7 +88,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
 
     public async Task<Outcome> ReturnAsync(Loan loan, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         var closed = await db.Loans.Where(l => l.Id == loan.Id && l.ReturnedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(l => l.ReturnedAt, now), ct);
         if (closed == 0)
@@ -102,7 +109,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
 
     public async Task<Outcome> RenewAsync(Loan loan, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         if (loan.ReturnedAt is not null)
         {
             return Outcome.Conflict("Already returned", "A returned loan cannot be renewed.");
@@ -131,7 +138,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
 
     public async Task<Outcome> PlaceHoldAsync(Guid bookId, Guid userId, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         var reader = await db.Readers.AsNoTracking().SingleOrDefaultAsync(r => r.Id == userId, ct);
         if (reader is null)
         {
@@ -166,7 +173,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
 
     public async Task<Outcome> CancelHoldAsync(Hold hold, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         var cancelled = await db.Holds
             .Where(h => h.Id == hold.Id && (h.Status == HoldStatus.Waiting || h.Status == HoldStatus.Ready))
             .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Cancelled).SetProperty(h => h.ClosedAt, now), ct);
@@ -190,7 +197,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
     /// </summary>
     public async Task<int> ExpireReadyHoldsAsync(Guid bookId, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         var expired = await db.Holds
             .Where(h => h.BookId == bookId && h.Status == HoldStatus.Ready && h.ReadyUntil < now)
             .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Expired).SetProperty(h => h.ClosedAt, now), ct);
@@ -215,7 +222,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
     /// <summary>Copies on the shelf go to the readers waiting, first come first served.</summary>
     private async Task ServeWaitingHoldsAsync(Guid bookId, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
+        var now = Now();
         var readyUntil = now.AddDays(Policy.HoldPickupDays);
         while (true)
         {
@@ -223,7 +230,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
                 SELECT h.* FROM holds h
                 WHERE h.book_id = {bookId} AND h.status = 'waiting'
                   AND EXISTS (SELECT 1 FROM titles t WHERE t.id = h.book_id AND t.total_copies - t.on_loan - t.held > 0)
-                ORDER BY h.placed_at, h.id
+                ORDER BY h.sequence
                 LIMIT 1
                 FOR UPDATE OF h
                 """).AsNoTracking().SingleOrDefaultAsync(ct);
@@ -266,7 +273,7 @@ public sealed class Circulation(LendingDbContext db, LendingPolicyAccessor polic
     public async Task<HoldResponse> HoldResponseAsync(Hold hold, string title, CancellationToken ct)
     {
         int? position = hold.Status == HoldStatus.Waiting
-            ? await db.Holds.CountAsync(h => h.BookId == hold.BookId && h.Status == HoldStatus.Waiting && h.PlacedAt < hold.PlacedAt, ct) + 1
+            ? await db.Holds.CountAsync(h => h.BookId == hold.BookId && h.Status == HoldStatus.Waiting && h.Sequence < hold.Sequence, ct) + 1
             : null;
         return new HoldResponse(hold.Id, hold.BookId, title, hold.UserId, hold.Status, position, hold.PlacedAt, hold.ReadyUntil);
     }

@@ -25,18 +25,20 @@ public sealed class RealUserService<TProgram> : IAsyncDisposable where TProgram 
     public ServiceHost<TProgram> Host { get; }
     public string MetadataAddress => new Uri(Host.Address, "/.well-known/openid-configuration").ToString();
 
-    public static async Task<RealUserService<TProgram>> StartAsync()
+    /// <param name="settings">More settings, e.g. a shared EventBus:Exchange so other services get its events.</param>
+    public static async Task<RealUserService<TProgram>> StartAsync(IDictionary<string, string?>? settings = null)
     {
         var database = await TestDatabase.CreateAsync("userdb");
         var port = Ports.FreePort();
-        var host = new ServiceHost<TProgram>(new Dictionary<string, string?>
+        var all = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
         {
             ["ConnectionStrings:userdb"] = database.ConnectionString,
             ["services:userservice:http:0"] = $"http://127.0.0.1:{port}",
             ["Library:Admin:Email"] = AdminEmail,
             ["Library:Admin:Password"] = AdminPassword,
             [$"Auth:Clients:{ClientId}:Secret"] = ClientSecret,
-        }).OnPort(port);
+        };
+        var host = new ServiceHost<TProgram>(all).OnPort(port);
         host.StartServer();
         return new RealUserService<TProgram>(database, host);
     }

@@ -138,6 +138,13 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("ready_until");
 
+                    b.Property<long>("Sequence")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("sequence");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Sequence"));
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -163,8 +170,8 @@ namespace Library.LendingService.Data.Migrations
                         .HasDatabaseName("ix_holds_book_id_user_id")
                         .HasFilter("status IN ('waiting', 'ready')");
 
-                    b.HasIndex("BookId", "Status", "PlacedAt")
-                        .HasDatabaseName("ix_holds_book_id_status_placed_at");
+                    b.HasIndex("BookId", "Status", "Sequence")
+                        .HasDatabaseName("ix_holds_book_id_status_sequence");
 
                     b.ToTable("holds", (string)null);
                 });

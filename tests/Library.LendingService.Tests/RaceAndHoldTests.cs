@@ -1,0 +1,178 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Library.LendingService.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Tests;
+
+public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<LendingFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private Task<Title> TitleRow(Guid id) => fixture.InLendingAsync(db => db.Titles.AsNoTracking().SingleAsync(t => t.Id == id, Ct));
+
+    [Fact]
+    public async Task Borrowing_the_last_copies_at_once_lends_each_copy_once()
+    {
+        var book = await fixture.TitleAsync(3, "Three Copies");
+        var readers = await fixture.ReplicaReadersAsync(200);
+        Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(await fixture.TitleAsync(1), readers[0])).StatusCode); // warm up the path
+        var start = new TaskCompletionSource();
+
+        var attempts = readers.Select(async reader =>
+        {
+            await start.Task;
+            using var response = await fixture.BorrowAsync(book, reader);
+            return response.StatusCode;
+        }).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(attempts);
+
+        Assert.Equal(3, results.Count(s => s == HttpStatusCode.Created));
+        Assert.Equal(197, results.Count(s => s == HttpStatusCode.Conflict));
+        Assert.Equal(3, await fixture.InLendingAsync(db => db.Loans.CountAsync(l => l.BookId == book && l.ReturnedAt == null, Ct)));
+        var title = await TitleRow(book);
+        Assert.Equal(3, title.OnLoan);
+        Assert.True(title.TotalCopies - title.OnLoan - title.Held >= 0, "availability went negative");
+    }
+
+    [Fact]
+    public async Task A_returned_copy_goes_to_the_first_hold_and_only_that_reader_gets_it()
+    {
+        var book = await fixture.TitleAsync(1, "Contested");
+        var crowd = await fixture.ReplicaReadersAsync(101);
+        var loan = await (await fixture.BorrowAsync(book, crowd[0])).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var holders = crowd.Skip(1).Take(50).ToList();
+        var others = crowd.Skip(51).ToList();
+        foreach (var holder in holders)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await fixture.PlaceHoldAsync(book, holder)).StatusCode);
+        }
+
+        using var returned = await fixture.Librarian().PostAsync($"/api/loans/{loan.GetProperty("id").GetGuid()}/return", null, Ct);
+        Assert.Equal(HttpStatusCode.OK, returned.StatusCode);
+        var start = new TaskCompletionSource();
+        var attempts = holders.Concat(others).Select(async reader =>
+        {
+            await start.Task;
+            using var response = await fixture.BorrowAsync(book, reader);
+            return (reader, response.StatusCode);
+        }).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(attempts);
+
+        var winners = results.Where(r => r.StatusCode == HttpStatusCode.Created).Select(r => r.reader).ToList();
+        Assert.Equal([holders[0]], winners);
+        Assert.Equal(99, results.Count(r => r.StatusCode == HttpStatusCode.Conflict));
+        var title = await TitleRow(book);
+        Assert.Equal((1, 1, 0), (title.TotalCopies, title.OnLoan, title.Held));
+    }
+
+    [Fact]
+    public async Task Holds_become_ready_expire_with_the_clock_pass_on_and_can_be_cancelled()
+    {
+        var book = await fixture.TitleAsync(1, "Queued");
+        var (ownerId, ownerToken) = await fixture.ReaderAsync();
+        var (firstId, firstToken) = await fixture.ReaderAsync();
+        var (secondId, secondToken) = await fixture.ReaderAsync();
+        var loan = await (await fixture.BorrowAsync(book, token: ownerToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        // A copy on the shelf cannot be held; an empty shelf can.
+        var onShelf = await fixture.TitleAsync(1);
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.PlaceHoldAsync(onShelf, token: firstToken)).StatusCode);
+        using var first = await fixture.PlaceHoldAsync(book, token: firstToken);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var firstHold = await first.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("waiting", firstHold.GetProperty("status").GetString());
+        Assert.Equal(1, firstHold.GetProperty("position").GetInt32());
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.PlaceHoldAsync(book, token: firstToken)).StatusCode); // already holds it
+        var secondHold = await (await fixture.PlaceHoldAsync(book, token: secondToken)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(2, secondHold.GetProperty("position").GetInt32());
+
+        // Others wait: no renewal.
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.Client(ownerToken).PostAsync($"/api/loans/{loan.GetProperty("id").GetGuid()}/renew", null, Ct)).StatusCode);
+
+        // The return makes the first hold ready for 3 days; the second reader cannot take the copy.
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client(ownerToken).PostAsync($"/api/loans/{loan.GetProperty("id").GetGuid()}/return", null, Ct)).StatusCode);
+        var mine = await fixture.Client(firstToken).GetFromJsonAsync<JsonElement>("/api/holds", Ct);
+        var ready = mine.GetProperty("items").EnumerateArray().Single(h => h.GetProperty("bookId").GetGuid() == book);
+        Assert.Equal("ready", ready.GetProperty("status").GetString());
+        Assert.Equal(fixture.Clock.GetUtcNow().AddDays(3).ToUnixTimeSeconds(), ready.GetProperty("readyUntil").GetDateTimeOffset().ToUnixTimeSeconds(), 2.0);
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.BorrowAsync(book, token: secondToken)).StatusCode);
+
+        // Three days and a bit later the first reader has not come: the copy passes to the second.
+        fixture.Clock.Advance(TimeSpan.FromDays(3) + TimeSpan.FromMinutes(2));
+        await LendingFixture.WaitUntilAsync(async () =>
+            await fixture.InLendingAsync(db => db.Holds.AnyAsync(h => h.BookId == book && h.UserId == secondId && h.Status == HoldStatus.Ready, Ct)), "hold passed on");
+        Assert.Equal(HoldStatus.Expired, await fixture.InLendingAsync(db => db.Holds.Where(h => h.Id == firstHold.GetProperty("id").GetGuid()).Select(h => h.Status).SingleAsync(Ct)));
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.BorrowAsync(book, token: firstToken)).StatusCode);
+
+        // The second reader cancels: nobody waits, the copy goes back on the shelf.
+        Assert.Equal(HttpStatusCode.Forbidden, (await fixture.Client(firstToken).DeleteAsync($"/api/holds/{secondHold.GetProperty("id").GetGuid()}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await fixture.Client(secondToken).DeleteAsync($"/api/holds/{secondHold.GetProperty("id").GetGuid()}", Ct)).StatusCode);
+        var title = await TitleRow(book);
+        Assert.Equal((0, 0), (title.OnLoan, title.Held));
+        Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(book, token: firstToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await fixture.Librarian().DeleteAsync($"/api/holds/{Guid.CreateVersion7()}", Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_overdue_loan_is_announced_once()
+    {
+        var (_, token) = await fixture.ReaderAsync();
+        var loan = await (await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 1)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var id = loan.GetProperty("id").GetGuid();
+
+        fixture.Clock.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(2));
+        await LendingFixture.WaitUntilAsync(async () =>
+            await fixture.InLendingAsync(db => db.Loans.AnyAsync(l => l.Id == id && l.OverdueNotifiedAt != null, Ct)), "overdue noticed");
+        fixture.Clock.Advance(TimeSpan.FromMinutes(5)); // more ticks
+
+        var events = await fixture.InLendingAsync(db => db.Set<Library.EventBus.OutboxMessage>().Where(m => m.EventName == "loan.overdue").ToListAsync(Ct));
+        Assert.Single(events, m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("loanId").GetGuid() == id);
+        Assert.Equal("overdue", (await fixture.Client(token).GetFromJsonAsync<JsonElement>($"/api/loans/{id}", Ct)).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task After_a_burst_of_borrows_and_returns_the_catalog_shows_the_lending_truth()
+    {
+        var book = await fixture.TitleAsync(4, "Busy Title");
+        var readers = await fixture.ReplicaReadersAsync(6);
+        var loans = new List<Guid>();
+        foreach (var reader in readers)
+        {
+            using var response = await fixture.BorrowAsync(book, reader, days: 5 + loans.Count);
+            if (response.StatusCode == HttpStatusCode.Created)
+            {
+                loans.Add((await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
+            }
+        }
+        Assert.Equal(4, loans.Count);
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Librarian().PostAsync($"/api/loans/{loans[0]}/return", null, Ct)).StatusCode);
+        var expectedNext = await fixture.InLendingAsync(db => db.Loans.Where(l => l.BookId == book && l.ReturnedAt == null).MinAsync(l => l.DueAt, Ct));
+
+        // The catalog learns it through book.availability-changed (poll with a deadline).
+        using var catalog = fixture.Catalog.CreateClient();
+        await LendingFixture.WaitUntilAsync(async () =>
+            (await catalog.GetFromJsonAsync<JsonElement>($"/api/books/{book}", Ct)).GetProperty("availableCopies").GetInt32() == 1, "catalog shows 1 on the shelf");
+
+        foreach (var id in loans.Skip(1))
+        {
+            await fixture.Librarian().PostAsync($"/api/loans/{id}/return", null, Ct);
+        }
+        await fixture.BorrowAsync(book, readers[5], days: 3);
+        await fixture.BorrowAsync(book, readers[4], days: 4);
+        await fixture.BorrowAsync(book, readers[3], days: 5);
+        await fixture.BorrowAsync(book, readers[2], days: 6);
+        var nextBack = await fixture.InLendingAsync(db => db.Loans.Where(l => l.BookId == book && l.ReturnedAt == null).MinAsync(l => l.DueAt, Ct));
+        await LendingFixture.WaitUntilAsync(async () =>
+        {
+            var b = await catalog.GetFromJsonAsync<JsonElement>($"/api/books/{book}", Ct);
+            return b.GetProperty("availableCopies").GetInt32() == 0
+                && b.GetProperty("nextAvailableAt").ValueKind != JsonValueKind.Null
+                && Math.Abs((b.GetProperty("nextAvailableAt").GetDateTimeOffset() - nextBack).TotalSeconds) < 1;
+        }, "catalog shows none on the shelf and the next due date");
+        Assert.NotEqual(default, expectedNext);
+    }
+}
