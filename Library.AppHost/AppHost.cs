@@ -10,6 +10,8 @@ var builder = DistributedApplication.CreateBuilder(args);
 // secrets, or `azd`) asks for; never a value in source.
 var adminEmail = builder.AddParameter("admin-email");
 var adminPassword = builder.AddParameter("admin-password", secret: true);
+// The lending service's client secret for service tokens (its gRPC look-ups).
+var lendingClientSecret = builder.AddParameter("lending-client-secret", secret: true);
 
 var postgres = builder.AddPostgres("postgres");
 if (builder.ExecutionContext.IsRunMode && builder.Configuration.GetValue("Postgres:DataVolume", true))
@@ -33,6 +35,7 @@ var userService = builder.AddProject<Projects.Library_UserService>("userservice"
     .WithReference(messaging).WaitFor(messaging)
     .WithEnvironment("Library__Admin__Email", adminEmail)
     .WithEnvironment("Library__Admin__Password", adminPassword)
+    .WithEnvironment("Auth__Clients__lendingservice__Secret", lendingClientSecret)
     .WithReplicas(Replicas)
     .WithHttpHealthCheck("/health");
 
@@ -47,7 +50,10 @@ var bookService = builder.AddProject<Projects.Library_BookService>("bookservice"
 var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice")
     .WithReference(lendingDb).WaitFor(lendingDb)
     .WithReference(messaging).WaitFor(messaging)
-    .WithReference(userService) // token-signing keys (OpenID discovery, JWKS)
+    .WithReference(userService) // token-signing keys, service tokens, reader look-ups (gRPC-Web)
+    .WithReference(bookService) // title look-ups (gRPC-Web)
+    .WithEnvironment("Auth__Client__Id", "lendingservice")
+    .WithEnvironment("Auth__Client__Secret", lendingClientSecret)
     .WithReplicas(Replicas)
     .WithHttpHealthCheck("/health");
 

@@ -101,6 +101,16 @@ health() {
 
 # The first admin's password: LIBRARY_ADMIN_PASSWORD, else generated once and kept (mode 600) so
 # the account seeded into userdb keeps matching what we print.
+# The lending service's client secret (service tokens), generated once and kept with the data.
+client_secret() {
+  local f="$DATA/secrets/lending-client.secret"
+  if [[ ! -s "$f" ]]; then
+    mkdir -p "$DATA/secrets"
+    (umask 077; openssl rand -hex 24 2>/dev/null >"$f" || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
+  fi
+  cat "$f"
+}
+
 admin_password() {
   local f="$DATA/secrets/admin.password"
   if [[ -n "${LIBRARY_ADMIN_PASSWORD:-}" ]]; then echo "$LIBRARY_ADMIN_PASSWORD"; return; fi
@@ -133,13 +143,16 @@ instance_env() {
   case "$svc" in
     userservice)    ENVV+=("ConnectionStrings__userdb=${CS[userdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
                            "Library__Admin__Email=${LIBRARY_ADMIN_EMAIL:-admin@library.local}"
-                           "Library__Admin__Password=$(admin_password)") ;;
+                           "Library__Admin__Password=$(admin_password)"
+                           "Auth__Clients__lendingservice__Secret=$(client_secret)") ;;
     # The sample catalog is loaded into an empty catalog only (a first run); LIBRARY_CATALOG
     # names another file (bench/generate-catalog.py's output), or "none" for an empty catalog.
     bookservice)    ENVV+=("ConnectionStrings__bookdb=${CS[bookdb]}" "ConnectionStrings__cache=${CS[cache]}"
                            "ConnectionStrings__messaging=${CS[messaging]}")
                     [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
-    lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}") ;;
+    # The lending service's client credentials for its look-ups at the catalog and user service.
+    lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
+                           "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)") ;;
     gateway)        ENVV+=("ConnectionStrings__cache=${CS[cache]}") ;;
   esac
   # Service discovery: every replica of every service, for every process.

@@ -23,6 +23,7 @@ public sealed class AppHostTests
         var appHost = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Library_AppHost>(ct);
         // No dashboard prompts a value in a test run.
         appHost.Configuration["Parameters:admin-password"] = "Test-only-admin-password-1";
+        appHost.Configuration["Parameters:lending-client-secret"] = "test-only-lending-client-secret";
         // A fresh database every run, never the developer's volume.
         appHost.Configuration["Postgres:DataVolume"] = "false";
 
