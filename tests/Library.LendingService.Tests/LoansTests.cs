@@ -1,7 +1,10 @@
+extern alias BookService;
+
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Library.LendingService.Tests;
 
@@ -27,6 +30,32 @@ public sealed class LoansTests(LendingFixture fixture) : IClassFixture<LendingFi
         Assert.Equal(0, loan.GetProperty("renewals").GetInt32());
         Assert.Equal(TimeSpan.FromDays(10), loan.GetProperty("dueAt").GetDateTimeOffset() - loan.GetProperty("borrowedAt").GetDateTimeOffset());
         Assert.Equal($"/api/loans/{loan.GetProperty("id").GetGuid()}", response.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
+    public async Task A_title_whose_event_never_arrived_is_fetched_once_over_gRPC_and_kept()
+    {
+        // Written straight into the catalog's database: no book.created event will ever come.
+        var bookId = Guid.CreateVersion7();
+        await using (var scope = fixture.Catalog.Services.CreateAsyncScope())
+        {
+            var catalog = scope.ServiceProvider.GetRequiredService<BookService::Library.BookService.Data.CatalogDbContext>();
+            catalog.Books.Add(new BookService::Library.BookService.Data.Book
+            {
+                Id = bookId, Isbn = Library.TestSupport.TestIsbn.Next(), Title = "Silent Title", Publisher = "Quiet Press",
+                TotalCopies = 2, AvailableCopies = 2, CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow,
+            });
+            await catalog.SaveChangesAsync(Ct);
+        }
+        Assert.False(await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == bookId, Ct)));
+        var (_, token) = await fixture.ReaderAsync();
+
+        using var response = await fixture.BorrowAsync(bookId, token: token);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("Silent Title", (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("title").GetString());
+        var title = await fixture.InLendingAsync(db => db.Titles.AsNoTracking().SingleAsync(t => t.Id == bookId, Ct));
+        Assert.Equal((2, 1), (title.TotalCopies, title.OnLoan));
     }
 
     [Theory]
