@@ -43,6 +43,14 @@ public sealed class ServiceDiscoveryProxyConfigProvider : IProxyConfigProvider
             ClusterId = entry.Service,
             Match = new RouteMatch { Path = entry.Prefix + "/{**rest}" },
         }).ToList();
+        // Each service's OpenAPI document, for the docs page: /openapi/{service}.json.
+        routes.AddRange(ApiRoutes.Services.Select(service => new RouteConfig
+        {
+            RouteId = $"{service}-openapi",
+            ClusterId = service,
+            Match = new RouteMatch { Path = $"/openapi/{service}.json", Methods = ["GET"] },
+            Transforms = [new Dictionary<string, string> { ["PathSet"] = "/openapi/v1.json" }],
+        }));
 
         var clusters = new List<ClusterConfig>();
         foreach (var service in ApiRoutes.Services)

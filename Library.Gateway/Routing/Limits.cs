@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace Library.Gateway.Routing;
+
+/// <summary>The "Limits" table of the API contract (section <c>RateLimiting</c>), per minute.</summary>
+public sealed class LimitOptions
+{
+    public const string SectionName = "RateLimiting";
+
+    public int AnonymousPerMinute { get; set; } = 600;
+    public int UserPerMinute { get; set; } = 1200;
+    public int LoginPerMinute { get; set; } = 10;
+    public int LoginPerIpPerMinute { get; set; } = 120;
+    public int RegisterPerMinute { get; set; } = 20;
+    public long MaxBodyBytes { get; set; } = 64 * 1024;
+}
+
+/// <summary>
+/// Rate limits at the door: every request counts against its signed-in user (the validated
+/// token's <c>sub</c>) or, anonymous, its client IP; log-in and refresh also count per IP and per
+/// (IP, email), registration per IP. Over a limit: 429 problem details with Retry-After.
+/// </summary>
+public static class Limits
+{
+    private const string EmailItem = "library.login-email";
+
+    public static IServiceCollection AddLibraryRateLimits(this IServiceCollection services, IConfiguration configuration)
+    {
+        var limits = configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>() ?? new LimitOptions();
+        services.AddRateLimiter(o =>
+        {
+            o.GlobalLimiter = PartitionedRateLimiter.CreateChained(
+                PartitionedRateLimiter.Create<HttpContext, string>(context => context.User.FindFirstValue("sub") is { } sub
+                    ? PerMinute("user:" + sub, limits.UserPerMinute)
+                    : PerMinute("ip:" + Ip(context), limits.AnonymousPerMinute)),
+                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/login", "/api/auth/refresh")
+                    ? PerMinute("login-ip:" + Ip(context), limits.LoginPerIpPerMinute)
+                    : RateLimitPartition.GetNoLimiter("none")),
+                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/login", "/api/auth/refresh")
+                    ? PerMinute($"login:{Ip(context)}:{context.Items[EmailItem] as string}", limits.LoginPerMinute)
+                    : RateLimitPartition.GetNoLimiter("none")),
+                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/register")
+                    ? PerMinute("register:" + Ip(context), limits.RegisterPerMinute)
+                    : RateLimitPartition.GetNoLimiter("none")));
+            o.OnRejected = async (rejected, ct) =>
+            {
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(60);
+                var response = rejected.HttpContext.Response;
+                response.StatusCode = StatusCodes.Status429TooManyRequests;
+                response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+                    detail: $"Slow down: try again in {response.Headers.RetryAfter} s.").ExecuteAsync(rejected.HttpContext);
+            };
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// The email of a log-in or refresh request, read from its (small, size-limited) body before
+    /// the limiter runs, so attempts at one account are counted together; the body is then
+    /// forwarded untouched.
+    /// </summary>
+    public static IApplicationBuilder UseLoginEmailForLimits(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        if (HttpMethods.IsPost(context.Request.Method) && IsPath(context, "/api/auth/login", "/api/auth/refresh"))
+        {
+            context.Request.EnableBuffering();
+            var email = "";
+            try
+            {
+                using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+                if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("email", out var value) && value.ValueKind == JsonValueKind.String)
+                {
+                    email = value.GetString()!.Trim().ToLowerInvariant();
+                }
+            }
+            catch (JsonException)
+            {
+                // Malformed: the service answers 400; it still counts, under an empty email.
+            }
+            context.Request.Body.Position = 0;
+            context.Items[EmailItem] = email;
+        }
+        await next(context);
+    });
+
+    /// <summary>
+    /// A declared body over the limit is refused before a byte of it is read (Kestrel's own
+    /// limit, set from the same key, stops chunked bodies that grow past it).
+    /// </summary>
+    public static IApplicationBuilder UseBodyLimit(this IApplicationBuilder app, long maxBytes) => app.Use(async (context, next) =>
+    {
+        if (context.Request.ContentLength > maxBytes)
+        {
+            await Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request too large",
+                detail: $"Bodies are limited to {maxBytes} bytes.").ExecuteAsync(context);
+            return;
+        }
+        await next(context);
+    });
+
+    private static RateLimitPartition<string> PerMinute(string key, int permits) =>
+        RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
+        {
+            PermitLimit = permits,
+            Window = TimeSpan.FromMinutes(1),
+            SegmentsPerWindow = 6,
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+
+    private static bool IsPath(HttpContext context, params string[] paths) =>
+        paths.Any(p => context.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase));
+
+    private static string Ip(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+}

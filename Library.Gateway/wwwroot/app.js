@@ -1,0 +1,964 @@
+// Library: the readers' and librarians' page. Vanilla ES module, no build, no external resources.
+// Tokens live in this module's memory only (never localStorage or cookies): a reload signs out.
+
+// ---------------------------------------------------------------- session and API
+
+const session = { access: null, refresh: null, user: null };
+let refreshing = null;
+
+class ApiError extends Error {
+  constructor(status, problem, retryAfter) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+    this.retryAfter = retryAfter;
+  }
+}
+
+function decodeJwt(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const padded = part + '='.repeat((4 - (part.length % 4)) % 4);
+    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return {};
+  }
+}
+
+function setTokens(pair) {
+  session.access = pair.accessToken;
+  session.refresh = pair.refreshToken;
+  const claims = decodeJwt(pair.accessToken);
+  const roles = [].concat(claims.role ?? []);
+  const role = roles.includes('admin') ? 'admin' : roles.includes('librarian') ? 'librarian' : (roles[0] || 'member');
+  session.user = { id: claims.sub, name: claims.name || claims.email, email: claims.email, role };
+  renderHeader();
+}
+
+function clearSession() {
+  session.access = null;
+  session.refresh = null;
+  session.user = null;
+  renderHeader();
+}
+
+const isStaff = () => session.user && (session.user.role === 'librarian' || session.user.role === 'admin');
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+async function refreshOnce() {
+  // One refresh at a time: a refresh token works once, and presenting a spent one revokes the log-in.
+  if (!refreshing) {
+    const token = session.refresh;
+    refreshing = (async () => {
+      try {
+        const r = await fetch('/api/auth/refresh', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify({ refreshToken: token }),
+        });
+        if (!r.ok) return false;
+        setTokens(await r.json());
+        return true;
+      } catch {
+        return false;
+      } finally {
+        setTimeout(() => { refreshing = null; }, 0);
+      }
+    })();
+  }
+  return refreshing;
+}
+
+/** Calls the API; answers { data, headers, status } or throws ApiError (problem details). */
+async function api(method, path, { body, headers = {}, auth = true, retried = false } = {}) {
+  const h = { Accept: 'application/json, application/problem+json', ...headers };
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (auth && session.access) h.Authorization = `Bearer ${session.access}`;
+  let r;
+  try {
+    r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, { title: 'Network error', detail: 'The library could not be reached. Check the connection and try again.' });
+  }
+  if (r.status === 401 && auth && session.refresh && !retried) {
+    if (await refreshOnce()) return api(method, path, { body, headers, auth, retried: true });
+    clearSession();
+    flash('Your session ended. Please log in again.', 'error');
+  }
+  const type = r.headers.get('Content-Type') || '';
+  const data = r.status === 204 ? null : type.includes('json') ? await r.json().catch(() => null) : await r.text().catch(() => null);
+  if (!r.ok) {
+    const problem = data && typeof data === 'object' ? data : { title: r.statusText || `HTTP ${r.status}` };
+    throw new ApiError(r.status, problem, r.headers.get('Retry-After'));
+  }
+  return { data, headers: r.headers, status: r.status };
+}
+
+const qs = (params) => {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') u.set(k, v);
+  const s = u.toString();
+  return s ? `?${s}` : '';
+};
+
+// ---------------------------------------------------------------- DOM helpers (no innerHTML with data)
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'testid') el.dataset.testid = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'text') el.textContent = v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const main = () => document.getElementById('main');
+
+function view(title, ...children) {
+  const heading = h('h1', { tabindex: '-1', testid: 'view-title' }, title);
+  main().replaceChildren(heading, ...children);
+  document.title = `${title} · Library`;
+  heading.focus({ preventScroll: false });
+}
+
+let routeNo = 0;
+let flashedAt = -1;
+
+function flash(text, kind = 'info') {
+  flashedAt = routeNo;
+  const box = document.getElementById('messages');
+  const p = h('p', { class: `msg ${kind}`, testid: 'message' }, text);
+  box.replaceChildren(p);
+}
+
+const fmtDate = (s) => (s ? new Date(s).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) : '');
+const fmtDateTime = (s) => (s ? new Date(s).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '');
+
+/** A labelled field; `name` is the API's field name, so problem details' `errors` land beside it. */
+function field(label, name, attrs = {}, kind = 'input') {
+  const id = `f-${name}-${Math.random().toString(36).slice(2, 8)}`;
+  const errId = `${id}-err`;
+  let control;
+  if (kind === 'textarea') control = h('textarea', { id, name, 'aria-describedby': errId, ...attrs });
+  else if (kind === 'select') {
+    const { options = [], ...rest } = attrs;
+    control = h('select', { id, name, 'aria-describedby': errId, ...rest },
+      options.map(([value, text]) => h('option', { value }, text)));
+  } else control = h('input', { id, name, type: 'text', 'aria-describedby': errId, ...attrs });
+  return h('div', { class: 'field' },
+    h('label', { for: id }, label),
+    control,
+    h('p', { class: 'field-error', id: errId, testid: `field-error-${name}`, hidden: true }));
+}
+
+/** The error box of a form, shown near it, with the problem's title, detail and field errors. */
+function errorBox() {
+  return h('div', { class: 'form-error', role: 'alert', testid: 'form-error', hidden: true });
+}
+
+function clearErrors(form) {
+  for (const p of form.querySelectorAll('.field-error')) { p.hidden = true; p.textContent = ''; }
+  for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+  const box = form.querySelector('.form-error');
+  if (box) { box.hidden = true; box.replaceChildren(); }
+}
+
+function describeProblem(err) {
+  if (!(err instanceof ApiError)) return { title: 'Something went wrong', detail: String(err?.message || err) };
+  const p = err.problem;
+  if (err.status === 429) {
+    const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : ' Try again in a moment.';
+    return { title: 'Slow down', detail: `Too many requests.${wait}` };
+  }
+  if (err.status === 403 && !p.detail) return { title: 'Not allowed', detail: 'Your role does not allow this.' };
+  if (err.status === 401 && !p.detail) return { title: 'Please log in', detail: 'This needs a signed-in user.' };
+  if (err.status === 404 && !p.detail) return { title: 'Not found', detail: 'It does not exist (any more).' };
+  return { title: p.title || `Error ${err.status}`, detail: p.detail || '' };
+}
+
+/** Shows an API error in the form's box, and each field error under its field. */
+function showError(container, err) {
+  const { title, detail } = describeProblem(err);
+  const errors = err instanceof ApiError && err.problem.errors && typeof err.problem.errors === 'object' ? err.problem.errors : {};
+  const box = container.querySelector('.form-error');
+  const unplaced = [];
+  for (const [name, messages] of Object.entries(errors)) {
+    const text = [].concat(messages).join(' ');
+    const control = container.querySelector(`[name="${CSS.escape(name)}"]`)
+      || container.querySelector(`[name="${CSS.escape(name.charAt(0).toLowerCase() + name.slice(1))}"]`);
+    const slot = control && document.getElementById(control.getAttribute('aria-describedby'));
+    if (slot) {
+      slot.textContent = text;
+      slot.hidden = false;
+      control.setAttribute('aria-invalid', 'true');
+    } else unplaced.push(`${name}: ${text}`);
+  }
+  const all = Object.entries(errors).map(([n, m]) => `${n}: ${[].concat(m).join(' ')}`);
+  if (box) {
+    box.replaceChildren(
+      h('strong', { testid: 'error-title' }, title),
+      detail ? h('p', { testid: 'error-detail' }, detail) : null,
+      all.length ? h('ul', { testid: 'error-list' }, all.map((t) => h('li', {}, t))) : null);
+    box.hidden = false;
+  } else {
+    flash([title, detail, ...unplaced].filter(Boolean).join(' — '), 'error');
+  }
+}
+
+/** Runs an action from a button or form: disables it meanwhile, shows errors in `container`. */
+async function busy(control, container, action) {
+  if (control.disabled) return;
+  control.disabled = true;
+  control.setAttribute('aria-busy', 'true');
+  if (container) clearErrors(container);
+  try {
+    await action();
+  } catch (err) {
+    if (container) showError(container, err);
+    else { const { title, detail } = describeProblem(err); flash(`${title}: ${detail}`, 'error'); }
+  } finally {
+    control.disabled = false;
+    control.removeAttribute('aria-busy');
+  }
+}
+
+function formValues(form) {
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name || el.type === 'submit' || el.type === 'button' || el.type === 'checkbox') continue;
+    out[el.name] = el.value.trim();
+  }
+  return out;
+}
+
+const intOrNull = (s) => (s === '' || s === undefined ? null : Number.parseInt(s, 10));
+const textOrNull = (s) => (s === '' || s === undefined ? null : s);
+
+function pager(page, pageSize, total, go, prefix = 'pager') {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  return h('nav', { class: 'pager', 'aria-label': 'Pages', testid: prefix },
+    h('button', { type: 'button', testid: `${prefix}-prev`, disabled: page <= 1, onclick: () => go(page - 1) }, '‹ Previous'),
+    h('span', { testid: `${prefix}-status` }, `Page ${page} of ${pages}`),
+    h('button', { type: 'button', testid: `${prefix}-next`, disabled: page >= pages, onclick: () => go(page + 1) }, 'Next ›'));
+}
+
+// ---------------------------------------------------------------- header
+
+function renderHeader() {
+  const signedIn = !!session.user;
+  for (const el of document.querySelectorAll('.signed-in')) el.hidden = !signedIn;
+  for (const el of document.querySelectorAll('.signed-out')) el.hidden = signedIn;
+  for (const el of document.querySelectorAll('.staff')) el.hidden = !isStaff();
+  document.getElementById('whoami').textContent = signedIn ? `${session.user.name} (${session.user.role})` : '';
+}
+
+async function logout() {
+  const refresh = session.refresh;
+  if (refresh) {
+    try { await api('POST', '/api/auth/logout', { body: { refreshToken: refresh } }); } catch { /* signed out locally anyway */ }
+  }
+  clearSession();
+  flash('You are logged out.');
+  location.hash = '#/search';
+}
+
+// ---------------------------------------------------------------- books: shared bits
+
+function availabilityText(b) {
+  if (b.totalCopies === 0) return 'No copies owned';
+  if (b.availableCopies > 0) return `${b.availableCopies} of ${b.totalCopies} on the shelf`;
+  return b.nextAvailableAt ? `All ${b.totalCopies} out · expected back ${fmtDate(b.nextAvailableAt)}` : `All ${b.totalCopies} out`;
+}
+
+function bookCard(b) {
+  return h('li', { class: 'card', testid: 'book-card', 'data-book-id': b.id },
+    h('h3', {}, h('a', { href: `#/book/${b.id}`, testid: 'book-link' }, b.title)),
+    b.subtitle ? h('p', { class: 'sub' }, b.subtitle) : null,
+    h('p', { class: 'meta' }, [b.authors.map((a) => a.name).join(', '), b.publisher, b.publishedYear].filter(Boolean).join(' · ')),
+    h('p', { class: `avail ${b.availableCopies > 0 ? 'yes' : 'no'}`, testid: 'book-card-availability' }, availabilityText(b)));
+}
+
+function bookList(books, testid) {
+  return books.length
+    ? h('ul', { class: 'cards', testid }, books.map(bookCard))
+    : h('p', { class: 'empty', testid: `${testid}-empty` }, 'Nothing here yet.');
+}
+
+// ---------------------------------------------------------------- search
+
+const FILTERS = ['search', 'category', 'publisher', 'language', 'available', 'sort'];
+
+async function searchView(params) {
+  const q = Object.fromEntries(FILTERS.map((k) => [k, params.get(k) || '']));
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const pageSize = 20;
+  const go = (changes) => {
+    const next = { ...q, page: 1, ...changes };
+    if (next.page === 1) delete next.page;
+    location.hash = `#/search${qs(next)}`;
+  };
+
+  const searchField = field('Search title, author, ISBN…', 'search', { type: 'search', value: q.search, testid: 'search-input', autocomplete: 'off' });
+  const sortField = field('Sort by', 'sort', {
+    testid: 'search-sort',
+    options: [['', 'Best match / title'], ['relevance', 'Relevance'], ['title', 'Title'], ['newest', 'Newest'], ['popular', 'Popular']],
+  }, 'select');
+  sortField.querySelector('select').value = q.sort;
+  const availableBox = h('input', { type: 'checkbox', id: 'f-available', name: 'available', testid: 'search-available', checked: q.available === 'true' });
+  const form = h('form', { class: 'search', role: 'search', testid: 'search-form' },
+    searchField, sortField,
+    h('div', { class: 'check' }, availableBox, h('label', { for: 'f-available' }, 'Only on the shelf now')),
+    h('button', { type: 'submit', class: 'primary', testid: 'search-submit' }, 'Search'),
+    errorBox());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = formValues(form);
+    go({ search: v.search, sort: v.sort, available: availableBox.checked ? 'true' : '' });
+  });
+
+  const chips = h('div', { class: 'chips', testid: 'active-filters' },
+    ['category', 'publisher', 'language'].filter((k) => q[k]).map((k) =>
+      h('button', { type: 'button', class: 'chip on', testid: `active-filter-${k}`, 'aria-label': `Remove filter ${k}: ${q[k]}`, onclick: () => go({ [k]: '' }) },
+        `${k}: ${q[k]} ✕`)));
+
+  const results = h('section', { 'aria-labelledby': 'results-h', class: 'results' }, h('h2', { id: 'results-h' }, 'Results'), h('p', {}, 'Searching…'));
+  const facets = h('aside', { class: 'facets', 'aria-label': 'Filters', testid: 'facets' });
+  const layout = h('div', { class: 'search-layout' }, facets, results);
+  const extra = h('div', {});
+  view('Catalog', form, chips, layout, extra);
+
+  const filter = { search: q.search, category: q.category, publisher: q.publisher, language: q.language, available: q.available };
+  try {
+    const [list, fac] = await Promise.all([
+      api('GET', `/api/books${qs({ ...filter, sort: q.sort, page, pageSize })}`),
+      api('GET', `/api/books/facets${qs(filter)}`).catch(() => null),
+    ]);
+    const { items, totalCount } = list.data;
+    results.replaceChildren(
+      h('h2', { id: 'results-h' }, 'Results'),
+      h('p', { testid: 'result-count', class: 'count' }, `${totalCount} ${totalCount === 1 ? 'title' : 'titles'}`),
+      bookList(items, 'search-results'),
+      totalCount > pageSize ? pager(page, pageSize, totalCount, (p) => go({ page: p })) : null);
+    if (fac) {
+      const group = (title, key, entries) => entries.length
+        ? h('details', { open: true, class: 'facet', testid: `facet-${key}` },
+          h('summary', {}, title),
+          h('ul', {}, entries.slice(0, 15).map((e) => h('li', {},
+            h('button', {
+              type: 'button', class: `chip${q[key] && q[key].toLowerCase() === e.value.toLowerCase() ? ' on' : ''}`,
+              testid: `facet-${key}-option`, 'data-value': e.value, 'aria-pressed': String(q[key] === e.value),
+              onclick: () => go({ [key]: q[key] === e.value ? '' : e.value }),
+            }, `${e.label} (${e.count})`)))))
+        : null;
+      facets.replaceChildren(
+        h('h2', { class: 'visually-hidden' }, 'Filters'),
+        group('Category', 'category', fac.data.categories.map((c) => ({ value: c.name, label: c.name, count: c.count }))),
+        group('Publisher', 'publisher', fac.data.publishers.map((p) => ({ value: p.name, label: p.name, count: p.count }))),
+        group('Language', 'language', fac.data.languages.map((l) => ({ value: l.code, label: l.code, count: l.count }))));
+    }
+  } catch (err) {
+    results.replaceChildren(h('h2', { id: 'results-h' }, 'Results'));
+    showError(form, err);
+  }
+
+  if (session.user && !q.search && !q.category && !q.publisher && !q.language && page === 1) {
+    recommendedForYou(extra);
+  }
+}
+
+async function recommendedForYou(container) {
+  try {
+    const { data } = await api('GET', '/api/recommendations?limit=6');
+    if (data.length) container.replaceChildren(h('section', { 'aria-labelledby': 'rfy-h', testid: 'recommended-for-you' }, h('h2', { id: 'rfy-h' }, 'Recommended for you'), bookList(data, 'recommended-list')));
+  } catch { /* recommendations are a nicety */ }
+}
+
+// ---------------------------------------------------------------- one book
+
+async function bookView(id) {
+  view('Book', h('p', {}, 'Loading…'));
+  let book;
+  try {
+    ({ data: book } = await api('GET', `/api/books/${encodeURIComponent(id)}`));
+  } catch (err) {
+    view('Book not found', h('p', { testid: 'book-missing' }, describeProblem(err).detail), h('a', { href: '#/search' }, 'Back to the catalog'));
+    return;
+  }
+  const avail = h('p', { class: `avail big ${book.availableCopies > 0 ? 'yes' : 'no'}`, testid: 'book-availability', 'data-available': String(book.availableCopies), 'data-total': String(book.totalCopies) }, availabilityText(book));
+  const actions = h('section', { class: 'actions', 'aria-label': 'Borrow' });
+  const recs = h('section', { 'aria-labelledby': 'recs-h', testid: 'recommendations' }, h('h2', { id: 'recs-h' }, 'Readers also borrowed'), h('p', {}, 'Loading…'));
+
+  const dl = h('dl', { class: 'facts' },
+    [['Authors', book.authors.map((a) => a.name).join(', ')],
+      ['Publisher', book.publisher], ['Published', book.publishedYear], ['Language', book.language],
+      ['Pages', book.pageCount], ['ISBN', book.isbn]]
+      .filter(([, v]) => v !== null && v !== undefined && v !== '')
+      .map(([k, v]) => [h('dt', {}, k), h('dd', { testid: `book-${k.toLowerCase()}` }, String(v))]));
+  const cats = book.categories.length
+    ? h('p', { class: 'chips' }, book.categories.map((c) => h('a', { class: 'chip', href: `#/search${qs({ category: c.name })}` }, c.name)))
+    : null;
+
+  view(book.title,
+    book.subtitle ? h('p', { class: 'sub', testid: 'book-subtitle' }, book.subtitle) : null,
+    avail, actions, dl, cats,
+    book.description ? h('p', { class: 'desc', testid: 'book-description' }, book.description) : null,
+    isStaff() ? h('p', {}, h('a', { href: `#/admin/book/${book.id}`, testid: 'book-edit-link', class: 'button' }, 'Edit this book')) : null,
+    recs);
+  main().querySelector('h1').dataset.testid = 'book-title';
+
+  renderBorrow(actions, book);
+  try {
+    const { data } = await api('GET', `/api/books/${book.id}/recommendations?limit=6`);
+    recs.replaceChildren(h('h2', { id: 'recs-h' }, 'Readers also borrowed'), bookList(data, 'recommendation-list'));
+  } catch {
+    recs.replaceChildren();
+  }
+}
+
+function renderBorrow(actions, book) {
+  if (!session.user) {
+    actions.replaceChildren(h('p', {}, h('a', { href: '#/login', testid: 'login-to-borrow' }, 'Log in'), ' to borrow or hold this book.'));
+    return;
+  }
+  const days = field('Days', 'days', {
+    testid: 'borrow-days',
+    options: Array.from({ length: 30 }, (_, i) => [String(i + 1), `${i + 1} ${i ? 'days' : 'day'}`]),
+  }, 'select');
+  days.querySelector('select').value = '14';
+  const borrow = h('button', { type: 'submit', class: 'primary', testid: 'borrow-button' }, 'Borrow');
+  const form = h('form', { class: 'inline', testid: 'borrow-form' }, days, borrow, errorBox());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(borrow, form, async () => {
+      const { data: loan } = await api('POST', '/api/loans', {
+        body: { bookId: book.id, days: Number.parseInt(form.elements.days.value, 10) },
+        headers: { 'Idempotency-Key': uuid() },
+      });
+      flash(`Borrowed “${loan.title}” until ${fmtDate(loan.dueAt)}.`, 'ok');
+      actions.replaceChildren(h('p', { class: 'ok', testid: 'borrowed' }, `You have it until ${fmtDate(loan.dueAt)}. `, h('a', { href: '#/loans', testid: 'go-to-loans' }, 'See my loans')));
+    });
+  });
+  const hold = h('button', { type: 'button', testid: 'hold-button' }, 'Place hold');
+  hold.addEventListener('click', () => busy(hold, form, async () => {
+    const { data } = await api('POST', '/api/holds', { body: { bookId: book.id }, headers: { 'Idempotency-Key': uuid() } });
+    flash(`Hold placed${data.position ? `: you are number ${data.position} in the queue` : ''}.`, 'ok');
+    hold.replaceWith(h('span', { class: 'ok', testid: 'hold-placed' }, 'On hold for you.'));
+  }));
+  actions.replaceChildren(form, book.availableCopies > 0 ? null : h('div', { class: 'hold' }, h('p', {}, 'Nothing on the shelf right now.'), hold));
+}
+
+// ---------------------------------------------------------------- auth
+
+function loginView() {
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'login-submit' }, 'Log in');
+  const form = h('form', { class: 'stack', testid: 'login-form', novalidate: true },
+    field('Email', 'email', { type: 'email', autocomplete: 'username', required: true, testid: 'login-email' }),
+    field('Password', 'password', { type: 'password', autocomplete: 'current-password', required: true, testid: 'login-password' }),
+    errorBox(), submit);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const v = formValues(form);
+      await login(v.email, form.elements.password.value);
+      flash(`Welcome, ${session.user.name}.`, 'ok');
+      location.hash = '#/search';
+    });
+  });
+  view('Log in', form, h('p', {}, 'New here? ', h('a', { href: '#/register' }, 'Register')));
+}
+
+async function login(email, password) {
+  const { data } = await api('POST', '/api/auth/login', { body: { email, password }, auth: false });
+  setTokens(data);
+}
+
+function registerView() {
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'register-submit' }, 'Register');
+  const form = h('form', { class: 'stack', testid: 'register-form', novalidate: true },
+    field('Email', 'email', { type: 'email', autocomplete: 'email', required: true, testid: 'register-email' }),
+    field('First name', 'firstName', { autocomplete: 'given-name', required: true, testid: 'register-first-name' }),
+    field('Last name', 'lastName', { autocomplete: 'family-name', required: true, testid: 'register-last-name' }),
+    field('Password (8 characters or more)', 'password', { type: 'password', autocomplete: 'new-password', required: true, testid: 'register-password' }),
+    errorBox(), submit);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const v = formValues(form);
+      const password = form.elements.password.value;
+      await api('POST', '/api/auth/register', { body: { email: v.email, firstName: v.firstName, lastName: v.lastName, password }, auth: false });
+      await login(v.email, password);
+      flash(`Welcome, ${session.user.name}. You can borrow books now.`, 'ok');
+      location.hash = '#/search';
+    });
+  });
+  view('Register', form, h('p', {}, 'Already registered? ', h('a', { href: '#/login' }, 'Log in')));
+}
+
+function needLogin() {
+  view('Please log in', h('p', { testid: 'need-login' }, 'This page is for signed-in readers. ', h('a', { href: '#/login' }, 'Log in'), ' or ', h('a', { href: '#/register' }, 'register'), '.'));
+}
+
+// ---------------------------------------------------------------- my loans and holds
+
+async function loansView(params) {
+  if (!session.user) return needLogin();
+  const status = params.get('status') || '';
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const statusField = field('Show', 'status', {
+    testid: 'loans-status',
+    options: [['', 'All loans'], ['active', 'Active'], ['overdue', 'Overdue'], ['returned', 'Returned']],
+  }, 'select');
+  const select = statusField.querySelector('select');
+  select.value = status;
+  select.addEventListener('change', () => { location.hash = `#/loans${qs({ status: select.value })}`; });
+  const loansBody = h('div', { class: 'list-body' }, h('p', {}, 'Loading…'));
+  const holdsBody = h('div', { class: 'list-body' }, h('p', {}, 'Loading…'));
+  const loans = h('section', { 'aria-labelledby': 'loans-h' }, h('h2', { id: 'loans-h' }, 'Loans'), statusField, errorBox(), loansBody);
+  const holds = h('section', { 'aria-labelledby': 'holds-h' }, h('h2', { id: 'holds-h' }, 'Holds'), errorBox(), holdsBody);
+  const recs = h('div', {});
+  view('My loans', loans, holds, recs);
+
+  const loadLoans = async () => {
+    try {
+      const { data } = await api('GET', `/api/loans${qs({ userId: session.user.id, status, page, pageSize: 20 })}`);
+      loansBody.replaceChildren(
+        data.items.length
+          ? h('ul', { class: 'rows', testid: 'loans-list' }, data.items.map((l) => loanRow(l, loans, loadLoans)))
+          : h('p', { class: 'empty', testid: 'loans-empty' }, 'No loans.'),
+        data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/loans${qs({ status, page: p })}`; }, 'loans-pager') : null);
+    } catch (err) {
+      loansBody.replaceChildren();
+      showError(loans, err);
+    }
+  };
+  const loadHolds = async () => {
+    try {
+      const { data } = await api('GET', `/api/holds${qs({ userId: session.user.id, pageSize: 50 })}`);
+      holdsBody.replaceChildren(data.items.length
+        ? h('ul', { class: 'rows', testid: 'holds-list' }, data.items.map((x) => holdRow(x, holds, loadHolds)))
+        : h('p', { class: 'empty', testid: 'holds-empty' }, 'No holds.'));
+    } catch (err) {
+      holdsBody.replaceChildren();
+      showError(holds, err);
+    }
+  };
+  await Promise.all([loadLoans(), loadHolds(), recommendedForYou(recs)]);
+}
+
+function loanRow(l, section, reload) {
+  const open = !l.returnedAt;
+  const ret = h('button', { type: 'button', testid: 'loan-return' }, 'Return');
+  const renew = h('button', { type: 'button', testid: 'loan-renew' }, 'Renew');
+  ret.addEventListener('click', () => busy(ret, section, async () => {
+    await api('POST', `/api/loans/${l.id}/return`);
+    flash(`Returned “${l.title}”. Thank you!`, 'ok');
+    await reload();
+  }));
+  renew.addEventListener('click', () => busy(renew, section, async () => {
+    const { data } = await api('POST', `/api/loans/${l.id}/renew`);
+    flash(`Renewed “${l.title}” until ${fmtDate(data.dueAt)}.`, 'ok');
+    await reload();
+  }));
+  return h('li', { class: `row status-${l.status}`, testid: 'loan-row', 'data-loan-id': l.id, 'data-book-id': l.bookId, 'data-status': l.status, 'data-due-at': l.dueAt },
+    h('div', {},
+      h('a', { href: `#/book/${l.bookId}`, testid: 'loan-title' }, l.title),
+      h('p', { class: 'meta' },
+        h('span', { class: `badge ${l.status}`, testid: 'loan-status' }, l.status),
+        ` Borrowed ${fmtDate(l.borrowedAt)} · `,
+        open ? h('span', { testid: 'loan-due' }, `due ${fmtDate(l.dueAt)}`) : `returned ${fmtDate(l.returnedAt)}`,
+        l.renewals ? ` · renewed ${l.renewals}×` : '')),
+    open ? h('div', { class: 'buttons' }, renew, ret) : null);
+}
+
+function holdRow(x, section, reload) {
+  const live = x.status === 'waiting' || x.status === 'ready';
+  const cancel = h('button', { type: 'button', testid: 'hold-cancel' }, 'Cancel');
+  cancel.addEventListener('click', () => busy(cancel, section, async () => {
+    await api('DELETE', `/api/holds/${x.id}`);
+    flash(`Hold on “${x.title}” cancelled.`, 'ok');
+    await reload();
+  }));
+  const where = x.status === 'ready'
+    ? `ready for you until ${fmtDate(x.readyUntil)}`
+    : x.status === 'waiting' && x.position ? `number ${x.position} in the queue` : '';
+  return h('li', { class: 'row', testid: 'hold-row', 'data-hold-id': x.id, 'data-status': x.status },
+    h('div', {},
+      h('a', { href: `#/book/${x.bookId}` }, x.title || 'Book'),
+      h('p', { class: 'meta' }, h('span', { class: `badge ${x.status}`, testid: 'hold-status' }, x.status), where ? ` ${where}` : '')),
+    live ? h('div', { class: 'buttons' }, cancel) : null);
+}
+
+// ---------------------------------------------------------------- librarian screens
+
+const ADMIN_TABS = [
+  ['books', 'Books'], ['authors', 'Authors'], ['categories', 'Categories'],
+  ['readers', 'Readers'], ['borrowers', 'Borrowers'], ['unavailable', 'Unavailable'],
+];
+
+function adminFrame(active, title, ...children) {
+  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Librarian' },
+    h('ul', {}, ADMIN_TABS.map(([key, label]) => h('li', {},
+      h('a', { href: `#/admin/${key}`, testid: `admin-tab-${key}`, 'aria-current': key === active ? 'page' : false }, label)))));
+  view(title, tabs, ...children);
+}
+
+async function adminView(parts, params) {
+  if (!session.user) return needLogin();
+  if (!isStaff()) return view('Librarians only', h('p', {}, 'This part is for librarians.'));
+  const [tab = 'books', id] = parts;
+  switch (tab) {
+    case 'authors': return authorsView(params);
+    case 'categories': return categoriesView(params);
+    case 'readers': return readersView(params);
+    case 'borrowers': return borrowersView(params);
+    case 'unavailable': return unavailableView(params);
+    case 'book': return bookFormView(id);
+    default: return adminBooksView(params);
+  }
+}
+
+async function adminBooksView(params) {
+  const search = params.get('search') || '';
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const input = field('Find a book', 'search', { type: 'search', value: search, testid: 'admin-book-search' });
+  const form = h('form', { class: 'inline' }, input, h('button', { type: 'submit' }, 'Find'), errorBox());
+  form.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `#/admin/books${qs({ search: form.elements.search.value.trim() })}`; });
+  const list = h('div', {}, h('p', {}, 'Loading…'));
+  adminFrame('books', 'Books', h('p', {}, h('a', { href: '#/admin/book/new', class: 'button primary', testid: 'admin-add-book' }, 'Add a book')), form, list);
+  try {
+    const { data } = await api('GET', `/api/books${qs({ search, page, pageSize: 20 })}`);
+    list.replaceChildren(
+      h('ul', { class: 'rows', testid: 'admin-book-list' }, data.items.map((b) => h('li', { class: 'row', 'data-book-id': b.id },
+        h('div', {}, h('a', { href: `#/book/${b.id}` }, b.title), h('p', { class: 'meta' }, `${b.isbn} · ${availabilityText(b)}`)),
+        h('div', { class: 'buttons' }, h('a', { class: 'button', href: `#/admin/book/${b.id}`, testid: 'admin-edit-book' }, 'Edit'))))),
+      data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/books${qs({ search, page: p })}`; }) : null);
+  } catch (err) {
+    list.replaceChildren();
+    showError(form, err);
+  }
+}
+
+async function fetchAll(path) {
+  const items = [];
+  for (let page = 1; page <= 20; page++) {
+    const { data } = await api('GET', `${path}${path.includes('?') ? '&' : '?'}page=${page}&pageSize=100`);
+    items.push(...data.items);
+    if (items.length >= data.totalCount || data.items.length === 0) break;
+  }
+  return items;
+}
+
+/** Checkboxes to pick authors or categories by ID, with a filter box. */
+function picker(label, name, items, selected) {
+  const list = h('div', { class: 'pick-list', role: 'group', 'aria-label': label });
+  const filter = h('input', { type: 'search', class: 'pick-filter', 'aria-label': `Filter ${label.toLowerCase()}`, placeholder: 'Filter…', testid: `${name}-filter` });
+  const draw = () => {
+    const f = filter.value.trim().toLowerCase();
+    list.replaceChildren(...items
+      .filter((x) => !f || x.name.toLowerCase().includes(f) || selected.has(x.id))
+      .slice(0, 200)
+      .map((x) => {
+        const id = `pick-${x.id}`;
+        const box = h('input', { type: 'checkbox', id, value: x.id, checked: selected.has(x.id), testid: `${name}-option`, 'data-name': x.name });
+        box.addEventListener('change', () => (box.checked ? selected.add(x.id) : selected.delete(x.id)));
+        return h('div', { class: 'check' }, box, h('label', { for: id }, x.name));
+      }));
+  };
+  filter.addEventListener('input', draw);
+  draw();
+  const errId = `pick-${name}-err`;
+  return h('fieldset', { class: 'picker', testid: `${name}-picker` },
+    h('legend', {}, label), filter, list,
+    h('input', { type: 'hidden', name, 'aria-describedby': errId }),
+    h('p', { class: 'field-error', id: errId, testid: `field-error-${name}`, hidden: true }));
+}
+
+async function bookFormView(id) {
+  const isNew = !id || id === 'new';
+  adminFrame('books', isNew ? 'Add a book' : 'Edit book', h('p', {}, 'Loading…'));
+  let book = null;
+  let etag = null;
+  let authors;
+  let categories;
+  try {
+    [authors, categories] = await Promise.all([fetchAll('/api/authors'), fetchAll('/api/categories')]);
+    if (!isNew) {
+      const r = await api('GET', `/api/books/${encodeURIComponent(id)}`);
+      book = r.data;
+      etag = r.headers.get('ETag');
+    }
+  } catch (err) {
+    adminFrame('books', 'Book', h('p', { class: 'error' }, describeProblem(err).detail));
+    return;
+  }
+  const selectedAuthors = new Set((book?.authors || []).map((a) => a.id));
+  const selectedCategories = new Set((book?.categories || []).map((c) => c.id));
+  const v = (k) => (book && book[k] !== null && book[k] !== undefined ? String(book[k]) : '');
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'book-submit' }, isNew ? 'Add book' : 'Save changes');
+  const form = h('form', { class: 'stack', testid: 'book-form', novalidate: true },
+    field('ISBN', 'isbn', { value: v('isbn'), required: true, inputmode: 'numeric', testid: 'book-isbn' }),
+    field('Title', 'title', { value: v('title'), required: true, testid: 'book-title-input' }),
+    field('Subtitle', 'subtitle', { value: v('subtitle'), testid: 'book-subtitle-input' }),
+    field('Publisher', 'publisher', { value: v('publisher'), required: true, testid: 'book-publisher' }),
+    h('div', { class: 'row3' },
+      field('Year', 'publishedYear', { type: 'number', value: v('publishedYear'), testid: 'book-year' }),
+      field('Language', 'language', { value: v('language'), placeholder: 'en', testid: 'book-language' }),
+      field('Pages', 'pageCount', { type: 'number', min: '1', value: v('pageCount'), testid: 'book-pages' })),
+    isNew ? field('Copies', 'totalCopies', { type: 'number', min: '0', value: '1', required: true, testid: 'book-copies' }) : null,
+    field('Description', 'description', { testid: 'book-description-input', rows: '4' }, 'textarea'),
+    picker('Authors', 'authorIds', authors, selectedAuthors),
+    picker('Categories', 'categoryIds', categories, selectedCategories),
+    errorBox(), submit);
+  form.elements.description.value = v('description');
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const f = formValues(form);
+      const body = {
+        isbn: f.isbn, title: f.title, subtitle: textOrNull(f.subtitle), description: textOrNull(form.elements.description.value.trim()),
+        publisher: f.publisher, publishedYear: intOrNull(f.publishedYear), language: textOrNull(f.language), pageCount: intOrNull(f.pageCount),
+        authorIds: [...selectedAuthors], categoryIds: [...selectedCategories],
+      };
+      if (isNew) {
+        body.totalCopies = intOrNull(f.totalCopies);
+        const { data } = await api('POST', '/api/books', { body });
+        flash(`Added “${data.title}”.`, 'ok');
+        location.hash = `#/book/${data.id}`;
+      } else {
+        const r = await api('PUT', `/api/books/${book.id}`, { body, headers: etag ? { 'If-Match': etag } : {} });
+        etag = r.headers.get('ETag');
+        flash(`Saved “${r.data.title}”.`, 'ok');
+        location.hash = `#/book/${book.id}`;
+      }
+    });
+  });
+
+  const extra = [];
+  if (!isNew) {
+    const stockSubmit = h('button', { type: 'submit', testid: 'stock-submit' }, 'Change stock');
+    const stock = h('form', { class: 'inline', testid: 'stock-form', novalidate: true },
+      field('Copies owned', 'totalCopies', { type: 'number', min: '0', value: String(book.totalCopies), testid: 'stock-copies' }),
+      stockSubmit, errorBox());
+    stock.addEventListener('submit', (e) => {
+      e.preventDefault();
+      busy(stockSubmit, stock, async () => {
+        const r = await api('PUT', `/api/books/${book.id}/stock`, { body: { totalCopies: intOrNull(stock.elements.totalCopies.value) }, headers: etag ? { 'If-Match': etag } : {} });
+        etag = r.headers.get('ETag');
+        flash(`Stock of “${r.data.title}” is now ${r.data.totalCopies}.`, 'ok');
+      });
+    });
+    const del = h('button', { type: 'button', class: 'danger', testid: 'book-delete' }, 'Delete this book');
+    const delBox = h('div', {}, errorBox());
+    del.addEventListener('click', () => {
+      if (del.dataset.armed !== 'true') { del.dataset.armed = 'true'; del.textContent = 'Really delete? Click again'; return; }
+      busy(del, delBox, async () => {
+        await api('DELETE', `/api/books/${book.id}`, { headers: etag ? { 'If-Match': etag } : {} });
+        flash(`Deleted “${book.title}”.`, 'ok');
+        location.hash = '#/admin/books';
+      });
+    });
+    extra.push(h('section', { 'aria-labelledby': 'stock-h' }, h('h2', { id: 'stock-h' }, 'Stock'), stock),
+      h('section', { 'aria-labelledby': 'del-h' }, h('h2', { id: 'del-h' }, 'Delete'), del, delBox));
+  }
+  adminFrame('books', isNew ? 'Add a book' : `Edit: ${book.title}`, form, ...extra);
+}
+
+/** Authors and categories: the same list-with-form screen. */
+function namedThingsScreen({ tab, title, path, fields, toBody, describe, search }) {
+  return async (params) => {
+    let editing = null;
+    const submit = h('button', { type: 'submit', class: 'primary', testid: `${tab}-submit` }, 'Add');
+    const cancel = h('button', { type: 'button', hidden: true, testid: `${tab}-cancel-edit` }, 'Cancel edit');
+    const form = h('form', { class: 'stack', testid: `${tab}-form`, novalidate: true }, fields(), errorBox(), h('div', { class: 'buttons' }, submit, cancel));
+    const list = h('div', {});
+    const listBox = h('div', {}, errorBox(), list);
+    const q = search ? (params.get('search') || '') : '';
+    const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+    const resetForm = () => { editing = null; form.reset(); submit.textContent = 'Add'; cancel.hidden = true; clearErrors(form); };
+    cancel.addEventListener('click', resetForm);
+    const load = async () => {
+      try {
+        const { data } = await api('GET', `${path}${qs({ search: q, page, pageSize: 50 })}`);
+        list.replaceChildren(
+          h('p', { class: 'count' }, `${data.totalCount} in all`),
+          h('ul', { class: 'rows', testid: `${tab}-list` }, data.items.map((x) => {
+            const edit = h('button', { type: 'button', testid: `${tab}-edit` }, 'Edit');
+            const del = h('button', { type: 'button', class: 'danger', testid: `${tab}-delete` }, 'Delete');
+            edit.addEventListener('click', () => {
+              editing = x;
+              for (const el of form.elements) if (el.name && el.name in x) el.value = x[el.name] ?? '';
+              submit.textContent = 'Save';
+              cancel.hidden = false;
+              form.elements[0].focus();
+            });
+            del.addEventListener('click', () => {
+              if (del.dataset.armed !== 'true') { del.dataset.armed = 'true'; del.textContent = 'Really?'; return; }
+              busy(del, listBox, async () => { await api('DELETE', `${path}/${x.id}`); flash(`Deleted ${x.name}.`, 'ok'); await load(); });
+            });
+            return h('li', { class: 'row', testid: `${tab}-row`, 'data-id': x.id, 'data-name': x.name },
+              h('div', {}, h('strong', {}, x.name), describe(x) ? h('p', { class: 'meta' }, describe(x)) : null),
+              h('div', { class: 'buttons' }, edit, del));
+          })),
+          data.totalCount > 50 ? pager(page, 50, data.totalCount, (p) => { location.hash = `#/admin/${tab}${qs({ search: q, page: p })}`; }) : null);
+      } catch (err) {
+        showError(listBox, err);
+      }
+    };
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      busy(submit, form, async () => {
+        const body = toBody(formValues(form));
+        if (editing) {
+          const { data } = await api('PUT', `${path}/${editing.id}`, { body });
+          flash(`Saved ${data.name}.`, 'ok');
+        } else {
+          const { data } = await api('POST', path, { body });
+          flash(`Added ${data.name}.`, 'ok');
+        }
+        resetForm();
+        await load();
+      });
+    });
+    let searchForm = null;
+    if (search) {
+      searchForm = h('form', { class: 'inline', role: 'search' }, field('Find', 'search', { type: 'search', value: q, testid: `${tab}-search` }), h('button', { type: 'submit' }, 'Find'));
+      searchForm.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `#/admin/${tab}${qs({ search: searchForm.elements.search.value.trim() })}`; });
+    }
+    adminFrame(tab, title, h('section', { 'aria-label': `Add or edit` }, form), searchForm, listBox);
+    await load();
+  };
+}
+
+const authorsView = namedThingsScreen({
+  tab: 'authors',
+  title: 'Authors',
+  path: '/api/authors',
+  search: true,
+  fields: () => [
+    field('Name', 'name', { required: true, testid: 'author-name' }),
+    field('Born (year)', 'birthYear', { type: 'number', testid: 'author-birth-year' }),
+    field('About', 'bio', { rows: '3', testid: 'author-bio' }, 'textarea'),
+  ],
+  toBody: (v) => ({ name: v.name, bio: textOrNull(v.bio), birthYear: intOrNull(v.birthYear) }),
+  describe: (x) => [x.birthYear ? `born ${x.birthYear}` : '', x.bio || ''].filter(Boolean).join(' · '),
+});
+
+const categoriesView = namedThingsScreen({
+  tab: 'categories',
+  title: 'Categories',
+  path: '/api/categories',
+  search: false,
+  fields: () => [
+    field('Name', 'name', { required: true, testid: 'category-name' }),
+    field('Description', 'description', { rows: '2', testid: 'category-description' }, 'textarea'),
+  ],
+  toBody: (v) => ({ name: v.name, description: textOrNull(v.description) }),
+  describe: (x) => x.description || '',
+});
+
+async function readersView(params) {
+  const search = params.get('search') || '';
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const form = h('form', { class: 'inline', role: 'search' },
+    field('Name or email', 'search', { type: 'search', value: search, testid: 'readers-search' }),
+    h('button', { type: 'submit', testid: 'readers-submit' }, 'Find'), errorBox());
+  form.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `#/admin/readers${qs({ search: form.elements.search.value.trim() })}`; });
+  const list = h('div', {}, h('p', {}, 'Loading…'));
+  adminFrame('readers', 'Readers', form, list);
+  try {
+    const { data } = await api('GET', `/api/users${qs({ search, page, pageSize: 20 })}`);
+    list.replaceChildren(
+      h('p', { class: 'count', testid: 'readers-count' }, `${data.totalCount} found`),
+      h('ul', { class: 'rows', testid: 'readers-list' }, data.items.map((u) => h('li', { class: 'row', testid: 'reader-row', 'data-user-id': u.id },
+        h('div', {}, h('strong', {}, `${u.firstName} ${u.lastName}`), h('p', { class: 'meta' }, `${u.email} · ${u.role}${u.active ? '' : ' · deactivated'} · since ${fmtDate(u.createdAt)}`))))),
+      data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/readers${qs({ search, page: p })}`; }) : null);
+  } catch (err) {
+    list.replaceChildren();
+    showError(form, err);
+  }
+}
+
+async function borrowersView(params) {
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const box = h('div', {}, errorBox(), h('p', {}, 'Loading…'));
+  adminFrame('borrowers', 'Borrowers', box);
+  try {
+    const { data } = await api('GET', `/api/borrowers${qs({ page, pageSize: 20 })}`);
+    box.replaceChildren(
+      h('p', { class: 'count' }, `${data.totalCount} readers with books out`),
+      h('ul', { class: 'rows', testid: 'borrowers-list' }, data.items.map((b) => h('li', { class: 'row block', testid: 'borrower-row', 'data-user-id': b.userId },
+        h('strong', {}, `${b.firstName} ${b.lastName}`), h('span', { class: 'meta' }, ` ${b.email}`),
+        h('ul', {}, b.loans.map((l) => h('li', {}, h('a', { href: `#/book/${l.bookId}` }, l.title), ` · due ${fmtDate(l.dueAt)} · `, h('span', { class: `badge ${l.status}` }, l.status))))))),
+      data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/borrowers${qs({ page: p })}`; }) : null);
+  } catch (err) {
+    box.replaceChildren(errorBox());
+    showError(box, err);
+  }
+}
+
+async function unavailableView(params) {
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const box = h('div', {}, errorBox(), h('p', {}, 'Loading…'));
+  adminFrame('unavailable', 'Unavailable titles', box);
+  try {
+    const { data } = await api('GET', `/api/unavailable-books${qs({ page, pageSize: 20 })}`);
+    box.replaceChildren(
+      h('p', { class: 'count' }, `${data.totalCount} titles with no copy on the shelf`),
+      h('ul', { class: 'rows', testid: 'unavailable-list' }, data.items.map((b) => h('li', { class: 'row', testid: 'unavailable-row', 'data-book-id': b.bookId },
+        h('div', {}, h('a', { href: `#/book/${b.bookId}` }, b.title),
+          h('p', { class: 'meta' }, `${b.onLoan} of ${b.totalCopies} on loan${b.nextAvailableAt ? ` · next back ${fmtDate(b.nextAvailableAt)}` : ''}`))))),
+      data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/unavailable${qs({ page: p })}`; }) : null);
+  } catch (err) {
+    box.replaceChildren(errorBox());
+    showError(box, err);
+  }
+}
+
+// ---------------------------------------------------------------- router
+
+async function route() {
+  const raw = location.hash.replace(/^#/, '') || '/search';
+  const [path, query = ''] = raw.split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(query);
+  for (const a of document.querySelectorAll('.nav a')) {
+    const current = a.getAttribute('href').slice(1).split('/')[1] === parts[0];
+    if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  switch (parts[0]) {
+    case 'book': return bookView(parts[1]);
+    case 'login': return loginView();
+    case 'register': return registerView();
+    case 'loans': return loansView(params);
+    case 'admin': return adminView(parts.slice(1), params);
+    default: return searchView(params);
+  }
+}
+
+window.addEventListener('hashchange', () => {
+  // A message stays for the view it was shown on and the next one (e.g. "Welcome" after log-in).
+  routeNo += 1;
+  if (flashedAt < routeNo - 1) document.getElementById('messages').replaceChildren();
+  route();
+});
+document.getElementById('logout').addEventListener('click', logout);
+renderHeader();
+route();

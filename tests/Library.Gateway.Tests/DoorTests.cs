@@ -1,0 +1,181 @@
+extern alias BookService;
+extern alias UserService;
+
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Library.TestSupport;
+using BookServiceProgram = BookService::Program;
+using UserServiceProgram = UserService::Program;
+
+namespace Library.Gateway.Tests;
+
+/// <summary>The gateway in front of the real user service and two real catalog replicas.</summary>
+public sealed class DoorFixture : IAsyncLifetime
+{
+    public RealUserService<UserServiceProgram> Users { get; private set; } = null!;
+    public TestDatabase BookDb { get; private set; } = null!;
+    public ServiceHost<BookServiceProgram> ReplicaA { get; private set; } = null!;
+    public ServiceHost<BookServiceProgram> ReplicaB { get; private set; } = null!;
+    public ServiceHost<Program> Gateway { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Users = await RealUserService<UserServiceProgram>.StartAsync();
+        BookDb = await TestDatabase.CreateAsync("bookdb");
+        var settings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:bookdb"] = BookDb.ConnectionString,
+            ["Auth:MetadataAddress"] = Users.MetadataAddress,
+        };
+        ReplicaA = new ServiceHost<BookServiceProgram>(settings).OnPort(Ports.FreePort());
+        ReplicaA.StartServer();
+        ReplicaB = new ServiceHost<BookServiceProgram>(settings).OnPort(Ports.FreePort());
+        ReplicaB.StartServer();
+        Gateway = new ServiceHost<Program>(new Dictionary<string, string?>
+        {
+            ["services:userservice:http:0"] = Users.Host.Address.ToString().TrimEnd('/'),
+            ["services:bookservice:http:0"] = ReplicaA.Address.ToString().TrimEnd('/'),
+            ["services:bookservice:http:1"] = ReplicaB.Address.ToString().TrimEnd('/'),
+            ["Auth:MetadataAddress"] = Users.MetadataAddress,
+            ["RateLimiting:LoginPerMinute"] = "3",
+            // The failover test reads as fast as it can: the anonymous limit is not its subject.
+            ["RateLimiting:AnonymousPerMinute"] = "10000000",
+            ["RateLimiting:RegisterPerMinute"] = "1000",
+        }).OnPort(Ports.FreePort());
+        // On Kestrel, as in production: its request limits (body size) apply.
+        Gateway.StartServer();
+    }
+
+    public HttpClient Client() => new() { BaseAddress = Gateway.Address };
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await ReplicaB.DisposeAsync();
+        await ReplicaA.DisposeAsync();
+        await BookDb.DisposeAsync();
+        await Users.DisposeAsync();
+    }
+}
+
+public sealed class DoorTests(DoorFixture fixture) : IClassFixture<DoorFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Log_in_attempts_at_one_account_are_429_with_Retry_After_past_the_limit()
+    {
+        using var client = fixture.Client();
+        var email = $"target-{Guid.NewGuid():N}@library.test";
+        for (var i = 0; i < 3; i++)
+        {
+            using var attempt = await client.PostAsJsonAsync("/api/auth/login", new { email, password = "guess-" + i }, Ct);
+            Assert.Equal(HttpStatusCode.Unauthorized, attempt.StatusCode);
+        }
+
+        using var limited = await client.PostAsJsonAsync("/api/auth/login", new { email = email.ToUpperInvariant(), password = "guess" }, Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
+        // Another account from the same address is not held back by this one.
+        using var other = await client.PostAsJsonAsync("/api/auth/login", new { email = $"other-{Guid.NewGuid():N}@library.test", password = "guess" }, Ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_body_over_64_KiB_is_a_413()
+    {
+        using var client = fixture.Client();
+        var huge = new string('x', 70 * 1024);
+        using var response = await client.PostAsJsonAsync("/api/auth/register", new { email = "big@library.test", firstName = huge, lastName = "B", password = "Big-password-1" }, Ct);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Answers_carry_a_request_id_and_the_security_headers()
+    {
+        using var client = fixture.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/books");
+        request.Headers.Add("X-Request-Id", "test-request-42");
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("test-request-42", response.Headers.GetValues("X-Request-Id").Single());
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+
+        using var generated = await client.GetAsync("/api/books", Ct);
+        Assert.False(string.IsNullOrEmpty(generated.Headers.GetValues("X-Request-Id").Single()));
+    }
+
+    [Fact]
+    public async Task The_docs_page_shows_every_services_OpenAPI_document_fetched_through_the_gateway()
+    {
+        using var client = fixture.Client();
+        using var docs = await client.GetAsync("/docs", Ct);
+        Assert.Equal(HttpStatusCode.OK, docs.StatusCode);
+        var html = await docs.Content.ReadAsStringAsync(Ct);
+        Assert.Contains("bookservice", html, StringComparison.Ordinal);
+        Assert.Contains("lendingservice", html, StringComparison.Ordinal);
+
+        var catalog = await client.GetFromJsonAsync<JsonElement>("/openapi/bookservice.json", Ct);
+        Assert.True(catalog.GetProperty("paths").TryGetProperty("/api/books", out _));
+        var users = await client.GetFromJsonAsync<JsonElement>("/openapi/userservice.json", Ct);
+        Assert.True(users.GetProperty("paths").TryGetProperty("/api/auth/login", out _));
+    }
+
+    [Fact]
+    public async Task Stopping_a_catalog_replica_under_steady_reads_loses_no_GET_and_it_leaves_the_rotation()
+    {
+        var retries = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
+        var clock = Stopwatch.StartNew();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "library.gateway.retries")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => retries.Enqueue(clock.Elapsed));
+        listener.Start();
+        using var client = fixture.Client();
+        var failures = 0;
+        var served = 0;
+        var stopAt = Stopwatch.StartNew();
+        var stopped = false;
+        var readers = Enumerable.Range(0, 4).Select(async _ =>
+        {
+            while (stopAt.Elapsed < TimeSpan.FromSeconds(12))
+            {
+                using var response = await client.GetAsync("/api/books?pageSize=5", Ct);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref served);
+                }
+                else
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        }).ToList();
+
+        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        var stoppedAt = clock.Elapsed;
+        await fixture.ReplicaA.DisposeAsync(); // the replica dies mid-load
+        stopped = true;
+        await Task.WhenAll(readers);
+
+        Assert.True(stopped);
+        Assert.Equal(0, failures);
+        Assert.True(served > 50, $"only {served} reads were served");
+        // Requests that hit the dead replica were retried; within seconds none goes there any more.
+        Assert.NotEmpty(retries);
+        var lastRetry = retries.Max();
+        Assert.True(lastRetry - stoppedAt < TimeSpan.FromSeconds(6), $"still retrying {lastRetry - stoppedAt} after the replica stopped");
+    }
+}
