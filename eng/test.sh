@@ -42,6 +42,12 @@ trap 'exit 130' INT TERM
 
 started=$SECONDS
 servers_install
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "[test] installing chromium for the browser tests" >&2
+  (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }) \
+    || echo "[test] chromium could not be installed: the browser tests will fail" >&2
+fi
 servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
 LIBRARY_TEST_POSTGRES="$(pg_superuser_cs "$DATA" "$PG_PORT")"
 LIBRARY_TEST_REDIS="$(redis_cs "$DATA" "$REDIS_PORT")"
