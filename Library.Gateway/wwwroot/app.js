@@ -132,9 +132,14 @@ function h(tag, attrs = {}, ...children) {
 
 const main = () => document.getElementById('main');
 
+/** replaceChildren, skipping null, undefined and false (optional parts). */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 function view(title, ...children) {
   const heading = h('h1', { tabindex: '-1', testid: 'view-title' }, title);
-  main().replaceChildren(heading, ...children);
+  fill(main(), heading, ...children);
   document.title = `${title} · Library`;
   heading.focus({ preventScroll: false });
 }
@@ -146,7 +151,7 @@ function flash(text, kind = 'info') {
   flashedAt = routeNo;
   const box = document.getElementById('messages');
   const p = h('p', { class: `msg ${kind}`, testid: 'message' }, text);
-  box.replaceChildren(p);
+  fill(box, p);
 }
 
 const fmtDate = (s) => (s ? new Date(s).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) : '');
@@ -178,7 +183,7 @@ function clearErrors(form) {
   for (const p of form.querySelectorAll('.field-error')) { p.hidden = true; p.textContent = ''; }
   for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
   const box = form.querySelector('.form-error');
-  if (box) { box.hidden = true; box.replaceChildren(); }
+  if (box) { box.hidden = true; fill(box); }
 }
 
 function describeProblem(err) {
@@ -211,12 +216,13 @@ function showError(container, err) {
       control.setAttribute('aria-invalid', 'true');
     } else unplaced.push(`${name}: ${text}`);
   }
-  const all = Object.entries(errors).map(([n, m]) => `${n}: ${[].concat(m).join(' ')}`);
   if (box) {
-    box.replaceChildren(
+    // Errors shown beside their fields are not repeated here; the rest are listed.
+    fill(box,
       h('strong', { testid: 'error-title' }, title),
       detail ? h('p', { testid: 'error-detail' }, detail) : null,
-      all.length ? h('ul', { testid: 'error-list' }, all.map((t) => h('li', {}, t))) : null);
+      Object.keys(errors).length > unplaced.length ? h('p', {}, 'Please correct the marked fields.') : null,
+      unplaced.length ? h('ul', { testid: 'error-list' }, unplaced.map((t) => h('li', {}, t))) : null);
     box.hidden = false;
   } else {
     flash([title, detail, ...unplaced].filter(Boolean).join(' — '), 'error');
@@ -352,14 +358,16 @@ async function searchView(params) {
       api('GET', `/api/books/facets${qs(filter)}`).catch(() => null),
     ]);
     const { items, totalCount } = list.data;
-    results.replaceChildren(
+    fill(results,
       h('h2', { id: 'results-h' }, 'Results'),
       h('p', { testid: 'result-count', class: 'count' }, `${totalCount} ${totalCount === 1 ? 'title' : 'titles'}`),
       bookList(items, 'search-results'),
       totalCount > pageSize ? pager(page, pageSize, totalCount, (p) => go({ page: p })) : null);
     if (fac) {
+      const wide = window.matchMedia('(min-width: 800px)').matches;
       const group = (title, key, entries) => entries.length
-        ? h('details', { open: true, class: 'facet', testid: `facet-${key}` },
+        // On a phone only the category facet starts open, so the results stay near the top.
+        ? h('details', { open: key === 'category' || wide || !!q[key], class: 'facet', testid: `facet-${key}` },
           h('summary', {}, title),
           h('ul', {}, entries.slice(0, 15).map((e) => h('li', {},
             h('button', {
@@ -368,14 +376,14 @@ async function searchView(params) {
               onclick: () => go({ [key]: q[key] === e.value ? '' : e.value }),
             }, `${e.label} (${e.count})`)))))
         : null;
-      facets.replaceChildren(
+      fill(facets,
         h('h2', { class: 'visually-hidden' }, 'Filters'),
         group('Category', 'category', fac.data.categories.map((c) => ({ value: c.name, label: c.name, count: c.count }))),
         group('Publisher', 'publisher', fac.data.publishers.map((p) => ({ value: p.name, label: p.name, count: p.count }))),
         group('Language', 'language', fac.data.languages.map((l) => ({ value: l.code, label: l.code, count: l.count }))));
     }
   } catch (err) {
-    results.replaceChildren(h('h2', { id: 'results-h' }, 'Results'));
+    fill(results, h('h2', { id: 'results-h' }, 'Results'));
     showError(form, err);
   }
 
@@ -387,7 +395,7 @@ async function searchView(params) {
 async function recommendedForYou(container) {
   try {
     const { data } = await api('GET', '/api/recommendations?limit=6');
-    if (data.length) container.replaceChildren(h('section', { 'aria-labelledby': 'rfy-h', testid: 'recommended-for-you' }, h('h2', { id: 'rfy-h' }, 'Recommended for you'), bookList(data, 'recommended-list')));
+    if (data.length) fill(container, h('section', { 'aria-labelledby': 'rfy-h', testid: 'recommended-for-you' }, h('h2', { id: 'rfy-h' }, 'Recommended for you'), bookList(data, 'recommended-list')));
   } catch { /* recommendations are a nicety */ }
 }
 
@@ -404,7 +412,7 @@ async function bookView(id) {
   }
   const avail = h('p', { class: `avail big ${book.availableCopies > 0 ? 'yes' : 'no'}`, testid: 'book-availability', 'data-available': String(book.availableCopies), 'data-total': String(book.totalCopies) }, availabilityText(book));
   const actions = h('section', { class: 'actions', 'aria-label': 'Borrow' });
-  const recs = h('section', { 'aria-labelledby': 'recs-h', testid: 'recommendations' }, h('h2', { id: 'recs-h' }, 'Readers also borrowed'), h('p', {}, 'Loading…'));
+  const recs = h('section', { 'aria-labelledby': 'recs-h', testid: 'recommendations' }, h('h2', { id: 'recs-h' }, 'You may also like'), h('p', {}, 'Loading…'));
 
   const dl = h('dl', { class: 'facts' },
     [['Authors', book.authors.map((a) => a.name).join(', ')],
@@ -427,15 +435,15 @@ async function bookView(id) {
   renderBorrow(actions, book);
   try {
     const { data } = await api('GET', `/api/books/${book.id}/recommendations?limit=6`);
-    recs.replaceChildren(h('h2', { id: 'recs-h' }, 'Readers also borrowed'), bookList(data, 'recommendation-list'));
+    fill(recs, h('h2', { id: 'recs-h' }, 'You may also like'), bookList(data, 'recommendation-list'));
   } catch {
-    recs.replaceChildren();
+    fill(recs);
   }
 }
 
 function renderBorrow(actions, book) {
   if (!session.user) {
-    actions.replaceChildren(h('p', {}, h('a', { href: '#/login', testid: 'login-to-borrow' }, 'Log in'), ' to borrow or hold this book.'));
+    fill(actions, h('p', {}, h('a', { href: '#/login', testid: 'login-to-borrow' }, 'Log in'), ' to borrow or hold this book.'));
     return;
   }
   const days = field('Days', 'days', {
@@ -453,7 +461,7 @@ function renderBorrow(actions, book) {
         headers: { 'Idempotency-Key': uuid() },
       });
       flash(`Borrowed “${loan.title}” until ${fmtDate(loan.dueAt)}.`, 'ok');
-      actions.replaceChildren(h('p', { class: 'ok', testid: 'borrowed' }, `You have it until ${fmtDate(loan.dueAt)}. `, h('a', { href: '#/loans', testid: 'go-to-loans' }, 'See my loans')));
+      fill(actions, h('p', { class: 'ok', testid: 'borrowed' }, `You have it until ${fmtDate(loan.dueAt)}. `, h('a', { href: '#/loans', testid: 'go-to-loans' }, 'See my loans')));
     });
   });
   const hold = h('button', { type: 'button', testid: 'hold-button' }, 'Place hold');
@@ -462,7 +470,7 @@ function renderBorrow(actions, book) {
     flash(`Hold placed${data.position ? `: you are number ${data.position} in the queue` : ''}.`, 'ok');
     hold.replaceWith(h('span', { class: 'ok', testid: 'hold-placed' }, 'On hold for you.'));
   }));
-  actions.replaceChildren(form, book.availableCopies > 0 ? null : h('div', { class: 'hold' }, h('p', {}, 'Nothing on the shelf right now.'), hold));
+  fill(actions, form, book.availableCopies > 0 ? null : h('div', { class: 'hold' }, h('p', {}, 'Nothing on the shelf right now.'), hold));
 }
 
 // ---------------------------------------------------------------- auth
@@ -539,24 +547,24 @@ async function loansView(params) {
   const loadLoans = async () => {
     try {
       const { data } = await api('GET', `/api/loans${qs({ userId: session.user.id, status, page, pageSize: 20 })}`);
-      loansBody.replaceChildren(
+      fill(loansBody,
         data.items.length
           ? h('ul', { class: 'rows', testid: 'loans-list' }, data.items.map((l) => loanRow(l, loans, loadLoans)))
           : h('p', { class: 'empty', testid: 'loans-empty' }, 'No loans.'),
         data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/loans${qs({ status, page: p })}`; }, 'loans-pager') : null);
     } catch (err) {
-      loansBody.replaceChildren();
+      fill(loansBody);
       showError(loans, err);
     }
   };
   const loadHolds = async () => {
     try {
       const { data } = await api('GET', `/api/holds${qs({ userId: session.user.id, pageSize: 50 })}`);
-      holdsBody.replaceChildren(data.items.length
+      fill(holdsBody, data.items.length
         ? h('ul', { class: 'rows', testid: 'holds-list' }, data.items.map((x) => holdRow(x, holds, loadHolds)))
         : h('p', { class: 'empty', testid: 'holds-empty' }, 'No holds.'));
     } catch (err) {
-      holdsBody.replaceChildren();
+      fill(holdsBody);
       showError(holds, err);
     }
   };
@@ -645,13 +653,13 @@ async function adminBooksView(params) {
   adminFrame('books', 'Books', h('p', {}, h('a', { href: '#/admin/book/new', class: 'button primary', testid: 'admin-add-book' }, 'Add a book')), form, list);
   try {
     const { data } = await api('GET', `/api/books${qs({ search, page, pageSize: 20 })}`);
-    list.replaceChildren(
+    fill(list,
       h('ul', { class: 'rows', testid: 'admin-book-list' }, data.items.map((b) => h('li', { class: 'row', 'data-book-id': b.id },
         h('div', {}, h('a', { href: `#/book/${b.id}` }, b.title), h('p', { class: 'meta' }, `${b.isbn} · ${availabilityText(b)}`)),
         h('div', { class: 'buttons' }, h('a', { class: 'button', href: `#/admin/book/${b.id}`, testid: 'admin-edit-book' }, 'Edit'))))),
       data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/books${qs({ search, page: p })}`; }) : null);
   } catch (err) {
-    list.replaceChildren();
+    fill(list);
     showError(form, err);
   }
 }
@@ -672,7 +680,7 @@ function picker(label, name, items, selected) {
   const filter = h('input', { type: 'search', class: 'pick-filter', 'aria-label': `Filter ${label.toLowerCase()}`, placeholder: 'Filter…', testid: `${name}-filter` });
   const draw = () => {
     const f = filter.value.trim().toLowerCase();
-    list.replaceChildren(...items
+    fill(list, ...items
       .filter((x) => !f || x.name.toLowerCase().includes(f) || selected.has(x.id))
       .slice(0, 200)
       .map((x) => {
@@ -797,7 +805,7 @@ function namedThingsScreen({ tab, title, path, fields, toBody, describe, search 
     const load = async () => {
       try {
         const { data } = await api('GET', `${path}${qs({ search: q, page, pageSize: 50 })}`);
-        list.replaceChildren(
+        fill(list,
           h('p', { class: 'count' }, `${data.totalCount} in all`),
           h('ul', { class: 'rows', testid: `${tab}-list` }, data.items.map((x) => {
             const edit = h('button', { type: 'button', testid: `${tab}-edit` }, 'Edit');
@@ -885,13 +893,13 @@ async function readersView(params) {
   adminFrame('readers', 'Readers', form, list);
   try {
     const { data } = await api('GET', `/api/users${qs({ search, page, pageSize: 20 })}`);
-    list.replaceChildren(
+    fill(list,
       h('p', { class: 'count', testid: 'readers-count' }, `${data.totalCount} found`),
       h('ul', { class: 'rows', testid: 'readers-list' }, data.items.map((u) => h('li', { class: 'row', testid: 'reader-row', 'data-user-id': u.id },
         h('div', {}, h('strong', {}, `${u.firstName} ${u.lastName}`), h('p', { class: 'meta' }, `${u.email} · ${u.role}${u.active ? '' : ' · deactivated'} · since ${fmtDate(u.createdAt)}`))))),
       data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/readers${qs({ search, page: p })}`; }) : null);
   } catch (err) {
-    list.replaceChildren();
+    fill(list);
     showError(form, err);
   }
 }
@@ -902,14 +910,14 @@ async function borrowersView(params) {
   adminFrame('borrowers', 'Borrowers', box);
   try {
     const { data } = await api('GET', `/api/borrowers${qs({ page, pageSize: 20 })}`);
-    box.replaceChildren(
+    fill(box,
       h('p', { class: 'count' }, `${data.totalCount} readers with books out`),
       h('ul', { class: 'rows', testid: 'borrowers-list' }, data.items.map((b) => h('li', { class: 'row block', testid: 'borrower-row', 'data-user-id': b.userId },
         h('strong', {}, `${b.firstName} ${b.lastName}`), h('span', { class: 'meta' }, ` ${b.email}`),
         h('ul', {}, b.loans.map((l) => h('li', {}, h('a', { href: `#/book/${l.bookId}` }, l.title), ` · due ${fmtDate(l.dueAt)} · `, h('span', { class: `badge ${l.status}` }, l.status))))))),
       data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/borrowers${qs({ page: p })}`; }) : null);
   } catch (err) {
-    box.replaceChildren(errorBox());
+    fill(box, errorBox());
     showError(box, err);
   }
 }
@@ -920,14 +928,14 @@ async function unavailableView(params) {
   adminFrame('unavailable', 'Unavailable titles', box);
   try {
     const { data } = await api('GET', `/api/unavailable-books${qs({ page, pageSize: 20 })}`);
-    box.replaceChildren(
+    fill(box,
       h('p', { class: 'count' }, `${data.totalCount} titles with no copy on the shelf`),
       h('ul', { class: 'rows', testid: 'unavailable-list' }, data.items.map((b) => h('li', { class: 'row', testid: 'unavailable-row', 'data-book-id': b.bookId },
         h('div', {}, h('a', { href: `#/book/${b.bookId}` }, b.title),
           h('p', { class: 'meta' }, `${b.onLoan} of ${b.totalCopies} on loan${b.nextAvailableAt ? ` · next back ${fmtDate(b.nextAvailableAt)}` : ''}`))))),
       data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/unavailable${qs({ page: p })}`; }) : null);
   } catch (err) {
-    box.replaceChildren(errorBox());
+    fill(box, errorBox());
     showError(box, err);
   }
 }
@@ -956,7 +964,7 @@ async function route() {
 window.addEventListener('hashchange', () => {
   // A message stays for the view it was shown on and the next one (e.g. "Welcome" after log-in).
   routeNo += 1;
-  if (flashedAt < routeNo - 1) document.getElementById('messages').replaceChildren();
+  if (flashedAt < routeNo - 1) fill(document.getElementById('messages'));
   route();
 });
 document.getElementById('logout').addEventListener('click', logout);

@@ -592,7 +592,9 @@ rabbitmq_start() {
       _srv_log "rabbitmq: ready on 127.0.0.1:$port (node $node)"
       return 0
     fi
-    if ! _srv_rmq_pids "$data" >/dev/null; then
+    # $pid is our own background launcher: right after the fork it is still a copy of this
+    # shell (its command line is not yet runuser's), so ask the kernel first, then the files.
+    if ! kill -0 "$pid" 2>/dev/null && ! _srv_rmq_pids "$data" >/dev/null; then
       _srv_rmq_fail_logs "$data"; _srv_err "rabbitmq node $node exited during startup (logs: $r/log)"; return 1
     fi
     sleep 0.25
