@@ -58,6 +58,8 @@ var lendingService = builder.AddProject<Projects.Library_LendingService>("lendin
     .WithHttpHealthCheck("/health");
 
 builder.AddProject<Projects.Library_Gateway>("gateway")
+    // Its output cache of anonymous catalog reads (shared by its replicas); it starts without it.
+    .WithReference(cache)
     .WithReference(userService).WaitFor(userService)
     .WithReference(bookService).WaitFor(bookService)
     .WithReference(lendingService).WaitFor(lendingService)

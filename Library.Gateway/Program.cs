@@ -11,6 +11,7 @@ builder.Services.AddLibraryRateLimits(builder.Configuration);
 // Bodies over the limit are refused while they are read: 413 problem details.
 var maxBody = builder.Configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>()?.MaxBodyBytes ?? new LimitOptions().MaxBodyBytes;
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+builder.AddCatalogOutputCache();
 builder.Services.AddReverseProxy();
 builder.Services.AddSingleton<IProxyConfigProvider, ServiceDiscoveryProxyConfigProvider>();
 
@@ -22,6 +23,7 @@ app.MapDefaultEndpoints();
 app.UseTokenCheckAtTheDoor();
 app.UseLoginEmailForLimits();
 app.UseRateLimiter();
+app.UseOutputCache();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 // Every service's OpenAPI document, fetched through the gateway (/openapi/{service}.json).

@@ -1,13 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Library.ServiceDefaults;
 using StackExchange.Redis;
 
 namespace Library.BookService.Books;
 
 /// <summary>
 /// Read-through cache of catalog answers (a book, a search page, facets, recommendations) in
-/// Redis, shared by every replica. Every key carries the catalog's version (<c>catalog:v</c>), and
+/// Redis, shared by every replica. Every key carries the catalog's version (<see cref="CacheKeys.CatalogVersion"/>), and
 /// every write and availability change bumps that version after it commits: the next read, on
 /// any replica, misses and goes to PostgreSQL, so nothing stale is served (the old keys simply
 /// expire). A reader that raced a write stores its answer under the old version, which nobody
@@ -17,14 +18,17 @@ namespace Library.BookService.Books;
 /// </summary>
 public sealed class CatalogCache
 {
-    private const string VersionKey = "catalog:v";
+    private readonly string versionKey;
+    private readonly string keyPrefix;
     private readonly IConnectionMultiplexer redis;
     private readonly ILogger<CatalogCache> logger;
 
-    public CatalogCache(IConnectionMultiplexer redis, ILogger<CatalogCache> logger)
+    public CatalogCache(IConnectionMultiplexer redis, IConfiguration configuration, ILogger<CatalogCache> logger)
     {
         this.redis = redis;
         this.logger = logger;
+        versionKey = CacheKeys.CatalogVersion(configuration);
+        keyPrefix = CacheKeys.Prefix(configuration) + "catalog:";
         // Writes made while Redis was unreachable could not bump the version: bump it when Redis
         // is back, so nothing cached before the outage is served after it.
         redis.ConnectionRestored += (_, _) => _ = InvalidateAsync();
@@ -43,8 +47,8 @@ public sealed class CatalogCache
         try
         {
             var db = redis.GetDatabase();
-            var version = (long?)await db.StringGetAsync(VersionKey) ?? 0;
-            cacheKey = $"catalog:{version}:{kind}:{Hash(key)}";
+            var version = (long?)await db.StringGetAsync(versionKey) ?? 0;
+            cacheKey = $"{keyPrefix}{version}:{kind}:{Hash(key)}";
             var cached = await db.StringGetAsync(cacheKey);
             if (cached.HasValue)
             {
@@ -74,7 +78,7 @@ public sealed class CatalogCache
     {
         try
         {
-            await redis.GetDatabase().StringIncrementAsync(VersionKey);
+            await redis.GetDatabase().StringIncrementAsync(versionKey);
         }
         catch (RedisException ex)
         {

@@ -42,6 +42,8 @@ public sealed class ServiceDiscoveryProxyConfigProvider : IProxyConfigProvider
             RouteId = $"{entry.Service}-{i}",
             ClusterId = entry.Service,
             Match = new RouteMatch { Path = entry.Prefix + "/{**rest}" },
+            // Anonymous GETs of the catalog may be answered at the door (CatalogOutputCache).
+            OutputCachePolicy = entry.Service == ApiRoutes.BookService ? CatalogOutputCache.PolicyName : null,
         }).ToList();
         // Each service's OpenAPI document, for the docs page: /openapi/{service}.json.
         routes.AddRange(ApiRoutes.Services.Select(service => new RouteConfig
@@ -69,6 +71,9 @@ public sealed class ServiceDiscoveryProxyConfigProvider : IProxyConfigProvider
             {
                 ClusterId = service,
                 LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
+                // A replica that has not answered (headers) in time: 504 problem details (a GET
+                // is first tried once more on another replica).
+                HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = RouteTimeout(_configuration, service) },
                 Destinations = destinations,
                 HealthCheck = new HealthCheckConfig
                 {
@@ -91,6 +96,13 @@ public sealed class ServiceDiscoveryProxyConfigProvider : IProxyConfigProvider
         }
 
         return new Snapshot(routes, clusters);
+    }
+
+    /// <summary><c>Timeouts:{service}</c> seconds, else <c>Timeouts:Default</c>, else 30 s.</summary>
+    public static TimeSpan RouteTimeout(IConfiguration configuration, string service)
+    {
+        var seconds = configuration.GetValue<double?>($"Timeouts:{service}") ?? configuration.GetValue<double?>("Timeouts:Default") ?? 30;
+        return TimeSpan.FromSeconds(seconds > 0 ? seconds : 30);
     }
 
     /// <summary>The replicas of one service, from <c>services:{name}:{scheme}:{index}</c>.</summary>

@@ -48,6 +48,7 @@ public sealed class WholeLibrary : IAsyncLifetime
             ["EventBus:Exchange"] = $"test-{isolation}.library.events",
             ["EventBus:QueuePrefix"] = $"test-{isolation}.",
             ["EventBus:RetryDelay"] = "00:00:00.200",
+            ["Cache:KeyPrefix"] = $"test-{isolation}:",
         };
         Users = await RealUserService<UserServiceProgram>.StartAsync(bus);
         BookDb = await TestDatabase.CreateAsync("bookdb");

@@ -39,8 +39,13 @@ public sealed class Destination : IAsyncDisposable
         var app = builder.Build();
         var destination = new Destination(app, name);
         app.MapGet("/health", () => Results.Ok());
-        app.Map("/{**path}", (HttpContext context) =>
+        app.Map("/{**path}", async (HttpContext context) =>
         {
+            // ?delayMs=N: a replica that is slow to answer.
+            if (int.TryParse(context.Request.Query["delayMs"], out var delay))
+            {
+                await Task.Delay(delay, context.RequestAborted);
+            }
             var target = context.Request.Path + context.Request.QueryString;
             destination.Received.Enqueue(target);
             return Results.Json(new EchoAnswer(name, context.Request.Method, target, context.Request.Headers.Authorization.ToString()));

@@ -35,6 +35,8 @@ public sealed class RoutingFixture : IAsyncLifetime
             ["services:lendingservice:http:0"] = Lending.Address,
             // Tokens are checked against the real issuer's keys; requests go to the echoes.
             ["Auth:MetadataAddress"] = Issuer.MetadataAddress,
+            // The lending routes wait 2 s for an answer (30 s by default).
+            ["Timeouts:lendingservice"] = "2",
         });
         Client = Gateway.CreateClient();
     }
@@ -138,6 +140,25 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
 
         Assert.True(fixture.BooksA.Received.Count - before.Item1 >= 5, "replica 0 received too few requests");
         Assert.True(fixture.BooksB.Received.Count - before.Item2 >= 5, "replica 1 received too few requests");
+    }
+
+    [Fact]
+    public async Task A_service_slower_than_its_routes_timeout_is_a_504_problem_and_others_are_unaffected()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var slow = new HttpRequestMessage(HttpMethod.Get, "/api/loans?delayMs=20000");
+        slow.Headers.Authorization = new("Bearer", fixture.Token);
+        using var timedOut = await fixture.Client.SendAsync(slow, ct);
+        Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+        Assert.Equal("application/problem+json", timedOut.Content.Headers.ContentType?.MediaType);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"answered after {clock.Elapsed}");
+
+        // The catalog's routes keep the default (30 s): a 3 s answer is waited for.
+        using var patient = new HttpRequestMessage(HttpMethod.Get, "/api/books/mine?delayMs=3000");
+        patient.Headers.Authorization = new("Bearer", fixture.Token);
+        using var answered = await fixture.Client.SendAsync(patient, ct);
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
     }
 
     [Fact]

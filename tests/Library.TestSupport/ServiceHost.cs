@@ -30,6 +30,9 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
         var isolation = Guid.NewGuid().ToString("N")[..12];
         _settings.TryAdd("EventBus:Exchange", $"test-{isolation}.library.events");
         _settings.TryAdd("EventBus:QueuePrefix", $"test-{isolation}.");
+        // ...and its own Redis keys (the catalog's version and cache, the gateway's output cache).
+        // Hosts that must see each other's cache (a gateway and its catalog) share one prefix.
+        _settings.TryAdd("Cache:KeyPrefix", $"test-{isolation}:");
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

@@ -1,0 +1,191 @@
+extern alias BookService;
+extern alias UserService;
+
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Library.Contracts.Events;
+using Library.TestSupport;
+using BookServiceProgram = BookService::Program;
+using UserServiceProgram = UserService::Program;
+
+namespace Library.Gateway.Tests;
+
+/// <summary>A catalog service and a gateway sharing one cache prefix; the gateway reaches Redis through a proxy that can be cut.</summary>
+public sealed class OutputCacheFixture : IAsyncLifetime
+{
+    public RealUserService<UserServiceProgram> Users { get; private set; } = null!;
+    public TestDatabase BookDb { get; private set; } = null!;
+    public ServiceHost<BookServiceProgram> Catalog { get; private set; } = null!;
+    public ServiceHost<Program> Gateway { get; private set; } = null!;
+    public TcpProxy GatewayRedis { get; private set; } = null!;
+    public string LibrarianToken { get; private set; } = null!;
+    public string MemberToken { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Users = await RealUserService<UserServiceProgram>.StartAsync();
+        BookDb = await TestDatabase.CreateAsync("bookdb");
+        var cachePrefix = $"test-{Guid.NewGuid():N}:";
+        Catalog = new ServiceHost<BookServiceProgram>(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:bookdb"] = BookDb.ConnectionString,
+            ["Auth:MetadataAddress"] = Users.MetadataAddress,
+            ["Cache:KeyPrefix"] = cachePrefix,
+        }).OnPort(Ports.FreePort());
+        Catalog.StartServer();
+
+        var redis = TestServers.Redis.Split(',');
+        var endpoint = redis[0].Split(':');
+        GatewayRedis = new TcpProxy(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
+        GatewayRedis.Restore();
+        Gateway = new ServiceHost<Program>(new Dictionary<string, string?>
+        {
+            ["services:userservice:http:0"] = Users.Host.Address.ToString().TrimEnd('/'),
+            ["services:bookservice:http:0"] = Catalog.Address.ToString().TrimEnd('/'),
+            ["Auth:MetadataAddress"] = Users.MetadataAddress,
+            ["ConnectionStrings:cache"] = string.Join(',', [$"127.0.0.1:{GatewayRedis.Port}", .. redis[1..]]),
+            ["Cache:KeyPrefix"] = cachePrefix,
+            ["RateLimiting:AnonymousPerMinute"] = "100000",
+        }).OnPort(Ports.FreePort());
+        Gateway.StartServer();
+        LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
+        MemberToken = (await Users.NewUserAsync("member")).Token;
+    }
+
+    public HttpClient Client(string? token = null)
+    {
+        var client = new HttpClient { BaseAddress = Gateway.Address };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await GatewayRedis.DisposeAsync();
+        await Catalog.DisposeAsync();
+        await BookDb.DisposeAsync();
+        await Users.DisposeAsync();
+    }
+}
+
+public sealed class OutputCacheTests(OutputCacheFixture fixture) : IClassFixture<OutputCacheFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<(Guid Id, string Isbn)> NewBookAsync(string title, int copies)
+    {
+        using var librarian = fixture.Client(fixture.LibrarianToken);
+        var isbn = TestIsbn.Next();
+        using var created = await librarian.PostAsJsonAsync("/api/books", new { isbn, title, publisher = "Ace", language = "en", authorIds = Array.Empty<Guid>(), categoryIds = Array.Empty<Guid>(), totalCopies = copies }, Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        return ((await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid(), isbn);
+    }
+
+    /// <summary>Reads through the gateway; true when the answer came from the gateway's cache (it carries <c>Age</c>).</summary>
+    private static async Task<(JsonElement Body, bool FromCache, string RequestId)> ReadAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>(Ct), response.Headers.Age is not null,
+            response.Headers.GetValues("X-Request-Id").Single());
+    }
+
+    [Fact]
+    public async Task An_anonymous_read_is_answered_at_the_door_until_the_catalog_commits_a_change()
+    {
+        var (id, isbn) = await NewBookAsync("Door Cached Title", copies: 3);
+        using var anonymous = fixture.Client();
+
+        var first = await ReadAsync(anonymous, $"/api/books/{id}");
+        Assert.False(first.FromCache);
+        var second = await ReadAsync(anonymous, $"/api/books/{id}");
+        Assert.True(second.FromCache);
+        Assert.Equal(3, second.Body.GetProperty("availableCopies").GetInt32());
+        Assert.NotEqual(first.RequestId, second.RequestId); // a cached answer is not a replay of another request's headers
+
+        // A librarian's change is on the very next anonymous read, on any gateway replica.
+        using var librarian = fixture.Client(fixture.LibrarianToken);
+        using (var stock = await librarian.PutAsJsonAsync($"/api/books/{id}/stock", new { totalCopies = 5 }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, stock.StatusCode);
+        }
+        var afterStock = await ReadAsync(anonymous, $"/api/books/{id}");
+        Assert.False(afterStock.FromCache);
+        Assert.Equal(5, afterStock.Body.GetProperty("availableCopies").GetInt32());
+
+        // Search pages too.
+        Assert.Equal("Door Cached Title", (await ReadAsync(anonymous, "/api/books?search=door+cached")).Body.GetProperty("items")[0].GetProperty("title").GetString());
+        Assert.True((await ReadAsync(anonymous, "/api/books?search=door+cached")).FromCache);
+        using (var rename = await librarian.PutAsJsonAsync($"/api/books/{id}", new { isbn, title = "Door Cached Title Renamed", publisher = "Ace" }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, rename.StatusCode);
+        }
+        Assert.Equal("Door Cached Title Renamed", (await ReadAsync(anonymous, "/api/books?search=door+cached")).Body.GetProperty("items")[0].GetProperty("title").GetString());
+
+        // Lending's event: once the catalog has applied it, no read shows the old availability.
+        await ReadAsync(anonymous, $"/api/books/{id}");
+        Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
+        var changed = new BookAvailabilityChanged(id, 5, 2, DateTimeOffset.UtcNow.AddDays(14), 1);
+        await Broker.PublishAsync(fixture.Catalog.Exchange, "book.availability-changed", changed, changed.Id);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await ReadAsync(anonymous, $"/api/books/{id}")).Body.GetProperty("availableCopies").GetInt32() != 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the availability change never reached the gateway's readers");
+            await Task.Delay(50, Ct);
+        }
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(2, (await ReadAsync(anonymous, $"/api/books/{id}")).Body.GetProperty("availableCopies").GetInt32());
+        }
+        Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
+    }
+
+    [Fact]
+    public async Task Signed_in_reads_and_failures_are_never_answered_from_the_cache()
+    {
+        var (id, _) = await NewBookAsync("Door Private Read", copies: 1);
+        using var member = fixture.Client(fixture.MemberToken);
+        Assert.False((await ReadAsync(member, $"/api/books/{id}")).FromCache);
+        Assert.False((await ReadAsync(member, $"/api/books/{id}")).FromCache);
+
+        using var anonymous = fixture.Client();
+        var missing = $"/api/books/{Guid.NewGuid()}";
+        using (var first = await anonymous.GetAsync(missing, Ct))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, first.StatusCode);
+        }
+        using var second = await anonymous.GetAsync(missing, Ct);
+        Assert.Equal(HttpStatusCode.NotFound, second.StatusCode);
+        Assert.Null(second.Headers.Age);
+    }
+
+    [Fact]
+    public async Task With_Redis_gone_anonymous_reads_are_forwarded_and_still_answer()
+    {
+        var (id, _) = await NewBookAsync("Door Without Redis", copies: 2);
+        using var anonymous = fixture.Client();
+        await ReadAsync(anonymous, $"/api/books/{id}");
+        Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
+
+        fixture.GatewayRedis.Cut();
+        try
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                var read = await ReadAsync(anonymous, $"/api/books/{id}");
+                Assert.False(read.FromCache);
+                Assert.Equal(2, read.Body.GetProperty("availableCopies").GetInt32());
+            }
+        }
+        finally
+        {
+            fixture.GatewayRedis.Restore();
+        }
+    }
+}
