@@ -26,14 +26,11 @@ public class CatalogFixture : IAsyncLifetime
     {
         Users = await RealUserService<UserServiceProgram>.StartAsync();
         Database = await TestDatabase.CreateAsync("bookdb");
-        var redis = TestServers.Redis.Split(',');
-        var endpoint = redis[0].Split(':');
-        Redis = new TcpProxy(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
-        Redis.Restore();
+        Redis = TcpProxy.ToTestRedis(out var redis);
         Host = new ServiceHost<Program>(new Dictionary<string, string?>
         {
             ["ConnectionStrings:bookdb"] = Database.ConnectionString,
-            ["ConnectionStrings:cache"] = string.Join(',', [$"127.0.0.1:{Redis.Port}", .. redis[1..]]),
+            ["ConnectionStrings:cache"] = redis,
             ["Auth:MetadataAddress"] = Users.MetadataAddress,
         });
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;

@@ -36,16 +36,13 @@ public sealed class OutputCacheFixture : IAsyncLifetime
         }).OnPort(Ports.FreePort());
         Catalog.StartServer();
 
-        var redis = TestServers.Redis.Split(',');
-        var endpoint = redis[0].Split(':');
-        GatewayRedis = new TcpProxy(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
-        GatewayRedis.Restore();
+        GatewayRedis = TcpProxy.ToTestRedis(out var redis);
         Gateway = new ServiceHost<Program>(new Dictionary<string, string?>
         {
             ["services:userservice:http:0"] = Users.Host.Address.ToString().TrimEnd('/'),
             ["services:bookservice:http:0"] = Catalog.Address.ToString().TrimEnd('/'),
             ["Auth:MetadataAddress"] = Users.MetadataAddress,
-            ["ConnectionStrings:cache"] = string.Join(',', [$"127.0.0.1:{GatewayRedis.Port}", .. redis[1..]]),
+            ["ConnectionStrings:cache"] = redis,
             ["Cache:KeyPrefix"] = cachePrefix,
             ["RateLimiting:AnonymousPerMinute"] = "100000",
         }).OnPort(Ports.FreePort());

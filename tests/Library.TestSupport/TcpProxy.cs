@@ -28,6 +28,17 @@ public sealed class TcpProxy : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>An open proxy in front of the test Redis, and the connection string that goes through it.</summary>
+    public static TcpProxy ToTestRedis(out string connectionString)
+    {
+        var parts = TestServers.Redis.Split(',');
+        var endpoint = parts[0].Split(':');
+        var proxy = new TcpProxy(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
+        proxy.Restore();
+        connectionString = string.Join(',', [$"127.0.0.1:{proxy.Port}", .. parts[1..]]);
+        return proxy;
+    }
+
     public void Restore()
     {
         _cts = new CancellationTokenSource();
