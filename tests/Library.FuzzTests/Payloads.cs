@@ -83,6 +83,11 @@ public static class Payloads
         "3.4e38", "99999999999999999999999999999", "-0.0", "1E+2",
     ];
 
+    public static readonly string[] NumberEdges = ["0", "-1", "31", "2147483647", "2147483648", "-2147483649", "1e400"];
+
+    /// <summary>Outside 1..100 (pageSize), 1..1000000 (page), 1..50 (limit), or not an int at all.</summary>
+    public static readonly string[] PagingEdges = ["0", "-1", "1000001", "2147483648", "-99999999999"];
+
     public static readonly string[] HugeQueryNumbers = ["0", "-1", "101", "1000001", "2147483647", "2147483648", "99999999999999999999", "-2147483649", "1e3", "0x10", "1.5", "+5", " 5"];
 
     public static readonly string[] PathIds =
