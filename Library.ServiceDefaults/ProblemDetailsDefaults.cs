@@ -3,6 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -29,10 +32,34 @@ public static class ProblemDetailsDefaults
             }
         });
 
+        // After the default writer, which declines when the Accept header names no JSON type: a
+        // refusal is problem details whatever the client says it accepts (API.md, Conventions).
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProblemDetailsWriter, AnyAcceptProblemDetailsWriter>());
+
         // Binding failures throw (instead of an empty 400) so the handler below can say what was wrong.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddTransient<IStartupFilter, ErrorHandlingStartupFilter>();
         return services;
+    }
+
+    /// <summary>
+    /// The last writer tried: without it, an answer the framework writes (401, 403, 404, 405) to a
+    /// client sending <c>Accept: text/html</c> or <c>application/xml</c> would be a plain-text
+    /// "Status Code: 401; Unauthorized" instead of problem details.
+    /// </summary>
+    private sealed class AnyAcceptProblemDetailsWriter(IOptions<ProblemDetailsOptions> options, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) : IProblemDetailsWriter
+    {
+        public bool CanWrite(ProblemDetailsContext context) => true;
+
+        public ValueTask WriteAsync(ProblemDetailsContext context)
+        {
+            var http = context.HttpContext;
+            var problem = context.ProblemDetails;
+            problem.Status ??= http.Response.StatusCode;
+            problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
+            options.Value.CustomizeProblemDetails?.Invoke(context);
+            return new ValueTask(http.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, "application/problem+json", http.RequestAborted));
+        }
     }
 
     /// <summary>Puts the exception handler and status-code pages first in every pipeline.</summary>

@@ -36,6 +36,10 @@ public static class AuthorsApi
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["search"] = ["search must have at most 200 characters."] });
             }
+            if (TextInput.HasControlCharacters(search))
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["search"] = TextInput.ControlCharactersError("search") });
+            }
             var pattern = "%" + search.Trim().Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
             query = query.Where(a => EF.Functions.ILike(a.Name, pattern));
         }
@@ -128,9 +132,17 @@ public static class AuthorsApi
         {
             errors["name"] = ["name is required, at most 200 characters."];
         }
+        else if (TextInput.HasControlCharacters(request.Name))
+        {
+            errors["name"] = TextInput.ControlCharactersError("name");
+        }
         if (request.Bio is { Length: > 5000 })
         {
             errors["bio"] = ["bio must have at most 5000 characters."];
+        }
+        else if (TextInput.HasControlCharacters(request.Bio, multiline: true))
+        {
+            errors["bio"] = TextInput.ControlCharactersError("bio");
         }
         if (request.BirthYear is { } year && (year < -3000 || year > time.GetUtcNow().Year))
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Library.ServiceDefaults;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -37,6 +38,14 @@ public sealed record CatalogFilter(
             if (value is { Length: > 200 })
             {
                 errors[name] = [$"{name} must have at most 200 characters."];
+            }
+        }
+        // NUL cannot even be compared in PostgreSQL; no title, name or code holds a control character.
+        foreach (var (name, value) in new[] { ("search", search), ("category", category), ("publisher", publisher), ("language", language) })
+        {
+            if (!errors.ContainsKey(name) && TextInput.HasControlCharacters(value))
+            {
+                errors[name] = TextInput.ControlCharactersError(name);
             }
         }
         filter = new CatalogFilter(search, authorId, categoryId, Blank(category), Blank(publisher), Blank(language)?.ToLowerInvariant(), availableValue);

@@ -116,9 +116,17 @@ public static class CategoriesApi
         {
             errors["name"] = ["name is required, at most 100 characters."];
         }
+        else if (TextInput.HasControlCharacters(request.Name))
+        {
+            errors["name"] = TextInput.ControlCharactersError("name");
+        }
         if (request.Description is { Length: > 2000 })
         {
             errors["description"] = ["description must have at most 2000 characters."];
+        }
+        else if (TextInput.HasControlCharacters(request.Description, multiline: true))
+        {
+            errors["description"] = TextInput.ControlCharactersError("description");
         }
         return errors.Count > 0 ? Results.ValidationProblem(errors) : null;
     }

@@ -78,9 +78,11 @@ public static class Limits
                     email = value.GetString()!.Trim().ToLowerInvariant();
                 }
             }
-            catch (JsonException)
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
             {
-                // Malformed: the service answers 400; it still counts, under an empty email.
+                // Malformed, or an email that is not a string of valid UTF-16 (a lone surrogate
+                // escaped as \ud800 parses but cannot be read): the service answers 400; it still
+                // counts, under an empty email.
             }
             context.Request.Body.Position = 0;
             context.Items[EmailItem] = email;

@@ -41,7 +41,9 @@ public static class AuthApi
         }
 
         var email = UserRules.NormalizeEmail(request.Email);
-        var user = await db.Users.SingleOrDefaultAsync(u => u.NormalizedEmail == email, ct);
+        // No account has an email with a control character (enrolment refuses them), and NUL
+        // cannot even be compared in PostgreSQL: such an email is simply unknown.
+        var user = TextInput.HasControlCharacters(email) ? null : await db.Users.SingleOrDefaultAsync(u => u.NormalizedEmail == email, ct);
         if (user is null)
         {
             // Spend the same time as a real check, so timing does not tell which emails exist.

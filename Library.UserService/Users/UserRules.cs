@@ -49,7 +49,7 @@ public static class UserRules
         return MailAddress.TryCreate(trimmed, out var address)
             && address.Address == trimmed
             && address.Host.Contains('.', StringComparison.Ordinal)
-            && !trimmed.Any(char.IsWhiteSpace);
+            && !trimmed.Any(c => char.IsWhiteSpace(c) || char.IsControl(c));
     }
 
     private static void CheckName(Dictionary<string, string[]> errors, string field, string? value)

@@ -59,6 +59,10 @@ public static class UsersApi
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["search"] = ["search must have at most 200 characters."] });
         }
+        if (TextInput.HasControlCharacters(search))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["search"] = TextInput.ControlCharactersError("search") });
+        }
 
         var query = db.Users.AsNoTracking();
         if (!string.IsNullOrWhiteSpace(search))
