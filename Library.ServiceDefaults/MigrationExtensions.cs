@@ -52,7 +52,7 @@ public static class MigrationExtensions
                     logger.LogInformation("Database of {Context} is up to date after {ElapsedMs} ms", typeof(TContext).Name, stopwatch.ElapsedMilliseconds);
                     return;
                 }
-                catch (NpgsqlException ex) when (ex.IsTransient && stopwatch.Elapsed < StartDeadline)
+                catch (NpgsqlException ex) when (PostgresExtensions.IsTransientForFailover(ex) && stopwatch.Elapsed < StartDeadline)
                 {
                     logger.LogWarning("Database not reachable for {Context} (attempt {Attempt}): {Reason}", typeof(TContext).Name, attempt, ex.Message);
                     await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), cancellationToken);

@@ -3,6 +3,9 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.EntityFrameworkCore.Storage;
+using Npgsql;
+using Npgsql.EntityFrameworkCore.PostgreSQL;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Infrastructure;
 
 namespace Library.ServiceDefaults;
@@ -27,7 +30,7 @@ public static class PostgresExtensions
         builder.Services.AddDbContextPool<TContext>((services, options) => options
             .UseNpgsql(connectionString, npgsql =>
             {
-                npgsql.EnableRetryOnFailure(maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null);
+                npgsql.ExecutionStrategy(dependencies => new FailoverAwareExecutionStrategy(dependencies));
                 configureNpgsql?.Invoke(npgsql);
             })
             .UseSnakeCaseNamingConvention()
@@ -39,6 +42,23 @@ public static class PostgresExtensions
             customTestQuery: static (db, ct) => db.Database.CanConnectAsync(ct));
         return builder;
     }
+
+    /// <summary>
+    /// True for the failures a retry can cure: Npgsql's transient ones (I/O, timeouts, admin
+    /// shutdown, cannot-connect-now, serialization failures...) and, with a multi-host connection
+    /// string, "no suitable host": during a failover the old primary is down and the standby not
+    /// promoted yet (or not re-checked yet, <c>Host Recheck Seconds</c>); a moment later the new
+    /// primary is found. Also a read-only transaction error (25006): a node that was primary when
+    /// the connection was opened and is a standby now.
+    /// </summary>
+    public static bool IsTransientForFailover(Exception exception) => exception switch
+    {
+        PostgresException { SqlState: PostgresErrorCodes.ReadOnlySqlTransaction } => true,
+        NpgsqlException { IsTransient: true } => true,
+        NpgsqlException { InnerException: AggregateException inner } => inner.InnerExceptions.All(IsTransientForFailover),
+        NpgsqlException ex when ex.InnerException is null && ex.Message.StartsWith("No suitable host", StringComparison.Ordinal) => true,
+        _ => false,
+    };
 
     /// <summary>The connection string, or a start-up error that names the key that is missing.</summary>
     public static string GetRequiredConnectionString(this IConfiguration configuration, string name) =>
@@ -62,4 +82,17 @@ public abstract class NpgsqlDesignTimeFactory<TContext> : Microsoft.EntityFramew
             .Options);
 
     protected abstract TContext Create(DbContextOptions<TContext> options);
+}
+
+/// <summary>
+/// EF Core's Npgsql retrying strategy (6 retries, at most 5 s apart: about 20 s in all, longer
+/// than a failover takes), also retrying what <see cref="PostgresExtensions.IsTransientForFailover"/>
+/// accepts. Npgsql itself clears the pool of a host whose connection broke and marks it offline,
+/// so a retry opens a connection to whichever node is primary now.
+/// </summary>
+public sealed class FailoverAwareExecutionStrategy(ExecutionStrategyDependencies dependencies)
+    : NpgsqlRetryingExecutionStrategy(dependencies, maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null)
+{
+    protected override bool ShouldRetryOn(Exception? exception) =>
+        base.ShouldRetryOn(exception) || (exception is not null && PostgresExtensions.IsTransientForFailover(exception));
 }

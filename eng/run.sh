@@ -6,12 +6,23 @@
 #   eng/run.sh               run in the foreground (logs on screen) until Ctrl-C, then stop all
 #   eng/run.sh start         start in the background; returns once every /health is Healthy
 #   eng/run.sh stop          stop the services, then the servers
+#   eng/run.sh restart       stop every service replica and the gateway at once (SIGTERM), start them
+#                            again (the servers keep running); also starts replicas that died
 #   eng/run.sh status        processes, their /health, and the servers (exit 3 unless all up)
 #   eng/run.sh logs [svc]    follow the logs (svc = userservice|bookservice|lendingservice|gateway)
 #   eng/run.sh help
 #
+# PostgreSQL with a synchronous streaming standby (--ha anywhere on the line, or LIBRARY_PG_STANDBY=1;
+# remembered: a data folder that has a standby node always starts with it):
+#   eng/run.sh --ha start    as start, plus a standby on LIBRARY_PG_PORT+1 (pg_basebackup, slot);
+#                            services get Host=primary,standby;Target Session Attributes=primary
+#   eng/run.sh failover      promote the standby (stops the primary first if it still runs); the
+#                            services reconnect by themselves; the old primary needs rebuild-standby
+#   eng/run.sh rebuild-standby  the node that is not primary: fresh base backup, synchronous again
+#   eng/run.sh sync on|off   commits wait for the standby (on, the default) or not (off)
+#
 # Environment (defaults): LIBRARY_DATA_DIR (<repo>/.local), LIBRARY_REPLICAS (2),
-#   LIBRARY_PG_PORT (55432), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too),
+#   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too),
 #   LIBRARY_GATEWAY_PORT (8080), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
 #   LIBRARY_LENDINGSERVICE_PORT (5301) -- replica i listens on base + i,
 #   LIBRARY_START_TIMEOUT (180 s), LIBRARY_NO_BUILD=1 (use the last Release build),
@@ -27,6 +38,12 @@ source "$ROOT/eng/lib/servers.sh"
 # shellcheck source=lib/common.sh
 source "$ROOT/eng/lib/common.sh"
 
+# --ha may come anywhere on the command line; the other words are the verb and its argument.
+ARGS=()
+HA="${LIBRARY_PG_STANDBY:-0}"
+for a in "$@"; do if [[ "$a" == --ha ]]; then HA=1; else ARGS+=("$a"); fi; done
+set -- "${ARGS[@]+"${ARGS[@]}"}"
+
 DATA="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")"
 RUN_DIR="$DATA/run"
 LOG_DIR="$DATA/logs"
@@ -36,6 +53,7 @@ RABBIT_PORT="${LIBRARY_RABBITMQ_PORT:-55672}"
 GATEWAY_PORT="${LIBRARY_GATEWAY_PORT:-8080}"
 REPLICAS="${LIBRARY_REPLICAS:-2}"
 START_TIMEOUT="${LIBRARY_START_TIMEOUT:-180}"
+[[ "$HA" == 1 || -d "$DATA/postgres-2" ]] && HA=1 || HA=0
 
 SERVICES=(userservice bookservice lendingservice)   # started first; the gateway after them
 declare -A PROJECT=([userservice]=Library.UserService [bookservice]=Library.BookService
@@ -123,13 +141,34 @@ admin_password() {
 
 # Ensures servers, databases and logins exist; fills CS with what Aspire would inject.
 prepare_servers() {
+  local db
   servers_install
-  servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
-  CS[userdb]="$(pg_ensure_db "$DATA" "$PG_PORT" userdb userservice)"
-  CS[bookdb]="$(pg_ensure_db "$DATA" "$PG_PORT" bookdb bookservice)"
-  CS[lendingdb]="$(pg_ensure_db "$DATA" "$PG_PORT" lendingdb lendingservice)"
+  if [[ "$HA" == 1 ]]; then
+    servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT" ha
+  else
+    servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
+  fi
+  for db in userdb:userservice bookdb:bookservice lendingdb:lendingservice; do
+    CS[${db%:*}]="$(ha_cs "$(pg_ensure_db "$DATA" "$(pg_primary_port)" "${db%:*}" "${db#*:}")")"
+  done
   CS[cache]="$(redis_cs "$DATA" "$REDIS_PORT")"
   CS[messaging]="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
+}
+
+# The port of the node running as primary (node 1 on PG_PORT unless a failover moved it).
+pg_primary_port() {
+  if [[ "$HA" == 1 ]]; then echo $((PG_PORT + $(pg_primary_node "$DATA") - 1)); else echo "$PG_PORT"; fi
+}
+
+# ha_cs CS -> with a standby, the multi-host form: both nodes, and Npgsql picks the primary (and
+# finds the new one after a failover: a host it found down or standby is checked again after
+# Host Recheck Seconds). Without a standby the string is unchanged.
+ha_cs() {
+  if [[ "$HA" == 1 ]]; then
+    sed -E "s/^Host=127\.0\.0\.1;Port=[0-9]+;/Host=127.0.0.1:$PG_PORT,127.0.0.1:$((PG_PORT + 1));/; s/\$/;Target Session Attributes=primary;Host Recheck Seconds=2/" <<<"$1"
+  else
+    echo "$1"
+  fi
 }
 
 # instance_env INSTANCE -> fills ENVV with the VAR=value list of that process (Aspire's keys).
@@ -172,7 +211,11 @@ check_ports() {
     p="$(port_of "$inst")"
     port_open "$p" && die "port $p (for $inst) is in use by another process$(port_owner "$p"); free it or change LIBRARY_*_PORT"
   done
-  pg_running "$DATA" || ! port_open "$PG_PORT" || die "port $PG_PORT (postgres) is in use$(port_owner "$PG_PORT"); set LIBRARY_PG_PORT"
+  pg_running "$DATA" || [[ -e "$DATA/postgres/needs-rebuild" ]] || ! port_open "$PG_PORT" || die "port $PG_PORT (postgres) is in use$(port_owner "$PG_PORT"); set LIBRARY_PG_PORT"
+  if [[ "$HA" == 1 ]]; then
+    pg_running "$DATA" 2 || [[ -e "$DATA/postgres-2/needs-rebuild" ]] || ! port_open $((PG_PORT + 1)) \
+      || die "port $((PG_PORT + 1)) (postgres standby) is in use$(port_owner $((PG_PORT + 1))); set LIBRARY_PG_PORT"
+  fi
   redis_running "$DATA" || ! port_open "$REDIS_PORT" || die "port $REDIS_PORT (redis) is in use$(port_owner "$REDIS_PORT"); set LIBRARY_REDIS_PORT"
   if ! rabbitmq_running "$DATA"; then
     for p in "$RABBIT_PORT" $((RABBIT_PORT + 1)) $((RABBIT_PORT + 2)); do
@@ -252,6 +295,10 @@ stop_instances() {
   for inst in "${all[@]+"${all[@]}"}"; do rm -f "$RUN_DIR/$inst.pid"; done
 }
 
+pg_all_running() { # every node (both with a standby) runs
+  if [[ "$HA" == 1 ]]; then pg_running "$DATA" 1 && pg_running "$DATA" 2; else pg_running "$DATA"; fi
+}
+
 ms() { echo $((${EPOCHREALTIME/./} / 1000)); }          # wall clock in milliseconds
 secs() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); } # 12345 -> 12.3
 
@@ -260,7 +307,7 @@ start_all() { # -> everything up and healthy, or exit non-zero
   t0="$(ms)"
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   for inst in $(instances); do total=$((total + 1)); pid_of "$inst" >/dev/null && running=$((running + 1)); done
-  if ((running == total)) && pg_running "$DATA" && redis_running "$DATA" && rabbitmq_running "$DATA"; then
+  if ((running == total)) && pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA"; then
     log "already running ($DATA); checking health"
     all_up=yes
   else
@@ -301,7 +348,7 @@ summary() { # SECONDS BUILD ALREADY
     [[ "$inst" == gateway-* ]] || printf '  %-16s http://127.0.0.1:%s\n' "$inst" "$(port_of "$inst")"
   done
   echo "  every process: /health (readiness, JSON) and /alive; each service: /openapi/v1.json"
-  printf '  %-16s %s\n' postgres "127.0.0.1:$PG_PORT  (databases userdb, bookdb, lendingdb; passwords in $DATA/secrets)" \
+  printf '  %-16s %s\n' postgres "127.0.0.1:$PG_PORT$([[ "$HA" == 1 ]] && echo ",127.0.0.1:$((PG_PORT + 1)) (primary node $(pg_primary_node "$DATA"), synchronous standby)")  (databases userdb, bookdb, lendingdb; passwords in $DATA/secrets)" \
     redis "127.0.0.1:$REDIS_PORT" rabbitmq "amqp://127.0.0.1:$RABBIT_PORT  (vhost library, user library)" \
     admin "${LIBRARY_ADMIN_EMAIL:-admin@library.local} / $(admin_password)  (kept in $pwfile)" \
     logs "$LOG_DIR  (eng/run.sh logs [service])"
@@ -316,6 +363,11 @@ cmd_start() {
   trap 'exit 130' INT TERM
   start_all
   echo "Stop with: eng/run.sh stop"
+}
+
+cmd_restart() {
+  stop_instances
+  cmd_start
 }
 
 cmd_stop() {
@@ -365,10 +417,15 @@ cmd_status() {
     printf '  %-16s running (pid %s), beyond LIBRARY_REPLICAS=%s (stop stops it)\n' "$inst" "$pid" "$REPLICAS"
   done
   echo "Servers"
-  printf '  %-16s %s\n' postgres "$(pg_running "$DATA" && echo "running  127.0.0.1:$PG_PORT" || echo "not running")"
+  if [[ "$HA" == 1 ]]; then
+    pg_ha_status "$DATA" | sed 's/^/  postgres /'
+    pg_primary_node "$DATA" >/dev/null 2>&1 || rc=3
+  else
+    printf '  %-16s %s\n' postgres "$(pg_running "$DATA" && echo "running  127.0.0.1:$PG_PORT" || echo "not running")"
+  fi
   printf '  %-16s %s\n' redis "$(redis_running "$DATA" && echo "running  127.0.0.1:$REDIS_PORT" || echo "not running")"
   printf '  %-16s %s\n' rabbitmq "$(rabbitmq_running "$DATA" && echo "running  127.0.0.1:$RABBIT_PORT" || echo "not running")"
-  pg_running "$DATA" && redis_running "$DATA" && rabbitmq_running "$DATA" || rc=3
+  pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA" || rc=3
   if rabbitmq_running "$DATA"; then
     # Events each service's queue holds, and what failed for good (read them with
     # rabbitmq_ctl ... or the management UI under the AppHost).
@@ -391,14 +448,37 @@ cmd_logs() {
   exec tail -n 20 -F "${files[@]}"
 }
 
+need_standby() { [[ "$HA" == 1 ]] || die "no standby in $DATA: start with 'eng/run.sh --ha start' (or LIBRARY_PG_STANDBY=1)"; }
+
+cmd_failover() {
+  need_standby
+  pg_failover "$DATA"
+  log "primary is now node $(pg_primary_node "$DATA") (127.0.0.1:$(pg_primary_port)); services reconnect by themselves"
+  log "no standby until: eng/run.sh rebuild-standby"
+}
+
+cmd_rebuild_standby() {
+  need_standby
+  pg_rebuild_standby "$DATA" "$PG_PORT"
+}
+
+cmd_sync() {
+  need_standby
+  case "${1:-}" in on | off) pg_sync "$DATA" "$1" ;; *) die "usage: eng/run.sh sync on|off" ;; esac
+}
+
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 case "${1:-}" in
   "") cmd_foreground ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  restart) cmd_restart ;;
   status) cmd_status ;;
   logs) cmd_logs "${2:-}" ;;
+  failover) cmd_failover ;;
+  rebuild-standby) cmd_rebuild_standby ;;
+  sync) cmd_sync "${2:-}" ;;
   help | -h | --help) usage ;;
   *) usage >&2; printf "\n[run] ERROR: unknown verb '%s'\n" "$1" >&2; exit 2 ;;
 esac

@@ -6,9 +6,15 @@
 #
 #   eng/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Gateway"]
 #
+# Without extra arguments the fault-injection suite (tests/Library.FaultTests: the whole stack as
+# real processes via eng/run.sh, with servers and replicas killed under load, ~5 minutes) runs
+# after every other project, alone, so its load does not disturb their timings; with extra
+# arguments everything runs in one `dotnet test` as given.
+#
 # Environment: LIBRARY_TEST_PG_PORT (45432), LIBRARY_TEST_REDIS_PORT (46379),
 # LIBRARY_TEST_RABBITMQ_PORT (45672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
-# data folder (logs) for a look afterwards.
+# data folder (logs) for a look afterwards, LIBRARY_TEST_FAULTS=0 leaves the fault suite out; its
+# own ports: LIBRARY_FAULT_*_PORT (see tests/Library.FaultTests/RealLibrary.cs; 47xxx by default).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,8 +69,25 @@ echo "[test] building $SOLUTION" >&2
 dotnet build "$SOLUTION" -c Release -nologo -clp:ErrorsOnly -p:RunAnalyzers=true
 
 test_status=0
-dotnet test "$SOLUTION" -c Release --no-build -nologo \
-  --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@" || test_status=$?
+FAULTS="$ROOT/tests/Library.FaultTests/Library.FaultTests.csproj"
+if (($# > 0)); then
+  dotnet test "$SOLUTION" -c Release --no-build -nologo \
+    --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@" || test_status=$?
+else
+  dotnet test "$SOLUTION" -c Release --no-build -nologo --filter "FullyQualifiedName!~Library.FaultTests" \
+    --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+  if [[ "${LIBRARY_TEST_FAULTS:-1}" != 0 ]]; then
+    echo "[test] fault-injection suite (the whole stack as processes, faults under load)" >&2
+    dotnet test "$FAULTS" -c Release --no-build -nologo \
+      --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+    if [[ -s "$ROOT/artifacts/fault-results.md" ]]; then
+      echo "[test] fault-injection results (artifacts/fault-results.md, details in artifacts/fault-details.txt):" >&2
+      cat "$ROOT/artifacts/fault-results.md" "$ROOT/artifacts/fault-details.txt" >&2 2>/dev/null || true
+    fi
+  else
+    echo "[test] LIBRARY_TEST_FAULTS=0: the fault-injection suite is left out" >&2
+  fi
+fi
 
 # One line with the counts summed over every project's TRX file (printed last, by cleanup).
 SUMMARY="$(python3 - "$RESULTS" <<'PY'

@@ -4,15 +4,18 @@
 # Source it from a bash script (set -euo pipefail safe); must run as root (servers drop to
 # their own OS users: postgres, rabbitmq). Every function takes the data root DATA first:
 #   $DATA/postgres/{data,run,postgres.log}  PGDATA, private unix socket dir, server log
+#   $DATA/postgres-2/...                     the same for the standby node, if any (pg_ha_start)
 #   $DATA/redis/{redis.conf,redis.pid,redis.log}
 #   $DATA/rabbitmq/{mnesia,log,home,rabbitmq.conf,advanced.config,definitions.json,instance.env,...}
 #   $DATA/secrets/*                          generated hex secrets (mode 600), reused on later runs
 #
 #   servers_install                          apt-get install whatever is missing (quiet otherwise)
-#   servers_start_all DATA PG_PORT REDIS_PORT RABBIT_PORT / servers_stop_all DATA
-#   pg_start DATA PORT | pg_stop DATA | pg_running DATA | pg_superuser_cs DATA PORT
-#   pg_ensure_db DATA PORT DBNAME LOGIN      -> prints service connection string
-#   pg_psql DATA [psql args...]              superuser psql over the private unix socket
+#   servers_start_all DATA PG_PORT REDIS_PORT RABBIT_PORT [ha] / servers_stop_all DATA
+#   pg_start DATA PORT [NODE] | pg_stop DATA [NODE] | pg_running DATA [NODE] | pg_superuser_cs DATA PORT
+#   pg_ensure_db DATA PORT DBNAME LOGIN      -> prints service connection string (PORT: the primary's)
+#   pg_psql DATA [psql args...]              superuser psql over the primary's private unix socket
+#   pg_ha_start DATA PORT | pg_failover DATA | pg_rebuild_standby DATA PORT | pg_sync DATA on|off
+#   pg_primary_node DATA | pg_ha_status DATA  streaming standby (node 2 on PORT+1), see below
 #   redis_start DATA PORT | redis_stop DATA | redis_running DATA | redis_cs DATA PORT
 #   redis_cli DATA [redis-cli args...]       authenticated redis-cli
 #   rabbitmq_start DATA PORT | rabbitmq_stop DATA | rabbitmq_running DATA | rabbitmq_cs DATA PORT
@@ -152,34 +155,74 @@ servers_install() {
 }
 
 # ---------------------------------------------------------------------------------- postgres
+#
+# One node by default: $DATA/postgres on PORT. With a standby (pg_ha_start) a second node lives
+# in $DATA/postgres-2 on PORT+1. Nodes keep their folder and port for life; the roles move:
+# whichever node runs without data/standby.signal is the primary. A node that lost its primary
+# role in a failover gets a `needs-rebuild` marker in its folder and is never started again as
+# it is (it could be a second primary with a diverged history): pg_rebuild_standby replaces it.
 
 _srv_pg_bin() {
   _srv_pg_bindir || { _srv_err "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (run servers_install)"; return 1; }
 }
 
-_srv_pg_pid() { # DATA -> postmaster pid if running
+_srv_pg_root() { # DATA NODE -> folder of node 1 ($DATA/postgres) or 2 ($DATA/postgres-2)
+  case "${2:-1}" in
+    1) printf '%s\n' "$1/postgres" ;;
+    2) printf '%s\n' "$1/postgres-2" ;;
+    *) _srv_err "postgres node must be 1 or 2, not '${2:-}'"; return 1 ;;
+  esac
+}
+
+_srv_pg_pid() { # ROOT -> postmaster pid if running
   local pid
-  pid="$(_srv_first_line "$1/postgres/data/postmaster.pid")"
-  _srv_pid_in "$1/postgres/data" "$pid" && printf '%s\n' "$pid"
+  pid="$(_srv_first_line "$1/data/postmaster.pid")"
+  _srv_pid_in "$1/data" "$pid" && printf '%s\n' "$pid"
 }
 
-_srv_pg_port() { # DATA -> port of the running server (postmaster.pid line 4)
-  sed -n 4p "$1/postgres/data/postmaster.pid" 2>/dev/null
+_srv_pg_port() { # ROOT -> port of the running server (postmaster.pid line 4)
+  sed -n 4p "$1/data/postmaster.pid" 2>/dev/null
 }
 
+_srv_pg_is_standby() { [[ -e "$1/data/standby.signal" ]]; }   # ROOT
+
+# _srv_pg_primary_root DATA -> the folder of the node running as primary; node 1's folder when
+# none runs (so errors name the usual place). Only a running node counts: a killed primary has
+# no standby.signal either.
+_srv_pg_primary_root() {
+  local node root
+  for node in 1 2; do
+    root="$(_srv_pg_root "$1" "$node")"
+    if _srv_pg_pid "$root" >/dev/null && ! _srv_pg_is_standby "$root" && [[ ! -e "$root/needs-rebuild" ]]; then
+      printf '%s\n' "$root"; return 0
+    fi
+  done
+  printf '%s\n' "$1/postgres"
+}
+
+_srv_pg_psql_root() { # ROOT [psql args...] -- superuser psql over that node's unix socket
+  local root="$1" bin
+  shift
+  bin="$(_srv_pg_bin)" || return 1
+  _srv_pg_pid "$root" >/dev/null || { _srv_err "postgres is not running in $root"; return 1; }
+  (cd "$root" && runuser -u postgres -- "$bin/psql" -X -h "$root/run" -p "$(_srv_pg_port "$root")" -U postgres "$@")
+}
+
+# pg_running DATA [NODE] -- node 1 unless NODE is given
 pg_running() {
-  local data
+  local data root
   data="$(_srv_data "${1:-}")" || return 1
-  _srv_pg_pid "$data" >/dev/null
+  root="$(_srv_pg_root "$data" "${2:-1}")" || return 1
+  _srv_pg_pid "$root" >/dev/null
 }
 
-_srv_pg_write_config() { # DATA PORT
-  local pgdata="$1/postgres/data"
-  cat >"$pgdata/servers.conf" <<EOF
+_srv_pg_write_config() { # ROOT PORT
+  local pgdata="$1/data"
+  cat >"$pgdata/servers.conf" <<EOC
 # Written by eng/lib/servers.sh on every pg_start -- edit the library, not this file.
 listen_addresses = '127.0.0.1'
 port = $2
-unix_socket_directories = '$1/postgres/run'
+unix_socket_directories = '$1/run'
 unix_socket_permissions = 0700
 max_connections = 300
 shared_buffers = 256MB
@@ -191,10 +234,18 @@ wal_level = replica
 max_wal_senders = 10
 max_replication_slots = 10
 hot_standby = on
+# Streaming replication (used only when a standby is attached; see pg_ha_start). A slot whose
+# standby is away keeps at most this much WAL, so a dead standby cannot fill the disk.
+max_slot_wal_keep_size = 2GB
+wal_log_hints = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
-EOF
-  cat >"$pgdata/pg_hba.conf" <<'EOF'
+# synchronous_standby_names, written by pg_sync (absent: no synchronous standby)
+include_if_exists 'sync.conf'
+EOC
+  cat >"$pgdata/pg_hba.conf" <<'EOC'
 # Written by eng/lib/servers.sh on every pg_start -- edit the library, not this file.
 # TYPE  DATABASE     USER      ADDRESS        METHOD
 local   all          postgres                 peer
@@ -204,23 +255,30 @@ host    all          all       ::1/128        scram-sha-256
 local   replication  postgres                 peer
 host    replication  all       127.0.0.1/32   scram-sha-256
 host    replication  all       ::1/128        scram-sha-256
-EOF
+EOC
   chown postgres:postgres "$pgdata/servers.conf" "$pgdata/pg_hba.conf"
   chmod 600 "$pgdata/servers.conf" "$pgdata/pg_hba.conf"
 }
 
+# pg_start DATA PORT [NODE] -- node 1 (default) is created with initdb when empty; node 2 only
+# ever comes from a base backup (pg_ha_start / pg_rebuild_standby).
 pg_start() {
-  local data port bin root pgdata pw out running_port
+  local data port node bin root pgdata pw out running_port
   data="$(_srv_data "${1:-}" create)" || return 1
   port="${2:-}"; _srv_check_port "$port" || return 1
+  node="${3:-1}"
   bin="$(_srv_pg_bin)" || return 1
-  root="$data/postgres"; pgdata="$root/data"
+  root="$(_srv_pg_root "$data" "$node")" || return 1; pgdata="$root/data"
 
-  if _srv_pg_pid "$data" >/dev/null; then
-    running_port="$(_srv_pg_port "$data")"
+  if _srv_pg_pid "$root" >/dev/null; then
+    running_port="$(_srv_pg_port "$root")"
     [[ "$running_port" == "$port" ]] || { _srv_err "postgres in $pgdata already runs on port $running_port, not $port"; return 1; }
     _srv_log "postgres already running (port $port, $pgdata)"
     return 0
+  fi
+  if [[ -e "$root/needs-rebuild" ]]; then
+    _srv_err "postgres in $pgdata was the primary before a failover and may have diverged: it is not started again as it is (rebuild it as the standby: pg_rebuild_standby / eng/run.sh rebuild-standby)"
+    return 1
   fi
   if _srv_port_open "$port"; then _srv_err "port $port is already in use by another process"; return 1; fi
 
@@ -229,6 +287,7 @@ pg_start() {
   pw="$(_srv_secret "$data" postgres.password)" || return 1
 
   if [[ ! -s "$pgdata/PG_VERSION" ]]; then
+    [[ "$node" == 1 ]] || { _srv_err "postgres node $node has no data ($pgdata): it is made from the primary by pg_ha_start / pg_rebuild_standby"; return 1; }
     _srv_log "postgres: initdb $pgdata"
     rm -rf "$pgdata"
     (umask 077; printf '%s\n' "$pw" >"$root/.pwfile") && chown postgres:postgres "$root/.pwfile" || return 1
@@ -241,11 +300,11 @@ pg_start() {
     rm -f "$root/.pwfile"
     printf "\n# eng/lib/servers.sh settings (port, listen address, tuning)\ninclude 'servers.conf'\n" >>"$pgdata/postgresql.conf"
   fi
-  _srv_pg_write_config "$data" "$port" || return 1
+  _srv_pg_write_config "$root" "$port" || return 1
   # Leftovers of a killed previous run (pid may now belong to an unrelated process).
   rm -f "$pgdata/postmaster.pid" "$root/run/.s.PGSQL."*
 
-  _srv_log "postgres: starting on 127.0.0.1:$port"
+  _srv_log "postgres: starting on 127.0.0.1:$port$([[ "$node" == 1 ]] || echo " (node $node)")$(_srv_pg_is_standby "$root" && echo ", as a standby")"
   if ! out="$(cd "$root" && runuser -u postgres -- "$bin/pg_ctl" start -D "$pgdata" -w -t 120 \
                 -l "$root/postgres.log" 2>&1 </dev/null)"; then
     printf '%s\n' "$out" >&2
@@ -255,11 +314,9 @@ pg_start() {
   _srv_log "postgres: ready on 127.0.0.1:$port"
 }
 
-pg_stop() {
-  local data bin root pgdata out pid
-  data="$(_srv_data "${1:-}")" || return 1
-  root="$data/postgres"; pgdata="$root/data"
-  if ! pid="$(_srv_pg_pid "$data")"; then return 0; fi
+_srv_pg_stop_root() { # ROOT
+  local root="$1" bin pgdata="$1/data" out pid
+  if ! pid="$(_srv_pg_pid "$root")"; then return 0; fi
   bin="$(_srv_pg_bin)" || return 1
   _srv_log "postgres: stopping ($pgdata)"
   if ! out="$(cd "$root" && runuser -u postgres -- "$bin/pg_ctl" stop -D "$pgdata" -m fast -w -t 60 2>&1)"; then
@@ -270,6 +327,22 @@ pg_stop() {
   fi
 }
 
+# pg_stop DATA [NODE] -- without NODE: every node (the primary first: a primary's shutdown
+# checkpoint reaches its standby before the primary exits).
+pg_stop() {
+  local data root rc=0
+  data="$(_srv_data "${1:-}")" || return 1
+  if [[ -n "${2:-}" ]]; then
+    root="$(_srv_pg_root "$data" "$2")" || return 1
+    _srv_pg_stop_root "$root"; return
+  fi
+  root="$(_srv_pg_primary_root "$data")"
+  _srv_pg_stop_root "$root" || rc=1
+  _srv_pg_stop_root "$data/postgres" || rc=1
+  [[ ! -d "$data/postgres-2" ]] || _srv_pg_stop_root "$data/postgres-2" || rc=1
+  return $rc
+}
+
 pg_superuser_cs() {
   local data port pw
   data="$(_srv_data "${1:-}")" || return 1
@@ -278,32 +351,29 @@ pg_superuser_cs() {
   printf 'Host=127.0.0.1;Port=%s;Username=postgres;Password=%s\n' "$port" "$pw"
 }
 
-# pg_psql DATA [psql args...] -- psql as superuser over the private unix socket (peer auth).
+# pg_psql DATA [psql args...] -- psql as superuser over the primary's private unix socket (peer auth).
 pg_psql() {
-  local data bin port
+  local data
   data="$(_srv_data "${1:-}")" || return 1
   shift
-  bin="$(_srv_pg_bin)" || return 1
-  _srv_pg_pid "$data" >/dev/null || { _srv_err "postgres is not running in $data"; return 1; }
-  port="$(_srv_pg_port "$data")"
-  (cd "$data/postgres" && runuser -u postgres -- "$bin/psql" -X -h "$data/postgres/run" -p "$port" -U postgres "$@")
+  _srv_pg_psql_root "$(_srv_pg_primary_root "$data")" "$@"
 }
 
 pg_ensure_db() {
-  local data port db login pw bin running_port out
+  local data port db login pw root running_port out
   data="$(_srv_data "${1:-}")" || return 1
   port="${2:-}"; _srv_check_port "$port" || return 1
   db="${3:-}"; login="${4:-}"
   [[ "$db" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || { _srv_err "invalid database name '$db' (use [a-z_][a-z0-9_]*)"; return 1; }
   [[ "$login" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || { _srv_err "invalid login name '$login' (use [a-z_][a-z0-9_]*)"; return 1; }
   [[ "$login" != postgres && ! "$login" =~ ^pg_ ]] || { _srv_err "login name '$login' is reserved"; return 1; }
-  _srv_pg_pid "$data" >/dev/null || { _srv_err "postgres is not running in $data (call pg_start first)"; return 1; }
-  running_port="$(_srv_pg_port "$data")"
-  [[ "$running_port" == "$port" ]] || { _srv_err "postgres in $data runs on port $running_port, not $port"; return 1; }
-  bin="$(_srv_pg_bin)" || return 1
+  root="$(_srv_pg_primary_root "$data")"
+  _srv_pg_pid "$root" >/dev/null || { _srv_err "postgres is not running in $data (call pg_start first)"; return 1; }
+  running_port="$(_srv_pg_port "$root")"
+  [[ "$running_port" == "$port" ]] || { _srv_err "the postgres primary in $data runs on port $running_port, not $port"; return 1; }
   pw="$(_srv_secret "$data" "$login.password")" || return 1
   # Password goes through stdin (\set), never on a command line.
-  if ! out="$(pg_psql "$data" -q -v ON_ERROR_STOP=1 -v "db=$db" -v "login=$login" -d postgres 2>&1 <<EOF
+  if ! out="$(pg_psql "$data" -q -v ON_ERROR_STOP=1 -v "db=$db" -v "login=$login" -d postgres 2>&1 <<EOS
 \\set pw '$pw'
 SELECT format('CREATE ROLE %I LOGIN', :'login') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'login') \\gexec
 ALTER ROLE :"login" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'pw';
@@ -315,13 +385,225 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"login";
 \\connect :"db"
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
-EOF
+EOS
 )"; then
     printf '%s\n' "$out" >&2
     _srv_err "pg_ensure_db $db/$login failed"; return 1
   fi
   _srv_log "postgres: database $db (owner $login) ready"
   printf 'Host=127.0.0.1;Port=%s;Database=%s;Username=%s;Password=%s\n' "$port" "$db" "$login" "$pw"
+}
+
+# ---------------------------------------------------------------------------------- postgres standby
+#
+#   pg_ha_start DATA PORT        both nodes: node 1 on PORT, node 2 on PORT+1; whichever is the
+#                                primary starts first; the other is (re)built as its synchronous
+#                                standby when it has no data or is marked needs-rebuild
+#   pg_primary_node DATA         -> 1 or 2 (the node running as primary), fails if none runs
+#   pg_failover DATA             promotes the standby (stopping a still-running primary first);
+#                                the old primary is marked needs-rebuild
+#   pg_rebuild_standby DATA PORT the node that is not primary: fresh pg_basebackup from the primary
+#                                (slot, -R), started as standby, then synchronous replication on
+#   pg_sync DATA on|off          synchronous_standby_names on the primary (waits for a sync standby when on)
+#   pg_ha_status DATA            nodes, roles, replication state
+#
+# Synchronous replication (synchronous_commit = on, a named synchronous standby): a commit is
+# acknowledged once the standby has flushed its WAL, so a failover loses no acknowledged write.
+# The price: while the standby is down or cut off, commits on the primary WAIT (they are durable
+# on the primary but not acknowledged). That is deliberate (no silent downgrade to asynchronous);
+# `pg_sync DATA off` (eng/run.sh sync off) trades it for availability, by an operator's choice.
+# A freshly promoted primary runs without a synchronous standby (there is none) until
+# pg_rebuild_standby attaches one.
+
+_srv_pg_app_name() { printf 'library_node%s' "$1"; }   # NODE -> application_name / slot name
+
+_srv_pg_ensure_replicator() { # DATA -> the replication login exists on the primary
+  local data="$1" pw out
+  pw="$(_srv_secret "$data" replicator.password)" || return 1
+  if ! out="$(pg_psql "$data" -q -v ON_ERROR_STOP=1 -d postgres 2>&1 <<EOS
+\\set pw '$pw'
+SELECT 'CREATE ROLE replicator' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'replicator') \\gexec
+ALTER ROLE replicator WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+EOS
+)"; then
+    printf '%s\n' "$out" >&2; _srv_err "cannot create the replication login"; return 1
+  fi
+}
+
+_srv_pg_write_sync() { # ROOT STANDBY_NODE|"" -- sync.conf of that node (read on reload/start)
+  local f="$1/data/sync.conf"
+  if [[ -n "$2" ]]; then
+    printf "# Written by eng/lib/servers.sh (pg_sync)\nsynchronous_standby_names = 'FIRST 1 (%s)'\n" "$(_srv_pg_app_name "$2")" >"$f"
+  else
+    printf "# Written by eng/lib/servers.sh (pg_sync): no synchronous standby\nsynchronous_standby_names = ''\n" >"$f"
+  fi
+  chown postgres:postgres "$f" && chmod 600 "$f"
+}
+
+_srv_pg_node_of_root() { [[ "$1" == */postgres-2 ]] && echo 2 || echo 1; }   # ROOT -> NODE
+
+pg_primary_node() {
+  local data root
+  data="$(_srv_data "${1:-}")" || return 1
+  root="$(_srv_pg_primary_root "$data")"
+  _srv_pg_pid "$root" >/dev/null && ! _srv_pg_is_standby "$root" || { _srv_err "no postgres primary runs in $data"; return 1; }
+  _srv_pg_node_of_root "$root"
+}
+
+# _srv_pg_build_standby DATA PORT NODE -- NODE's data replaced by a base backup of the primary.
+_srv_pg_build_standby() {
+  local data="$1" port="$2" node="$3" bin proot pport root pgdata app pw out
+  bin="$(_srv_pg_bin)" || return 1
+  proot="$(_srv_pg_primary_root "$data")"
+  _srv_pg_pid "$proot" >/dev/null && ! _srv_pg_is_standby "$proot" || { _srv_err "no primary runs: cannot build a standby"; return 1; }
+  [[ "$(_srv_pg_node_of_root "$proot")" != "$node" ]] || { _srv_err "node $node is the primary"; return 1; }
+  pport="$(_srv_pg_port "$proot")"
+  root="$(_srv_pg_root "$data" "$node")"; pgdata="$root/data"; app="$(_srv_pg_app_name "$node")"
+  # Commits must not wait for the standby being rebuilt (pg_sync on again once it streams).
+  if grep -qs "$app" "$proot/data/sync.conf"; then pg_sync "$data" off || return 1; fi
+  _srv_pg_stop_root "$root" || return 1
+  _srv_pg_ensure_replicator "$data" || return 1
+  pw="$(_srv_existing_secret "$data" replicator.password)" || return 1
+  # The node's old slot on the primary (an earlier standby life) would pin old WAL.
+  pg_psql "$data" -q -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$app' AND NOT active" >/dev/null || return 1
+  rm -rf "$pgdata"
+  mkdir -p "$root/run" && chown postgres:postgres "$root" "$root/run" && chmod 700 "$root" "$root/run" || return 1
+  _srv_log "postgres: base backup of node $(_srv_pg_node_of_root "$proot") (port $pport) into node $node ($pgdata), slot $app"
+  if ! out="$(cd "$root" && runuser -u postgres -- env PGPASSWORD="$pw" "$bin/pg_basebackup" \
+                -d "host=127.0.0.1 port=$pport user=replicator application_name=$app" \
+                -D "$pgdata" -X stream -C -S "$app" -R --checkpoint=fast -w 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 20 >&2
+    _srv_err "pg_basebackup into $pgdata failed"; return 1
+  fi
+  # -R wrote primary_conninfo (with the password: postgresql.auto.conf is mode 600, owner
+  # postgres) and primary_slot_name; make sure the standby names itself for synchronous_standby_names.
+  grep -q "application_name=$app" "$pgdata/postgresql.auto.conf" || {
+    printf "primary_conninfo = 'host=127.0.0.1 port=%s user=replicator password=%s application_name=%s'\n" "$pport" "$pw" "$app" >>"$pgdata/postgresql.auto.conf"; }
+  # A standby never waits for a standby of its own; after a promotion it must not either.
+  _srv_pg_write_sync "$root" ""
+  rm -f "$root/needs-rebuild" "$pgdata/postmaster.pid"
+  pg_start "$data" "$port" "$node"
+}
+
+pg_sync() { # DATA on|off
+  local data root node other i state
+  data="$(_srv_data "${1:-}")" || return 1
+  node="$(pg_primary_node "$data")" || return 1
+  root="$(_srv_pg_root "$data" "$node")"; other=$((3 - node))
+  case "${2:-}" in
+    on) _srv_pg_write_sync "$root" "$other" ;;
+    off) _srv_pg_write_sync "$root" "" ;;
+    *) _srv_err "usage: pg_sync DATA on|off"; return 1 ;;
+  esac
+  _srv_pg_psql_root "$root" -qAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null || return 1
+  [[ "$2" == on ]] || { _srv_log "postgres: synchronous replication off (commits no longer wait for a standby)"; return 0; }
+  for ((i = 0; i < 600; i++)); do
+    state="$(_srv_pg_psql_root "$root" -qAt -d postgres -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = '$(_srv_pg_app_name "$other")' AND state = 'streaming'" 2>/dev/null)" || true
+    if [[ "$state" == sync ]]; then _srv_log "postgres: node $other is the synchronous standby of node $node"; return 0; fi
+    sleep 0.1
+  done
+  _srv_err "node $other did not become a synchronous standby within 60 s: commits on node $node wait for it (pg_sync DATA off to stop waiting)"
+}
+
+pg_ha_start() { # DATA PORT
+  local data port node root primary="" other
+  data="$(_srv_data "${1:-}" create)" || return 1
+  port="${2:-}"; _srv_check_port "$port" && _srv_check_port "$((port + 1))" || return 1
+  for node in 1 2; do
+    root="$(_srv_pg_root "$data" "$node")"
+    if [[ -s "$root/data/PG_VERSION" && ! -e "$root/needs-rebuild" ]] && ! _srv_pg_is_standby "$root"; then
+      [[ -z "$primary" ]] || { _srv_err "both postgres nodes of $data claim to be the primary; keep one and remove the other's data folder"; return 1; }
+      primary="$node"
+    fi
+  done
+  if [[ -z "$primary" ]]; then
+    [[ ! -s "$data/postgres/data/PG_VERSION" && ! -s "$data/postgres-2/data/PG_VERSION" ]] \
+      || { _srv_err "no postgres node of $data can be the primary (both are standbys or need a rebuild)"; return 1; }
+    primary=1   # a first start: node 1 is initdb'd
+  fi
+  other=$((3 - primary))
+  # The primary starts without waiting for a standby (it has none yet); pg_sync on at the end.
+  root="$(_srv_pg_root "$data" "$primary")"
+  [[ ! -d "$root/data" ]] || _srv_pg_write_sync "$root" ""
+  pg_start "$data" "$((port + primary - 1))" "$primary" || return 1
+  _srv_pg_ensure_replicator "$data" || return 1
+  root="$(_srv_pg_root "$data" "$other")"
+  if [[ -s "$root/data/PG_VERSION" && ! -e "$root/needs-rebuild" ]] && _srv_pg_is_standby "$root"; then
+    pg_start "$data" "$((port + other - 1))" "$other" || return 1
+  else
+    _srv_pg_build_standby "$data" "$((port + other - 1))" "$other" || return 1
+  fi
+  pg_sync "$data" on
+}
+
+pg_failover() { # DATA
+  local data bin node root sroot pid proc out
+  data="$(_srv_data "${1:-}")" || return 1
+  bin="$(_srv_pg_bin)" || return 1
+  sroot=""
+  for node in 1 2; do
+    root="$(_srv_pg_root "$data" "$node")"
+    if _srv_pg_pid "$root" >/dev/null && _srv_pg_is_standby "$root" && [[ ! -e "$root/needs-rebuild" ]]; then sroot="$root"; fi
+  done
+  [[ -n "$sroot" ]] || { _srv_err "no running standby to promote in $data"; return 1; }
+  root="$(_srv_pg_root "$data" "$((3 - $(_srv_pg_node_of_root "$sroot")))")"
+  if pid="$(_srv_pg_pid "$root")"; then
+    # A switchover: the old primary stops first (a fast shutdown sends its last WAL to the standby),
+    # so there are never two primaries.
+    _srv_log "postgres: the primary ($root) still runs: stopping it first"
+    _srv_pg_stop_root "$root" || return 1
+  fi
+  # Anything left of a killed primary (backends of a SIGKILLed postmaster) must not serve.
+  for proc in /proc/[0-9]*; do
+    [[ "$proc/cwd" -ef "$root/data" ]] && kill -KILL "${proc#/proc/}" 2>/dev/null || true
+  done
+  if [[ -d "$root/data" ]]; then : >"$root/needs-rebuild"; fi
+  _srv_log "postgres: promoting node $(_srv_pg_node_of_root "$sroot") ($sroot/data)"
+  if ! out="$(cd "$sroot" && runuser -u postgres -- "$bin/pg_ctl" promote -D "$sroot/data" -w -t 60 2>&1)"; then
+    printf '%s\n' "$out" >&2; _srv_err "promotion failed (log: $sroot/postgres.log)"; return 1
+  fi
+  _srv_pg_psql_root "$sroot" -q -d postgres -c "ALTER SYSTEM RESET primary_conninfo" -c "ALTER SYSTEM RESET primary_slot_name" -c "SELECT pg_reload_conf()" >/dev/null || true
+  _srv_log "postgres: node $(_srv_pg_node_of_root "$sroot") is the primary on port $(_srv_pg_port "$sroot"); no standby until pg_rebuild_standby"
+}
+
+pg_rebuild_standby() { # DATA PORT
+  local data port node
+  data="$(_srv_data "${1:-}")" || return 1
+  port="${2:-}"; _srv_check_port "$port" || return 1
+  node="$(pg_primary_node "$data")" || return 1
+  _srv_pg_build_standby "$data" "$((port + 2 - node))" "$((3 - node))" || return 1
+  pg_sync "$data" on
+}
+
+pg_ha_status() { # DATA -> one line per node, then the primary's view of its standbys
+  local data node root pid role port q
+  data="$(_srv_data "${1:-}")" || return 1
+  for node in 1 2; do
+    root="$(_srv_pg_root "$data" "$node")"
+    [[ -d "$root" ]] || continue
+    if pid="$(_srv_pg_pid "$root")"; then
+      port="$(_srv_pg_port "$root")"
+      if [[ "$(_srv_pg_psql_root "$root" -qAt -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" == t ]]; then
+        q="SELECT 'standby, receiver ' || coalesce((SELECT status || ' from port ' || sender_port FROM pg_stat_wal_receiver), 'not connected') || ', replayed ' || coalesce(pg_last_wal_replay_lsn()::text, '?')"
+      else
+        q="SELECT 'PRIMARY, wal ' || pg_current_wal_lsn() || ', synchronous_standby_names ''' || current_setting('synchronous_standby_names') || ''''"
+      fi
+      role="$(_srv_pg_psql_root "$root" -qAt -d postgres -c "$q" 2>/dev/null || echo "running (no answer)")"
+      printf 'node %s  127.0.0.1:%-5s running (pid %s)  %s\n' "$node" "$port" "$pid" "$role"
+    else
+      printf 'node %s  %-15s not running%s\n' "$node" "" "$([[ -e "$root/needs-rebuild" ]] && echo ' (old primary: needs rebuild-standby)')"
+    fi
+  done
+  root="$(_srv_pg_primary_root "$data")"
+  if _srv_pg_pid "$root" >/dev/null && ! _srv_pg_is_standby "$root"; then
+    _srv_pg_psql_root "$root" -qAt -F ' ' -d postgres -c "
+      SELECT 'replication -> ' || application_name || ': ' || state || ', ' || sync_state
+             || ', replay lag ' || coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) || ' bytes'
+      FROM pg_stat_replication
+      UNION ALL
+      SELECT 'slot ' || slot_name || ': ' || CASE WHEN active THEN 'active' ELSE 'INACTIVE (WAL kept for it)' END
+      FROM pg_replication_slots" 2>/dev/null || true
+  fi
 }
 
 # ---------------------------------------------------------------------------------- redis
@@ -652,15 +934,15 @@ rabbitmq_cs() {
 
 # ---------------------------------------------------------------------------------- all
 
-servers_start_all() {
+servers_start_all() { # DATA PG_PORT REDIS_PORT RABBIT_PORT [ha]  (ha: PostgreSQL with a standby, pg_ha_start)
   local data rc=0 rpid
   data="$(_srv_data "${1:-}" create)" || return 1
   _srv_check_port "${2:-}" && _srv_check_port "${3:-}" && _srv_check_port "${4:-}" || {
-    _srv_err "usage: servers_start_all DATA PG_PORT REDIS_PORT RABBIT_PORT"; return 1; }
+    _srv_err "usage: servers_start_all DATA PG_PORT REDIS_PORT RABBIT_PORT [ha]"; return 1; }
   # RabbitMQ is the slowest (~10 s): boot it in the background while PG and Redis start.
   rabbitmq_start "$data" "$4" &
   rpid=$!
-  pg_start "$data" "$2" || rc=1
+  if [[ "${5:-}" == ha ]]; then pg_ha_start "$data" "$2" || rc=1; else pg_start "$data" "$2" || rc=1; fi
   redis_start "$data" "$3" || rc=1
   wait "$rpid" || rc=1
   ((rc == 0)) || _srv_err "servers_start_all: some servers failed to start (see above)"

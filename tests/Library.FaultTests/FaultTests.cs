@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Npgsql;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Library.FaultTests;
+
+/// <summary>
+/// Each fault in the middle of steady borrowing and returning (fresh readers and titles per
+/// fault), then the same checks once the system has recovered: every borrow answered 201 is in
+/// the lending database exactly once and nothing else is; no title has more active loans than
+/// copies and the copy counter agrees with the loans; the catalog's availableCopies (through the
+/// gateway, events being asynchronous: polled with a deadline) equals the lending truth; no
+/// dead-lettered message. Reports requests, errors, recovery time and items lost.
+/// </summary>
+public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
+{
+    private const int Titles = 20;
+    private const int CopiesPerTitle = 2;
+    private const int ReaderCount = 16;
+    private static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(150);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public Task F1_PostgreSQL_primary_SIGKILLed_then_the_standby_promoted() =>
+        RunAsync("PostgreSQL primary SIGKILL + failover", async load =>
+        {
+            var killed = await stack.KillPostgresPrimaryAsync(load.MarkFault);
+            await stack.RunAsync("failover", "eng/run.sh failover", TimeSpan.FromMinutes(2));
+            return async () =>
+            {
+                // Back to two nodes, synchronous again, under load: the old primary rebuilt as standby.
+                await stack.RunAsync("rebuild", "eng/run.sh rebuild-standby", TimeSpan.FromMinutes(3));
+                var status = await stack.RunAsync("status", "pg_ha_status \"$LIBRARY_DATA_DIR\"", TimeSpan.FromSeconds(30));
+                Assert.Contains($"library_node{killed}: streaming, sync", status, StringComparison.Ordinal);
+            };
+        });
+
+    [Fact]
+    public Task F2_RabbitMQ_stopped_for_30_s() =>
+        RunAsync("RabbitMQ stopped 30 s", async load =>
+        {
+            load.MarkFault();
+            var down = Stopwatch.StartNew();
+            await stack.RunAsync("stop rabbitmq", "rabbitmq_stop \"$LIBRARY_DATA_DIR\"", TimeSpan.FromMinutes(2));
+            return async () =>
+            {
+                // The outage lasts 30 s (a fixed fault duration, not a wait for an effect).
+                var rest = TimeSpan.FromSeconds(30) - down.Elapsed;
+                if (rest > TimeSpan.Zero)
+                {
+                    await Task.Delay(rest, Ct);
+                }
+                await stack.RunAsync("start rabbitmq", $"rabbitmq_start \"$LIBRARY_DATA_DIR\" {stack.RabbitPort}", TimeSpan.FromMinutes(2));
+            };
+        });
+
+    [Fact]
+    public Task F3_Redis_stopped_then_started_again() =>
+        RunAsync("Redis stopped, started later", async load =>
+        {
+            await stack.RunAsync("stop redis", "redis_stop \"$LIBRARY_DATA_DIR\"", TimeSpan.FromMinutes(1));
+            load.MarkFault(); // redis_stop returns once the server is gone
+            var since = load.Clock.Elapsed;
+            return async () =>
+            {
+                // Borrowing went on without the cache; give the catalog reads some cache-less time too.
+                await WaitForAsync(() => load.BorrowsDoneSince(since) >= 30, TimeSpan.FromMinutes(1), "30 borrows without Redis");
+                await stack.RunAsync("start redis", $"redis_start \"$LIBRARY_DATA_DIR\" {stack.RedisPort}", TimeSpan.FromMinutes(1));
+            };
+        });
+
+    [Fact]
+    public Task F4_One_replica_of_each_service_SIGKILLed() =>
+        RunAsync("one replica of each service SIGKILL", load =>
+        {
+            stack.KillOneReplicaOfEachService();
+            load.MarkFault();
+            var since = load.Clock.Elapsed;
+            return Task.FromResult<Func<Task>>(async () =>
+            {
+                await WaitForAsync(() => load.BorrowsDoneSince(since) >= 30, TimeSpan.FromMinutes(1), "30 borrows on the surviving replicas");
+                // eng/run.sh start brings back what is missing.
+                await stack.RunAsync("restart replicas", "eng/run.sh start", TimeSpan.FromMinutes(4));
+            });
+        });
+
+    [Fact]
+    public Task F5_Every_service_restarted_at_once() =>
+        RunAsync("every service restarted at once", async load =>
+        {
+            // What `eng/run.sh restart` does, with the moment of the stop known: SIGTERM to every
+            // replica and the gateway at once, then `eng/run.sh start` once they are gone.
+            var stopped = stack.StopEveryServiceAtOnce();
+            load.MarkFault();
+            await WaitForAsync(() => stopped.All(p => p.HasExited), TimeSpan.FromSeconds(30), "exit of every service after SIGTERM");
+            await stack.RunAsync("start", "eng/run.sh start", TimeSpan.FromMinutes(4));
+            return () => Task.CompletedTask;
+        });
+
+    /// <summary>
+    /// Set-up, load, the fault (which returns what to do once borrowing works again), then the
+    /// checks. The recovery time is from the fault to the first borrow sent after it that was
+    /// answered 201.
+    /// </summary>
+    private async Task RunAsync(string fault, Func<Load, Task<Func<Task>>> inject)
+    {
+        var output = TestContext.Current.TestOutputHelper!;
+        var load = new Load(stack.Gateway);
+        await load.SetUpAsync(Titles, CopiesPerTitle, ReaderCount, Ct);
+        using var stop = new CancellationTokenSource();
+        var running = load.RunAsync(Pace, stop.Token);
+        Func<Task>? afterRecovery = null;
+        TimeSpan faultAt;
+        TimeSpan recovery;
+        try
+        {
+            await WaitForAsync(() => load.BorrowsDoneSince(TimeSpan.Zero) >= 20, TimeSpan.FromMinutes(1), "20 borrows before the fault");
+            afterRecovery = await inject(load);
+            faultAt = load.FaultAt ?? throw new InvalidOperationException("the scenario did not mark its fault");
+            await WaitForAsync(() => load.FirstBorrowSince(faultAt) is not null, TimeSpan.FromMinutes(3), "a successful borrow after the fault");
+            recovery = load.FirstBorrowSince(faultAt)!.Value - faultAt;
+            await afterRecovery();
+            // Some steady load after the repair, then stop.
+            var repaired = load.Clock.Elapsed;
+            await WaitForAsync(() => load.BorrowsDoneSince(repaired) >= 20, TimeSpan.FromMinutes(2), "20 borrows after the repair");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+        }
+        await load.SettleAsync(TimeSpan.FromMinutes(2));
+
+        var result = await VerifyAsync(load);
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"| {fault} | {load.Requests} | {load.Errors} | {recovery.TotalSeconds:F1} s | {result.Lost} |");
+        var details = string.Create(CultureInfo.InvariantCulture,
+            $"{fault}: slowest borrow answered 201 after the fault {load.SlowestBorrowSince(faultAt).TotalSeconds:F1} s, {load.Borrowed.Count} loans answered 201, {load.Returned.Count} returned, {load.Conflicts} refusals (409/403), " +
+            $"extra loans {result.Extra}, state mismatches {result.Mismatched}, over-lent titles {result.OverLent}, catalog converged in {result.CatalogSeconds:F1} s, " +
+            $"dead letters {result.DeadLetters}; errors by kind: {string.Join(", ", load.ErrorKinds.OrderByDescending(k => k.Value).Select(k => $"{k.Key} x{k.Value}"))}");
+        output.WriteLine("| fault | requests sent | errors seen | recovery time | items lost |");
+        output.WriteLine(line);
+        output.WriteLine(details);
+        output.WriteLine(stack.Log.ToString());
+        Report(line, details);
+
+        Assert.Equal(0, load.Unsettled);
+        Assert.Equal(0, result.Lost);
+        Assert.Equal(0, result.Extra);
+        Assert.Equal(0, result.Mismatched);
+        Assert.Equal(0, result.OverLent);
+        Assert.True(result.CatalogConverged, $"the catalog's availableCopies did not match the lending truth within the deadline: {result.CatalogProblem}");
+        Assert.Equal(0, result.DeadLetters);
+        Assert.True(load.Borrowed.Count > 40, $"only {load.Borrowed.Count} borrows succeeded: the load did not run");
+    }
+
+    private sealed record Verdict(int Lost, int Extra, int Mismatched, int OverLent, bool CatalogConverged, string CatalogProblem, double CatalogSeconds, long DeadLetters);
+
+    private async Task<Verdict> VerifyAsync(Load load)
+    {
+        var readers = load.Readers.Select(r => r.Id).ToArray();
+        var titles = load.Titles.Select(t => t.Id).ToArray();
+        var loans = new Dictionary<Guid, (Guid UserId, Guid BookId, bool Returned)>();
+        var copies = new Dictionary<Guid, (int Total, int OnLoan, int Held, int Active)>();
+        await using (var db = stack.Database("lendingdb"))
+        {
+            await db.OpenAsync(Ct);
+            await using (var command = new NpgsqlCommand("SELECT id, user_id, book_id, returned_at IS NOT NULL FROM loans WHERE user_id = ANY(@readers)", db))
+            {
+                command.Parameters.AddWithValue("readers", readers);
+                await using var rows = await command.ExecuteReaderAsync(Ct);
+                while (await rows.ReadAsync(Ct))
+                {
+                    loans[rows.GetGuid(0)] = (rows.GetGuid(1), rows.GetGuid(2), rows.GetBoolean(3));
+                }
+            }
+            await using (var command = new NpgsqlCommand("""
+                SELECT t.id, t.total_copies, t.on_loan, t.held,
+                       (SELECT count(*) FROM loans l WHERE l.book_id = t.id AND l.returned_at IS NULL)::int
+                FROM titles t WHERE t.id = ANY(@titles)
+                """, db))
+            {
+                command.Parameters.AddWithValue("titles", titles);
+                await using var rows = await command.ExecuteReaderAsync(Ct);
+                while (await rows.ReadAsync(Ct))
+                {
+                    copies[rows.GetGuid(0)] = (rows.GetInt32(1), rows.GetInt32(2), rows.GetInt32(3), rows.GetInt32(4));
+                }
+            }
+        }
+
+        var lost = load.Borrowed.Count(b => !loans.TryGetValue(b.Key, out var l) || l.UserId != b.Value.UserId || l.BookId != b.Value.BookId);
+        var extra = loans.Keys.Count(id => !load.Borrowed.ContainsKey(id));
+        var mismatched = load.Borrowed.Keys.Count(id => loans.TryGetValue(id, out var l) && l.Returned != load.Returned.ContainsKey(id));
+        var overLent = load.Titles.Count(t => !copies.TryGetValue(t.Id, out var c) || c.Active > c.Total || c.OnLoan != c.Active || c.Held != 0);
+
+        // The catalog learns availability from events: poll until it agrees or the deadline.
+        var clock = Stopwatch.StartNew();
+        var problem = "";
+        var converged = false;
+        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            problem = "";
+            foreach (var (id, _) in load.Titles)
+            {
+                var expected = copies.TryGetValue(id, out var c) ? c.Total - c.Active : -1;
+                try
+                {
+                    var book = await load.Http.GetFromJsonAsync<JsonElement>($"/api/books/{id}", Ct);
+                    var available = book.GetProperty("availableCopies").GetInt32();
+                    if (available != expected)
+                    {
+                        problem = $"{id}: availableCopies {available}, lending says {expected}";
+                        break;
+                    }
+                }
+                catch (HttpRequestException ex)
+                {
+                    problem = $"{id}: {ex.Message}";
+                    break;
+                }
+            }
+            if (problem.Length == 0)
+            {
+                converged = true;
+                break;
+            }
+            await Task.Delay(250, Ct); // the polling interval
+        }
+
+        var deadLetters = (await stack.DeadLettersAsync()).Values.Sum();
+        return new Verdict(lost, extra, mismatched, overLent, converged, problem, clock.Elapsed.TotalSeconds, deadLetters);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan deadline, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > deadline)
+            {
+                throw new TimeoutException($"No {what} within {deadline}.");
+            }
+            // Polling a counter in memory: a short yield between looks, not a wait for an effect.
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    private void Report(string line, string details)
+    {
+        var folder = Path.Combine(stack.Root, "artifacts");
+        Directory.CreateDirectory(folder);
+        File.AppendAllText(Path.Combine(folder, "fault-results.md"), line + "\n");
+        File.AppendAllText(Path.Combine(folder, "fault-details.txt"), details + "\n");
+    }
+}

@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Npgsql;
+
+namespace Library.FaultTests;
+
+/// <summary>
+/// The whole Library as real processes, started by <c>eng/run.sh --ha start</c> in a data folder
+/// of its own (under /tmp) on ports of its own: PostgreSQL primary and synchronous standby,
+/// Redis, RabbitMQ, two replicas of every service, the gateway. The faults are done to these
+/// processes by their pid files and by the scripts' own verbs, never by process name.
+/// Ports (environment, defaults): LIBRARY_FAULT_PG_PORT (47432; +1 standby), LIBRARY_FAULT_REDIS_PORT
+/// (47379), LIBRARY_FAULT_RABBITMQ_PORT (47672; +1, +2), LIBRARY_FAULT_GATEWAY_PORT (47080), and the
+/// services on LIBRARY_FAULT_SERVICE_PORT (47100: user service 47101.., book 47201.., lending 47301..).
+/// LIBRARY_FAULT_KEEP_DATA=1 keeps the folder (logs) afterwards.
+/// </summary>
+public sealed class RealLibrary : IAsyncLifetime
+{
+    public const string AdminEmail = "admin@library.local";
+    public static readonly string AdminPassword = "Fault-admin-" + Guid.NewGuid().ToString("N")[..12];
+
+    private static readonly string[] Services = ["userservice", "bookservice", "lendingservice"];
+
+    public string Root { get; } = FindRepoRoot();
+    public string Data { get; } = Directory.CreateTempSubdirectory("library-fault.").FullName;
+    public int PgPort { get; } = Port("LIBRARY_FAULT_PG_PORT", 47432);
+    public int RedisPort { get; } = Port("LIBRARY_FAULT_REDIS_PORT", 47379);
+    public int RabbitPort { get; } = Port("LIBRARY_FAULT_RABBITMQ_PORT", 47672);
+    public int GatewayPort { get; } = Port("LIBRARY_FAULT_GATEWAY_PORT", 47080);
+    public int ServiceBase { get; } = Port("LIBRARY_FAULT_SERVICE_PORT", 47100);
+    public Uri Gateway => new($"http://127.0.0.1:{GatewayPort}");
+
+    /// <summary>What happened while starting and faulting, for the test output.</summary>
+    public StringBuilder Log { get; } = new();
+
+    public async ValueTask InitializeAsync()
+    {
+        var started = Stopwatch.StartNew();
+        var artifacts = Path.Combine(Root, "artifacts");
+        Directory.CreateDirectory(artifacts);
+        File.Delete(Path.Combine(artifacts, "fault-details.txt"));
+        await File.WriteAllTextAsync(Path.Combine(artifacts, "fault-results.md"),
+            "| fault | requests sent | errors seen | recovery time | items lost |\n|---|---|---|---|---|\n");
+        await RunAsync("start", "eng/run.sh --ha start", TimeSpan.FromMinutes(5));
+        Log.AppendLine(CultureInfo.InvariantCulture, $"stack up in {started.Elapsed.TotalSeconds:F1} s ({Data})");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RunAsync("stop", "eng/run.sh stop", TimeSpan.FromMinutes(3));
+        }
+        finally
+        {
+            if (Environment.GetEnvironmentVariable("LIBRARY_FAULT_KEEP_DATA") != "1")
+            {
+                try
+                {
+                    Directory.Delete(Data, recursive: true);
+                }
+                catch (IOException)
+                {
+                    // A server still writing its log: the folder stays in /tmp.
+                }
+            }
+        }
+    }
+
+    /// <summary>The environment every eng/run.sh call gets: this stack's folder and ports.</summary>
+    private Dictionary<string, string> Environment_() => new()
+    {
+        ["LIBRARY_DATA_DIR"] = Data,
+        ["LIBRARY_PG_PORT"] = Str(PgPort),
+        ["LIBRARY_REDIS_PORT"] = Str(RedisPort),
+        ["LIBRARY_RABBITMQ_PORT"] = Str(RabbitPort),
+        ["LIBRARY_GATEWAY_PORT"] = Str(GatewayPort),
+        ["LIBRARY_USERSERVICE_PORT"] = Str(ServiceBase + 1),
+        ["LIBRARY_BOOKSERVICE_PORT"] = Str(ServiceBase + 101),
+        ["LIBRARY_LENDINGSERVICE_PORT"] = Str(ServiceBase + 201),
+        ["LIBRARY_REPLICAS"] = "2",
+        ["LIBRARY_PG_STANDBY"] = "1",
+        // eng/test.sh has just built Release; LIBRARY_FAULT_BUILD=1 builds first (a run on its own).
+        ["LIBRARY_NO_BUILD"] = Environment.GetEnvironmentVariable("LIBRARY_FAULT_BUILD") == "1" ? "0" : "1",
+        ["LIBRARY_CATALOG"] = "none",
+        ["LIBRARY_ADMIN_EMAIL"] = AdminEmail,
+        ["LIBRARY_ADMIN_PASSWORD"] = AdminPassword,
+        ["LIBRARY_START_TIMEOUT"] = "240",
+        // The load comes from one address and a few dozen accounts: the limits are not the subject.
+        ["RateLimiting__AnonymousPerMinute"] = "10000000",
+        ["RateLimiting__UserPerMinute"] = "10000000",
+        ["RateLimiting__LoginPerMinute"] = "100000",
+        ["RateLimiting__LoginPerIpPerMinute"] = "100000",
+        ["RateLimiting__RegisterPerMinute"] = "100000",
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
+
+    /// <summary>Runs a bash command in the repository with this stack's environment; throws on failure.</summary>
+    public async Task<string> RunAsync(string what, string command, TimeSpan timeout)
+    {
+        var (code, output) = await TryRunAsync(command, timeout);
+        Log.AppendLine(CultureInfo.InvariantCulture, $"$ {command} -> {code}");
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"{what}: `{command}` exited {code}:\n{Tail(output, 60)}");
+        }
+        return output;
+    }
+
+    public async Task<(int Code, string Output)> TryRunAsync(string command, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo("bash", ["-c", $"set -euo pipefail; source eng/lib/servers.sh; {command}"])
+        {
+            WorkingDirectory = Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (key, value) in Environment_())
+        {
+            info.Environment[key] = value;
+        }
+        using var process = Process.Start(info)!;
+        var output = new StringBuilder();
+        var gate = new object();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (gate) { output.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (gate) { output.AppendLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            lock (gate)
+            {
+                return (-1, output + $"\n(timed out after {timeout})");
+            }
+        }
+        process.WaitForExit();
+        lock (gate)
+        {
+            return (process.ExitCode, output.ToString());
+        }
+    }
+
+    // ------------------------------------------------------------------------------ faults
+
+    /// <summary>SIGKILL to the PostgreSQL primary's postmaster and every process of its data folder.</summary>
+    public async Task<int> KillPostgresPrimaryAsync(Action killed)
+    {
+        var node = (await RunAsync("primary", "pg_primary_node \"$LIBRARY_DATA_DIR\"", TimeSpan.FromSeconds(30))).Trim().Split('\n')[^1];
+        var folder = Path.Combine(Data, node == "2" ? "postgres-2" : "postgres", "data");
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(folder, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+        var victims = new List<int> { postmaster };
+        foreach (var proc in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(proc), out var pid) && pid != postmaster && ParentOf(pid) == postmaster)
+            {
+                victims.Add(pid);
+            }
+        }
+        foreach (var pid in victims)
+        {
+            try
+            {
+                Process.GetProcessById(pid).Kill();   // SIGKILL
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+        }
+        killed();
+        Log.AppendLine(CultureInfo.InvariantCulture, $"SIGKILL postgres node {node} (postmaster {postmaster} and {victims.Count - 1} children)");
+        return int.Parse(node, CultureInfo.InvariantCulture);
+    }
+
+    private static int ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var afterName = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(afterName[1], CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>SIGKILL to replica 0 of every service (by its pid file).</summary>
+    public IReadOnlyList<string> KillOneReplicaOfEachService()
+    {
+        var killed = new List<string>();
+        foreach (var service in Services)
+        {
+            var pidFile = Path.Combine(Data, "run", $"{service}-0.pid");
+            var pid = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+            using var process = Process.GetProcessById(pid);
+            process.Kill();
+            killed.Add($"{service}-0 (pid {pid})");
+        }
+        Log.AppendLine(CultureInfo.InvariantCulture, $"SIGKILL {string.Join(", ", killed)}");
+        return killed;
+    }
+
+    /// <summary>SIGTERM to every service replica and the gateway at once (by their pid files).</summary>
+    public IReadOnlyList<Process> StopEveryServiceAtOnce()
+    {
+        var processes = Directory.EnumerateFiles(Path.Combine(Data, "run"), "*.pid")
+            .Select(f => Process.GetProcessById(int.Parse(File.ReadAllText(f).Trim(), CultureInfo.InvariantCulture)))
+            .ToList();
+        foreach (var process in processes)
+        {
+            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
+            kill.WaitForExit();
+        }
+        Log.AppendLine(CultureInfo.InvariantCulture, $"SIGTERM {processes.Count} service processes");
+        return processes;
+    }
+
+    // ------------------------------------------------------------------------------ truth
+
+    /// <summary>Superuser connection to a database on whichever node is primary.</summary>
+    public NpgsqlConnection Database(string name)
+    {
+        var password = File.ReadAllText(Path.Combine(Data, "secrets", "postgres.password")).Trim();
+        return new NpgsqlConnection(
+            $"Host=127.0.0.1:{PgPort},127.0.0.1:{PgPort + 1};Database={name};Username=postgres;Password={password};" +
+            "Target Session Attributes=primary;Host Recheck Seconds=1;Pooling=false;Timeout=5");
+    }
+
+    /// <summary>Messages in every dead-letter queue, by queue.</summary>
+    public async Task<Dictionary<string, long>> DeadLettersAsync()
+    {
+        var output = await RunAsync("dead letters", "rabbitmq_ctl \"$LIBRARY_DATA_DIR\" list_queues -q -p library name messages", TimeSpan.FromMinutes(1));
+        var result = new Dictionary<string, long>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && parts[0].EndsWith("dead-letter", StringComparison.Ordinal) && long.TryParse(parts[1], out var count))
+            {
+                result[parts[0]] = count;
+            }
+        }
+        return result;
+    }
+
+    // ------------------------------------------------------------------------------ helpers
+
+    private static int Port(string variable, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(variable), out var port) ? port : fallback;
+
+    private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    public static string Tail(string text, int lines)
+    {
+        var all = text.Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Library.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException($"No Library.sln above {AppContext.BaseDirectory}");
+    }
+}
