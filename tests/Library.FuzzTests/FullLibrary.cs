@@ -45,6 +45,7 @@ public sealed class FullLibrary : IAsyncLifetime
         {
             ["EventBus:Exchange"] = $"test-{isolation}.library.events",
             ["EventBus:QueuePrefix"] = $"test-{isolation}.",
+            ["Cache:KeyPrefix"] = $"test-{isolation}:",
             ["EventBus:RetryDelay"] = "00:00:00.200",
         };
         Users = await RealUserService<UserServiceProgram>.StartAsync(bus);
