@@ -25,8 +25,12 @@ public sealed class AvailabilityChangedHandler(CatalogDbContext db, CatalogCache
     }
 }
 
-/// <summary>Loan history, for recommendations and the "popular" sort.</summary>
-public sealed class LoanCreatedHandler(CatalogDbContext db) : IIntegrationEventHandler<LoanCreated>
+/// <summary>
+/// Loan history, for recommendations and the "popular" sort; cached answers that used the old
+/// history are dropped once it commits (the availability change usually comes with it, but the
+/// two events are independent).
+/// </summary>
+public sealed class LoanCreatedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit) : IIntegrationEventHandler<LoanCreated>
 {
     public async Task HandleAsync(LoanCreated e, CancellationToken cancellationToken)
     {
@@ -35,6 +39,7 @@ public sealed class LoanCreatedHandler(CatalogDbContext db) : IIntegrationEventH
             ON CONFLICT (loan_id) DO NOTHING
             """, cancellationToken);
         await db.Database.ExecuteSqlAsync($"UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}", cancellationToken);
+        afterCommit.Add(cache.InvalidateAsync);
     }
 }
 
@@ -70,6 +75,7 @@ public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvide
                     """, stoppingToken);
                 if (changed > 0)
                 {
+                    await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync();
                     logger.LogInformation("Popularity of {Count} titles recomputed", changed);
                 }
             }

@@ -14,12 +14,24 @@ public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor polic
     public const string Header = "Idempotency-Key";
     public const int MaxKeyLength = 100;
 
-    public async Task<Outcome> RunAsync(Guid userId, string? key, string operation, Func<CancellationToken, Task<Outcome>> useCase, CancellationToken ct) =>
-        await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+    public async Task<Outcome> RunAsync(Guid userId, string? key, string operation, Func<CancellationToken, Task<Outcome>> useCase, CancellationToken ct)
+    {
+        // A request without a key still gets one of its own, recorded with a success: if the
+        // connection dies during COMMIT (the primary killed, a failover), the execution strategy
+        // runs the use case again, and that row tells whether the first attempt committed: then
+        // its answer is returned and nothing is done twice.
+        var ownKey = key is null ? $"request:{Guid.NewGuid():N}" : null;
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
         {
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             var now = time.GetUtcNow();
+            if (ownKey is not null
+                && await db.IdempotentRequests.AsNoTracking().SingleOrDefaultAsync(r => r.UserId == userId && r.Key == ownKey, token) is { } committed)
+            {
+                await transaction.RollbackAsync(token);
+                return Outcome.Deserialize(committed.Response!);
+            }
             if (key is not null)
             {
                 // A key older than the window is forgotten and may be used afresh.
@@ -48,6 +60,13 @@ public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor polic
                 await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key)
                     .ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, outcome.Status).SetProperty(r => r.Response, outcome.Serialize()), token);
             }
+            else if (outcome.Succeeded)
+            {
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO idempotent_requests (user_id, key, operation, status_code, response, created_at)
+                    VALUES ({userId}, {ownKey}, {operation}, {outcome.Status}, {outcome.Serialize()}::jsonb, {now})
+                    """, token);
+            }
             if (outcome.Succeeded || key is not null)
             {
                 // A refusal changed nothing but the key's row, which must be kept with its answer.
@@ -55,6 +74,7 @@ public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor polic
             }
             return outcome;
         }, ct);
+    }
 
     public static IResult? InvalidKey(string? key) =>
         key is not null && (key.Length is 0 or > MaxKeyLength || key.Any(char.IsControl))

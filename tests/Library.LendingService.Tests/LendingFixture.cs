@@ -58,9 +58,18 @@ public class LendingFixture : IAsyncLifetime
                 ["Auth:Client:Id"] = RealUserService<UserServiceProgram>.ClientId,
                 ["Auth:Client:Secret"] = RealUserService<UserServiceProgram>.ClientSecret,
             },
-            services => services.AddSingleton<TimeProvider>(Clock));
+            services =>
+            {
+                services.AddSingleton<TimeProvider>(Clock);
+                ConfigureLendingServices(services);
+            });
         Lending.StartServer();
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
+    }
+
+    /// <summary>More services for the lending host (a derived fixture's interceptors).</summary>
+    protected virtual void ConfigureLendingServices(IServiceCollection services)
+    {
     }
 
     public HttpClient Client(string? token = null)
