@@ -1,34 +1,69 @@
 #!/usr/bin/env bash
-# What the gateway adds to a catalog read: the same cached reads (a book by ID, a search page)
-# through the gateway and straight at one book-service replica, in one run. Starts its own stack
-# with eng/run.sh (own ports and data folder, the sample catalog, 2 replicas per service) and
-# raises the gateway's anonymous rate limit through its configuration key.
-#   bench/gateway.sh   (BENCH_SECONDS=15, BENCH_CONNECTIONS=16)
+# Catalog reads and what the gateway adds to them (bench/run.sh scenarios 1 and 2), in one run:
+# the same wrk (BENCH_CONNECTIONS connections, warm cache) on a book by ID and a search page
+#   - through the gateway (the real path: gateway -> 2 book-service replicas -> Redis);
+#   - through an empty YARP hop (bench/Baseline: one route, no auth, no limits) to a bare endpoint;
+#   - at that bare endpoint (Kestrel, a JSON document of the same size as the real answer);
+#   - at one book-service replica directly;
+# then the ratios gateway/empty hop, gateway/bare and service/bare.
+#   bench/gateway.sh   (BENCH_SECONDS=10, BENCH_CONNECTIONS=64; BENCH_USE_RUNNING=1: see bench/lib.sh)
+# Baseline ports: BENCH_BARE_PORT 8191, BENCH_HOP_PORT 8192.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SECONDS_EACH="${BENCH_SECONDS:-15}"
-CONNECTIONS="${BENCH_CONNECTIONS:-16}"
-export LIBRARY_DATA_DIR="$(mktemp -d /tmp/library-bench-gateway.XXXXXX)"
-export LIBRARY_GATEWAY_PORT=8182 LIBRARY_USERSERVICE_PORT=5621 LIBRARY_BOOKSERVICE_PORT=5721 LIBRARY_LENDINGSERVICE_PORT=5821
-export LIBRARY_PG_PORT=49432 LIBRARY_REDIS_PORT=49379 LIBRARY_RABBITMQ_PORT=49672
-export RateLimiting__AnonymousPerMinute=100000000
-cleanup() { "$ROOT/eng/run.sh" stop >/dev/null 2>&1 || true; rm -rf "$LIBRARY_DATA_DIR"; }
-trap cleanup EXIT
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SECONDS_EACH="${BENCH_SECONDS:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+BARE_PORT="${BENCH_BARE_PORT:-8191}"
+HOP_PORT="${BENCH_HOP_PORT:-8192}"
+bench_need_tools
+bench_stack_up
 
-"$ROOT/eng/run.sh" start >/dev/null
-G="http://127.0.0.1:$LIBRARY_GATEWAY_PORT"
-S="http://127.0.0.1:$LIBRARY_BOOKSERVICE_PORT"
-BOOK="$(curl -sf "$G/api/books?search=darkness" | python3 -c "import json,sys; print(json.load(sys.stdin)['items'][0]['id'])")"
+G="$BENCH_URL" S="$BENCH_SERVICE_URL"
+BARE="http://127.0.0.1:$BARE_PORT" HOP="http://127.0.0.1:$HOP_PORT"
+SEARCH="/api/books?search=history&sort=title"
+BOOK="$(curl -sf "$G/api/books?search=darkness" | bench_json "['items'][0]['id']" 2>/dev/null)" \
+  || BOOK="$(curl -sf "$G/api/books?pageSize=1" | bench_json "['items'][0]['id']")"
 
-measure() { # LABEL URL
-  wrk -t2 -c4 -d2s "$2" >/dev/null  # warm (fills the cache)
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$2" | awk -v label="$1" '
-    /Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /Non-2xx/ { e = $NF }
-    END { printf "%-28s req/s=%-9s p50=%-9s p99=%-9s non2xx=%s\n", label, rps, p50, p99, (e == "" ? 0 : e) }'
+# The baselines answer documents captured from the real catalog: same bytes on the wire.
+OUT="$BENCH_WORK/catalog"
+mkdir -p "$OUT"
+curl -sf "$G/api/books/$BOOK" >"$OUT/book.json"
+curl -sf "$G$SEARCH" >"$OUT/search.json"
+book_bytes="$(wc -c <"$OUT/book.json")" search_bytes="$(wc -c <"$OUT/search.json")"
+for p in "$BARE_PORT" "$HOP_PORT"; do
+  timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$p" 2>/dev/null && bench_die "port $p (baseline) is in use; set BENCH_BARE_PORT / BENCH_HOP_PORT"
+done
+dotnet build "$BENCH_DIR/Baseline" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+BASELINE="$BENCH_DIR/Baseline/bin/Release/net10.0/Baseline.dll"
+dotnet "$BASELINE" bare "$BARE" "$OUT/book.json" "$OUT/search.json" >"$OUT/bare.log" 2>&1 &
+BENCH_CHILD_PIDS+=($!)
+dotnet "$BASELINE" hop "$HOP" "$BARE" >"$OUT/hop.log" 2>&1 &
+BENCH_CHILD_PIDS+=($!)
+for u in "$BARE/health" "$HOP/health"; do
+  for _ in $(seq 100); do curl -sf -m 1 "$u" >/dev/null && break; sleep 0.1; done
+  curl -sf -m 1 "$u" >/dev/null || bench_die "baseline $u did not start (logs in $OUT)"
+done
+
+declare -A RPS=()
+measure() { # KEY WHAT URL NOTES
+  wrk -t2 -c4 -d3s "$3" >/dev/null   # warm: JIT, connection pools, and the cache for this answer
+  bench_wrk "$OUT/$1.txt" "$CONNECTIONS" "$SECONDS_EACH" "$3"
+  RPS[$1]="$(bench_wrk_row catalog "$2" "$OUT/$1.txt" "$4")"
 }
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk ${CONNECTIONS} connections, ${SECONDS_EACH} s each; sample catalog"
-measure "book by id, via gateway" "$G/api/books/$BOOK"
-measure "book by id, service direct" "$S/api/books/$BOOK"
-measure "search page, via gateway" "$G/api/books?search=history&sort=title"
-measure "search page, service direct" "$S/api/books?search=history&sort=title"
+note="$CONNECTIONS conns, ${SECONDS_EACH} s"
+bench_log "catalog reads: 4 targets x 2 answers, ${SECONDS_EACH} s each"
+measure book-gateway "book by id: gateway (real path)" "$G/api/books/$BOOK" "$note, $book_bytes B, warm Redis cache"
+measure book-hop "book by id: empty YARP hop -> bare" "$HOP/api/books/$BOOK" "$note"
+measure book-bare "book by id: bare Kestrel endpoint" "$BARE/api/books/$BOOK" "$note, same bytes"
+measure book-service "book by id: book service direct" "$S/api/books/$BOOK" "$note, one replica"
+measure search-gateway "search page: gateway (real path)" "$G$SEARCH" "$note, $search_bytes B, warm Redis cache"
+measure search-hop "search page: empty YARP hop -> bare" "$HOP$SEARCH" "$note"
+measure search-bare "search page: bare Kestrel endpoint" "$BARE$SEARCH" "$note, same bytes"
+measure search-service "search page: book service direct" "$S$SEARCH" "$note, one replica"
+
+for k in book search; do
+  bench_row baseline "$k: gateway / empty hop" "$(ratio "${RPS[$k-gateway]}" "${RPS[$k-hop]}")x" "" "" "goal >= 0.8: what auth, limits, headers and the service cost over the cheapest proxy"
+  bench_row baseline "$k: gateway / bare" "$(ratio "${RPS[$k-gateway]}" "${RPS[$k-bare]}")x" "" "" "the whole path against the cheapest answer"
+  bench_row baseline "$k: service / bare" "$(ratio "${RPS[$k-service]}" "${RPS[$k-bare]}")x" "" "" "the service's own cost (Redis read, middleware) against Kestrel"
+  bench_row baseline "$k: empty hop / bare" "$(ratio "${RPS[$k-hop]}" "${RPS[$k-bare]}")x" "" "" "what any proxy hop costs here"
+done
+bench_finish
