@@ -1,54 +1,85 @@
 #!/usr/bin/env bash
-# What the gateway adds to a catalog read, and what its output cache gains: the same cached reads
-# (a book by ID, a search page) through the gateway (output cache on), through a second gateway
-# process with the output cache off (same environment as the first, OutputCache__Enabled=false),
-# and straight at one book-service replica, in one run. Starts its own stack
-# with eng/run.sh (own ports and data folder, the sample catalog, 2 replicas per service) and
-# raises the gateway's anonymous rate limit through its configuration key.
-#   bench/gateway.sh   (BENCH_SECONDS=15, BENCH_CONNECTIONS=16)
+# Catalog reads and what the gateway adds to them (bench/run.sh scenarios 1 and 2), in one run:
+# the same wrk (BENCH_CONNECTIONS connections, warm cache) on a book by ID and a search page
+#   - through the gateway (the real path: anonymous reads answered from its output cache in Redis);
+#   - through the same gateway with its output cache off (a second gateway process: the running
+#     gateway's own environment and command line, another port, OutputCache__Enabled=false), i.e.
+#     forwarded to 2 book-service replicas answering from their Redis cache;
+#   - through an empty YARP hop (bench/Baseline: one route, no auth, no limits) to a bare endpoint;
+#   - at that bare endpoint (Kestrel, a JSON document of the same size as the real answer);
+#   - at one book-service replica directly;
+# then the ratios gateway/empty hop, gateway/bare, service/bare and output cache on/off.
+#   bench/gateway.sh   (BENCH_SECONDS=10, BENCH_CONNECTIONS=64; BENCH_USE_RUNNING=1: see bench/lib.sh)
+# Baseline ports: BENCH_BARE_PORT 8191, BENCH_HOP_PORT 8192; the second gateway BENCH_NOCACHE_PORT 8193.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SECONDS_EACH="${BENCH_SECONDS:-15}"
-CONNECTIONS="${BENCH_CONNECTIONS:-16}"
-export LIBRARY_DATA_DIR="$(mktemp -d /tmp/library-bench-gateway.XXXXXX)"
-export LIBRARY_GATEWAY_PORT=8182 LIBRARY_USERSERVICE_PORT=5621 LIBRARY_BOOKSERVICE_PORT=5721 LIBRARY_LENDINGSERVICE_PORT=5821
-export LIBRARY_PG_PORT=49432 LIBRARY_REDIS_PORT=49379 LIBRARY_RABBITMQ_PORT=49672
-export RateLimiting__AnonymousPerMinute=100000000
-NOCACHE_PORT=8183
-NOCACHE_PID=
-cleanup() {
-  [[ -z "$NOCACHE_PID" ]] || kill "$NOCACHE_PID" 2>/dev/null || true
-  "$ROOT/eng/run.sh" stop >/dev/null 2>&1 || true; rm -rf "$LIBRARY_DATA_DIR"
-}
-trap cleanup EXIT
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SECONDS_EACH="${BENCH_SECONDS:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+BARE_PORT="${BENCH_BARE_PORT:-8191}"
+HOP_PORT="${BENCH_HOP_PORT:-8192}"
+NOCACHE_PORT="${BENCH_NOCACHE_PORT:-8193}"
+bench_need_tools
+bench_stack_up
 
-"$ROOT/eng/run.sh" start >/dev/null
-G="http://127.0.0.1:$LIBRARY_GATEWAY_PORT"
-S="http://127.0.0.1:$LIBRARY_BOOKSERVICE_PORT"
-# The second gateway: the running one's environment, another port, no output cache.
+G="$BENCH_URL" S="$BENCH_SERVICE_URL"
+BARE="http://127.0.0.1:$BARE_PORT" HOP="http://127.0.0.1:$HOP_PORT"
+SEARCH="/api/books?search=history&sort=title"
+BOOK="$(curl -sf "$G/api/books?search=darkness" | bench_json "['items'][0]['id']" 2>/dev/null)" \
+  || BOOK="$(curl -sf "$G/api/books?pageSize=1" | bench_json "['items'][0]['id']")"
+
+# The baselines answer documents captured from the real catalog: same bytes on the wire.
+OUT="$BENCH_WORK/catalog"
+mkdir -p "$OUT"
+curl -sf "$G/api/books/$BOOK" >"$OUT/book.json"
+curl -sf "$G$SEARCH" >"$OUT/search.json"
+book_bytes="$(wc -c <"$OUT/book.json")" search_bytes="$(wc -c <"$OUT/search.json")"
+for p in "$BARE_PORT" "$HOP_PORT" "$NOCACHE_PORT"; do
+  timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$p" 2>/dev/null && bench_die "port $p (baseline) is in use; set BENCH_BARE_PORT / BENCH_HOP_PORT"
+done
+dotnet build "$BENCH_DIR/Baseline" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+BASELINE="$BENCH_DIR/Baseline/bin/Release/net10.0/Baseline.dll"
+dotnet "$BASELINE" bare "$BARE" "$OUT/book.json" "$OUT/search.json" >"$OUT/bare.log" 2>&1 &
+BENCH_CHILD_PIDS+=($!)
+dotnet "$BASELINE" hop "$HOP" "$BARE" >"$OUT/hop.log" 2>&1 &
+BENCH_CHILD_PIDS+=($!)
+# The gateway without its output cache: the running gateway's environment, another port.
 GW_PID="$(cat "$LIBRARY_DATA_DIR/run/gateway-0.pid")"
 mapfile -d '' GW_ENV <"/proc/$GW_PID/environ"
-GW_CMD=(); mapfile -d '' GW_CMD <"/proc/$GW_PID/cmdline"
-(cd "$(readlink "/proc/$GW_PID/cwd")" && exec env -i "${GW_ENV[@]}" "ASPNETCORE_URLS=http://127.0.0.1:$NOCACHE_PORT" OutputCache__Enabled=false "${GW_CMD[@]}") \
-  >"$LIBRARY_DATA_DIR/logs/gateway-nocache.log" 2>&1 &
-NOCACHE_PID=$!
+mapfile -d '' GW_CMD <"/proc/$GW_PID/cmdline"
+(cd "$(readlink "/proc/$GW_PID/cwd")" && exec env -i "${GW_ENV[@]}" "ASPNETCORE_URLS=http://127.0.0.1:$NOCACHE_PORT" \
+  OutputCache__Enabled=false "${GW_CMD[@]}") >"$OUT/gateway-nocache.log" 2>&1 &
+BENCH_CHILD_PIDS+=($!)
 N="http://127.0.0.1:$NOCACHE_PORT"
-for _ in $(seq 1 120); do curl -sf "$N/health" >/dev/null && break; sleep 0.5; done
-curl -sf "$N/health" >/dev/null || { echo "the second gateway did not start (see $LIBRARY_DATA_DIR/logs/gateway-nocache.log)" >&2; exit 1; }
+for u in "$BARE/health" "$HOP/health" "$N/health"; do
+  for _ in $(seq 100); do curl -sf -m 1 "$u" >/dev/null && break; sleep 0.1; done
+  curl -sf -m 1 "$u" >/dev/null || bench_die "baseline $u did not start (logs in $OUT)"
+done
 
-BOOK="$(curl -sf "$G/api/books?search=darkness" | python3 -c "import json,sys; print(json.load(sys.stdin)['items'][0]['id'])")"
-
-measure() { # LABEL URL
-  wrk -t2 -c4 -d2s "$2" >/dev/null  # warm (fills the cache)
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$2" | awk -v label="$1" '
-    /Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /Non-2xx/ { e = $NF }
-    END { printf "%-28s req/s=%-9s p50=%-9s p99=%-9s non2xx=%s\n", label, rps, p50, p99, (e == "" ? 0 : e) }'
+declare -A RPS=()
+measure() { # KEY WHAT URL NOTES
+  wrk -t2 -c4 -d3s "$3" >/dev/null   # warm: JIT, connection pools, and the cache for this answer
+  bench_wrk "$OUT/$1.txt" "$CONNECTIONS" "$SECONDS_EACH" "$3"
+  RPS[$1]="$(bench_wrk_row catalog "$2" "$OUT/$1.txt" "$4")"
 }
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk ${CONNECTIONS} connections, ${SECONDS_EACH} s each; sample catalog"
-measure "book by id, gateway + cache" "$G/api/books/$BOOK"
-measure "book by id, gateway no cache" "$N/api/books/$BOOK"
-measure "book by id, service direct" "$S/api/books/$BOOK"
-measure "search page, gateway + cache" "$G/api/books?search=history&sort=title"
-measure "search page, gateway no cache" "$N/api/books?search=history&sort=title"
-measure "search page, service direct" "$S/api/books?search=history&sort=title"
+note="$CONNECTIONS conns, ${SECONDS_EACH} s"
+bench_log "catalog reads: 5 targets x 2 answers, ${SECONDS_EACH} s each"
+measure book-gateway "book by id: gateway (real path)" "$G/api/books/$BOOK" "$note, $book_bytes B, output cache"
+measure book-nocache "book by id: gateway, output cache off" "$N/api/books/$BOOK" "$note, forwarded, service's Redis cache"
+measure book-hop "book by id: empty YARP hop -> bare" "$HOP/api/books/$BOOK" "$note"
+measure book-bare "book by id: bare Kestrel endpoint" "$BARE/api/books/$BOOK" "$note, same bytes"
+measure book-service "book by id: book service direct" "$S/api/books/$BOOK" "$note, one replica"
+measure search-gateway "search page: gateway (real path)" "$G$SEARCH" "$note, $search_bytes B, output cache"
+measure search-nocache "search page: gateway, output cache off" "$N$SEARCH" "$note, forwarded, service's Redis cache"
+measure search-hop "search page: empty YARP hop -> bare" "$HOP$SEARCH" "$note"
+measure search-bare "search page: bare Kestrel endpoint" "$BARE$SEARCH" "$note, same bytes"
+measure search-service "search page: book service direct" "$S$SEARCH" "$note, one replica"
+
+for k in book search; do
+  bench_row baseline "$k: gateway / empty hop" "$(ratio "${RPS[$k-gateway]}" "${RPS[$k-hop]}")x" "" "" "goal >= 0.8: what auth, limits, headers and the service cost over the cheapest proxy"
+  bench_row baseline "$k: gateway / bare" "$(ratio "${RPS[$k-gateway]}" "${RPS[$k-bare]}")x" "" "" "the whole path against the cheapest answer"
+  bench_row baseline "$k: service / bare" "$(ratio "${RPS[$k-service]}" "${RPS[$k-bare]}")x" "" "" "the service's own cost (Redis read, middleware) against Kestrel"
+  bench_row baseline "$k: output cache on / off" "$(ratio "${RPS[$k-gateway]}" "${RPS[$k-nocache]}")x" "" "" "what answering at the door gains over forwarding"
+  bench_row baseline "$k: gateway, cache off / empty hop" "$(ratio "${RPS[$k-nocache]}" "${RPS[$k-hop]}")x" "" "" "the forwarded path against the cheapest proxy"
+  bench_row baseline "$k: empty hop / bare" "$(ratio "${RPS[$k-hop]}" "${RPS[$k-bare]}")x" "" "" "what any proxy hop costs here"
+done
+bench_finish

@@ -166,6 +166,26 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     }
 
     [Theory]
+    [InlineData("search=darkness", 2)]
+    [InlineData("search=Garcia%20Marquez&sort=relevance", 2)]
+    public async Task A_ranked_search_counts_its_matches_on_every_page_and_past_the_end(string search, int matches)
+    {
+        // A ranked page carries its count (count(*) OVER ()); a page past the end has no row to carry it.
+        await fixture.SeedAsync();
+        using var client = fixture.Client();
+        var seen = new List<Guid>();
+        for (var page = 1; page <= matches + 1; page++)
+        {
+            var result = await client.GetFromJsonAsync<JsonElement>($"/api/books?{search}&pageSize=1&page={page}", Ct);
+            Assert.Equal(matches, result.GetProperty("totalCount").GetInt64());
+            seen.AddRange(result.GetProperty("items").EnumerateArray().Select(b => b.GetProperty("id").GetGuid()));
+        }
+        Assert.Equal(matches, seen.Distinct().Count());
+        var none = await client.GetFromJsonAsync<JsonElement>("/api/books?search=zzzzqqqq&page=1", Ct);
+        Assert.Equal(0, none.GetProperty("totalCount").GetInt64());
+    }
+
+    [Theory]
     [InlineData("sort=cheapest", "sort")]
     [InlineData("available=maybe", "available")]
     [InlineData("pageSize=0", "page")]
