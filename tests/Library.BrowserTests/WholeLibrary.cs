@@ -1,17 +1,9 @@
-extern alias BookService;
-extern alias Gateway;
-extern alias LendingService;
-extern alias UserService;
-
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Library.TestSupport;
+using Library.Tests.InProcess;
 using Microsoft.Playwright;
-using BookServiceProgram = BookService::Program;
-using GatewayProgram = Gateway::Program;
-using LendingServiceProgram = LendingService::Program;
-using UserServiceProgram = UserService::Program;
 
 namespace Library.BrowserTests;
 
@@ -21,70 +13,17 @@ namespace Library.BrowserTests;
 /// them on its own port serving the web page from its wwwroot, and a headless Chromium.
 /// The catalog starts from data/sample-catalog.json, as a first run of eng/run.sh does.
 /// </summary>
-public sealed class WholeLibrary : IAsyncLifetime
+public sealed class WholeLibrary : InProcessLibrary
 {
-    public RealUserService<UserServiceProgram> Users { get; private set; } = null!;
-    public TestDatabase BookDb { get; private set; } = null!;
-    public TestDatabase LendingDb { get; private set; } = null!;
-    public ServiceHost<BookServiceProgram> Catalog { get; private set; } = null!;
-    public ServiceHost<LendingServiceProgram> Lending { get; private set; } = null!;
-    public ServiceHost<GatewayProgram> Gateway { get; private set; } = null!;
     public IPlaywright Playwright { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
 
     /// <summary>The gateway's address, e.g. http://127.0.0.1:12345 (no trailing slash).</summary>
-    public string BaseUrl { get; private set; } = null!;
+    public string BaseUrl => Gateway.Address.ToString().TrimEnd('/');
 
-    public static string AdminEmail => RealUserService<UserServiceProgram>.AdminEmail;
-    public static string AdminPassword => RealUserService<UserServiceProgram>.AdminPassword;
-
-    public static string RepoRoot { get; } = FindRepoRoot();
-
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        var isolation = Guid.NewGuid().ToString("N")[..12];
-        var bus = new Dictionary<string, string?>
-        {
-            ["EventBus:Exchange"] = $"test-{isolation}.library.events",
-            ["EventBus:QueuePrefix"] = $"test-{isolation}.",
-            ["EventBus:RetryDelay"] = "00:00:00.200",
-            ["Cache:KeyPrefix"] = $"test-{isolation}:",
-        };
-        Users = await RealUserService<UserServiceProgram>.StartAsync(bus);
-        BookDb = await TestDatabase.CreateAsync("bookdb");
-        LendingDb = await TestDatabase.CreateAsync("lendingdb");
-        var catalogPort = Ports.FreePort();
-        var lendingPort = Ports.FreePort();
-        var gatewayPort = Ports.FreePort();
-        var userAddress = Users.Host.Address.ToString().TrimEnd('/');
-        var shared = new Dictionary<string, string?>(bus)
-        {
-            ["Auth:MetadataAddress"] = Users.MetadataAddress,
-            ["services:userservice:http:0"] = userAddress,
-            ["services:bookservice:http:0"] = $"http://127.0.0.1:{catalogPort}",
-            ["services:lendingservice:http:0"] = $"http://127.0.0.1:{lendingPort}",
-        };
-
-        Catalog = new ServiceHost<BookServiceProgram>(new Dictionary<string, string?>(shared)
-        {
-            ["ConnectionStrings:bookdb"] = BookDb.ConnectionString,
-            ["Catalog:SeedFile"] = Path.Combine(RepoRoot, "data", "sample-catalog.json"),
-        }).OnPort(catalogPort);
-        Catalog.StartServer();
-
-        Lending = new ServiceHost<LendingServiceProgram>(new Dictionary<string, string?>(shared)
-        {
-            ["ConnectionStrings:lendingdb"] = LendingDb.ConnectionString,
-            ["Auth:Client:Id"] = RealUserService<UserServiceProgram>.ClientId,
-            ["Auth:Client:Secret"] = RealUserService<UserServiceProgram>.ClientSecret,
-        }).OnPort(lendingPort);
-        Lending.StartServer();
-
-        // WebApplicationFactory hosts the gateway from its project folder: its wwwroot is the page.
-        Gateway = new ServiceHost<GatewayProgram>(new Dictionary<string, string?>(shared)).OnPort(gatewayPort);
-        Gateway.StartServer();
-        BaseUrl = Gateway.Address.ToString().TrimEnd('/');
-
+        await base.InitializeAsync();
         Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
         Browser = await Playwright.Chromium.LaunchAsync(new()
         {
@@ -143,48 +82,13 @@ public sealed class WholeLibrary : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Library.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException($"No Library.sln above {AppContext.BaseDirectory}");
-    }
-
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         if (Browser is not null)
         {
             await Browser.CloseAsync();
         }
         Playwright?.Dispose();
-        if (Gateway is not null)
-        {
-            await Gateway.DisposeAsync();
-        }
-        if (Lending is not null)
-        {
-            await Lending.DisposeAsync();
-        }
-        if (Catalog is not null)
-        {
-            await Catalog.DisposeAsync();
-        }
-        if (LendingDb is not null)
-        {
-            await LendingDb.DisposeAsync();
-        }
-        if (BookDb is not null)
-        {
-            await BookDb.DisposeAsync();
-        }
-        if (Users is not null)
-        {
-            await Users.DisposeAsync();
-        }
+        await base.DisposeAsync();
     }
 }
