@@ -11,10 +11,10 @@
 # after every other project, alone, so its load does not disturb their timings; with extra
 # arguments everything runs in one `dotnet test` as given.
 #
-# Environment: LIBRARY_TEST_PG_PORT (45432), LIBRARY_TEST_REDIS_PORT (46379),
-# LIBRARY_TEST_RABBITMQ_PORT (45672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
+# Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
+# LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
 # data folder (logs) for a look afterwards, LIBRARY_TEST_FAULTS=0 leaves the fault suite out; its
-# own ports: LIBRARY_FAULT_*_PORT (see tests/Library.FaultTests/RealLibrary.cs; 47xxx by default).
+# own ports: LIBRARY_FAULT_*_PORT (see tests/Library.FaultTests/RealLibrary.cs; 22xxx by default).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,9 +24,11 @@ source "$ROOT/eng/lib/servers.sh"
 # shellcheck source=lib/common.sh
 source "$ROOT/eng/lib/common.sh"
 
-PG_PORT="${LIBRARY_TEST_PG_PORT:-45432}"
-REDIS_PORT="${LIBRARY_TEST_REDIS_PORT:-46379}"
-RABBIT_PORT="${LIBRARY_TEST_RABBITMQ_PORT:-45672}"
+# Fixed ports stay below Linux's ephemeral range (32768-60999): a listener there can find its
+# port taken by some outgoing connection's source port (RabbitMQ then fails with eaddrinuse).
+PG_PORT="${LIBRARY_TEST_PG_PORT:-21432}"
+REDIS_PORT="${LIBRARY_TEST_REDIS_PORT:-21379}"
+RABBIT_PORT="${LIBRARY_TEST_RABBITMQ_PORT:-21672}"
 DATA="$(mktemp -d /tmp/library-test.XXXXXX)"
 RESULTS="$ROOT/artifacts/test-results"
 

@@ -1,3 +1,5 @@
+using Library.ServiceDefaults;
+
 namespace Library.BookService.Books;
 
 /// <summary>POST /api/books; PUT uses the same fields but totalCopies (stock has its own endpoint).</summary>
@@ -77,9 +79,9 @@ public static class BookRules
         {
             errors[field] = [$"{field} must have at most {max} characters."];
         }
-        else if (value is not null && value.Any(c => char.IsControl(c) && c is not ('\n' or '\r' or '\t')))
+        else if (TextInput.HasControlCharacters(value, multiline: true))
         {
-            errors[field] = [$"{field} must not contain control characters."];
+            errors[field] = TextInput.ControlCharactersError(field);
         }
     }
 }

@@ -1,4 +1,5 @@
 using Library.LendingService.Data;
+using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Loans;
@@ -77,7 +78,7 @@ public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor polic
     }
 
     public static IResult? InvalidKey(string? key) =>
-        key is not null && (key.Length is 0 or > MaxKeyLength || key.Any(char.IsControl))
+        key is not null && (key.Length is 0 or > MaxKeyLength || TextInput.HasControlCharacters(key))
             ? Results.ValidationProblem(new Dictionary<string, string[]> { [Header] = [$"{Header} must be 1 to {MaxKeyLength} printable characters."] })
             : null;
 }

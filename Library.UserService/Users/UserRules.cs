@@ -62,9 +62,9 @@ public static class UserRules
         {
             errors[field] = [$"{field} must have at most {MaxNameLength} characters."];
         }
-        else if (value.Any(char.IsControl))
+        else if (TextInput.HasControlCharacters(value))
         {
-            errors[field] = [$"{field} must not contain control characters."];
+            errors[field] = TextInput.ControlCharactersError(field);
         }
     }
 }

@@ -10,9 +10,9 @@ namespace Library.FaultTests;
 /// of its own (under /tmp) on ports of its own: PostgreSQL primary and synchronous standby,
 /// Redis, RabbitMQ, two replicas of every service, the gateway. The faults are done to these
 /// processes by their pid files and by the scripts' own verbs, never by process name.
-/// Ports (environment, defaults): LIBRARY_FAULT_PG_PORT (47432; +1 standby), LIBRARY_FAULT_REDIS_PORT
-/// (47379), LIBRARY_FAULT_RABBITMQ_PORT (47672; +1, +2), LIBRARY_FAULT_GATEWAY_PORT (47080), and the
-/// services on LIBRARY_FAULT_SERVICE_PORT (47100: user service 47101.., book 47201.., lending 47301..).
+/// Ports (environment, defaults): LIBRARY_FAULT_PG_PORT (22432; +1 standby), LIBRARY_FAULT_REDIS_PORT
+/// (22379), LIBRARY_FAULT_RABBITMQ_PORT (22672; +1, +2), LIBRARY_FAULT_GATEWAY_PORT (22080), and the
+/// services on LIBRARY_FAULT_SERVICE_PORT (22100: user service 22101.., book 22201.., lending 22301..).
 /// LIBRARY_FAULT_KEEP_DATA=1 keeps the folder (logs) afterwards.
 /// </summary>
 public sealed class RealLibrary : IAsyncLifetime
@@ -24,11 +24,11 @@ public sealed class RealLibrary : IAsyncLifetime
 
     public string Root { get; } = FindRepoRoot();
     public string Data { get; } = Directory.CreateTempSubdirectory("library-fault.").FullName;
-    public int PgPort { get; } = Port("LIBRARY_FAULT_PG_PORT", 47432);
-    public int RedisPort { get; } = Port("LIBRARY_FAULT_REDIS_PORT", 47379);
-    public int RabbitPort { get; } = Port("LIBRARY_FAULT_RABBITMQ_PORT", 47672);
-    public int GatewayPort { get; } = Port("LIBRARY_FAULT_GATEWAY_PORT", 47080);
-    public int ServiceBase { get; } = Port("LIBRARY_FAULT_SERVICE_PORT", 47100);
+    public int PgPort { get; } = Port("LIBRARY_FAULT_PG_PORT", 22432);
+    public int RedisPort { get; } = Port("LIBRARY_FAULT_REDIS_PORT", 22379);
+    public int RabbitPort { get; } = Port("LIBRARY_FAULT_RABBITMQ_PORT", 22672);
+    public int GatewayPort { get; } = Port("LIBRARY_FAULT_GATEWAY_PORT", 22080);
+    public int ServiceBase { get; } = Port("LIBRARY_FAULT_SERVICE_PORT", 22100);
     public Uri Gateway => new($"http://127.0.0.1:{GatewayPort}");
 
     /// <summary>What happened while starting and faulting, for the test output.</summary>
