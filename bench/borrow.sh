@@ -42,7 +42,7 @@ bench_psql -d lendingdb -qc "
   CREATE TABLE bench_titles AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM (VALUES $(values "$BENCH_LENDING/titles")) v(id);
   CREATE UNIQUE INDEX ON bench_readers (n); CREATE UNIQUE INDEX ON bench_titles (n);" >/dev/null
 bench_log "the same transaction in pgbench: $CONNECTIONS clients, ${SECONDS_EACH} s"
-PGPASSWORD="$(cat "$LIBRARY_DATA_DIR/secrets/postgres.password")" pgbench -h 127.0.0.1 -p "$(_srv_pg_port "$LIBRARY_DATA_DIR")" -U postgres -n \
+PGPASSWORD="$(cat "$LIBRARY_DATA_DIR/secrets/postgres.password")" pgbench -h 127.0.0.1 -p "$(_srv_pg_port "$(_srv_pg_primary_root "$LIBRARY_DATA_DIR")")" -U postgres -n \
   -M extended -c "$CONNECTIONS" -j 2 -T "$SECONDS_EACH" -D readers="$nr" -D titles="$nt" -f "$BENCH_DIR/borrow.sql" \
   --report-per-command lendingdb >"$OUT/pgbench.txt" 2>&1 || { tail -20 "$OUT/pgbench.txt" >&2; exit 1; }
 bench_psql -d lendingdb -qc "DROP TABLE bench_readers, bench_titles" >/dev/null
