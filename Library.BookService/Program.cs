@@ -15,11 +15,11 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 // A book comes with its authors and categories: split queries avoid the cartesian product.
-builder.AddNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery));
+builder.AddLibraryNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery));
 // Migrations (then the sample catalog on a first run) go first: the event bus needs its tables.
 builder.Services.AddMigration<CatalogDbContext>(CatalogImport.SeedAsync);
-builder.AddRedisClient("cache");
-builder.AddRabbitMQClient("messaging");
+builder.AddLibraryRedisClient("cache");
+builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
     .AddHandler<BookAvailabilityChanged, AvailabilityChangedHandler>()
     .AddHandler<LoanCreated, LoanCreatedHandler>()

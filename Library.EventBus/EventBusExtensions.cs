@@ -14,7 +14,7 @@ public static class EventBusExtensions
     /// The event bus of one service whose data lives in <typeparamref name="TContext"/> (which
     /// maps <see cref="EventBusModelBuilderExtensions.AddEventBusTables"/>): the outbox relay, the
     /// consumer of the service's queue, and the signal that wakes the relay after a commit.
-    /// Needs <c>AddRabbitMQClient</c> first. Settings come from the <c>EventBus</c> section.
+    /// Needs <c>AddLibraryRabbitMQ</c> first. Settings come from the <c>EventBus</c> section.
     /// </summary>
     public static EventBusBuilder AddEventBus<TContext>(this IHostApplicationBuilder builder, string serviceName, EventBusTopology topology)
         where TContext : DbContext

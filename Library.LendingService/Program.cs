@@ -14,10 +14,10 @@ using Library.ServiceDefaults;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddNpgsqlDbContext<LendingDbContext>("lendingdb");
+builder.AddLibraryNpgsqlDbContext<LendingDbContext>("lendingdb");
 // Migrations run first: the event bus's relay and consumer need their tables.
 builder.Services.AddMigration<LendingDbContext>();
-builder.AddRabbitMQClient("messaging");
+builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create())
     .AddHandler<BookCreated, BookCreatedHandler>()
     .AddHandler<BookUpdated, BookUpdatedHandler>()

@@ -1,7 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
@@ -13,12 +12,18 @@ namespace Library.ServiceDefaults;
 public static class PostgresExtensions
 {
     /// <summary>
-    /// What Aspire's <c>AddNpgsqlDbContext</c> gives, on the plain libraries: a pooled DbContext on
-    /// <c>ConnectionStrings:{connectionName}</c> (an Npgsql keyword string, possibly multi-host),
-    /// retries on transient failures, snake_case names, a readiness health check and Npgsql tracing
-    /// (wired in <see cref="Microsoft.Extensions.Hosting.Extensions.ConfigureOpenTelemetry{TBuilder}"/>).
+    /// A pooled DbContext on <c>ConnectionStrings:{connectionName}</c> (an Npgsql keyword string,
+    /// possibly multi-host), registered with EF Core's <c>AddDbContextPool</c> and enriched by
+    /// Aspire's <c>EnrichNpgsqlDbContext</c> (Aspire.Npgsql.EntityFrameworkCore.PostgreSQL): its
+    /// readiness check named after the context, Unhealthy while the database cannot be reached,
+    /// Npgsql tracing and metrics, and its <c>Aspire:Npgsql:EntityFrameworkCore:PostgreSQL</c>
+    /// settings. Not Aspire's <c>AddNpgsqlDbContext</c>: its options callback gets no service
+    /// provider, and the interceptors registered as services (the event bus's outbox signal) must
+    /// join every context. Aspire's retry is off (<c>DisableRetry</c>) in favour of
+    /// <see cref="FailoverAwareExecutionStrategy"/>, which also retries what a failover looks like.
+    /// Names are snake_case.
     /// </summary>
-    public static IHostApplicationBuilder AddNpgsqlDbContext<TContext>(
+    public static IHostApplicationBuilder AddLibraryNpgsqlDbContext<TContext>(
         this IHostApplicationBuilder builder,
         string connectionName,
         Action<NpgsqlDbContextOptionsBuilder>? configureNpgsql = null)
@@ -26,7 +31,6 @@ public static class PostgresExtensions
     {
         var connectionString = builder.Configuration.GetRequiredConnectionString(connectionName);
 
-        // Interceptors registered as services (e.g. the event bus's outbox signal) join every context.
         builder.Services.AddDbContextPool<TContext>((services, options) => options
             .UseNpgsql(connectionString, npgsql =>
             {
@@ -36,10 +40,7 @@ public static class PostgresExtensions
             .UseSnakeCaseNamingConvention()
             .AddInterceptors(services.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()));
 
-        builder.Services.AddHealthChecks().AddDbContextCheck<TContext>(
-            name: connectionName,
-            failureStatus: HealthStatus.Unhealthy,
-            customTestQuery: static (db, ct) => db.Database.CanConnectAsync(ct));
+        builder.EnrichNpgsqlDbContext<TContext>(settings => settings.DisableRetry = true);
         return builder;
     }
 

@@ -9,13 +9,23 @@ namespace Library.ServiceDefaults;
 public static class RabbitMQExtensions
 {
     /// <summary>
-    /// What Aspire's <c>AddRabbitMQClient</c> gives: a connection from
-    /// <c>ConnectionStrings:{connectionName}</c> (<c>amqp://user:pass@host:port/vhost</c>), opened
-    /// lazily and kept, with automatic recovery, and a health check. The service does not wait for
-    /// the broker to start: events go through the outbox, so a broker outage delays them and
-    /// degrades health but never stops the service.
+    /// The service's AMQP connection from <c>ConnectionStrings:{connectionName}</c>
+    /// (<c>amqp://user:pass@host:port/vhost</c>, the key Aspire sets), opened lazily and kept, with
+    /// automatic recovery, and a health check that is Degraded while the broker is unreachable.
+    /// The service does not wait for the broker: events go through the outbox, so a broker outage
+    /// delays them and degrades health but never stops or slows the service.
+    /// <para>
+    /// Deliberately not Aspire.RabbitMQ.Client's <c>AddRabbitMQClient</c> (13.6.5), checked with a
+    /// broker that refuses connections: its <see cref="IConnection"/> singleton connects
+    /// synchronously inside the DI factory with 5 retries (1+2+4+8+16 s), so the first resolve
+    /// blocks a thread about 31 s, cannot be cancelled (a stopping service waits for it), then
+    /// throws; its health check is Unhealthy and takes those 31 s too; with
+    /// <c>DisableAutoActivation=false</c> the service does not start at all (the host aborts after
+    /// the retries). This connection is opened asynchronously on first use, cancellably, and the
+    /// event bus's relay and consumer simply try again later.
+    /// </para>
     /// </summary>
-    public static TBuilder AddRabbitMQClient<TBuilder>(this TBuilder builder, string connectionName)
+    public static TBuilder AddLibraryRabbitMQ<TBuilder>(this TBuilder builder, string connectionName)
         where TBuilder : IHostApplicationBuilder
     {
         var uri = new Uri(builder.Configuration.GetRequiredConnectionString(connectionName));

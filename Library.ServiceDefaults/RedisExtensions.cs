@@ -9,26 +9,43 @@ namespace Library.ServiceDefaults;
 public static class RedisExtensions
 {
     /// <summary>
-    /// What Aspire's <c>AddRedisClient</c> gives: one <see cref="IConnectionMultiplexer"/> from
-    /// <c>ConnectionStrings:{connectionName}</c>. The string is parsed as it is, so the
-    /// <c>ssl=true</c> Aspire adds since 13.1 is kept. The service starts and keeps serving while
-    /// Redis is down (it is a cache): the multiplexer reconnects by itself, and the health check
-    /// reports Degraded, not Unhealthy, so the gateway keeps routing to this replica.
+    /// Aspire's Redis client (Aspire.StackExchange.Redis: one <see cref="IConnectionMultiplexer"/>
+    /// from <c>ConnectionStrings:{connectionName}</c>, created on first use, with its tracing and
+    /// its <c>Aspire:StackExchange:Redis</c> settings) plus what a cache needs here: the string is
+    /// parsed as it is, so the <c>ssl=true</c> Aspire adds since 13.1 is kept; short timeouts; the
+    /// service starts and keeps serving while Redis is down: the multiplexer reconnects by itself
+    /// (<c>AbortOnConnectFail=false</c>), failures and recoveries are logged, and the health check
+    /// reports Degraded, not Unhealthy, so the gateway keeps routing to this replica. (Aspire's
+    /// own check is Unhealthy-only, so it is switched off and replaced.)
     /// </summary>
-    public static TBuilder AddRedisClient<TBuilder>(this TBuilder builder, string connectionName)
+    public static TBuilder AddLibraryRedisClient<TBuilder>(this TBuilder builder, string connectionName)
         where TBuilder : IHostApplicationBuilder
     {
-        var options = ConfigurationOptions.Parse(builder.Configuration.GetRequiredConnectionString(connectionName));
-        options.AbortOnConnectFail = false;
-        options.ConnectTimeout = 2_000;
-        options.SyncTimeout = 2_000;
-        options.AsyncTimeout = 2_000;
-        options.ClientName ??= builder.Environment.ApplicationName;
+        // A missing key fails the start and names the key (Aspire would fail on first use).
+        builder.Configuration.GetRequiredConnectionString(connectionName);
+        var clientName = builder.Environment.ApplicationName;
+        builder.AddRedisClient(
+            connectionName,
+            settings => settings.DisableHealthChecks = true,
+            options =>
+            {
+                options.AbortOnConnectFail = false;
+                options.ConnectTimeout = 2_000;
+                options.SyncTimeout = 2_000;
+                options.AsyncTimeout = 2_000;
+                options.ClientName ??= clientName;
+            });
 
+        // Aspire's factory, wrapped so the connection's failures and recoveries are logged from
+        // the moment it exists (it stays lazy: created on first use).
+        var aspire = builder.Services.Last(d => d.ServiceType == typeof(IConnectionMultiplexer) && !d.IsKeyedService);
+        var create = aspire.ImplementationFactory
+            ?? throw new InvalidOperationException("Aspire's AddRedisClient no longer registers IConnectionMultiplexer with a factory.");
+        builder.Services.Remove(aspire);
         builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
         {
+            var multiplexer = (IConnectionMultiplexer)create(sp);
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Library.Redis");
-            var multiplexer = ConnectionMultiplexer.Connect(options);
             multiplexer.ConnectionFailed += (_, e) =>
                 logger.LogWarning("Redis connection failed ({FailureType}): {Reason}", e.FailureType, e.Exception?.Message);
             multiplexer.ConnectionRestored += (_, e) => logger.LogInformation("Redis connection restored");

@@ -9,10 +9,10 @@ using Microsoft.AspNetCore.Identity;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddNpgsqlDbContext<UserDbContext>("userdb");
+builder.AddLibraryNpgsqlDbContext<UserDbContext>("userdb");
 // Migrations (then the first signing key and admin) run first: the event bus needs its tables.
 builder.Services.AddMigration<UserDbContext>(FirstAdmin.SeedAsync);
-builder.AddRabbitMQClient("messaging");
+builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<UserDbContext>("userservice", LibraryTopology.Create());
 builder.AddLibraryAuthentication();
 builder.Services.Configure<IssuerOptions>(builder.Configuration.GetSection(AuthOptions.SectionName));

@@ -26,7 +26,7 @@ public static class CatalogOutputCache
     public static IHostApplicationBuilder AddCatalogOutputCache(this IHostApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(SectionName).Get<CatalogOutputCacheOptions>() ?? new();
-        builder.AddRedisClient("cache");
+        builder.AddLibraryRedisClient("cache");
         var versionKey = CacheKeys.CatalogVersion(builder.Configuration);
         builder.Services.AddOutputCache(o =>
         {

@@ -71,8 +71,8 @@ public sealed class BusHarness : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSingleton(Faults);
-        builder.AddNpgsqlDbContext<TestDbContext>("testdb");
-        builder.AddRabbitMQClient("messaging");
+        builder.AddLibraryNpgsqlDbContext<TestDbContext>("testdb");
+        builder.AddLibraryRabbitMQ("messaging");
         var bus = builder.AddEventBus<TestDbContext>(service, Topology);
         if (handlers)
         {

@@ -28,8 +28,9 @@ public abstract class ServiceStartupTests<TProgram, TContext>(string databaseNam
 
         var health = await client.GetFromJsonAsync<JsonElement>("/health", TestContext.Current.CancellationToken);
 
+        // The database's readiness check is Aspire's (EnrichNpgsqlDbContext), named after the context.
         Assert.Equal("Healthy", health.GetProperty("status").GetString());
-        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(databaseName).GetProperty("status").GetString());
+        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(typeof(TContext).Name).GetProperty("status").GetString());
         await AssertFullyMigrated(host, database);
     }
 
@@ -85,7 +86,7 @@ public abstract class ServiceStartupTests<TProgram, TContext>(string databaseNam
         // of the gateway's rotation (events wait in the outbox; reads go to PostgreSQL).
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("Degraded", health.GetProperty("status").GetString());
-        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(databaseName).GetProperty("status").GetString());
+        Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(typeof(TContext).Name).GetProperty("status").GetString());
         Assert.Equal("Degraded", health.GetProperty("checks").GetProperty("messaging").GetProperty("status").GetString());
     }
 

@@ -1,0 +1,108 @@
+using Microsoft.Extensions.Primitives;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace Library.Gateway.Routing;
+
+/// <summary>
+/// YARP's routes, from <see cref="ApiRoutes"/>, and one cluster per service whose one destination
+/// is a service-discovery name (<c>http+https://{service}</c>). Microsoft.Extensions.ServiceDiscovery.Yarp
+/// (<c>AddServiceDiscoveryDestinationResolver</c>) expands it into one destination per endpoint
+/// in Aspire's keys <c>services:{service}:http:{i}</c> (the <c>https</c> ones when no http
+/// endpoint is given), so N replicas are N destinations, balanced by power of two choices,
+/// checked actively on <c>/health</c> and passively on failures, and resolved again when the
+/// configuration changes.
+/// </summary>
+public static class ProxyConfig
+{
+    public static IReverseProxyBuilder AddLibraryProxy(this WebApplicationBuilder builder)
+    {
+        var proxy = builder.Services.AddReverseProxy()
+            .LoadFromMemory(Routes(), Clusters(builder.Configuration))
+            .AddServiceDiscoveryDestinationResolver();
+        // Route timeouts (Timeouts:*) follow the configuration too, as the endpoints do.
+        builder.Services.AddHostedService<ReloadOnConfigurationChange>();
+        return proxy;
+    }
+
+    public static IReadOnlyList<RouteConfig> Routes()
+    {
+        var routes = ApiRoutes.Table.Select((entry, i) => new RouteConfig
+        {
+            RouteId = $"{entry.Service}-{i}",
+            ClusterId = entry.Service,
+            Match = new RouteMatch { Path = entry.Prefix + "/{**rest}" },
+            // Anonymous GETs of the catalog may be answered at the door (CatalogOutputCache).
+            OutputCachePolicy = entry.Service == ApiRoutes.BookService ? CatalogOutputCache.PolicyName : null,
+        }).ToList();
+        // Each service's OpenAPI document, for the docs page: /openapi/{service}.json.
+        routes.AddRange(ApiRoutes.Services.Select(service => new RouteConfig
+        {
+            RouteId = $"{service}-openapi",
+            ClusterId = service,
+            Match = new RouteMatch { Path = $"/openapi/{service}.json", Methods = ["GET"] },
+            // The service writes the document's `servers` from the request's Host: the gateway's
+            // own (the client's), so the docs page's "Test Request" and curl examples go through
+            // the gateway, not to a replica behind it.
+            Transforms =
+            [
+                new Dictionary<string, string> { ["PathSet"] = "/openapi/v1.json" },
+                new Dictionary<string, string> { ["RequestHeaderOriginalHost"] = "true" },
+            ],
+        }));
+        return routes;
+    }
+
+    public static IReadOnlyList<ClusterConfig> Clusters(IConfiguration configuration) =>
+        ApiRoutes.Services.Select(service => new ClusterConfig
+        {
+            ClusterId = service,
+            LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
+            // A replica that has not answered (headers) in time: 504 problem details (a GET is
+            // first tried once more on another replica).
+            HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = RouteTimeout(configuration, service) },
+            Destinations = new Dictionary<string, DestinationConfig>
+            {
+                [service] = new() { Address = $"http+https://{service}" },
+            },
+            HealthCheck = new HealthCheckConfig
+            {
+                Active = new ActiveHealthCheckConfig
+                {
+                    Enabled = true,
+                    Interval = TimeSpan.FromSeconds(5),
+                    Timeout = TimeSpan.FromSeconds(2),
+                    Policy = "ConsecutiveFailures",
+                    Path = "/health",
+                },
+                Passive = new PassiveHealthCheckConfig
+                {
+                    Enabled = true,
+                    Policy = "TransportFailureRate",
+                    ReactivationPeriod = TimeSpan.FromSeconds(10),
+                },
+            },
+        }).ToList();
+
+    /// <summary><c>Timeouts:{service}</c> seconds, else <c>Timeouts:Default</c>, else 30 s.</summary>
+    public static TimeSpan RouteTimeout(IConfiguration configuration, string service)
+    {
+        var seconds = configuration.GetValue<double?>($"Timeouts:{service}") ?? configuration.GetValue<double?>("Timeouts:Default") ?? 30;
+        return TimeSpan.FromSeconds(seconds > 0 ? seconds : 30);
+    }
+
+    private sealed class ReloadOnConfigurationChange(IConfiguration configuration, InMemoryConfigProvider proxy) : IHostedService, IDisposable
+    {
+        private IDisposable? _subscription;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _subscription = ChangeToken.OnChange(configuration.GetReloadToken, () => proxy.Update(Routes(), Clusters(configuration)));
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public void Dispose() => _subscription?.Dispose();
+    }
+}
