@@ -1,63 +1,114 @@
+using Library.AppHost.Servers;
 using Microsoft.Extensions.Configuration;
 
 // The Library's topology: three services that each own a PostgreSQL database, a gateway in front,
-// Redis as a cache and RabbitMQ for integration events. The names below are the configuration
-// keys every service reads (ConnectionStrings:bookdb, services:bookservice:http:0, ...), the same
-// keys eng/run.sh sets when it runs the same services without Docker.
+// Redis as a cache and RabbitMQ for integration events. The resource names are the configuration
+// keys every service reads (ConnectionStrings:bookdb, services:bookservice:http:0, ...).
+//
+// Settings (arguments --Key=value, environment Key__Sub=value, or appsettings.json):
+//   Library:Servers   auto (default) | container | process: the backing servers as Aspire's
+//                     containers, or as processes from the distribution's packages (Servers/)
+//   Library:DataDir   process mode's data folder (default: <repository>/.local), kept across runs
+//   Library:GatewayPort  the gateway's fixed port (default 8080; 0: any free port)
+//   Library:Replicas  replicas of each service (default 2)
+//   Library:Catalog   a catalog file loaded into an empty catalog (default data/sample-catalog.json; none)
 var builder = DistributedApplication.CreateBuilder(args);
+var config = builder.Configuration;
+var repository = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
 
-// The first admin: email is plain configuration, the password a secret the dashboard (or user
-// secrets, or `azd`) asks for; never a value in source.
+// Secrets are parameters: generated once and kept in the AppHost's user secrets (or given by the
+// dashboard, `azd`, or --Parameters:name=value); never a value in source.
+IResourceBuilder<ParameterResource> Secret(string name, bool special = true) =>
+    builder.AddParameter(name, new GenerateParameterDefault { MinLength = 24, Special = special }, secret: true, persist: true);
+
 var adminEmail = builder.AddParameter("admin-email");
-var adminPassword = builder.AddParameter("admin-password", secret: true);
+var adminPassword = Secret("admin-password", special: false);
 // The lending service's client secret for service tokens (its gRPC look-ups).
-var lendingClientSecret = builder.AddParameter("lending-client-secret", secret: true);
+var lendingClientSecret = Secret("lending-client-secret", special: false);
+var postgresPassword = Secret("postgres-password");
+// No special characters: they would need escaping in the redis and amqp connection strings.
+var cachePassword = Secret("cache-password", special: false);
+var messagingPassword = Secret("messaging-password", special: false);
 
-var postgres = builder.AddPostgres("postgres");
-if (builder.ExecutionContext.IsRunMode && builder.Configuration.GetValue("Postgres:DataVolume", true))
+var mode = ServerModes.Choose(builder);
+IResourceBuilder<IResourceWithConnectionString> userDb, bookDb, lendingDb, cache, messaging;
+if (builder.ExecutionContext.IsPublishMode)
 {
-    // Local runs keep their data (tests turn this off: a volume remembers the password of its
-    // first run). Not in Azure Container Apps: Azure Files cannot chmod, so initdb fails on such
-    // a volume (see README, "Deploying").
-    postgres.WithDataVolume();
+    // What azd and `aspire publish` read: Aspire's own server resources (containers there; in
+    // Azure, pass managed servers' connection strings instead, see README "Deploying").
+    var postgres = builder.AddPostgres("postgres", password: postgresPassword);
+    userDb = postgres.AddDatabase("userdb");
+    bookDb = postgres.AddDatabase("bookdb");
+    lendingDb = postgres.AddDatabase("lendingdb");
+    cache = builder.AddRedis("cache", port: null, password: cachePassword);
+    messaging = builder.AddRabbitMQ("messaging", password: messagingPassword).WithManagementPlugin();
 }
-var userDb = postgres.AddDatabase("userdb");
-var bookDb = postgres.AddDatabase("bookdb");
-var lendingDb = postgres.AddDatabase("lendingdb");
+else if (mode == ServerMode.Container)
+{
+    var postgres = builder.AddPostgres("postgres", password: postgresPassword).WithDataVolume();
+    var endpoint = postgres.Resource.PrimaryEndpoint;
+    async Task<string> Admin(CancellationToken ct) =>
+        await postgres.Resource.GetConnectionStringAsync(ct) + ";Database=postgres;Pooling=false";
+    userDb = postgres.AddLibraryDatabase("userdb", "userservice", endpoint, Admin);
+    bookDb = postgres.AddLibraryDatabase("bookdb", "bookservice", endpoint, Admin);
+    lendingDb = postgres.AddLibraryDatabase("lendingdb", "lendingservice", endpoint, Admin);
+    cache = builder.AddRedis("cache", port: null, password: cachePassword).WithDataVolume();
+    messaging = builder.AddRabbitMQ("messaging", password: messagingPassword).WithManagementPlugin().WithDataVolume();
+}
+else if (OperatingSystem.IsLinux())
+{
+    var data = Path.GetFullPath(config["Library:DataDir"] is { Length: > 0 } d ? d : Path.Combine(repository, ".local"));
+    var postgres = builder.AddPostgresProcess("postgres", data, postgresPassword);
+    Task<string> Admin(CancellationToken ct) =>
+        Task.FromResult(postgres.Resource.AdminConnectionString(postgres.Resource.Endpoint.Port));
+    userDb = postgres.AddLibraryDatabase("userdb", "userservice", postgres.Resource.Endpoint, Admin);
+    bookDb = postgres.AddLibraryDatabase("bookdb", "bookservice", postgres.Resource.Endpoint, Admin);
+    lendingDb = postgres.AddLibraryDatabase("lendingdb", "lendingservice", postgres.Resource.Endpoint, Admin);
+    cache = builder.AddRedisProcess("cache", data, cachePassword);
+    messaging = builder.AddRabbitMQProcess("messaging", data, messagingPassword);
+}
+else
+{
+    throw new PlatformNotSupportedException("process mode needs Linux");
+}
 
-var cache = builder.AddRedis("cache");
-var messaging = builder.AddRabbitMQ("messaging").WithManagementPlugin();
+var replicas = config.GetValue("Library:Replicas", 2);
+var catalog = config["Library:Catalog"] is { Length: > 0 } c ? c : Path.Combine(repository, "data", "sample-catalog.json");
 
-const int Replicas = 2;
-
-var userService = builder.AddProject<Projects.Library_UserService>("userservice")
+// The http launch profile: an https one needs a developer certificate this machine may not have.
+var userService = builder.AddProject<Projects.Library_UserService>("userservice", launchProfileName: "http")
     .WithReference(userDb).WaitFor(userDb)
     .WithReference(messaging).WaitFor(messaging)
     .WithEnvironment("Library__Admin__Email", adminEmail)
     .WithEnvironment("Library__Admin__Password", adminPassword)
     .WithEnvironment("Auth__Clients__lendingservice__Secret", lendingClientSecret)
-    .WithReplicas(Replicas)
+    .WithReplicas(replicas)
     .WithHttpHealthCheck("/health");
 
-var bookService = builder.AddProject<Projects.Library_BookService>("bookservice")
+var bookService = builder.AddProject<Projects.Library_BookService>("bookservice", launchProfileName: "http")
     .WithReference(bookDb).WaitFor(bookDb)
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
     .WithReference(userService) // token-signing keys (OpenID discovery, JWKS)
-    .WithReplicas(Replicas)
+    .WithReplicas(replicas)
     .WithHttpHealthCheck("/health");
+if (builder.ExecutionContext.IsRunMode && !string.Equals(catalog, "none", StringComparison.OrdinalIgnoreCase))
+{
+    // Loaded into an empty catalog only (a first run).
+    bookService.WithEnvironment("Catalog__SeedFile", catalog);
+}
 
-var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice")
+var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice", launchProfileName: "http")
     .WithReference(lendingDb).WaitFor(lendingDb)
     .WithReference(messaging).WaitFor(messaging)
     .WithReference(userService) // token-signing keys, service tokens, reader look-ups (gRPC-Web)
     .WithReference(bookService) // title look-ups (gRPC-Web)
     .WithEnvironment("Auth__Client__Id", "lendingservice")
     .WithEnvironment("Auth__Client__Secret", lendingClientSecret)
-    .WithReplicas(Replicas)
+    .WithReplicas(replicas)
     .WithHttpHealthCheck("/health");
 
-builder.AddProject<Projects.Library_Gateway>("gateway")
+var gateway = builder.AddProject<Projects.Library_Gateway>("gateway", launchProfileName: "http")
     // Its output cache of anonymous catalog reads (shared by its replicas); it starts without it.
     .WithReference(cache)
     .WithReference(userService).WaitFor(userService)
@@ -65,14 +116,20 @@ builder.AddProject<Projects.Library_Gateway>("gateway")
     .WithReference(lendingService).WaitFor(lendingService)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
+if (builder.ExecutionContext.IsRunMode && config.GetValue("Library:GatewayPort", 8080) is var gatewayPort and > 0)
+{
+    // One address for readers, the page and the benchmarks, whatever ports the services get.
+    gateway.WithEndpoint("http", e => e.Port = gatewayPort);
+}
 
+#if LIBRARY_PUBLISH_TARGETS
 // Where `azd up` / `aspire publish` deploy to (publish mode only; a local run needs neither).
 // Exactly one compute environment is declared, so every project lands in it without a
 // per-resource choice: Azure Container Apps by default (what azd provisions), or Docker Compose
 // for a host with Docker and no Azure (`aspire publish` with Deployment__Target=compose).
 if (builder.ExecutionContext.IsPublishMode)
 {
-    if (string.Equals(builder.Configuration["Deployment:Target"], "compose", StringComparison.OrdinalIgnoreCase))
+    if (string.Equals(config["Deployment:Target"], "compose", StringComparison.OrdinalIgnoreCase))
     {
         builder.AddDockerComposeEnvironment("compose");
     }
@@ -81,5 +138,6 @@ if (builder.ExecutionContext.IsPublishMode)
         builder.AddAzureContainerAppEnvironment("aca");
     }
 }
+#endif
 
 builder.Build().Run();

@@ -1,9 +1,17 @@
 using Library.Gateway.Routing;
 using Library.ServiceDefaults;
 using Scalar.AspNetCore;
-using Yarp.ReverseProxy.Configuration;
 
-var builder = WebApplication.CreateBuilder(args);
+// The page is served from wwwroot wherever the gateway runs: the project folder (dotnet run, the
+// AppHost), a publish folder, or its build output (a copy is made there at build time), so a
+// gateway started as `dotnet bin/.../Library.Gateway.dll` from anywhere still serves `/`.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    WebRootPath = Directory.Exists(Path.Combine(Directory.GetCurrentDirectory(), "wwwroot"))
+        ? null
+        : Path.Combine(AppContext.BaseDirectory, "wwwroot"),
+});
 
 builder.AddServiceDefaults();
 builder.AddLibraryAuthentication();
@@ -12,8 +20,7 @@ builder.Services.AddLibraryRateLimits(builder.Configuration);
 var maxBody = builder.Configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>()?.MaxBodyBytes ?? new LimitOptions().MaxBodyBytes;
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
 builder.AddCatalogOutputCache();
-builder.Services.AddReverseProxy();
-builder.Services.AddSingleton<IProxyConfigProvider, ServiceDiscoveryProxyConfigProvider>();
+builder.AddLibraryProxy();
 
 var app = builder.Build();
 

@@ -2,7 +2,7 @@
 # Shared by the bench/ scripts (source it): ports, the stack (own or already running), tokens,
 # test data through the API, wrk runs and their figures, resident memory, and the results table.
 #
-# Each scenario script works alone (it starts its own stack with eng/run.sh and prints its rows
+# Each scenario script works alone (it starts its own stack with eng/processes.sh and prints its rows
 # as a table) or inside bench/run.sh (BENCH_USE_RUNNING=1: it uses the stack run.sh started, or
 # one you started yourself, and appends its rows to run.sh's table, $BENCH_RESULTS).
 #
@@ -15,7 +15,7 @@
 #     It must have been started with the raised limits (RateLimiting__*, see bench_limits) or
 #     the load gets 429s, which the rows show as non-2xx.
 #   BENCH_KEEP=1          keep the work folder (wrk outputs, logs, the stack's data) afterwards
-#   Ports of an own stack (defaults apart from eng/run.sh's and eng/test.sh's): LIBRARY_GATEWAY_PORT
+#   Ports of an own stack (defaults apart from eng/processes.sh's and eng/test.sh's): LIBRARY_GATEWAY_PORT
 #   8182, LIBRARY_{USER,BOOK,LENDING}SERVICE_PORT 5621/5721/5821, LIBRARY_PG_PORT 49432,
 #   LIBRARY_REDIS_PORT 49379, LIBRARY_RABBITMQ_PORT 49672 (+1, +2).
 
@@ -68,7 +68,7 @@ bench_workdir() {
   export BENCH_RESULTS
 }
 
-# Rate limits raised through the gateway's configuration keys (API.md, "Limits"); eng/run.sh
+# Rate limits raised through the gateway's configuration keys (API.md, "Limits"); eng/processes.sh
 # passes the environment on to the gateway. Nothing is switched off: the limiters still run.
 bench_limits() {
   export RateLimiting__AnonymousPerMinute="${RateLimiting__AnonymousPerMinute:-1000000000}"
@@ -91,22 +91,22 @@ bench_cleanup_now() {
     [[ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" == "$$" ]] && kill "$p" 2>/dev/null || true
   done
   BENCH_CHILD_PIDS=()
-  if [[ -n "$BENCH_STACK_OWN" ]]; then "$BENCH_ROOT/eng/run.sh" stop >/dev/null 2>&1 || true; BENCH_STACK_OWN=""; fi
+  if [[ -n "$BENCH_STACK_OWN" ]]; then "$BENCH_ROOT/eng/processes.sh" stop >/dev/null 2>&1 || true; BENCH_STACK_OWN=""; fi
   if [[ -n "${BENCH_OWN_WORK:-}" ]]; then
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then bench_log "kept $BENCH_WORK"; else rm -rf "$BENCH_WORK"; fi
   fi
 }
 bench_cleanup() { local rc=$?; trap - EXIT; bench_cleanup_now; exit "$rc"; }
 
-# Builds the services (Release) once; eng/run.sh then starts them with LIBRARY_NO_BUILD=1 so
+# Builds the services (Release) once; eng/processes.sh then starts them with LIBRARY_NO_BUILD=1 so
 # start times never include MSBuild.
 bench_build() {
   [[ "${BENCH_NO_BUILD:-0}" == 1 ]] && return 0
   bench_log "building (Release)"
-  dotnet build "$(library_solution 2>/dev/null)" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+  library_build_settings 2>/dev/null; dotnet build "$BENCH_ROOT/Library.sln" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
 }
 
-# bench_stack_up -- an own stack (eng/run.sh start, sample catalog, 2 replicas, raised limits),
+# bench_stack_up -- an own stack (eng/processes.sh start, sample catalog, 2 replicas, raised limits),
 # or checks the running one (BENCH_USE_RUNNING=1). Sets BENCH_URL, LIBRARY_DATA_DIR.
 bench_stack_up() {
   bench_workdir
@@ -126,8 +126,8 @@ bench_stack_up() {
   bench_build
   bench_log "starting the stack (data: $LIBRARY_DATA_DIR)"
   BENCH_STACK_OWN=1
-  LIBRARY_NO_BUILD=1 "$BENCH_ROOT/eng/run.sh" start >"$BENCH_WORK/run-start.log" 2>&1 \
-    || { tail -30 "$BENCH_WORK/run-start.log" >&2; bench_die "eng/run.sh start failed"; }
+  LIBRARY_NO_BUILD=1 "$BENCH_ROOT/eng/processes.sh" start >"$BENCH_WORK/run-start.log" 2>&1 \
+    || { tail -30 "$BENCH_WORK/run-start.log" >&2; bench_die "eng/processes.sh start failed"; }
 }
 
 bench_admin_password() {

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [scenario...]      default: all, in this order
 #
-#   start       cold start of the whole stack: eng/run.sh start on an empty data folder (built
+#   start       cold start of the whole stack: eng/processes.sh start on an empty data folder (built
 #               tree: the build is done before and not timed), then again with the data kept;
 #               wall time and time to the first healthy process, all services, the gateway, the
 #               first /api answer
@@ -19,7 +19,7 @@
 #               and uncached, on own servers (the stack is stopped first)
 #   After each scenario that uses the stack: resident memory (VmRSS) of every process.
 #
-# The stack: eng/run.sh with bench/lib.sh's ports (gateway 8182, services 5621/5721/5821, PostgreSQL
+# The stack: eng/processes.sh with bench/lib.sh's ports (gateway 8182, services 5621/5721/5821, PostgreSQL
 # 49432, Redis 49379, RabbitMQ 49672-49674; baselines 8191/8192), 2 replicas, the sample catalog,
 # the gateway's rate limits raised through their keys (RateLimiting__*). Or a running one:
 #   BENCH_USE_RUNNING=1 BENCH_URL=http://127.0.0.1:8080 LIBRARY_DATA_DIR=/path/.local bench/run.sh
@@ -77,7 +77,7 @@ watch_start() {
   done
 }
 
-# timed_start LABEL WHAT NOTE -- eng/run.sh start with the watcher; one row
+# timed_start LABEL WHAT NOTE -- eng/processes.sh start with the watcher; one row
 timed_start() {
   local t0 wall w first svcs gw api
   t0="$(ms)"
@@ -85,8 +85,8 @@ timed_start() {
   local watcher=$!
   BENCH_CHILD_PIDS+=("$watcher")
   BENCH_STACK_OWN=1   # from now on, the exit stops it (servers included), even after a failed start
-  LIBRARY_NO_BUILD=1 "$BENCH_ROOT/eng/run.sh" start >"$BENCH_WORK/start-$1.log" 2>&1 \
-    || { tail -30 "$BENCH_WORK/start-$1.log" >&2; bench_die "eng/run.sh start failed"; }
+  LIBRARY_NO_BUILD=1 "$BENCH_ROOT/eng/processes.sh" start >"$BENCH_WORK/start-$1.log" 2>&1 \
+    || { tail -30 "$BENCH_WORK/start-$1.log" >&2; bench_die "eng/processes.sh start failed"; }
   wall=$(($(ms) - t0))
   wait "$watcher" || true
   w="$BENCH_WORK/start-$1.times"
@@ -110,12 +110,12 @@ else
     bench_build
     export BENCH_NO_BUILD=1
     if wants start; then
-      bench_log "cold start: eng/run.sh start on an empty data folder"
+      bench_log "cold start: eng/processes.sh start on an empty data folder"
       timed_start first "first start, empty data folder" "initdb, migrations, 322-title sample catalog"
       bench_rss "first start"
-      "$BENCH_ROOT/eng/run.sh" stop >/dev/null 2>&1
+      "$BENCH_ROOT/eng/processes.sh" stop >/dev/null 2>&1
       BENCH_STACK_OWN=""
-      bench_log "cold start: eng/run.sh start with the data kept"
+      bench_log "cold start: eng/processes.sh start with the data kept"
       timed_start restart "restart, data kept" "servers and 7 processes"
     else
       bench_stack_up
@@ -156,7 +156,7 @@ if wants scale; then
                 LIBRARY_RABBITMQ_PORT="${BENCH_SCALE_RABBITMQ_PORT:-}" LIBRARY_BOOKSERVICE_PORT="${BENCH_SCALE_BOOK_PORT:-}")
   elif [[ -n "$BENCH_STACK_OWN" ]]; then
     bench_log "stopping the stack: the scale scenario runs on its own servers"
-    "$BENCH_ROOT/eng/run.sh" stop >/dev/null 2>&1
+    "$BENCH_ROOT/eng/processes.sh" stop >/dev/null 2>&1
     BENCH_STACK_OWN=""
   fi
   if [[ "$RUNNING" == 1 && -z "${BENCH_SCALE_PG_PORT:-}${BENCH_SCALE_BOOK_PORT:-}" ]]; then
@@ -172,7 +172,7 @@ fi
 echo
 echo "Library benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git -C "$BENCH_ROOT" rev-parse --short HEAD)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo '+changes'), in $(((SECONDS - T0) / 60)) min $(((SECONDS - T0) % 60)) s"
 echo "machine: $(bench_machine)"
-echo "stack: eng/run.sh, 2 replicas per service, PostgreSQL/Redis/RabbitMQ/wrk on the same cores; rate limits raised by RateLimiting__* keys"
+echo "stack: eng/processes.sh, 2 replicas per service, PostgreSQL/Redis/RabbitMQ/wrk on the same cores; rate limits raised by RateLimiting__* keys"
 echo
 bench_table
 if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo; echo "outputs: $BENCH_WORK"; fi

@@ -1,35 +1,31 @@
 #!/usr/bin/env bash
-# eng/run.sh -- runs the whole Library on this machine without Docker: PostgreSQL, Redis and
-# RabbitMQ as plain processes (eng/lib/servers.sh), then every service replica and the gateway
-# as `dotnet <Project>.dll`, configured with exactly the keys the Aspire AppHost would give them.
+# eng/run.sh -- runs the whole Library: installs what is missing from the distribution's packages
+# (PostgreSQL, Redis, RabbitMQ, the .NET tools), builds, and runs the AppHost (Library.AppHost),
+# which starts and watches everything else: the servers (containers where a container runtime
+# answers, processes from the distribution's packages where none does), 2 replicas of every
+# service, the gateway on a fixed port, and the Aspire dashboard. Prints the gateway's and the
+# dashboard's URLs once the gateway is healthy.
 #
-#   eng/run.sh               run in the foreground (logs on screen) until Ctrl-C, then stop all
-#   eng/run.sh start         start in the background; returns once every /health is Healthy
-#   eng/run.sh stop          stop the services, then the servers
-#   eng/run.sh restart       stop every service replica and the gateway at once (SIGTERM), start them
-#                            again (the servers keep running); also starts replicas that died
-#   eng/run.sh status        processes, their /health, and the servers (exit 3 unless all up)
-#   eng/run.sh logs [svc]    follow the logs (svc = userservice|bookservice|lendingservice|gateway)
+#   eng/run.sh               in the foreground (the AppHost's log on screen) until Ctrl-C
+#   eng/run.sh start         in the background; returns once the gateway is healthy
+#   eng/run.sh stop          stops a background run (the AppHost stops every resource it started)
+#   eng/run.sh status        every resource with its state and health (aspire describe)
+#   eng/run.sh logs [name]   a resource's console log (aspire logs), e.g. logs lendingservice
 #   eng/run.sh help
 #
-# PostgreSQL with a synchronous streaming standby (--ha anywhere on the line, or LIBRARY_PG_STANDBY=1;
-# remembered: a data folder that has a standby node always starts with it):
-#   eng/run.sh --ha start    as start, plus a standby on LIBRARY_PG_PORT+1 (pg_basebackup, slot);
-#                            services get Host=primary,standby;Target Session Attributes=primary
-#   eng/run.sh failover      promote the standby (stops the primary first if it still runs); the
-#                            services reconnect by themselves; the old primary needs rebuild-standby
-#   eng/run.sh rebuild-standby  the node that is not primary: fresh base backup, synchronous again
-#   eng/run.sh sync on|off   commits wait for the standby (on, the default) or not (off)
+# What stays in bash, and why: installing the servers' packages (the AppHost cannot apt-get), and
+# the background start/stop verbs (a process id and a log file). Ports, replicas, health waits,
+# environment keys and start order are the AppHost's. The fault-injection harness with a
+# PostgreSQL standby and failover is eng/processes.sh (see its header).
 #
-# Environment (defaults): LIBRARY_DATA_DIR (<repo>/.local), LIBRARY_REPLICAS (2),
-#   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too),
-#   LIBRARY_GATEWAY_PORT (8080), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
-#   LIBRARY_LENDINGSERVICE_PORT (5301) -- replica i listens on base + i,
-#   LIBRARY_START_TIMEOUT (180 s), LIBRARY_NO_BUILD=1 (use the last Release build),
-#   LIBRARY_ENVIRONMENT (Production), LIBRARY_ADMIN_EMAIL / LIBRARY_ADMIN_PASSWORD,
-#   OTEL_EXPORTER_OTLP_ENDPOINT (passed through when set).
-# Layout: servers under $DATA (see servers.sh), $DATA/run/<svc>-<i>.pid, $DATA/logs/<svc>-<i>.log,
-#   $DATA/secrets/admin.password.
+# Environment (defaults):
+#   LIBRARY_GATEWAY_PORT (8080)   LIBRARY_REPLICAS (2)   LIBRARY_DATA_DIR (<repo>/.local: the
+#   servers' data in process mode, kept across runs)   LIBRARY_SERVERS (auto | process | container)
+#   LIBRARY_CATALOG (data/sample-catalog.json, loaded into an empty catalog; "none")
+#   LIBRARY_NO_BUILD=1 (use the last Release build)   LIBRARY_DASHBOARD_URL (http://localhost:15180)
+# Secrets (database, Redis, RabbitMQ, admin passwords) are the AppHost's parameters, generated
+# once and kept in its user secrets: `dotnet user-secrets list --project Library.AppHost` shows
+# them (the admin's password is `Parameters:admin-password`), and so does the dashboard.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,433 +34,143 @@ source "$ROOT/eng/lib/servers.sh"
 # shellcheck source=lib/common.sh
 source "$ROOT/eng/lib/common.sh"
 
-# --ha may come anywhere on the command line; the other words are the verb and its argument.
-ARGS=()
-HA="${LIBRARY_PG_STANDBY:-0}"
-for a in "$@"; do if [[ "$a" == --ha ]]; then HA=1; else ARGS+=("$a"); fi; done
-set -- "${ARGS[@]+"${ARGS[@]}"}"
-
-DATA="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")"
-RUN_DIR="$DATA/run"
-LOG_DIR="$DATA/logs"
-PG_PORT="${LIBRARY_PG_PORT:-55432}"
-REDIS_PORT="${LIBRARY_REDIS_PORT:-56379}"
-RABBIT_PORT="${LIBRARY_RABBITMQ_PORT:-55672}"
+STATE="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")/run"   # the background run's pid and log
+PID_FILE="$STATE/apphost.pid"
+LOG_FILE="$STATE/apphost.log"
+APPHOST="$ROOT/Library.AppHost/Library.AppHost.csproj"
 GATEWAY_PORT="${LIBRARY_GATEWAY_PORT:-8080}"
-REPLICAS="${LIBRARY_REPLICAS:-2}"
-START_TIMEOUT="${LIBRARY_START_TIMEOUT:-180}"
-[[ "$HA" == 1 || -d "$DATA/postgres-2" ]] && HA=1 || HA=0
-
-SERVICES=(userservice bookservice lendingservice)   # started first; the gateway after them
-declare -A PROJECT=([userservice]=Library.UserService [bookservice]=Library.BookService
-                    [lendingservice]=Library.LendingService [gateway]=Library.Gateway)
-declare -A BASE_PORT=([userservice]="${LIBRARY_USERSERVICE_PORT:-5101}"
-                      [bookservice]="${LIBRARY_BOOKSERVICE_PORT:-5201}"
-                      [lendingservice]="${LIBRARY_LENDINGSERVICE_PORT:-5301}"
-                      [gateway]="$GATEWAY_PORT")
-declare -A CS=()     # connection strings by Aspire resource name (userdb, ..., cache, messaging)
-STARTED=()           # instances this invocation started (stopped again if the start fails)
+START_TIMEOUT="${LIBRARY_START_TIMEOUT:-300}"
+export ASPIRE_CLI_TELEMETRY_OPTOUT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 NO_COLOR=1
 
 log() { printf '[run] %s\n' "$*" >&2; }
 die() { printf '[run] ERROR: %s\n' "$*" >&2; exit 1; }
 
-[[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]] || die "LIBRARY_REPLICAS must be 1..99, not '$REPLICAS'"
+APPHOST_EXE="$ROOT/Library.AppHost/bin/Release/net10.0/Library.AppHost"
 
-# ------------------------------------------------------------------------------- instances
-
-# Instance names "<service>-<i>", services first and the gateway last (the start order).
-instances() {
-  local s i
-  for s in "${SERVICES[@]}"; do
-    for ((i = 0; i < REPLICAS; i++)); do echo "$s-$i"; done
-  done
-  echo "gateway-0"
-}
-svc_of() { echo "${1%-*}"; }
-port_of() { echo $((BASE_PORT[$(svc_of "$1")] + ${1##*-})); }
-dll_of() { local p="${PROJECT[$(svc_of "$1")]}"; echo "$ROOT/$p/bin/Release/net10.0/$p.dll"; }
-
-# pid_of INSTANCE -> prints the pid if its pid file names a live `dotnet <its dll>` process.
-# Checking the command line (not just "a process with that pid exists") makes stale pid files
-# harmless after a reboot or kill -9, when the number may belong to something else.
-pid_of() {
-  local pid="" cmd
-  [[ -r "$RUN_DIR/$1.pid" ]] && read -r pid <"$RUN_DIR/$1.pid" || true
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
-  [[ "$cmd" == *" $(dll_of "$1") "* ]] && echo "$pid"
+# What the AppHost's "http" launch profile sets (the AppHost runs as itself, not under
+# `dotnet run`, so that the process a stop signals is the AppHost): the dashboard on
+# http://localhost:15180, its OTLP and resource endpoints, Development (user secrets: the
+# generated passwords are kept there).
+apphost_env() {
+  cd "$ROOT/Library.AppHost"
+  export ASPNETCORE_ENVIRONMENT=Development DOTNET_ENVIRONMENT=Development \
+    ASPNETCORE_URLS="${LIBRARY_DASHBOARD_URL:-http://localhost:15180}" \
+    ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL="${LIBRARY_DASHBOARD_OTLP_URL:-http://localhost:19180}" \
+    ASPIRE_RESOURCE_SERVICE_ENDPOINT_URL="${LIBRARY_DASHBOARD_RESOURCES_URL:-http://localhost:20180}" \
+    ASPIRE_ALLOW_UNSECURED_TRANSPORT=true
+  [[ -x "$APPHOST_EXE" ]] || die "$APPHOST_EXE not found (build first, or drop LIBRARY_NO_BUILD=1)"
 }
 
-port_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
-
-port_owner() { # PORT -> "(held by <process>)" when ss can tell
-  local who
-  who="$(ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1, pid \2/p' | head -n1)" || true
-  [[ -n "$who" ]] && echo " (by $who)"
-  return 0
+apphost_args() {
+  local -a a=("--Library:GatewayPort=$GATEWAY_PORT")
+  [[ -n "${LIBRARY_REPLICAS:-}" ]] && a+=("--Library:Replicas=$LIBRARY_REPLICAS")
+  [[ -n "${LIBRARY_DATA_DIR:-}" ]] && a+=("--Library:DataDir=$(realpath -m "$LIBRARY_DATA_DIR")")
+  [[ -n "${LIBRARY_SERVERS:-}" ]] && a+=("--Library:Servers=$LIBRARY_SERVERS")
+  [[ -n "${LIBRARY_CATALOG:-}" ]] && a+=("--Library:Catalog=$LIBRARY_CATALOG")
+  printf '%s\n' "${a[@]}"
 }
 
-# health INSTANCE -> prints Healthy/Degraded/Unhealthy (or "no answer"); 0 only when it is an
-# HTTP 200 whose top-level status is Healthy (HealthReportWriter writes "status" first).
-health() {
-  local out code body
-  out="$(curl -s -m 3 -w '\n%{http_code}' "http://127.0.0.1:$(port_of "$1")/health" 2>/dev/null)" \
-    || { echo "no answer"; return 1; }
-  code="${out##*$'\n'}"; body="${out%$'\n'*}"
-  if [[ "$body" =~ ^\{\"status\":\"([A-Za-z]+)\" ]]; then echo "${BASH_REMATCH[1]}"; else echo "HTTP $code"; fi
-  [[ "$code" == 200 && "${BASH_REMATCH[1]:-}" == Healthy ]]
-}
-
-# ------------------------------------------------------------------------------- configuration
-
-# The first admin's password: LIBRARY_ADMIN_PASSWORD, else generated once and kept (mode 600) so
-# the account seeded into userdb keeps matching what we print.
-# The lending service's client secret (service tokens), generated once and kept with the data.
-client_secret() {
-  local f="$DATA/secrets/lending-client.secret"
-  if [[ ! -s "$f" ]]; then
-    mkdir -p "$DATA/secrets"
-    (umask 077; openssl rand -hex 24 2>/dev/null >"$f" || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
-  fi
-  cat "$f"
-}
-
-admin_password() {
-  local f="$DATA/secrets/admin.password"
-  if [[ -n "${LIBRARY_ADMIN_PASSWORD:-}" ]]; then echo "$LIBRARY_ADMIN_PASSWORD"; return; fi
-  if [[ ! -s "$f" ]]; then
-    mkdir -p "$DATA/secrets" && chmod 700 "$DATA/secrets"
-    (umask 077; od -An -vtx1 -N10 /dev/urandom | tr -d ' \n' >"$f")
-  fi
-  tr -d '[:space:]' <"$f"
-}
-
-# Ensures servers, databases and logins exist; fills CS with what Aspire would inject.
-prepare_servers() {
-  local db
+prepare() {
   servers_install
-  if [[ "$HA" == 1 ]]; then
-    servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT" ha
-  else
-    servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
-  fi
-  for db in userdb:userservice bookdb:bookservice lendingdb:lendingservice; do
-    CS[${db%:*}]="$(ha_cs "$(pg_ensure_db "$DATA" "$(pg_primary_port)" "${db%:*}" "${db#*:}")")"
-  done
-  CS[cache]="$(redis_cs "$DATA" "$REDIS_PORT")"
-  CS[messaging]="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
-}
-
-# The port of the node running as primary (node 1 on PG_PORT unless a failover moved it).
-pg_primary_port() {
-  if [[ "$HA" == 1 ]]; then echo $((PG_PORT + $(pg_primary_node "$DATA") - 1)); else echo "$PG_PORT"; fi
-}
-
-# ha_cs CS -> with a standby, the multi-host form: both nodes, and Npgsql picks the primary (and
-# finds the new one after a failover: a host it found down or standby is checked again after
-# Host Recheck Seconds). Without a standby the string is unchanged.
-ha_cs() {
-  if [[ "$HA" == 1 ]]; then
-    sed -E "s/^Host=127\.0\.0\.1;Port=[0-9]+;/Host=127.0.0.1:$PG_PORT,127.0.0.1:$((PG_PORT + 1));/; s/\$/;Target Session Attributes=primary;Host Recheck Seconds=2/" <<<"$1"
-  else
-    echo "$1"
+  library_build_settings
+  (cd "$ROOT" && dotnet tool restore >/dev/null)
+  if [[ "${LIBRARY_NO_BUILD:-0}" != 1 ]]; then
+    log "building (Release)"
+    dotnet build "$APPHOST" -c Release -nologo -v q -clp:ErrorsOnly >&2
   fi
 }
 
-# instance_env INSTANCE -> fills ENVV with the VAR=value list of that process (Aspire's keys).
-instance_env() {
-  local inst="$1" svc s i
-  svc="$(svc_of "$inst")"
-  ENVV=("ASPNETCORE_URLS=http://127.0.0.1:$(port_of "$inst")"
-        "ASPNETCORE_ENVIRONMENT=${LIBRARY_ENVIRONMENT:-Production}"
-        "OTEL_SERVICE_NAME=$svc")
-  [[ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]] && ENVV+=("OTEL_EXPORTER_OTLP_ENDPOINT=$OTEL_EXPORTER_OTLP_ENDPOINT")
-  case "$svc" in
-    userservice)    ENVV+=("ConnectionStrings__userdb=${CS[userdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
-                           "Library__Admin__Email=${LIBRARY_ADMIN_EMAIL:-admin@library.local}"
-                           "Library__Admin__Password=$(admin_password)"
-                           "Auth__Clients__lendingservice__Secret=$(client_secret)") ;;
-    # The sample catalog is loaded into an empty catalog only (a first run); LIBRARY_CATALOG
-    # names another file (bench/generate-catalog.py's output), or "none" for an empty catalog.
-    bookservice)    ENVV+=("ConnectionStrings__bookdb=${CS[bookdb]}" "ConnectionStrings__cache=${CS[cache]}"
-                           "ConnectionStrings__messaging=${CS[messaging]}")
-                    [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
-    # The lending service's client credentials for its look-ups at the catalog and user service.
-    lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
-                           "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)") ;;
-    gateway)        ENVV+=("ConnectionStrings__cache=${CS[cache]}") ;;
-  esac
-  # Service discovery: every replica of every service, for every process.
-  for s in "${SERVICES[@]}"; do
-    for ((i = 0; i < REPLICAS; i++)); do ENVV+=("services__${s}__http__$i=http://127.0.0.1:$((BASE_PORT[$s] + i))"); done
+running_pid() {
+  local pid
+  [[ -s "$PID_FILE" ]] || return 1
+  pid="$(cat "$PID_FILE")"
+  [[ -e "/proc/$pid" ]] && grep -q Library.AppHost "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+}
+
+gateway_healthy() { curl -fsS -m 3 "http://127.0.0.1:$GATEWAY_PORT/health" 2>/dev/null | grep -q '"Healthy"'; }
+
+# wait_ready PID LOG -> the gateway healthy, or the AppHost gone / the deadline passed
+wait_ready() {
+  local pid="$1" logf="$2" deadline=$((SECONDS + START_TIMEOUT))
+  while ! gateway_healthy; do
+    [[ -e "/proc/$pid" ]] || { tail -n 40 "$logf" >&2 2>/dev/null; die "the AppHost exited during start-up (log: $logf)"; }
+    ((SECONDS < deadline)) || { tail -n 40 "$logf" >&2 2>/dev/null; die "the gateway was not healthy within $START_TIMEOUT s (eng/run.sh status, log: $logf)"; }
+    sleep 1
   done
 }
 
-# ------------------------------------------------------------------------------- start / stop
-
-# Refuses early (before installing or building anything) when a port we need is held by a
-# process that is not ours.
-check_ports() {
-  local inst p
-  for inst in $(instances); do
-    pid_of "$inst" >/dev/null && continue
-    p="$(port_of "$inst")"
-    port_open "$p" && die "port $p (for $inst) is in use by another process$(port_owner "$p"); free it or change LIBRARY_*_PORT"
-  done
-  pg_running "$DATA" || [[ -e "$DATA/postgres/needs-rebuild" ]] || ! port_open "$PG_PORT" || die "port $PG_PORT (postgres) is in use$(port_owner "$PG_PORT"); set LIBRARY_PG_PORT"
-  if [[ "$HA" == 1 ]]; then
-    pg_running "$DATA" 2 || [[ -e "$DATA/postgres-2/needs-rebuild" ]] || ! port_open $((PG_PORT + 1)) \
-      || die "port $((PG_PORT + 1)) (postgres standby) is in use$(port_owner $((PG_PORT + 1))); set LIBRARY_PG_PORT"
-  fi
-  redis_running "$DATA" || ! port_open "$REDIS_PORT" || die "port $REDIS_PORT (redis) is in use$(port_owner "$REDIS_PORT"); set LIBRARY_REDIS_PORT"
-  if ! rabbitmq_running "$DATA"; then
-    for p in "$RABBIT_PORT" $((RABBIT_PORT + 1)) $((RABBIT_PORT + 2)); do
-      port_open "$p" && die "port $p (rabbitmq uses $RABBIT_PORT..$((RABBIT_PORT + 2))) is in use$(port_owner "$p"); set LIBRARY_RABBITMQ_PORT"
-    done
-  fi
-  return 0
-}
-
-launch() { # INSTANCE -- starts it in the background unless it already runs
-  local inst="$1" dll log pidf i
-  pid_of "$inst" >/dev/null && return 0
-  dll="$(dll_of "$inst")"; log="$LOG_DIR/$inst.log"; pidf="$RUN_DIR/$inst.pid"
-  [[ -f "$dll" ]] || die "$dll not found (build first, or drop LIBRARY_NO_BUILD=1)"
-  [[ -f "$log" ]] && mv -f "$log" "$log.1"     # keep the previous run's log for a post-mortem
-  rm -f "$pidf"
-  instance_env "$inst"
-  # setsid: own session, so a terminal Ctrl-C reaches only this script, which then stops things
-  # in order; nohup: `start` returns and the terminal may close; the ( ... &) double fork: the
-  # service is not our child, so bash prints no job notices when it ends. The inner bash writes
-  # its own pid and execs dotnet, so the pid file holds dotnet's pid even if setsid has to fork.
-  # The working directory is the build output: the content root where appsettings.json lies.
-  (cd "$(dirname "$dll")" || exit 1
-   setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" env "${ENVV[@]}" dotnet "$dll" </dev/null >>"$log" 2>&1 &)
-  for ((i = 0; i < 100; i++)); do [[ -s "$pidf" ]] && break; sleep 0.05; done
-  STARTED+=("$inst")
-  log "started $inst on http://127.0.0.1:$(port_of "$inst") (pid $(cat "$pidf" 2>/dev/null || echo '?'), log $log)"
-}
-
-fail_instance() { # INSTANCE REASON
-  printf '[run] ERROR: %s %s. Last 40 lines of %s:\n' "$1" "$2" "$LOG_DIR/$1.log" >&2
-  tail -n 40 "$LOG_DIR/$1.log" >&2 2>/dev/null || true
-  exit 1
-}
-
-# wait_healthy INSTANCE... -- polls /health until all answer Healthy, one dies, or the deadline.
-wait_healthy() {
-  local -a pending=("$@") left
-  local inst
-  while ((${#pending[@]})); do
-    left=()
-    for inst in "${pending[@]}"; do
-      pid_of "$inst" >/dev/null || fail_instance "$inst" "exited during startup"
-      health "$inst" >/dev/null || left+=("$inst")
-    done
-    pending=("${left[@]+"${left[@]}"}")
-    ((${#pending[@]} == 0)) && break
-    ((SECONDS < DEADLINE)) || fail_instance "${pending[0]}" "is not healthy after ${START_TIMEOUT} s ($(health "${pending[0]}" || true))"
-    sleep 0.5
-  done
-}
-
-# stop_instances [INSTANCE...] -- the given instances, or every one with a pid file (whatever
-# LIBRARY_REPLICAS is now). SIGTERM first (graceful: in-flight requests and the outbox finish),
-# up to 15 s, then SIGKILL. "Alive" is pid_of, not kill -0: an exited service is re-parented to
-# init and may linger as a zombie, which kill -0 still finds.
-stop_instances() {
-  local f inst pid i
-  local -a insts=("$@") left
-  if ((${#insts[@]} == 0)); then
-    for f in "$RUN_DIR"/*.pid; do [[ -e "$f" ]] && insts+=("$(basename "$f" .pid)"); done
-  fi
-  local -a all=("${insts[@]+"${insts[@]}"}")
-  for inst in "${all[@]+"${all[@]}"}"; do
-    if pid="$(pid_of "$inst")"; then log "stopping $inst (pid $pid)"; kill -TERM "$pid" 2>/dev/null || true; fi
-  done
-  for ((i = 0; i <= 150; i++)); do
-    left=()
-    for inst in "${insts[@]+"${insts[@]}"}"; do pid_of "$inst" >/dev/null && left+=("$inst"); done
-    insts=("${left[@]+"${left[@]}"}")
-    ((${#insts[@]})) || break
-    sleep 0.1
-  done
-  for inst in "${insts[@]+"${insts[@]}"}"; do
-    if pid="$(pid_of "$inst")"; then log "$inst (pid $pid) ignored SIGTERM for 15 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-  done
-  for inst in "${all[@]+"${all[@]}"}"; do rm -f "$RUN_DIR/$inst.pid"; done
-}
-
-pg_all_running() { # every node (both with a standby) runs
-  if [[ "$HA" == 1 ]]; then pg_running "$DATA" 1 && pg_running "$DATA" 2; else pg_running "$DATA"; fi
-}
-
-ms() { echo $((${EPOCHREALTIME/./} / 1000)); }          # wall clock in milliseconds
-secs() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); } # 12345 -> 12.3
-
-start_all() { # -> everything up and healthy, or exit non-zero
-  local t0 tb build_ms=0 build="skipped" inst running=0 total=0 all_up=""
-  t0="$(ms)"
-  mkdir -p "$RUN_DIR" "$LOG_DIR"
-  for inst in $(instances); do total=$((total + 1)); pid_of "$inst" >/dev/null && running=$((running + 1)); done
-  if ((running == total)) && pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA"; then
-    log "already running ($DATA); checking health"
-    all_up=yes
-  else
-    check_ports
-    prepare_servers
-    log "servers ready after $(secs $(($(ms) - t0))) s"
-    if ((running > 0)); then
-      # MSBuild would overwrite the DLLs the running replicas have loaded.
-      log "$running of $total processes already run: not rebuilding (eng/run.sh stop first to pick up changes)"
-    elif [[ "${LIBRARY_NO_BUILD:-0}" != 1 ]]; then
-      tb="$(ms)"
-      log "building (Release)"
-      dotnet build "$(library_solution)" -c Release -nologo -clp:ErrorsOnly
-      build_ms=$(($(ms) - tb)); build="$(secs "$build_ms") s"
-    fi
-  fi
-  DEADLINE=$((SECONDS + START_TIMEOUT))
-  local -a svcs=()
-  for inst in $(instances); do [[ "$inst" == gateway-* ]] || svcs+=("$inst"); done
-  [[ -n "$all_up" ]] || for inst in "${svcs[@]}"; do launch "$inst"; done
-  # Like Aspire's WaitFor: the gateway starts once its destinations are healthy, so its first
-  # active health probes do not mark them down (and route 503s) for the first seconds.
-  wait_healthy "${svcs[@]}"
-  [[ -n "$all_up" ]] || log "services healthy after $(secs $(($(ms) - t0 - build_ms))) s (build excluded)"
-  [[ -n "$all_up" ]] || launch gateway-0
-  wait_healthy gateway-0
-  STARTED=()
-  summary "$(secs $(($(ms) - t0 - build_ms)))" "$build" "$all_up"   # start time excludes the build
-}
-
-summary() { # SECONDS BUILD ALREADY
-  local inst pwfile="$DATA/secrets/admin.password"
-  [[ -n "${LIBRARY_ADMIN_PASSWORD:-}" ]] && pwfile="LIBRARY_ADMIN_PASSWORD"
-  echo
-  echo "Library is up (data: $DATA)"
-  printf '  %-16s %s\n' gateway "http://127.0.0.1:$GATEWAY_PORT   (try: curl http://127.0.0.1:$GATEWAY_PORT/api/books)"
-  for inst in $(instances); do
-    [[ "$inst" == gateway-* ]] || printf '  %-16s http://127.0.0.1:%s\n' "$inst" "$(port_of "$inst")"
-  done
-  echo "  every process: /health (readiness, JSON) and /alive; each service: /openapi/v1.json"
-  printf '  %-16s %s\n' postgres "127.0.0.1:$PG_PORT$([[ "$HA" == 1 ]] && echo ",127.0.0.1:$((PG_PORT + 1)) (primary node $(pg_primary_node "$DATA"), synchronous standby)")  (databases userdb, bookdb, lendingdb; passwords in $DATA/secrets)" \
-    redis "127.0.0.1:$REDIS_PORT" rabbitmq "amqp://127.0.0.1:$RABBIT_PORT  (vhost library, user library)" \
-    admin "${LIBRARY_ADMIN_EMAIL:-admin@library.local} / $(admin_password)  (kept in $pwfile)" \
-    logs "$LOG_DIR  (eng/run.sh logs [service])"
-  if [[ -n "$3" ]]; then echo "Already running; all healthy."; else echo "Started in $1 s (build $2)."; fi
-}
-
-# ------------------------------------------------------------------------------- verbs
-
-cmd_start() {
-  # A failed start leaves no half-started replicas behind (the servers stay: cheap to reuse).
-  trap 'rc=$?; trap - EXIT; if ((rc != 0 && ${#STARTED[@]})); then stop_instances "${STARTED[@]}"; fi; exit $rc' EXIT
-  trap 'exit 130' INT TERM
-  start_all
-  echo "Stop with: eng/run.sh stop"
-}
-
-cmd_restart() {
-  stop_instances
-  cmd_start
-}
-
-cmd_stop() {
-  stop_instances
-  servers_stop_all "$DATA"
-  log "stopped ($DATA)"
+summary() { # LOG SECONDS
+  local login
+  login="$(grep -o 'http://[^ ]*/login?t=[0-9a-f]*' "$1" 2>/dev/null | tail -n 1 || true)"
+  cat >&2 <<EOF
+[run] the Library is up in $2 s
+[run]   gateway (the web page, /docs, /api/...):  http://127.0.0.1:$GATEWAY_PORT/
+[run]   dashboard (resources, logs, traces):      ${login:-see the AppHost log}
+[run]   admin: the email and password are the AppHost's parameters admin-email / admin-password:
+[run]          dotnet user-secrets list --project Library.AppHost   (or the dashboard's parameters)
+EOF
 }
 
 cmd_foreground() {
-  local inst tail_pid
-  local -A reported=()
-  for inst in $(instances); do
-    pid_of "$inst" >/dev/null && die "already running ($inst, from 'start' or another foreground run); use 'eng/run.sh logs', or 'eng/run.sh stop' first"
+  local started=$SECONDS
+  mkdir -p "$STATE"
+  prepare
+  mapfile -t args < <(apphost_args)
+  log "starting the AppHost (Ctrl-C stops it and everything it started)"
+  # The AppHost's log goes to the screen and to a file the summary reads the dashboard URL from.
+  apphost_env
+  "$APPHOST_EXE" "${args[@]}" > >(tee "$LOG_FILE") 2>&1 &
+  local pid=$!
+  trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 130' INT TERM
+  ( wait_ready "$pid" "$LOG_FILE" && summary "$LOG_FILE" $((SECONDS - started)) ) &
+  wait "$pid"
+}
+
+cmd_start() {
+  local started=$SECONDS pid
+  if pid="$(running_pid)"; then
+    log "already running (pid $pid)"; summary "$LOG_FILE" 0; return 0
+  fi
+  mkdir -p "$STATE"
+  prepare
+  mapfile -t args < <(apphost_args)
+  [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
+  apphost_env
+  # Its own session (a terminal's Ctrl-C or hang-up does not reach it); the pid is the AppHost's.
+  setsid "$APPHOST_EXE" "${args[@]}" </dev/null >"$LOG_FILE" 2>&1 &
+  pid=$!
+  echo "$pid" >"$PID_FILE"
+  log "AppHost started (pid $pid, log $LOG_FILE); waiting for the gateway"
+  wait_ready "$pid" "$LOG_FILE"
+  summary "$LOG_FILE" $((SECONDS - started))
+}
+
+cmd_stop() {
+  local pid i
+  pid="$(running_pid)" || { log "not running"; return 0; }
+  log "stopping the AppHost (pid $pid) and everything it started"
+  kill -TERM "$pid"
+  for ((i = 0; i < 600; i++)); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
+  [[ -e "/proc/$pid" ]] && { log "still running after 60 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  # The AppHost leaves the teardown to its orchestrator (DCP, which watches the AppHost's pid):
+  # wait until it has stopped every service and server, so a `start` right after finds the
+  # ports and the data folder free.
+  for ((i = 0; i < 900; i++)); do
+    pgrep -f -- "dcp start-apiserver --monitor $pid( |$)" >/dev/null || break
+    sleep 0.1
   done
-  # Whatever happens (Ctrl-C, SIGTERM, a failed start): stop the services, then the servers.
-  trap 'rc=$?; trap - EXIT INT TERM; [[ -n "${tail_pid:-}" ]] && kill "$tail_pid" 2>/dev/null; echo >&2
-        log "shutting down"; stop_instances; servers_stop_all "$DATA" || true; exit $rc' EXIT
-  trap 'exit 130' INT TERM
-  start_all
-  echo "Following the logs; Ctrl-C stops everything."
-  tail -n 0 -F "$LOG_DIR"/*.log &
-  tail_pid=$!
-  while true; do
-    sleep 2 & wait $! || true   # `wait` returns at once when a trapped signal arrives
-    for inst in $(instances); do
-      if ! pid_of "$inst" >/dev/null && [[ -z "${reported[$inst]:-}" ]]; then
-        reported[$inst]=1; log "WARNING: $inst has exited (log: $LOG_DIR/$inst.log)"
-      fi
-    done
-  done
+  rm -f "$PID_FILE"
+  log "stopped"
 }
 
 cmd_status() {
-  local inst pid state h rc=0 f
-  echo "Library processes (data: $DATA)"
-  for inst in $(instances); do
-    if pid="$(pid_of "$inst")"; then
-      state="running (pid $pid)"; h="$(health "$inst")" || rc=3
-    else
-      state="not running"; h="-"; rc=3
-    fi
-    printf '  %-16s %-22s http://127.0.0.1:%-6s health: %s\n' "$inst" "$state" "$(port_of "$inst")" "$h"
-  done
-  for f in "$RUN_DIR"/*.pid; do    # replicas started with a larger LIBRARY_REPLICAS
-    inst="$(basename "$f" .pid)"
-    [[ -e "$f" ]] && ! grep -qx "$inst" <(instances) && pid="$(pid_of "$inst")" || continue
-    printf '  %-16s running (pid %s), beyond LIBRARY_REPLICAS=%s (stop stops it)\n' "$inst" "$pid" "$REPLICAS"
-  done
-  echo "Servers"
-  if [[ "$HA" == 1 ]]; then
-    pg_ha_status "$DATA" | sed 's/^/  postgres /'
-    pg_primary_node "$DATA" >/dev/null 2>&1 || rc=3
-  else
-    printf '  %-16s %s\n' postgres "$(pg_running "$DATA" && echo "running  127.0.0.1:$PG_PORT" || echo "not running")"
-  fi
-  printf '  %-16s %s\n' redis "$(redis_running "$DATA" && echo "running  127.0.0.1:$REDIS_PORT" || echo "not running")"
-  printf '  %-16s %s\n' rabbitmq "$(rabbitmq_running "$DATA" && echo "running  127.0.0.1:$RABBIT_PORT" || echo "not running")"
-  pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA" || rc=3
-  if rabbitmq_running "$DATA"; then
-    # Events each service's queue holds, and what failed for good (read them with
-    # rabbitmq_ctl ... or the management UI under the AppHost).
-    echo "Event queues (messages waiting)"
-    rabbitmq_ctl "$DATA" list_queues -q -p library name messages 2>/dev/null \
-      | awk 'NF == 2 && $1 != "name" { printf "  %-30s %s%s\n", $1, $2, ($1 ~ /dead-letter$/ && $2 > 0) ? "  <- dead letters: see why in the service log" : "" }' \
-      | sort
-  fi
-  return $rc
+  running_pid >/dev/null || { log "not running"; exit 3; }
+  (cd "$ROOT" && dotnet aspire describe --non-interactive --nologo --apphost "$APPHOST")
+  gateway_healthy || exit 3
 }
 
 cmd_logs() {
-  local -a files=()
-  case "${1:-}" in
-    "") files=("$LOG_DIR"/*.log) ;;
-    userservice | bookservice | lendingservice | gateway) files=("$LOG_DIR/$1"-*.log) ;;
-    *) die "unknown service '$1' (userservice|bookservice|lendingservice|gateway)" ;;
-  esac
-  [[ -e "${files[0]}" ]] || die "no logs in $LOG_DIR yet (eng/run.sh start first)"
-  exec tail -n 20 -F "${files[@]}"
-}
-
-need_standby() { [[ "$HA" == 1 ]] || die "no standby in $DATA: start with 'eng/run.sh --ha start' (or LIBRARY_PG_STANDBY=1)"; }
-
-cmd_failover() {
-  need_standby
-  pg_failover "$DATA"
-  log "primary is now node $(pg_primary_node "$DATA") (127.0.0.1:$(pg_primary_port)); services reconnect by themselves"
-  log "no standby until: eng/run.sh rebuild-standby"
-}
-
-cmd_rebuild_standby() {
-  need_standby
-  pg_rebuild_standby "$DATA" "$PG_PORT"
-}
-
-cmd_sync() {
-  need_standby
-  case "${1:-}" in on | off) pg_sync "$DATA" "$1" ;; *) die "usage: eng/run.sh sync on|off" ;; esac
+  (cd "$ROOT" && dotnet aspire logs --non-interactive --nologo --apphost "$APPHOST" "$@")
 }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
@@ -473,12 +179,8 @@ case "${1:-}" in
   "") cmd_foreground ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
-  restart) cmd_restart ;;
   status) cmd_status ;;
-  logs) cmd_logs "${2:-}" ;;
-  failover) cmd_failover ;;
-  rebuild-standby) cmd_rebuild_standby ;;
-  sync) cmd_sync "${2:-}" ;;
+  logs) shift; cmd_logs "$@" ;;
   help | -h | --help) usage ;;
-  *) usage >&2; printf "\n[run] ERROR: unknown verb '%s'\n" "$1" >&2; exit 2 ;;
+  *) usage >&2; exit 2 ;;
 esac

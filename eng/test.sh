@@ -6,10 +6,12 @@
 #
 #   eng/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Gateway"]
 #
-# Without extra arguments the fault-injection suite (tests/Library.FaultTests: the whole stack as
-# real processes via eng/run.sh, with servers and replicas killed under load, ~5 minutes) runs
-# after every other project, alone, so its load does not disturb their timings; with extra
-# arguments everything runs in one `dotnet test` as given.
+# Builds Library.sln whole (the AppHost included). Without extra arguments the AppHost's tests
+# (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~1-2 minutes) and
+# then the fault-injection suite (tests/Library.FaultTests: the whole stack as real processes via
+# eng/processes.sh, with servers and replicas killed under load, ~4 minutes) run after every other
+# project, each alone, so their load does not disturb the others' timings; with extra arguments
+# everything runs in one `dotnet test` as given.
 #
 # Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
 # LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
@@ -63,7 +65,8 @@ LIBRARY_TEST_RABBITMQ="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
 export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ
 echo "[test] servers ready in $((SECONDS - started)) s" >&2
 
-SOLUTION="$(library_solution)"
+library_build_settings
+SOLUTION="$ROOT/Library.sln"
 
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
@@ -76,8 +79,15 @@ if (($# > 0)); then
   dotnet test "$SOLUTION" -c Release --no-build -nologo \
     --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@" || test_status=$?
 else
-  dotnet test "$SOLUTION" -c Release --no-build -nologo --filter "FullyQualifiedName!~Library.FaultTests" \
+  dotnet test "$SOLUTION" -c Release --no-build -nologo --filter "FullyQualifiedName!~Library.FaultTests&FullyQualifiedName!~Library.AppHost.Tests" \
     --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+  # The AppHost's own tests start the whole Library under Aspire (process mode: its own servers,
+  # data folder and ports) and a browser: alone, so they neither slow nor are slowed by the rest.
+  echo "[test] the AppHost (Aspire.Hosting.Testing: the whole Library as the run command starts it)" >&2
+  apphost_started=$SECONDS
+  dotnet test "$ROOT/tests/Library.AppHost.Tests/Library.AppHost.Tests.csproj" -c Release --no-build -nologo \
+    --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+  echo "[test] AppHost tests took $((SECONDS - apphost_started)) s" >&2
   if [[ "${LIBRARY_TEST_FAULTS:-1}" != 0 ]]; then
     echo "[test] fault-injection suite (the whole stack as processes, faults under load)" >&2
     dotnet test "$FAULTS" -c Release --no-build -nologo \

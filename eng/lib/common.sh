@@ -1,39 +1,27 @@
 # shellcheck shell=bash
-# Shared by eng/run.sh and eng/test.sh.
+# Shared by eng/run.sh, eng/test.sh and eng/processes.sh.
 
-# Prints the solution (or solution filter) this machine can build. The AppHost and its tests
-# need the Aspire packages; where the NuGet feed lacks them they are left out, and this says so
-# loudly rather than skipping in silence.
-library_solution() {
-  local root
+# library_build_settings -- decides, once per clone, whether the AppHost's publish targets can be
+# built here. Library.AppHost's Azure Container Apps environment and Docker Compose target need
+# Aspire.Hosting.Azure.AppContainers and Aspire.Hosting.Docker, which some NuGet feeds (this build
+# machine's) do not serve. Where they do not restore, .local/build.props (imported by
+# Directory.Build.props, so a plain `dotnet build` agrees) turns LibraryPublishTargets off, and
+# this says in one line what was left out.
+library_build_settings() {
+  local root props probe
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-  if dotnet restore "$root/Library.AppHost/Library.AppHost.csproj" -nologo -v q >/dev/null 2>&1; then
-    echo "$root/Library.sln"
-    return
+  props="$root/.local/build.props"
+  if [[ ! -s "$props" ]]; then
+    mkdir -p "$root/.local"
+    probe="$(mktemp -d)"
+    if dotnet restore "$root/Library.AppHost/Library.AppHost.csproj" -p:LibraryPublishTargets=true -nologo -v q >"$probe/restore.log" 2>&1; then
+      echo '<Project><PropertyGroup><LibraryPublishTargets>true</LibraryPublishTargets></PropertyGroup></Project>' >"$props"
+    else
+      echo '<Project><PropertyGroup><LibraryPublishTargets>false</LibraryPublishTargets></PropertyGroup></Project>' >"$props"
+    fi
+    rm -rf "$probe"
   fi
-  cat >&2 <<'BANNER'
-################################################################################
-##  NOTICE: the Aspire packages (Aspire.AppHost.Sdk 13.5.2, Aspire.Hosting.*)  ##
-##  cannot be restored from this machine's NuGet feed.                         ##
-##  SKIPPED: Library.AppHost and tests/Library.AppHost.Tests                   ##
-##  (built and run where the feed has Aspire and Docker runs).                 ##
-##  Everything else is built and tested: Library.WithoutAppHost.slnf           ##
-################################################################################
-BANNER
-  write_solution_filter "$root"
-  echo "$root/Library.WithoutAppHost.slnf"
-}
-
-# Library.WithoutAppHost.slnf = every project of Library.sln but the AppHost and its tests,
-# rewritten from the solution each time so a new project is never left out.
-write_solution_filter() {
-  python3 - "$1" <<'PY'
-import json, re, sys, os
-root = sys.argv[1]
-with open(os.path.join(root, "Library.sln"), encoding="utf-8-sig") as f:
-    projects = [p for p in re.findall(r'"([^"]+\.csproj)"', f.read()) if "AppHost" not in p]
-with open(os.path.join(root, "Library.WithoutAppHost.slnf"), "w") as f:
-    json.dump({"solution": {"path": "Library.sln", "projects": projects}}, f, indent=2)
-    f.write("\n")
-PY
+  if grep -q '>false<' "$props"; then
+    echo "[build] Library.AppHost: left out the Azure Container Apps environment and the Docker Compose target (Aspire.Hosting.Azure.AppContainers, Aspire.Hosting.Docker do not restore from this feed; azd still deploys from the manifest; delete .local/build.props to check again)" >&2
+  fi
 }

@@ -30,11 +30,11 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
         RunAsync("PostgreSQL primary SIGKILL + failover", async load =>
         {
             var killed = await stack.KillPostgresPrimaryAsync(load.MarkFault);
-            await stack.RunAsync("failover", "eng/run.sh failover", TimeSpan.FromMinutes(2));
+            await stack.RunAsync("failover", "eng/processes.sh failover", TimeSpan.FromMinutes(2));
             return async () =>
             {
                 // Back to two nodes, synchronous again, under load: the old primary rebuilt as standby.
-                await stack.RunAsync("rebuild", "eng/run.sh rebuild-standby", TimeSpan.FromMinutes(3));
+                await stack.RunAsync("rebuild", "eng/processes.sh rebuild-standby", TimeSpan.FromMinutes(3));
                 var status = await stack.RunAsync("status", "pg_ha_status \"$LIBRARY_DATA_DIR\"", TimeSpan.FromSeconds(30));
                 Assert.Contains($"library_node{killed}: streaming, sync", status, StringComparison.Ordinal);
             };
@@ -84,8 +84,8 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
             return Task.FromResult<Func<Task>>(async () =>
             {
                 await WaitForAsync(() => load.BorrowsDoneSince(since) >= 30, TimeSpan.FromMinutes(1), "30 borrows on the surviving replicas");
-                // eng/run.sh start brings back what is missing.
-                await stack.RunAsync("restart replicas", "eng/run.sh start", TimeSpan.FromMinutes(4));
+                // eng/processes.sh start brings back what is missing.
+                await stack.RunAsync("restart replicas", "eng/processes.sh start", TimeSpan.FromMinutes(4));
             });
         });
 
@@ -93,12 +93,12 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
     public Task F5_Every_service_restarted_at_once() =>
         RunAsync("every service restarted at once", async load =>
         {
-            // What `eng/run.sh restart` does, with the moment of the stop known: SIGTERM to every
-            // replica and the gateway at once, then `eng/run.sh start` once they are gone.
+            // What `eng/processes.sh restart` does, with the moment of the stop known: SIGTERM to every
+            // replica and the gateway at once, then `eng/processes.sh start` once they are gone.
             var stopped = stack.StopEveryServiceAtOnce();
             load.MarkFault();
             await WaitForAsync(() => stopped.All(p => p.HasExited), TimeSpan.FromSeconds(30), "exit of every service after SIGTERM");
-            await stack.RunAsync("start", "eng/run.sh start", TimeSpan.FromMinutes(4));
+            await stack.RunAsync("start", "eng/processes.sh start", TimeSpan.FromMinutes(4));
             return () => Task.CompletedTask;
         });
 

@@ -6,7 +6,7 @@ using Npgsql;
 namespace Library.FaultTests;
 
 /// <summary>
-/// The whole Library as real processes, started by <c>eng/run.sh --ha start</c> in a data folder
+/// The whole Library as real processes, started by <c>eng/processes.sh --ha start</c> in a data folder
 /// of its own (under /tmp) on ports of its own: PostgreSQL primary and synchronous standby,
 /// Redis, RabbitMQ, two replicas of every service, the gateway. The faults are done to these
 /// processes by their pid files and by the scripts' own verbs, never by process name.
@@ -42,7 +42,7 @@ public sealed class RealLibrary : IAsyncLifetime
         File.Delete(Path.Combine(artifacts, "fault-details.txt"));
         await File.WriteAllTextAsync(Path.Combine(artifacts, "fault-results.md"),
             "| fault | requests sent | errors seen | recovery time | items lost |\n|---|---|---|---|---|\n");
-        await RunAsync("start", "eng/run.sh --ha start", TimeSpan.FromMinutes(5));
+        await RunAsync("start", "eng/processes.sh --ha start", TimeSpan.FromMinutes(5));
         Log.AppendLine(CultureInfo.InvariantCulture, $"stack up in {started.Elapsed.TotalSeconds:F1} s ({Data})");
     }
 
@@ -50,7 +50,7 @@ public sealed class RealLibrary : IAsyncLifetime
     {
         try
         {
-            await RunAsync("stop", "eng/run.sh stop", TimeSpan.FromMinutes(3));
+            await RunAsync("stop", "eng/processes.sh stop", TimeSpan.FromMinutes(3));
         }
         finally
         {
@@ -68,7 +68,7 @@ public sealed class RealLibrary : IAsyncLifetime
         }
     }
 
-    /// <summary>The environment every eng/run.sh call gets: this stack's folder and ports.</summary>
+    /// <summary>The environment every eng/processes.sh call gets: this stack's folder and ports.</summary>
     private Dictionary<string, string> Environment_() => new()
     {
         ["LIBRARY_DATA_DIR"] = Data,
