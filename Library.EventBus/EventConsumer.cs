@@ -43,6 +43,13 @@ internal sealed class EventConsumer<TContext>(
     private readonly EventBusOptions _options = options.Value;
     private readonly ILookup<string, HandlerRegistration> _handlers = registrations.ToLookup(r => r.EventName, StringComparer.Ordinal);
 
+    /// <summary>How long a stopping consumer lets the deliveries it has started finish.</summary>
+    private static readonly TimeSpan FinishGrace = TimeSpan.FromSeconds(15);
+
+    /// <summary>Cancelled when the deliveries being handled at shutdown did not finish in <see cref="FinishGrace"/>.</summary>
+    private readonly CancellationTokenSource _abort = new();
+    private int _inFlight;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
@@ -72,14 +79,34 @@ internal sealed class EventConsumer<TContext>(
                 };
                 await channel.BasicQosAsync(0, _options.PrefetchCount, global: false, stoppingToken);
                 var consumer = new AsyncEventingBasicConsumer(channel);
-                consumer.ReceivedAsync += (_, delivery) => OnDeliveryAsync(channel, delivery, stoppingToken);
-                await channel.BasicConsumeAsync(_options.QueueName, autoAck: false, consumer, stoppingToken);
+                // Deliveries run on their own token: a stop lets the ones started finish (FinishCurrentAsync).
+                consumer.ReceivedAsync += async (_, delivery) =>
+                {
+                    Interlocked.Increment(ref _inFlight);
+                    try
+                    {
+                        await OnDeliveryAsync(channel, delivery, _abort.Token);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _inFlight);
+                    }
+                };
+                var consumerTag = await channel.BasicConsumeAsync(_options.QueueName, autoAck: false, consumer, stoppingToken);
                 logger.LogInformation("Consuming {Queue} for {Events}", _options.QueueName, _handlers.Select(h => h.Key));
                 failures = 0;
 
                 // Connection drops are recovered by the client library (consumers included); a
                 // closed channel is not, so start over.
-                await closed.Task.WaitAsync(stoppingToken);
+                try
+                {
+                    await closed.Task.WaitAsync(stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    await FinishCurrentAsync(channel, consumerTag);
+                    throw;
+                }
                 logger.LogWarning("Channel of {Queue} closed; reopening", _options.QueueName);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -95,6 +122,43 @@ internal sealed class EventConsumer<TContext>(
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
+    }
+
+    /// <summary>
+    /// Graceful stop: no new deliveries (basic.cancel), the ones being handled finish and are
+    /// acknowledged, up to <see cref="FinishGrace"/>; what the channel still holds unacknowledged
+    /// goes back to the queue when it closes, for another replica.
+    /// </summary>
+    private async Task FinishCurrentAsync(IChannel channel, string consumerTag)
+    {
+        using var grace = new CancellationTokenSource(FinishGrace);
+        try
+        {
+            if (channel.IsOpen)
+            {
+                await channel.BasicCancelAsync(consumerTag, noWait: false, grace.Token);
+            }
+            while (Volatile.Read(ref _inFlight) > 0 && !grace.IsCancellationRequested)
+            {
+                await Task.Delay(20, CancellationToken.None); // polling a counter in memory
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or RabbitMQ.Client.Exceptions.RabbitMQClientException or ObjectDisposedException)
+        {
+            logger.LogWarning("Consumer of {Queue} could not stop cleanly: {Reason}", _options.QueueName, ex.Message);
+        }
+        var left = Volatile.Read(ref _inFlight);
+        if (left > 0)
+        {
+            logger.LogWarning("Consumer of {Queue} stopping with {Count} deliveries unfinished after {Grace}; they will be redelivered", _options.QueueName, left, FinishGrace);
+        }
+        await _abort.CancelAsync();
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        base.Dispose();
     }
 
     private async Task OnDeliveryAsync(IChannel channel, BasicDeliverEventArgs delivery, CancellationToken stoppingToken)

@@ -41,7 +41,7 @@ app.MapScalarApiReference("/docs", o => o
     .AddDocument("lendingservice", "Lending", "/openapi/lendingservice.json"));
 app.MapReverseProxy(proxy =>
 {
-    proxy.UseRetryOnAnotherReplica();
+    proxy.UseRetryOnAnotherReplica(maxBody);
     proxy.UseSessionAffinity();
     proxy.UseLoadBalancing();
     proxy.UsePassiveHealthChecks();

@@ -12,6 +12,14 @@ using Library.LendingService.Replicas;
 using Library.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
+// `dotnet Library.LendingService.dll dead-letters [list | peek SERVICE [N] | replay SERVICE [N]]`:
+// the operator's command over every service's dead-letter queue (Library.EventBus/DeadLetters.cs)
+// with this service's configuration, instead of the service.
+if (await DeadLettersCommand.RunIfAskedAsync(args, builder.Configuration, LibraryTopology.Create(), Console.Out) is { } exitCode)
+{
+    Environment.ExitCode = exitCode;
+    return;
+}
 
 builder.AddServiceDefaults();
 builder.AddLibraryNpgsqlDbContext<LendingDbContext>("lendingdb");

@@ -22,14 +22,16 @@ public static class Extensions
     public const string LiveTag = "live";
 
     /// <summary>
-    /// Telemetry, JSON logs, health checks, service discovery, resilient HttpClients and problem
-    /// details: everything every Library service needs before its own features.
+    /// Telemetry, JSON logs, health checks, graceful shutdown (<see cref="GracefulShutdown"/>),
+    /// service discovery, resilient HttpClients and problem details: everything every Library
+    /// service needs before its own features.
     /// </summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureLogging();
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+        builder.AddGracefulShutdown();
         builder.Services.AddLibraryProblemDetails();
 
         builder.Services.AddServiceDiscovery();

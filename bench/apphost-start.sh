@@ -4,9 +4,11 @@
 # /api/books, on an empty data folder (initdb, RabbitMQ's first boot, migrations, the sample
 # catalog loaded) and then on the same folder kept; then the resident memory of every process
 # the AppHost runs (after the kept start, idle). Runs on its own ports (gateway 8184, dashboard
-# 15184) so it does not disturb a running Library.
+# 15184) so it does not disturb a running Library. An A/B in the same run: the services as their
+# built executables (Library:RunBuildOutput=true, the default) against Aspire's default launch,
+# `dotnet run --no-build` per replica (false), in alternating turns.
 #
-#   bench/apphost-start.sh [rounds]      rounds of (empty, kept) starts; default 2
+#   bench/apphost-start.sh [rounds]      rounds of (empty, kept) starts per launch; default 2
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${1:-2}"
@@ -42,7 +44,10 @@ for d in os.listdir("/proc"):
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         cmd = open(f"/proc/{d}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
         rss = next((int(l.split()[1]) for l in open(f"/proc/{d}/status") if l.startswith("VmRSS:")), 0)
-        procs[int(d)] = (ppid, cmd, rss)
+        # PSS: shared pages (DCP's one binary in every monitor, PostgreSQL's shared buffers in
+        # every backend) divided among the processes that share them, so the total adds up.
+        pss = next((int(l.split()[1]) for l in open(f"/proc/{d}/smaps_rollup") if l.startswith("Pss:")), 0)
+        procs[int(d)] = (ppid, cmd, (rss, pss))
     except (OSError, ValueError, IndexError):
         pass
 roots = [apphost] + [p for p, (pp, c, r) in procs.items() if re.search(rf"dcp start-apiserver .*--monitor {apphost}( |$)", c)]
@@ -53,7 +58,7 @@ while todo:
     tree.add(p)
     todo += [c for c, (pp, _, _) in procs.items() if pp == p]
 rows, count = {}, {}
-def add(k, kb): rows[k] = rows.get(k, 0) + kb
+def add(k, kb): rows[k] = (rows.get(k, (0, 0))[0] + kb[0], rows.get(k, (0, 0))[1] + kb[1])
 for p in sorted(tree):
     _, cmd, rss = procs[p]
     exe = os.path.basename(cmd.split(" ")[0]) if cmd else ""
@@ -68,23 +73,31 @@ for p in sorted(tree):
         count[exe] = count.get(exe, 0) + 1; add(f"{exe} #{count[exe]}", rss)
     elif exe in ("bash", "env", "setpriv"): add("wrappers", rss)
     else: add(f"other: {exe}", rss)
-print("| process | RSS MiB |\n|---|---|")
-for k, v in rows.items(): print(f"| {k} | {v / 1024:.0f} |")
-print(f"| **total** | **{sum(rows.values()) / 1024:.0f}** |")
+print("| process | RSS MiB | PSS MiB |\n|---|---|---|")
+for k, (r, p) in rows.items(): print(f"| {k} | {r / 1024:.0f} | {p / 1024:.0f} |")
+print(f"| **total** | **{sum(r for r, _ in rows.values()) / 1024:.0f}** | **{sum(p for _, p in rows.values()) / 1024:.0f}** |")
 PY
 }
 
-printf '| round | empty data folder: start -> first /api/books (s) | kept data folder (s) |\n|---|---|---|\n'
+# total_rss -> MiB of every process of this run (the AppHost and everything DCP started)
+total_rss() { rss_table | awk -F'|' '/total/ { gsub(/[* ]/, "", $3); gsub(/[* ]/, "", $4); print $3 " / " $4 }'; }
+
+printf '| round | services launched as | empty data folder: start -> first /api/books (s) | kept data folder (s) | RSS / PSS of every process, idle after start (MiB) |\n|---|---|---|---|---|\n'
 for ((r = 1; r <= ROUNDS; r++)); do
-  rm -rf "$WORK/data"
-  empty="$(one_start)"
-  LIBRARY_DATA_DIR="$WORK/data" "$ROOT/eng/run.sh" stop >/dev/null 2>&1
-  kept="$(one_start)"
-  printf '| %d | %s | %s |\n' "$r" "$empty" "$kept"
-  if ((r == ROUNDS)); then
+  for mode in true false; do
+    export Library__RunBuildOutput="$mode"
+    rm -rf "$WORK/data"
+    empty="$(one_start)"
+    LIBRARY_DATA_DIR="$WORK/data" "$ROOT/eng/run.sh" stop >/dev/null 2>&1
+    kept="$(one_start)"
     sleep 10   # idle, after the start-up's work
-    echo
-    rss_table
-  fi
-  LIBRARY_DATA_DIR="$WORK/data" "$ROOT/eng/run.sh" stop >/dev/null 2>&1
+    rss="$(total_rss)"
+    [[ "$mode" == true && $r == "$ROUNDS" ]] && rss_table >"$WORK/rss.md"
+    printf '| %d | %s | %s | %s | %s |\n' "$r" "$([[ $mode == true ]] && echo "built executable" || echo "dotnet run")" "$empty" "$kept" "$rss"
+    LIBRARY_DATA_DIR="$WORK/data" "$ROOT/eng/run.sh" stop >/dev/null 2>&1
+  done
 done
+echo
+echo "Every process after the last kept start (services as built executables):"
+echo
+cat "$WORK/rss.md"

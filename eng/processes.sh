@@ -18,6 +18,12 @@
 #   eng/processes.sh stop          stop the services, then the servers
 #   eng/processes.sh restart       stop every service replica and the gateway at once (SIGTERM), start them
 #                            again (the servers keep running); also starts replicas that died
+#   eng/processes.sh rolling-restart [services|userservice|bookservice|lendingservice|gateway]
+#                            one process at a time: SIGTERM (it drains: /health 503 while still
+#                            serving, then finishes its requests), wait for its exit, start it, wait
+#                            for its /health Healthy and for the gateway to probe it, then the next;
+#                            services first, the gateway last (all, the default). With 2+ replicas
+#                            a service's restart costs no request; the gateway's (one process) does.
 #   eng/processes.sh status        processes, their /health, and the servers (exit 3 unless all up)
 #   eng/processes.sh logs [svc]    follow the logs (svc = userservice|bookservice|lendingservice|gateway)
 #   eng/processes.sh help
@@ -35,7 +41,9 @@
 #   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too),
 #   LIBRARY_GATEWAY_PORT (8080), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
 #   LIBRARY_LENDINGSERVICE_PORT (5301) -- replica i listens on base + i,
-#   LIBRARY_START_TIMEOUT (180 s), LIBRARY_NO_BUILD=1 (use the last Release build),
+#   LIBRARY_START_TIMEOUT (180 s), LIBRARY_STOP_TIMEOUT (45 s: SIGTERM, then SIGKILL),
+#   LIBRARY_ROLLING_SETTLE (3 s: rolling-restart's wait after Healthy, > the gateway's 2 s probe),
+#   LIBRARY_NO_BUILD=1 (use the last Release build),
 #   LIBRARY_ENVIRONMENT (Production), LIBRARY_ADMIN_EMAIL / LIBRARY_ADMIN_PASSWORD,
 #   OTEL_EXPORTER_OTLP_ENDPOINT (passed through when set).
 # Layout: servers under $DATA (see servers.sh), $DATA/run/<svc>-<i>.pid, $DATA/logs/<svc>-<i>.log,
@@ -63,6 +71,7 @@ RABBIT_PORT="${LIBRARY_RABBITMQ_PORT:-55672}"
 GATEWAY_PORT="${LIBRARY_GATEWAY_PORT:-8080}"
 REPLICAS="${LIBRARY_REPLICAS:-2}"
 START_TIMEOUT="${LIBRARY_START_TIMEOUT:-180}"
+STOP_TIMEOUT="${LIBRARY_STOP_TIMEOUT:-45}"
 [[ "$HA" == 1 || -d "$DATA/postgres-2" ]] && HA=1 || HA=0
 
 SERVICES=(userservice bookservice lendingservice)   # started first; the gateway after them
@@ -79,6 +88,7 @@ log() { printf '[run] %s\n' "$*" >&2; }
 die() { printf '[run] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]] || die "LIBRARY_REPLICAS must be 1..99, not '$REPLICAS'"
+[[ "$STOP_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "LIBRARY_STOP_TIMEOUT must be whole seconds, not '$STOP_TIMEOUT'"
 
 # ------------------------------------------------------------------------------- instances
 
@@ -279,8 +289,9 @@ wait_healthy() {
 }
 
 # stop_instances [INSTANCE...] -- the given instances, or every one with a pid file (whatever
-# LIBRARY_REPLICAS is now). SIGTERM first (graceful: in-flight requests and the outbox finish),
-# up to 15 s, then SIGKILL. "Alive" is pid_of, not kill -0: an exited service is re-parented to
+# LIBRARY_REPLICAS is now). SIGTERM first (graceful: /health turns 503 while the process serves
+# for Shutdown:DrainSeconds, then in-flight requests and events finish), up to LIBRARY_STOP_TIMEOUT,
+# then SIGKILL. "Alive" is pid_of, not kill -0: an exited service is re-parented to
 # init and may linger as a zombie, which kill -0 still finds.
 stop_instances() {
   local f inst pid i
@@ -292,7 +303,7 @@ stop_instances() {
   for inst in "${all[@]+"${all[@]}"}"; do
     if pid="$(pid_of "$inst")"; then log "stopping $inst (pid $pid)"; kill -TERM "$pid" 2>/dev/null || true; fi
   done
-  for ((i = 0; i <= 150; i++)); do
+  for ((i = 0; i <= STOP_TIMEOUT * 10; i++)); do
     left=()
     for inst in "${insts[@]+"${insts[@]}"}"; do pid_of "$inst" >/dev/null && left+=("$inst"); done
     insts=("${left[@]+"${left[@]}"}")
@@ -300,7 +311,7 @@ stop_instances() {
     sleep 0.1
   done
   for inst in "${insts[@]+"${insts[@]}"}"; do
-    if pid="$(pid_of "$inst")"; then log "$inst (pid $pid) ignored SIGTERM for 15 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+    if pid="$(pid_of "$inst")"; then log "$inst (pid $pid) ignored SIGTERM for $STOP_TIMEOUT s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
   done
   for inst in "${all[@]+"${all[@]}"}"; do rm -f "$RUN_DIR/$inst.pid"; done
 }
@@ -378,6 +389,39 @@ cmd_start() {
 cmd_restart() {
   stop_instances
   cmd_start
+}
+
+# One process at a time, so every service keeps a replica serving: SIGTERM (the process drains),
+# its exit, start it again, its /health Healthy, then LIBRARY_ROLLING_SETTLE seconds so that the
+# gateway's active health check (every 2 s) has seen it back before the next replica of the same
+# service stops. Stops at the first replica that does not come back (the rest keep running).
+cmd_rolling_restart() {
+  local which="${1:-all}" inst t0 t1 n=0 settle="${LIBRARY_ROLLING_SETTLE:-3}"
+  local -a todo=()
+  case "$which" in
+    all) mapfile -t todo < <(instances) ;;
+    services) mapfile -t todo < <(instances | grep -v '^gateway-') ;;
+    userservice | bookservice | lendingservice | gateway) mapfile -t todo < <(instances | grep "^$which-") ;;
+    *) die "usage: eng/processes.sh rolling-restart [all|services|userservice|bookservice|lendingservice|gateway]" ;;
+  esac
+  for inst in $(instances); do
+    pid_of "$inst" >/dev/null || die "$inst is not running: 'eng/processes.sh start' first (it also starts what died)"
+  done
+  ((REPLICAS > 1)) || [[ "$which" == gateway ]] || log "WARNING: LIBRARY_REPLICAS=1: each service is down while its one replica restarts"
+  prepare_servers   # the servers run already; this fills in the connection strings
+  t0="$(ms)"
+  for inst in "${todo[@]}"; do
+    t1="$(ms)"
+    stop_instances "$inst"
+    DEADLINE=$((SECONDS + START_TIMEOUT))
+    launch "$inst"
+    wait_healthy "$inst"
+    STARTED=()
+    [[ "$inst" == gateway-* ]] || sleep "$settle"
+    n=$((n + 1))
+    log "$inst restarted and healthy in $(secs $(($(ms) - t1))) s ($n of ${#todo[@]})"
+  done
+  log "rolling restart of ${#todo[@]} processes done in $(secs $(($(ms) - t0))) s"
 }
 
 cmd_stop() {
@@ -484,6 +528,7 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   restart) cmd_restart ;;
+  rolling-restart) cmd_rolling_restart "${2:-}" ;;
   status) cmd_status ;;
   logs) cmd_logs "${2:-}" ;;
   failover) cmd_failover ;;

@@ -11,6 +11,11 @@
 #   eng/run.sh stop          stops a background run (the AppHost stops every resource it started)
 #   eng/run.sh status        every resource with its state and health (aspire describe)
 #   eng/run.sh logs [name]   a resource's console log (aspire logs), e.g. logs lendingservice
+#   eng/run.sh backup [DIR]  one consistent pg_dump of every service database (process mode), with
+#                            manifest.json, into DIR (default <repo>/backups/<UTC time>/); the
+#                            Library running or stopped (the dashboard's postgres "Back up" does it too)
+#   eng/run.sh restore DIR [--replace]   a backup onto LIBRARY_DATA_DIR with the Library stopped;
+#                            refuses (exit 3) a folder that holds data unless --replace (eng/lib/backup.sh)
 #   eng/run.sh help
 #
 # What stays in bash, and why: installing the servers' packages (the AppHost cannot apt-get), and
@@ -33,6 +38,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/eng/lib/servers.sh"
 # shellcheck source=lib/common.sh
 source "$ROOT/eng/lib/common.sh"
+# shellcheck source=lib/backup.sh
+source "$ROOT/eng/lib/backup.sh"
 
 STATE="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")/run"   # the background run's pid and log
 PID_FILE="$STATE/apphost.pid"
@@ -173,6 +180,18 @@ cmd_logs() {
   (cd "$ROOT" && dotnet aspire logs --non-interactive --nologo --apphost "$APPHOST" "$@")
 }
 
+DATA_DIR="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")"
+
+cmd_backup() { # [DIR]
+  backup_run "$DATA_DIR" "${1:-$ROOT/backups/$(date -u +%Y%m%dT%H%M%SZ)}"
+}
+
+cmd_restore() { # DIR [--replace]
+  [[ -n "${1:-}" && ( -z "${2:-}" || "${2:-}" == --replace ) ]] || die "usage: eng/run.sh restore DIR [--replace]"
+  if pid="$(running_pid)"; then log "ERROR: the Library runs on $DATA_DIR (pid $pid): eng/run.sh stop first"; exit 3; fi
+  restore_run "$DATA_DIR" "$1" "${2:-}"
+}
+
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 case "${1:-}" in
@@ -181,6 +200,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
+  backup) shift; cmd_backup "$@" ;;
+  restore) shift; cmd_restore "$@" ;;
   help | -h | --help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

@@ -9,9 +9,10 @@
 # Builds Library.sln whole (the AppHost included). Without extra arguments the AppHost's tests
 # (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~1-2 minutes) and
 # then the fault-injection suite (tests/Library.FaultTests: the whole stack as real processes via
-# eng/processes.sh, with servers and replicas killed under load, ~4 minutes) run after every other
-# project, each alone, so their load does not disturb the others' timings; with extra arguments
-# everything runs in one `dotnet test` as given.
+# eng/processes.sh, with servers and replicas killed under load, ~4 minutes; with it the backup and
+# restore round trip of eng/run.sh on the AppHost, ~2 minutes, on ports 8185/15185/19185/20185)
+# run after every other project, each alone, so their load does not disturb the others' timings;
+# with extra arguments everything runs in one `dotnet test` as given.
 #
 # Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
 # LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the

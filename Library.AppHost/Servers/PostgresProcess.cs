@@ -69,7 +69,8 @@ internal static class PostgresProcessExtensions
         });
         // Subscribed before any database's handler, so logins are made with today's password.
         builder.Eventing.Subscribe<ResourceReadyEvent>(resource, (_, ct) => SyncSuperuserPasswordAsync(resource, ct));
-        return result;
+        // The dashboard's "Back up the databases" (Backup.cs: eng/run.sh backup).
+        return result.WithBackupCommand(dataRoot);
     }
 
     private static async Task PrepareAsync(PostgresProcessResource resource, string bin, ILogger logger, CancellationToken ct)

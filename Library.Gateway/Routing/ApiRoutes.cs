@@ -26,4 +26,27 @@ public static class ApiRoutes
         ("/api/borrowers", LendingService),
         ("/api/unavailable-books", LendingService),
     ];
+
+    /// <summary>
+    /// The writes whose service answers a repeated <c>Idempotency-Key</c> with the first answer and
+    /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold), so
+    /// one that carries a key may be sent again to another replica. No other write is: the user
+    /// and catalog services ignore the header.
+    /// </summary>
+    public static bool HonoursIdempotencyKey(string method, PathString path)
+    {
+        var s = (path.Value ?? "").Trim('/').Split('/');
+        if (s.Length < 2 || !s[0].Equals("api", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        bool Is(int i, string segment) => s[i].Equals(segment, StringComparison.OrdinalIgnoreCase);
+        return (HttpMethods.IsPost(method), HttpMethods.IsDelete(method), s.Length) switch
+        {
+            (true, _, 2) => Is(1, "loans") || Is(1, "holds"),
+            (true, _, 4) => Is(1, "loans") && Guid.TryParse(s[2], out _) && (Is(3, "return") || Is(3, "renew")),
+            (_, true, 3) => Is(1, "holds") && Guid.TryParse(s[2], out _),
+            _ => false,
+        };
+    }
 }

@@ -67,10 +67,13 @@ public static class ProxyConfig
             },
             HealthCheck = new HealthCheckConfig
             {
+                // Every 2 s, out after two failures in a row: a replica shutting down answers
+                // 503 on /health while it still serves for Shutdown:DrainSeconds (5 s,
+                // GracefulShutdown), so it leaves the rotation before it stops accepting.
                 Active = new ActiveHealthCheckConfig
                 {
                     Enabled = true,
-                    Interval = TimeSpan.FromSeconds(5),
+                    Interval = TimeSpan.FromSeconds(2),
                     Timeout = TimeSpan.FromSeconds(2),
                     Policy = "ConsecutiveFailures",
                     Path = "/health",

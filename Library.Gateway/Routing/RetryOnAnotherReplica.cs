@@ -1,31 +1,54 @@
+using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
 namespace Library.Gateway.Routing;
 
 /// <summary>
-/// A GET or HEAD that failed to reach a replica (connection refused or reset: the replica is
-/// dying) is sent once more to another replica of the same service before the client sees an
-/// error. Only safe requests, and only when no byte of the answer has gone to the client yet.
+/// A request that failed to reach a replica (connection refused or reset: the replica is dying;
+/// or no answer within the route's timeout) is sent once more to another replica of the same
+/// service before the client sees an error, when sending it twice is safe: a GET or HEAD, or a
+/// write that carries an <c>Idempotency-Key</c> to an endpoint that answers a repeated key with
+/// the first answer and does nothing again (<see cref="ApiRoutes.HonoursIdempotencyKey"/>: the
+/// lending service's writes). Such a write's body (small: the gateway's body limit) is read into
+/// memory first so it can be sent again. Never once a byte of the answer has gone to the client.
 /// The failed replica is also reported to passive health checks by YARP, so it leaves the
 /// rotation within seconds.
 /// </summary>
 public static class RetryOnAnotherReplica
 {
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
     public static readonly System.Diagnostics.Metrics.Meter Meter = new("Library.Gateway");
     private static readonly System.Diagnostics.Metrics.Counter<long> Retries =
-        Meter.CreateCounter<long>("library.gateway.retries", description: "Safe requests sent again to another replica after a transport failure");
+        Meter.CreateCounter<long>("library.gateway.retries", description: "Safe or keyed requests sent again to another replica after a transport failure");
 
-    public static void UseRetryOnAnotherReplica(this IReverseProxyApplicationBuilder proxy) => proxy.Use(async (context, next) =>
+    public static void UseRetryOnAnotherReplica(this IReverseProxyApplicationBuilder proxy, long maxBodyBytes) => proxy.Use(async (context, next) =>
     {
         var proxyFeature = context.GetReverseProxyFeature();
         var candidates = proxyFeature.AvailableDestinations;
+        var request = context.Request;
+        var safe = HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method);
+        var keyed = !safe && candidates.Count > 1
+            && !string.IsNullOrEmpty(request.Headers[IdempotencyKeyHeader].ToString())
+            && ApiRoutes.HonoursIdempotencyKey(request.Method, request.Path);
+        MemoryStream? body = null;
+        if (keyed && context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != false)
+        {
+            body = await BufferAsync(context, maxBodyBytes);
+            if (body is null)
+            {
+                await Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request too large",
+                    detail: $"Bodies are limited to {maxBodyBytes} bytes.").ExecuteAsync(context);
+                return;
+            }
+        }
+
         await next();
 
         var error = context.GetForwarderErrorFeature();
-        if (error is null || context.Response.HasStarted
-            || !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
-            || error.Error is not (ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.NoAvailableDestinations))
+        if (error is null || context.Response.HasStarted || !(safe || keyed)
+            || error.Error is not (ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.NoAvailableDestinations or ForwarderError.RequestBodyDestination))
         {
             return;
         }
@@ -38,13 +61,47 @@ public static class RetryOnAnotherReplica
         }
 
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Library.Gateway.Retry")
-            .LogWarning("{Method} {Path} failed on {Destination} ({Error}); retrying on another replica",
-                context.Request.Method, context.Request.Path, failed?.DestinationId, error.Error);
-        Retries.Add(1, new KeyValuePair<string, object?>("destination", failed?.DestinationId));
+            .LogWarning("{Method} {Path} failed on {Destination} ({Error}); retrying on another replica{Keyed}",
+                request.Method, request.Path, failed?.DestinationId, error.Error, keyed ? " (same Idempotency-Key)" : "");
+        Retries.Add(1, new KeyValuePair<string, object?>("destination", failed?.DestinationId), new KeyValuePair<string, object?>("keyed", keyed));
         context.Features.Set<IForwarderErrorFeature>(null);
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status200OK;
+        if (body is not null)
+        {
+            body.Position = 0;
+        }
         proxyFeature.AvailableDestinations = others;
         await next();
     });
+
+    /// <summary>
+    /// The whole body in memory, in place of the request's stream, so it can be sent twice; null
+    /// past <paramref name="maxBodyBytes"/> (a chunked body has no declared length to refuse first).
+    /// </summary>
+    private static async Task<MemoryStream?> BufferAsync(HttpContext context, long maxBodyBytes)
+    {
+        var buffer = new MemoryStream();
+        context.Response.RegisterForDispose(buffer);
+        var chunk = new byte[8192];
+        try
+        {
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > maxBodyBytes)
+                {
+                    return null;
+                }
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return null;
+        }
+        buffer.Position = 0;
+        context.Request.Body = buffer;
+        return buffer;
+    }
 }

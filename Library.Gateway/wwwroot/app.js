@@ -62,7 +62,7 @@ async function refreshOnce() {
       try {
         const r = await fetch('/api/auth/refresh', {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Idempotency-Key': uuid() },
           body: JSON.stringify({ refreshToken: token }),
         });
         if (!r.ok) return false;
@@ -78,8 +78,16 @@ async function refreshOnce() {
   return refreshing;
 }
 
-/** Calls the API; answers { data, headers, status } or throws ApiError (problem details). */
+const isWrite = (method) => method !== 'GET' && method !== 'HEAD';
+
+/**
+ * Calls the API; answers { data, headers, status } or throws ApiError (problem details). Every
+ * write carries an Idempotency-Key: a fresh one per call (one user action) unless the caller gives
+ * one, the same on this call's own retry after a token refresh. Where the service honours it (the
+ * lending writes), the gateway may send the write again to another replica when one dies.
+ */
 async function api(method, path, { body, headers = {}, auth = true, retried = false } = {}) {
+  if (isWrite(method) && !headers['Idempotency-Key']) headers = { ...headers, 'Idempotency-Key': uuid() };
   const h = { Accept: 'application/json, application/problem+json', ...headers };
   if (body !== undefined) h['Content-Type'] = 'application/json';
   if (auth && session.access) h.Authorization = `Bearer ${session.access}`;

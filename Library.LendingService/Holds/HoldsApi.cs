@@ -78,8 +78,13 @@ public static class HoldsApi
     }
 
     /// <summary>The holder or a librarian; a ready hold's copy passes to the next reader.</summary>
-    private static async Task<IResult> Cancel(Guid id, ClaimsPrincipal caller, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    private static async Task<IResult> Cancel(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
     {
+        var key = http.Headers[Idempotency.Header].FirstOrDefault();
+        if (Idempotency.InvalidKey(key) is { } badKey)
+        {
+            return badKey;
+        }
         var hold = await db.Holds.AsNoTracking().SingleOrDefaultAsync(h => h.Id == id, ct);
         if (hold is null)
         {
@@ -89,6 +94,6 @@ public static class HoldsApi
         {
             return Outcome.Forbidden("This is another reader's hold.").ToResult();
         }
-        return (await idempotency.RunAsync(caller.UserId()!.Value, null, "cancel-hold", token => circulation.CancelHoldAsync(hold, token), ct)).ToResult();
+        return (await idempotency.RunAsync(caller.UserId()!.Value, key, $"cancel-hold:{id:N}", token => circulation.CancelHoldAsync(hold, token), ct)).ToResult();
     }
 }

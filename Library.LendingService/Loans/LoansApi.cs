@@ -85,11 +85,22 @@ public static class LoansApi
         return outcome.ToResult();
     }
 
-    private static async Task<IResult> Return(Guid id, ClaimsPrincipal caller, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct) =>
-        await OnOwnLoan(id, caller, db, loan => idempotency.RunAsync(caller.UserId()!.Value, null, "return", token => circulation.ReturnAsync(loan, token), ct), ct);
+    // Return and renew honour an Idempotency-Key too (a repeated key answers the first answer),
+    // so the gateway may send a keyed one again to another replica when the first one died. The
+    // loan is part of the operation: the same key on another loan is a 422, not that loan's answer.
+    private static async Task<IResult> Return(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    {
+        var key = http.Headers[Idempotency.Header].FirstOrDefault();
+        return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
+            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"return:{id:N}", token => circulation.ReturnAsync(loan, token), ct), ct);
+    }
 
-    private static async Task<IResult> Renew(Guid id, ClaimsPrincipal caller, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct) =>
-        await OnOwnLoan(id, caller, db, loan => idempotency.RunAsync(caller.UserId()!.Value, null, "renew", token => circulation.RenewAsync(loan, token), ct), ct);
+    private static async Task<IResult> Renew(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    {
+        var key = http.Headers[Idempotency.Header].FirstOrDefault();
+        return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
+            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"renew:{id:N}", token => circulation.RenewAsync(loan, token), ct), ct);
+    }
 
     /// <summary>The borrower or a librarian; anyone else gets 403, known loan or not.</summary>
     private static async Task<IResult> OnOwnLoan(Guid id, ClaimsPrincipal caller, LendingDbContext db, Func<Loan, Task<Outcome>> action, CancellationToken ct)

@@ -83,6 +83,12 @@ public sealed class AppHostTests(LibraryAppHost library)
             new { email, firstName = "Ada", lastName = "Reader", password = "Reader-password-1" }, ct);
         Assert.Equal(HttpStatusCode.Created, register.StatusCode);
         var token = await LogInAsync(http, email, "Reader-password-1", ct);
+        // The user service checks the token as every service does (its own OpenID metadata).
+        using var me = new HttpRequestMessage(HttpMethod.Get, "/api/users/me");
+        me.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var meAnswer = await http.SendAsync(me, ct);
+        Assert.Equal(HttpStatusCode.OK, meAnswer.StatusCode);
+        Assert.Equal(email, (await meAnswer.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("email").GetString());
 
         // Search finds the title (the catalog indexes it by its words).
         var search = await http.GetFromJsonAsync<JsonElement>($"/api/books?search={Uri.EscapeDataString(title)}", ct);

@@ -22,15 +22,18 @@ public sealed class Reader(Guid id, string email, string password)
     /// <summary>A borrow sent but not answered definitely yet: retried with the same key until it is.</summary>
     public (string Key, Guid BookId)? PendingBorrow { get; set; }
 
-    /// <summary>A return sent but not answered definitely yet.</summary>
+    /// <summary>A return sent but not answered definitely yet: retried with the same key until it is.</summary>
     public Guid? PendingReturn { get; set; }
+
+    /// <summary>The Idempotency-Key of <see cref="PendingReturn"/>.</summary>
+    public string PendingReturnKey { get; set; } = "";
 }
 
 /// <summary>
 /// Readers borrowing and returning over many titles through the gateway, at a fixed pace, the
-/// way a careful client does it: every borrow carries an Idempotency-Key and an answer that is
-/// not definite (a transport error, 5xx, 429) is retried with the same key, so the reader always
-/// learns what happened. Everything answered is recorded: 201 loans, returns, errors, and when
+/// way a careful client (and the web page) does it: every write (borrow, return) carries an
+/// Idempotency-Key and an answer that is not definite (a transport error, 5xx, 429) is retried with
+/// the same key, so the reader always learns what happened. Everything answered is recorded: 201 loans, returns, errors, and when
 /// borrows succeeded (for the recovery time).
 /// </summary>
 public sealed class Load(Uri gateway)
@@ -73,6 +76,15 @@ public sealed class Load(Uri gateway)
     public long Requests => Interlocked.Read(ref _requests);
     public long Errors => Interlocked.Read(ref _errors);
     public long Conflicts => Interlocked.Read(ref _conflicts);
+
+    private long _failedReads;
+    private long _failedKeyedWrites;
+
+    /// <summary>Catalog reads (GET) that got no answer or an error answer.</summary>
+    public long FailedReads => Interlocked.Read(ref _failedReads);
+
+    /// <summary>Writes with an Idempotency-Key that got no answer or an error answer (before the client's own retry).</summary>
+    public long FailedKeyedWrites => Interlocked.Read(ref _failedKeyedWrites);
     public ConcurrentDictionary<string, int> ErrorKinds { get; } = new();
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -233,8 +245,13 @@ public sealed class Load(Uri gateway)
     private async Task ReturnAsync(Reader reader, Guid loanId)
     {
         var retry = reader.PendingReturn == loanId;
+        if (!retry)
+        {
+            reader.PendingReturnKey = Guid.NewGuid().ToString("N");
+        }
         reader.PendingReturn = loanId;
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/loans/{loanId}/return");
+        request.Headers.Add("Idempotency-Key", reader.PendingReturnKey);
         var (status, _) = await SendAsync(reader, request);
         if (status == HttpStatusCode.OK || (status == HttpStatusCode.Conflict && retry))
         {
@@ -258,6 +275,19 @@ public sealed class Load(Uri gateway)
     {
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", reader.Token);
         Interlocked.Increment(ref _requests);
+        void Failed()
+        {
+            Interlocked.Increment(ref _errors);
+            if (request.Method == HttpMethod.Get)
+            {
+                Interlocked.Increment(ref _failedReads);
+            }
+            else if (request.Headers.Contains("Idempotency-Key"))
+            {
+                Interlocked.Increment(ref _failedKeyedWrites);
+            }
+        }
+
         try
         {
             using var response = await Http.SendAsync(request);
@@ -265,7 +295,7 @@ public sealed class Load(Uri gateway)
             var status = response.StatusCode;
             if ((int)status >= 500 || status is HttpStatusCode.TooManyRequests or HttpStatusCode.Unauthorized or HttpStatusCode.BadRequest or HttpStatusCode.NotFound)
             {
-                Interlocked.Increment(ref _errors);
+                Failed();
                 ErrorKinds.AddOrUpdate($"{Kind(request)} {(int)status}", 1, (_, n) => n + 1);
                 if (status == HttpStatusCode.Unauthorized)
                 {
@@ -284,7 +314,7 @@ public sealed class Load(Uri gateway)
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
         {
-            Interlocked.Increment(ref _errors);
+            Failed();
             ErrorKinds.AddOrUpdate($"{Kind(request)} transport: {ex.GetType().Name}", 1, (_, n) => n + 1);
             return (null, null);
         }

@@ -120,6 +120,15 @@ public sealed class RealLibrary : IAsyncLifetime
         {
             info.Environment[key] = value;
         }
+        return await RunProcessAsync(info, timeout);
+    }
+
+    /// <summary>
+    /// Runs a process to its end or the deadline (then kills its whole tree), with stdout and
+    /// stderr interleaved as they came; exit code -1 on a timeout.
+    /// </summary>
+    public static async Task<(int Code, string Output)> RunProcessAsync(ProcessStartInfo info, TimeSpan timeout)
+    {
         using var process = Process.Start(info)!;
         var output = new StringBuilder();
         var gate = new object();

@@ -31,7 +31,15 @@ public sealed class Destination : IAsyncDisposable
     public string Address => _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
     public ConcurrentQueue<string> Received { get; } = new();
 
-    public static async Task<Destination> StartAsync(string name)
+    /// <summary>Every request other than GET or HEAD that reached this destination, body included.</summary>
+    public ConcurrentQueue<ReceivedWrite> Writes { get; } = new();
+
+    /// <param name="name">The name it answers with.</param>
+    /// <param name="dieOnWrites">
+    /// A replica killed in the middle of a write: it reads the whole request, then its connection
+    /// is gone without an answer (reads and /health are answered, so it stays in the rotation).
+    /// </param>
+    public static async Task<Destination> StartAsync(string name, bool dieOnWrites = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -47,6 +55,17 @@ public sealed class Destination : IAsyncDisposable
                 await Task.Delay(delay, context.RequestAborted);
             }
             var target = context.Request.Path + context.Request.QueryString;
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            {
+                using var reader = new StreamReader(context.Request.Body);
+                destination.Writes.Enqueue(new ReceivedWrite(context.Request.Method, target,
+                    context.Request.Headers["Idempotency-Key"].ToString(), await reader.ReadToEndAsync(context.RequestAborted)));
+                if (dieOnWrites)
+                {
+                    context.Abort();
+                    return Results.Empty;
+                }
+            }
             destination.Received.Enqueue(target);
             return Results.Json(new EchoAnswer(name, context.Request.Method, target, context.Request.Headers.Authorization.ToString()));
         });
@@ -58,3 +77,5 @@ public sealed class Destination : IAsyncDisposable
 }
 
 public sealed record EchoAnswer(string Service, string Method, string Target, string Authorization);
+
+public sealed record ReceivedWrite(string Method, string Target, string IdempotencyKey, string Body);

@@ -170,8 +170,10 @@ public sealed class DoorTests(DoorFixture fixture) : IClassFixture<DoorFixture>
         }).ToList();
 
         await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        // The replica stops mid-load: it drains first (its /health turns 503 while it still
+        // serves), then closes; the time counts from when it has stopped.
+        await fixture.ReplicaA.DisposeAsync();
         var stoppedAt = clock.Elapsed;
-        await fixture.ReplicaA.DisposeAsync(); // the replica dies mid-load
         stopped = true;
         await Task.WhenAll(readers);
 

@@ -208,4 +208,52 @@ public sealed class LoansTests(LendingFixture fixture) : IClassFixture<LendingFi
         // A new key borrows again; a refusal is remembered too.
         Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(book, token: token, idempotencyKey: Guid.NewGuid().ToString())).StatusCode);
     }
+
+    [Fact]
+    public async Task Return_renew_and_cancelling_a_hold_answer_a_repeated_Idempotency_Key_with_the_first_answer()
+    {
+        // What the gateway relies on to send a keyed write again to another replica.
+        var (_, token) = await fixture.ReaderAsync();
+        var book = await fixture.TitleAsync(1);
+        var loan = (await (await fixture.BorrowAsync(book, token: token)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string path, string key)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Add("Idempotency-Key", key);
+            using var response = await fixture.Client(token).SendAsync(request, Ct);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
+        }
+        static void AssertSameAnswer((HttpStatusCode Status, string Body) first, (HttpStatusCode Status, string Body) again)
+        {
+            // The same JSON (the stored answer's properties may come back in another order).
+            Assert.Equal(first.Status, again.Status);
+            Assert.True(first.Body.Length == 0 ? again.Body.Length == 0
+                : System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(first.Body), System.Text.Json.Nodes.JsonNode.Parse(again.Body)),
+                $"{first.Body} <> {again.Body}");
+        }
+
+        var renewKey = Guid.NewGuid().ToString();
+        var renewed = await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/renew", renewKey);
+        Assert.Equal(HttpStatusCode.OK, renewed.Status);
+        AssertSameAnswer(renewed, await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/renew", renewKey));
+        Assert.Equal(1, await fixture.InLendingAsync(db => db.Loans.Where(l => l.Id == loan).Select(l => l.Renewals).SingleAsync(Ct)));
+
+        var returnKey = Guid.NewGuid().ToString();
+        var returned = await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/return", returnKey);
+        Assert.Equal(HttpStatusCode.OK, returned.Status);
+        // The retry answers the first answer (not 409 "already returned").
+        AssertSameAnswer(returned, await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/return", returnKey));
+        // The same key on another kind of request, or another loan, is refused: 422.
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/renew", returnKey)).Status);
+
+        var taken = await fixture.TitleAsync(1);
+        Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(taken)).StatusCode);
+        using var placed = await fixture.PlaceHoldAsync(taken, token: token);
+        var hold = (await placed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var cancelKey = Guid.NewGuid().ToString();
+        var cancelled = await SendAsync(HttpMethod.Delete, $"/api/holds/{hold}", cancelKey);
+        Assert.True(cancelled.Status is HttpStatusCode.OK or HttpStatusCode.NoContent, $"{cancelled.Status} {cancelled.Body}");
+        AssertSameAnswer(cancelled, await SendAsync(HttpMethod.Delete, $"/api/holds/{hold}", cancelKey));
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, $"/api/loans/{loan}/return", new string('k', 101))).Status);
+    }
 }

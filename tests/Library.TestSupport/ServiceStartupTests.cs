@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 
 namespace Library.TestSupport;
@@ -88,6 +90,46 @@ public abstract class ServiceStartupTests<TProgram, TContext>(string databaseNam
         Assert.Equal("Degraded", health.GetProperty("status").GetString());
         Assert.Equal("Healthy", health.GetProperty("checks").GetProperty(typeof(TContext).Name).GetProperty("status").GetString());
         Assert.Equal("Degraded", health.GetProperty("checks").GetProperty("messaging").GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task On_stop_health_turns_unhealthy_at_once_and_the_service_serves_on_for_the_drain()
+    {
+        await using var database = await TestDatabase.CreateAsync(databaseName);
+        var settings = Settings(database);
+        settings["Shutdown:DrainSeconds"] = "2";
+        await using var host = new ServiceHost<TProgram>(settings);
+        using var client = host.CreateClient();
+        var ct = TestContext.Current.CancellationToken;
+        using (var before = await client.GetAsync("/health", ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        // What SIGTERM does (ConsoleLifetime -> IHost.StopAsync).
+        var clock = Stopwatch.StartNew();
+        var stopping = host.Services.GetRequiredService<IHost>().StopAsync(ct);
+        HttpStatusCode status;
+        JsonElement health;
+        do
+        {
+            using var during = await client.GetAsync("/health", ct);
+            status = during.StatusCode;
+            health = await during.Content.ReadFromJsonAsync<JsonElement>(ct);
+        }
+        while (status == HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(1));
+
+        // Readiness is false (the gateway takes it out of rotation), liveness true, and the
+        // process still answers until the drain is over.
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("Unhealthy", health.GetProperty("checks").GetProperty("shutdown").GetProperty("status").GetString());
+        using (var alive = await client.GetAsync("/alive", ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        }
+        Assert.False(stopping.IsCompleted, "the host stopped before the drain was over");
+        await stopping;
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"stopped after {clock.Elapsed}, before the 2 s drain");
     }
 
     private static async Task AssertFullyMigrated(ServiceHost<TProgram> host, TestDatabase database)
