@@ -71,7 +71,7 @@ public static class AuthorsApi
         return Results.Ok(new PagedList<BookResponse>(items, paging.Page, paging.PageSize, total));
     }
 
-    private static async Task<IResult> Create(AuthorRequest request, CatalogDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> Create(AuthorRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, CancellationToken ct)
     {
         if (Validate(request, time) is { } problem)
         {
@@ -80,6 +80,8 @@ public static class AuthorsApi
         var author = new Author { Name = request.Name!.Trim(), Bio = request.Bio?.Trim(), BirthYear = request.BirthYear };
         db.Authors.Add(author);
         await db.SaveChangesAsync(ct);
+        // The author list (and its totalCount) is cached by the catalog's version too.
+        await cache.InvalidateAsync();
         return Results.Created($"/api/authors/{author.Id}", new AuthorResponse(author.Id, author.Name, author.Bio, author.BirthYear));
     }
 

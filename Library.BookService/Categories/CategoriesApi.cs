@@ -40,7 +40,7 @@ public static class CategoriesApi
         return category is null ? Results.NotFound() : Results.Ok(category);
     }
 
-    private static async Task<IResult> Create(CategoryRequest request, CatalogDbContext db, CancellationToken ct)
+    private static async Task<IResult> Create(CategoryRequest request, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
     {
         if (Validate(request) is { } problem)
         {
@@ -48,7 +48,13 @@ public static class CategoriesApi
         }
         var category = new Category { Name = request.Name!.Trim(), NormalizedName = Normalize(request.Name), Description = request.Description?.Trim() };
         db.Categories.Add(category);
-        return await SaveAsync(db, ct) ?? Results.Created($"/api/categories/{category.Id}", new CategoryResponse(category.Id, category.Name, category.Description));
+        if (await SaveAsync(db, ct) is { } refused)
+        {
+            return refused;
+        }
+        // The category list (and its totalCount) is cached by the catalog's version too.
+        await cache.InvalidateAsync();
+        return Results.Created($"/api/categories/{category.Id}", new CategoryResponse(category.Id, category.Name, category.Description));
     }
 
     private static async Task<IResult> Update(Guid id, CategoryRequest request, CatalogDbContext db, CatalogCache cache, CancellationToken ct)

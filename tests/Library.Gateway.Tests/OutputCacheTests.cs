@@ -143,6 +143,30 @@ public sealed class OutputCacheTests(OutputCacheFixture fixture) : IClassFixture
         Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
     }
 
+    [Theory]
+    [InlineData("/api/authors")]
+    [InlineData("/api/categories")]
+    public async Task A_new_author_or_category_is_in_the_next_anonymous_list_and_its_count(string path)
+    {
+        using var anonymous = fixture.Client();
+        await ReadAsync(anonymous, path + "?pageSize=1");
+        var cached = await ReadAsync(anonymous, path + "?pageSize=1");
+        Assert.True(cached.FromCache);
+        var before = cached.Body.GetProperty("totalCount").GetInt32();
+
+        using var librarian = fixture.Client(fixture.LibrarianToken);
+        using (var created = await librarian.PostAsJsonAsync(path, new { name = $"Door {Guid.NewGuid():N}" }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        // Found by reading the code (issue 15): creating one did not bump the catalog's version,
+        // so the gateway answered the old totalCount for up to its cache lifetime.
+        var after = await ReadAsync(anonymous, path + "?pageSize=1");
+        Assert.False(after.FromCache);
+        Assert.Equal(before + 1, after.Body.GetProperty("totalCount").GetInt32());
+    }
+
     [Fact]
     public async Task Signed_in_reads_and_failures_are_never_answered_from_the_cache()
     {
