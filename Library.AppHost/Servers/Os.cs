@@ -19,13 +19,14 @@ internal static class Os
     public static bool IsRoot { get; } = OperatingSystem.IsLinux() && Environment.UserName == "root";
 
     /// <summary>
-    /// The command line that starts <paramref name="program"/> as <paramref name="user"/> (when the
-    /// AppHost runs as root) with nothing of the AppHost's environment: DCP hands every executable
-    /// the AppHost's whole environment (secret <c>Parameters__*</c> included), so the command is
-    /// <c>env -i</c>, which execs <c>setpriv</c>, which execs the server; the process DCP watches
-    /// and stops is the server itself.
+    /// The arguments of <see cref="Env"/> (every server resource's command) that start
+    /// <paramref name="program"/> as <paramref name="user"/> (when the AppHost runs as root) with
+    /// nothing of the AppHost's environment: DCP hands every executable the AppHost's whole
+    /// environment (secret <c>Parameters__*</c> included), so the command is <c>env -i</c>, which
+    /// execs <c>setpriv</c>, which execs the program: the process DCP watches and stops is the
+    /// program itself.
     /// </summary>
-    public static (string Command, List<object> Args) CleanCommand(
+    public static List<object> CleanArguments(
         string? user, string program, IEnumerable<KeyValuePair<string, object>> environment)
     {
         var args = new List<object> { "-i", Path, "LANG=C.UTF-8", "LC_ALL=C.UTF-8" };
@@ -40,7 +41,7 @@ internal static class Os
             args.AddRange([SetPriv, $"--reuid={user}", $"--regid={user}", "--init-groups", "--"]);
         }
         args.Add(program);
-        return (Env, args);
+        return args;
     }
 
     /// <summary>Runs a short command (initdb, chown), as <paramref name="user"/> when root; throws with its output when it fails.</summary>

@@ -46,15 +46,14 @@ internal static class PostgresProcessExtensions
         // DCP stops a process with SIGTERM, which is PostgreSQL's "smart" shutdown: it waits for
         // every client to leave, longer than DCP waits before it kills. A one-line shell turns the
         // SIGTERM into SIGINT ("fast": roll back, checkpoint, exit), so a stop is always clean.
-        var (_, args) = Os.CleanCommand(PostgresProcessResource.User, "/bin/bash", []);
+        var args = Os.CleanArguments(PostgresProcessResource.User, "/bin/bash", []);
         args.AddRange(["-c", "trap 'kill -INT $pid' TERM INT; \"$@\" & pid=$!; wait $pid; trap - TERM INT; wait $pid", "postgres",
             System.IO.Path.Combine(bin ?? "/usr/lib/postgresql/bin", "postgres"), "-D", resource.DataFolder, "-k", resource.SocketFolder, "-c", "listen_addresses=127.0.0.1", "-p", port]);
 
-        int? allocatedPort = null;
         var result = builder.AddServerProcess(resource, args, "DatabaseMultiple", async ct =>
         {
-            var p = allocatedPort ?? throw new InvalidOperationException("not started yet");
-            await using var connection = new NpgsqlConnection(resource.AdminConnectionString(p));
+            // Endpoint.Port throws until Aspire has allocated it: Unhealthy until then.
+            await using var connection = new NpgsqlConnection(resource.AdminConnectionString(resource.Endpoint.Port));
             await connection.OpenAsync(ct);
             await using var command = new NpgsqlCommand("SELECT 1", connection);
             await command.ExecuteScalarAsync(ct);
@@ -64,7 +63,6 @@ internal static class PostgresProcessExtensions
         {
             Os.Require(bin, "PostgreSQL (package postgresql)");
             var logger = e.Services.GetRequiredService<ResourceLoggerService>().GetLogger(resource);
-            allocatedPort = resource.Endpoint.TargetPort ?? resource.Endpoint.Port;
             await PrepareAsync(resource, bin!, logger, ct);
         });
         // Subscribed before any database's handler, so logins are made with today's password.
@@ -151,7 +149,7 @@ internal static class PostgresProcessExtensions
     /// </summary>
     private static async Task SyncSuperuserPasswordAsync(PostgresProcessResource resource, CancellationToken ct)
     {
-        var port = resource.Endpoint.TargetPort ?? resource.Endpoint.Port;
+        var port = resource.Endpoint.Port;
         var password = await resource.Password.GetValueAsync(ct);
         await using var connection = new NpgsqlConnection(resource.AdminConnectionString(port));
         await connection.OpenAsync(ct);

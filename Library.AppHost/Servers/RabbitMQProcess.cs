@@ -49,7 +49,7 @@ internal static class RabbitMQProcessExtensions
         var user = RedisProcessExtensions.UserExists(RabbitMQProcessResource.User) ? RabbitMQProcessResource.User : null;
 
         var epmd = new EpmdProcessResource($"{name}-epmd", Os.Env, "/");
-        var (_, epmdArgs) = Os.CleanCommand(user, "/usr/bin/epmd", []);
+        var epmdArgs = Os.CleanArguments(user, "/usr/bin/epmd", []);
         epmdArgs.AddRange(["-address", "127.0.0.1", "-port", ReferenceExpression.Create($"{epmd.Endpoint.Property(EndpointProperty.TargetPort)}")]);
         var epmdBuilder = builder.AddResource(epmd)
             .WithEndpoint(name: "tcp", scheme: "tcp", isProxied: false)
@@ -83,7 +83,7 @@ internal static class RabbitMQProcessExtensions
             new("RABBITMQ_PID_FILE", F("rabbitmq.pid")),
             new("ERL_CRASH_DUMP", F("log/erl_crash.dump")),
         };
-        var (_, args) = Os.CleanCommand(user, Path.Combine(Bin, "rabbitmq-server"), environment);
+        var args = Os.CleanArguments(user, Path.Combine(Bin, "rabbitmq-server"), environment);
 
         builder.Eventing.Subscribe<BeforeResourceStartedEvent>(resource, async (e, ct) =>
         {

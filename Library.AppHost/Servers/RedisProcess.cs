@@ -31,7 +31,7 @@ internal static class RedisProcessExtensions
         var config = Path.Combine(root, "redis.conf");
         var resource = new RedisProcessResource(name, Os.Env, root, password.Resource);
         var user = UserExists(RedisProcessResource.User) ? RedisProcessResource.User : null;
-        var (_, args) = Os.CleanCommand(user, server, []);
+        var args = Os.CleanArguments(user, server, []);
         args.AddRange([config, "--port", ReferenceExpression.Create($"{resource.Endpoint.Property(EndpointProperty.TargetPort)}")]);
 
         builder.Eventing.Subscribe<BeforeResourceStartedEvent>(resource, async (e, ct) =>

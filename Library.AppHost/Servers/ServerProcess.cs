@@ -8,7 +8,7 @@ internal static class ServerProcess
     /// <summary>
     /// Adds a server process as Aspire sees every one of them here: its <c>tcp</c> endpoint on a
     /// port Aspire allocates (no proxy: the server listens on it itself), the command line built
-    /// by <see cref="Os.CleanCommand"/>, and a health check that is the real client's round trip
+    /// by <see cref="Os.CleanArguments"/>, and a health check that is the real client's round trip
     /// (<paramref name="probe"/> throws while the server cannot answer), which <c>WaitFor</c> waits on.
     /// Not in the manifest: a deployment uses containers or managed servers.
     /// </summary>
