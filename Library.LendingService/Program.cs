@@ -4,11 +4,15 @@ using Library.Contracts.Catalog;
 using Library.Contracts.Events;
 using Library.Contracts.Users;
 using Library.EventBus;
+using Library.LendingService.Calendar;
+using Library.LendingService.Copies;
 using Library.LendingService.Data;
+using Library.LendingService.Desk;
 using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
 using Library.LendingService.Replicas;
+using Library.LendingService.Rules;
 using Library.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -37,9 +41,12 @@ builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create()
 builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddOptions<LendingPolicy>().Bind(builder.Configuration.GetSection(LendingPolicy.SectionName));
-builder.Services.AddSingleton<LendingPolicyAccessor>();
-builder.Services.AddScoped<Circulation>();
+builder.Services.AddOptions<LendingOptions>().Bind(builder.Configuration.GetSection(LendingOptions.SectionName));
+builder.Services.AddScoped<CirculationSettings>();
+builder.Services.AddScoped<Shelf>();
+builder.Services.AddScoped<Stock>();
+builder.Services.AddScoped<WaitingList>();
+builder.Services.AddScoped<CirculationDesk>();
 builder.Services.AddScoped<Idempotency>();
 builder.Services.AddScoped<ReplicaLookup>();
 builder.Services.AddHostedService<CirculationClock>();
@@ -58,6 +65,10 @@ app.MapDefaultEndpoints();
 app.MapOpenApi();
 app.MapLoans();
 app.MapHolds();
+app.MapCopies();
+app.MapDesk();
+app.MapCirculationRules();
+app.MapCalendar();
 
 app.Run();
 

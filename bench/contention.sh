@@ -27,7 +27,7 @@ python3 "$BENCH_DIR/contention.py" "$BENCH_URL" "$BENCH_TOKEN" "$book" "$OUT/rea
 read -r created refused other drain p50 p99 < <(python3 -c "
 import json,sys; r = json.load(open(sys.argv[1])); s = r['statuses']
 print(s.get('201', 0), s.get('409', 0), sum(v for k, v in s.items() if k not in ('201', '409')), r['drain_ms'], r['p50_ms'], r['p99_ms'])" "$OUT/result.json")
-on_loan="$(bench_psql -d lendingdb -Atc "SELECT on_loan FROM titles WHERE id = '$book'")"
+on_loan="$(bench_psql -d lendingdb -Atc "SELECT count(*) FROM copies WHERE book_id = '$book' AND status = 'checked-out'")"
 loans="$(bench_psql -d lendingdb -Atc "SELECT count(*) FROM loans WHERE book_id = '$book' AND returned_at IS NULL")"
 verdict=FAIL
 ((created == COPIES && refused == READERS - COPIES && other == 0 && on_loan == COPIES && loans == COPIES)) && verdict=OK

@@ -17,6 +17,8 @@ public static class ApiRoutes
     [
         ("/api/auth", UserService),
         ("/api/users", UserService),
+        // A title's copies are the lending service's (the more specific route wins over /api/books).
+        ("/api/books/{bookId}/copies", LendingService),
         ("/api/books", BookService),
         ("/api/authors", BookService),
         ("/api/categories", BookService),
@@ -25,11 +27,16 @@ public static class ApiRoutes
         ("/api/holds", LendingService),
         ("/api/borrowers", LendingService),
         ("/api/unavailable-books", LendingService),
+        ("/api/copies", LendingService),
+        ("/api/circulation", LendingService),
+        ("/api/circulation-rules", LendingService),
+        ("/api/calendar", LendingService),
+        ("/api/loan-types", LendingService),
     ];
 
     /// <summary>
     /// The writes whose service answers a repeated <c>Idempotency-Key</c> with the first answer and
-    /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold), so
+    /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold, check-out and check-in at the desk), so
     /// one that carries a key may be sent again to another replica. No other write is: the user
     /// and catalog services ignore the header.
     /// </summary>
@@ -44,6 +51,7 @@ public static class ApiRoutes
         return (HttpMethods.IsPost(method), HttpMethods.IsDelete(method), s.Length) switch
         {
             (true, _, 2) => Is(1, "loans") || Is(1, "holds"),
+            (true, _, 3) => Is(1, "circulation") && (Is(2, "check-out") || Is(2, "check-in")),
             (true, _, 4) => Is(1, "loans") && Guid.TryParse(s[2], out _) && (Is(3, "return") || Is(3, "renew")),
             (_, true, 3) => Is(1, "holds") && Guid.TryParse(s[2], out _),
             _ => false,

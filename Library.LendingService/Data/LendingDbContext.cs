@@ -4,9 +4,9 @@ using Microsoft.EntityFrameworkCore;
 namespace Library.LendingService.Data;
 
 /// <summary>
-/// lendingdb: loans and holds, the copies of every title (the one authority on availability),
-/// the replicas of titles and readers a borrow checks without calling anyone, and the answers
-/// kept for Idempotency-Key retries.
+/// lendingdb: the copies of every title (the one authority on availability), loans and holds,
+/// the circulation rules and the calendar, the replicas of titles, readers and patron groups a
+/// borrow checks without calling anyone, and the answers kept for Idempotency-Key retries.
 /// </summary>
 public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options) : DbContext(options)
 {
@@ -14,6 +14,9 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     public DbSet<Reader> Readers => Set<Reader>();
     public DbSet<Loan> Loans => Set<Loan>();
     public DbSet<Hold> Holds => Set<Hold>();
+    public DbSet<Copy> Copies => Set<Copy>();
+    public DbSet<CirculationSetting> CirculationSettings => Set<CirculationSetting>();
+    public DbSet<PatronGroup> PatronGroups => Set<PatronGroup>();
     public DbSet<IdempotentRequest> IdempotentRequests => Set<IdempotentRequest>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
@@ -24,13 +27,38 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         {
             title.Property(t => t.Id).ValueGeneratedNever();
             title.Property(t => t.Name).HasMaxLength(500);
-            // The invariants every borrow, return and hold keeps, checked by PostgreSQL too.
-            title.ToTable(t =>
+        });
+
+        modelBuilder.Entity<Copy>(copy =>
+        {
+            copy.Property(c => c.Id).ValueGeneratedNever();
+            copy.Property(c => c.Barcode).HasMaxLength(32);
+            copy.Property(c => c.CallNumber).HasMaxLength(100);
+            copy.Property(c => c.Location).HasMaxLength(100);
+            copy.Property(c => c.LoanType).HasMaxLength(32);
+            copy.Property(c => c.Status).HasMaxLength(16);
+            // Unique whatever the case: the unique index on lower(barcode) is made by the migration.
+            copy.HasIndex(c => new { c.BookId, c.Status });
+            copy.HasOne<Title>().WithMany().HasForeignKey(c => c.BookId).OnDelete(DeleteBehavior.Restrict);
+            copy.ToTable(t =>
             {
-                t.HasCheckConstraint("ck_titles_on_loan", "on_loan >= 0");
-                t.HasCheckConstraint("ck_titles_held", "held >= 0");
-                t.HasCheckConstraint("ck_titles_total", "total_copies >= 0");
+                t.HasCheckConstraint("ck_copies_status", $"status IN ({string.Join(", ", Library.LendingService.Copies.CopyStatus.All.Select(x => $"'{x}'"))})");
+                t.HasCheckConstraint("ck_copies_loan_type", $"loan_type IN ({string.Join(", ", Rules.LoanTypes.All.Select(x => $"'{x.Name}'"))})");
+                t.HasCheckConstraint("ck_copies_barcode", "barcode ~ '^[A-Za-z0-9-]{1,32}$'");
             });
+        });
+
+        modelBuilder.Entity<CirculationSetting>(setting =>
+        {
+            setting.HasKey(s => new { s.Kind, s.Version });
+            setting.Property(s => s.Kind).HasMaxLength(16);
+            setting.Property(s => s.Document).HasColumnType("jsonb");
+        });
+
+        modelBuilder.Entity<PatronGroup>(group =>
+        {
+            group.Property(g => g.Id).ValueGeneratedNever();
+            group.Property(g => g.Name).HasMaxLength(100);
         });
 
         modelBuilder.Entity<Reader>(reader =>
@@ -47,6 +75,9 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             loan.HasIndex(l => new { l.BookId, l.ReturnedAt, l.DueAt });
             loan.HasIndex(l => l.DueAt).HasFilter("returned_at IS NULL AND overdue_notified_at IS NULL");
             loan.HasOne<Title>().WithMany().HasForeignKey(l => l.BookId).OnDelete(DeleteBehavior.Restrict);
+            loan.HasOne<Copy>().WithMany().HasForeignKey(l => l.CopyId).OnDelete(DeleteBehavior.Restrict);
+            // No copy is ever lent twice: one open loan per copy, kept by PostgreSQL.
+            loan.HasIndex(l => l.CopyId).IsUnique().HasFilter("returned_at IS NULL").HasDatabaseName("ix_loans_copy_id_open");
         });
 
         modelBuilder.Entity<Hold>(hold =>
@@ -59,6 +90,9 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             hold.HasIndex(h => new { h.BookId, h.UserId }).IsUnique().HasFilter("status IN ('waiting', 'ready')");
             hold.HasIndex(h => h.ReadyUntil).HasFilter("status = 'ready'");
             hold.HasOne<Title>().WithMany().HasForeignKey(h => h.BookId).OnDelete(DeleteBehavior.Restrict);
+            hold.HasOne<Copy>().WithMany().HasForeignKey(h => h.CopyId).OnDelete(DeleteBehavior.Restrict);
+            // A copy set aside is set aside for one ready hold.
+            hold.HasIndex(h => h.CopyId).IsUnique().HasFilter("status = 'ready'").HasDatabaseName("ix_holds_copy_id_ready");
         });
 
         modelBuilder.Entity<IdempotentRequest>(request =>
@@ -72,17 +106,11 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     }
 }
 
-/// <summary>
-/// A title's copies as lending counts them. On the shelf = total - on loan - held (set aside for
-/// a ready hold); lowering the stock below that shows as none on the shelf.
-/// </summary>
+/// <summary>A title as lending knows it (from the catalog's events); its copies are <see cref="Copy"/> rows.</summary>
 public sealed class Title
 {
     public Guid Id { get; set; }
     public required string Name { get; set; }
-    public int TotalCopies { get; set; }
-    public int OnLoan { get; set; }
-    public int Held { get; set; }
 
     /// <summary>Grows with every change of availability: the version of BookAvailabilityChanged.</summary>
     public long AvailabilityVersion { get; set; }
@@ -100,6 +128,45 @@ public sealed class Reader
     public required string LastName { get; set; }
     public bool Active { get; set; } = true;
     public long Version { get; set; }
+
+    /// <summary>The reader's patron group (the user service's); null until its event says.</summary>
+    public Guid? PatronGroupId { get; set; }
+}
+
+/// <summary>A physical copy of a title, lent by its barcode. Its status changes only along <see cref="Library.LendingService.Copies.CopyStatus.Transitions"/> (a trigger refuses the rest).</summary>
+public sealed class Copy
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid BookId { get; set; }
+    public required string Barcode { get; set; }
+    public string? CallNumber { get; set; }
+    public string? Location { get; set; }
+    public string LoanType { get; set; } = Rules.LoanTypes.Standard;
+    public string Status { get; set; } = Library.LendingService.Copies.CopyStatus.Available;
+
+    /// <summary>Surplus after the stock was lowered while it was out: withdrawn when it comes back.</summary>
+    public bool WithdrawOnCheckIn { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>A version of the circulation rules or of the calendar (kinds <c>rules</c>, <c>calendar</c>); the newest applies.</summary>
+public sealed class CirculationSetting
+{
+    public required string Kind { get; set; }
+    public long Version { get; set; }
+    public required string Document { get; set; }
+    public DateTimeOffset ChangedAt { get; set; }
+    public Guid? ChangedBy { get; set; }
+}
+
+/// <summary>A patron group as lending knows it (from the user service's events), for the rules.</summary>
+public sealed class PatronGroup
+{
+    public Guid Id { get; set; }
+    public required string Name { get; set; }
+    public long Version { get; set; }
+    public bool Deleted { get; set; }
 }
 
 public sealed class Loan
@@ -112,6 +179,13 @@ public sealed class Loan
     public DateTimeOffset DueAt { get; set; }
     public DateTimeOffset? ReturnedAt { get; set; }
     public int Renewals { get; set; }
+
+    /// <summary>The copy lent (null only for loans returned before copies existed).</summary>
+    public Guid? CopyId { get; set; }
+
+    /// <summary>The rules' version and the index of the rule the loan was made under (null: before rules existed).</summary>
+    public long? RuleVersion { get; set; }
+    public int? RuleIndex { get; set; }
 
     /// <summary>When LoanOverdue was published (once per loan).</summary>
     public DateTimeOffset? OverdueNotifiedAt { get; set; }
@@ -139,6 +213,9 @@ public sealed class Hold
     public DateTimeOffset PlacedAt { get; set; }
     public DateTimeOffset? ReadyUntil { get; set; }
     public DateTimeOffset? ClosedAt { get; set; }
+
+    /// <summary>The copy set aside while the hold is ready.</summary>
+    public Guid? CopyId { get; set; }
 }
 
 /// <summary>The first answer to a request that carried an Idempotency-Key (kept 24 hours).</summary>

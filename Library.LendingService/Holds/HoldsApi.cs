@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Library.LendingService.Data;
 using Library.LendingService.Loans;
 using Library.LendingService.Replicas;
+using Library.LendingService.Rules;
 using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 
@@ -21,7 +22,7 @@ public static class HoldsApi
     }
 
     private static async Task<IResult> Place(HoldRequest request, ClaimsPrincipal caller, HttpRequest http, ReplicaLookup replicas,
-        Circulation circulation, Idempotency idempotency, CancellationToken ct)
+        WaitingList queue, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         if (request.BookId is null || request.BookId == Guid.Empty)
         {
@@ -46,11 +47,11 @@ public static class HoldsApi
             return Outcome.NotFound("reader").ToResult();
         }
         var outcome = await idempotency.RunAsync(caller.UserId()!.Value, key, "hold",
-            token => circulation.PlaceHoldAsync(request.BookId.Value, userId.Value, token), ct);
+            token => queue.PlaceAsync(request.BookId.Value, userId.Value, time.DatabaseNow(), token), ct);
         return outcome.ToResult();
     }
 
-    private static async Task<IResult> List(ClaimsPrincipal caller, LendingDbContext db, Circulation circulation, Guid? userId, int? page, int? pageSize, CancellationToken ct)
+    private static async Task<IResult> List(ClaimsPrincipal caller, LendingDbContext db, WaitingList queue, Guid? userId, int? page, int? pageSize, CancellationToken ct)
     {
         if (!PageRequest.TryCreate(page, pageSize, out var paging, out var problem))
         {
@@ -72,13 +73,13 @@ public static class HoldsApi
         var items = new List<HoldResponse>();
         foreach (var row in rows)
         {
-            items.Add(await circulation.HoldResponseAsync(row.Hold, row.Name, ct));
+            items.Add(await queue.ToResponseAsync(row.Hold, row.Name, ct));
         }
         return Results.Ok(new PagedList<HoldResponse>(items, paging.Page, paging.PageSize, total));
     }
 
     /// <summary>The holder or a librarian; a ready hold's copy passes to the next reader.</summary>
-    private static async Task<IResult> Cancel(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    private static async Task<IResult> Cancel(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, WaitingList queue, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
         if (Idempotency.InvalidKey(key) is { } badKey)
@@ -94,6 +95,6 @@ public static class HoldsApi
         {
             return Outcome.Forbidden("This is another reader's hold.").ToResult();
         }
-        return (await idempotency.RunAsync(caller.UserId()!.Value, key, $"cancel-hold:{id:N}", token => circulation.CancelHoldAsync(hold, token), ct)).ToResult();
+        return (await idempotency.RunAsync(caller.UserId()!.Value, key, $"cancel-hold:{id:N}", async token => await queue.CancelAsync(hold, await settings.CurrentAsync(token), time.DatabaseNow(), token), ct)).ToResult();
     }
 }

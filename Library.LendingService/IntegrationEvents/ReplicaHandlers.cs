@@ -1,39 +1,41 @@
 using Library.Contracts.Events;
 using Library.EventBus;
+using Library.LendingService.Copies;
 using Library.LendingService.Data;
-using Library.LendingService.Loans;
 using Library.LendingService.Replicas;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.IntegrationEvents;
 
 // The replicas of titles and readers, kept from the catalog's and the user service's events.
-// Each write is conditional on the version, so late or repeated events change nothing.
+// Each write is conditional on the version, so late or repeated events change nothing. A title's
+// number of copies is the catalog's to set only when it is created and when its stock is changed
+// (BookUpdated carries the catalog's copy of the count, which may trail lending's own).
 
-public sealed class BookCreatedHandler(LendingDbContext db) : IIntegrationEventHandler<BookCreated>
+public sealed class BookCreatedHandler(LendingDbContext db, Stock stock) : IIntegrationEventHandler<BookCreated>
 {
-    public Task HandleAsync(BookCreated e, CancellationToken cancellationToken) => TitleUpsert.ApplyAsync(db, e.BookId, e.Title, e.TotalCopies, e.Version, false, cancellationToken);
-}
-
-public sealed class BookUpdatedHandler(LendingDbContext db, Circulation circulation) : IIntegrationEventHandler<BookUpdated>
-{
-    public async Task HandleAsync(BookUpdated e, CancellationToken cancellationToken)
+    public async Task HandleAsync(BookCreated e, CancellationToken cancellationToken)
     {
-        if (await TitleUpsert.ApplyAsync(db, e.BookId, e.Title, e.TotalCopies, e.Version, false, cancellationToken))
+        if (await TitleUpsert.ApplyAsync(db, e.BookId, e.Title, e.Version, false, cancellationToken) == TitleChange.Inserted)
         {
-            await circulation.StockChangedAsync(e.BookId, cancellationToken);
+            await stock.SetAsync(e.BookId, e.TotalCopies, cancellationToken);
         }
     }
 }
 
-/// <summary>New copies go to readers waiting; the catalog learns the new availability.</summary>
-public sealed class BookStockChangedHandler(LendingDbContext db, Circulation circulation) : IIntegrationEventHandler<BookStockChanged>
+public sealed class BookUpdatedHandler(LendingDbContext db) : IIntegrationEventHandler<BookUpdated>
+{
+    public Task HandleAsync(BookUpdated e, CancellationToken cancellationToken) => TitleUpsert.ApplyAsync(db, e.BookId, e.Title, e.Version, false, cancellationToken);
+}
+
+/// <summary>Copies are added or withdrawn to match; new copies go to readers waiting; the catalog learns the new availability.</summary>
+public sealed class BookStockChangedHandler(LendingDbContext db, Stock stock) : IIntegrationEventHandler<BookStockChanged>
 {
     public async Task HandleAsync(BookStockChanged e, CancellationToken cancellationToken)
     {
-        if (await TitleUpsert.ApplyAsync(db, e.BookId, null, e.TotalCopies, e.Version, false, cancellationToken))
+        if (await TitleUpsert.ApplyAsync(db, e.BookId, null, e.Version, false, cancellationToken) != TitleChange.None)
         {
-            await circulation.StockChangedAsync(e.BookId, cancellationToken);
+            await stock.SetAsync(e.BookId, e.TotalCopies, cancellationToken);
         }
     }
 }
@@ -41,7 +43,7 @@ public sealed class BookStockChangedHandler(LendingDbContext db, Circulation cir
 /// <summary>A deleted title lends nothing more (its loans, if any, still come back).</summary>
 public sealed class BookDeletedHandler(LendingDbContext db) : IIntegrationEventHandler<BookDeleted>
 {
-    public Task HandleAsync(BookDeleted e, CancellationToken cancellationToken) => TitleUpsert.ApplyAsync(db, e.BookId, null, null, e.Version, true, cancellationToken);
+    public Task HandleAsync(BookDeleted e, CancellationToken cancellationToken) => TitleUpsert.ApplyAsync(db, e.BookId, null, e.Version, true, cancellationToken);
 }
 
 public sealed class UserRegisteredHandler(LendingDbContext db) : IIntegrationEventHandler<UserRegistered>

@@ -1,6 +1,9 @@
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.LendingService.Data;
+using Library.LendingService.Holds;
+using Library.LendingService.Rules;
+using Microsoft.Extensions.Options;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Loans;
@@ -11,7 +14,7 @@ namespace Library.LendingService.Loans;
 /// (LoanOverdue); answers kept for Idempotency-Keys expire. Replicas may all run it: each title
 /// and loan is claimed with SKIP LOCKED.
 /// </summary>
-public sealed class CirculationClock(IServiceScopeFactory scopes, TimeProvider time, LendingPolicyAccessor policy, ILogger<CirculationClock> logger) : BackgroundService
+public sealed class CirculationClock(IServiceScopeFactory scopes, TimeProvider time, IOptionsMonitor<LendingOptions> options, ILogger<CirculationClock> logger) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
 
@@ -35,7 +38,8 @@ public sealed class CirculationClock(IServiceScopeFactory scopes, TimeProvider t
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
-        var circulation = scope.ServiceProvider.GetRequiredService<Circulation>();
+        var queue = scope.ServiceProvider.GetRequiredService<WaitingList>();
+        var settings = scope.ServiceProvider.GetRequiredService<CirculationSettings>();
         var now = time.GetUtcNow();
 
         var titles = await db.Holds.Where(h => h.Status == HoldStatus.Ready && h.ReadyUntil < now).Select(h => h.BookId).Distinct().ToListAsync(ct);
@@ -47,7 +51,7 @@ public sealed class CirculationClock(IServiceScopeFactory scopes, TimeProvider t
                 await using var transaction = await db.Database.BeginTransactionAsync(token);
                 // One replica per title at a time; the others skip it this tick.
                 var locked = await db.Titles.FromSql($"SELECT * FROM titles WHERE id = {bookId} FOR UPDATE SKIP LOCKED").AsNoTracking().AnyAsync(token);
-                if (locked && await circulation.ExpireReadyHoldsAsync(bookId, token) > 0)
+                if (locked && await queue.ExpireReadyAsync(bookId, await settings.CurrentAsync(token), time.DatabaseNow(), token) > 0)
                 {
                     logger.LogInformation("Expired ready holds of {BookId}; the copy passed on", bookId);
                 }
@@ -76,7 +80,7 @@ public sealed class CirculationClock(IServiceScopeFactory scopes, TimeProvider t
             }
         }, ct);
 
-        var forgotten = now - policy.Current.IdempotencyWindow;
+        var forgotten = now - options.CurrentValue.IdempotencyWindow;
         await db.IdempotentRequests.Where(r => r.CreatedAt < forgotten).ExecuteDeleteAsync(ct);
     }
 }

@@ -10,7 +10,7 @@ namespace Library.LendingService.Loans;
 /// concurrent retry waits on it and then answers what the first request answered (refusals
 /// included); nothing is done twice. Keys are kept for the policy's window (24 h).
 /// </summary>
-public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor policy, TimeProvider time)
+public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Options.IOptionsMonitor<LendingOptions> options, TimeProvider time)
 {
     public const string Header = "Idempotency-Key";
     public const int MaxKeyLength = 100;
@@ -36,7 +36,7 @@ public sealed class Idempotency(LendingDbContext db, LendingPolicyAccessor polic
             if (key is not null)
             {
                 // A key older than the window is forgotten and may be used afresh.
-                var window = now - policy.Current.IdempotencyWindow;
+                var window = now - options.CurrentValue.IdempotencyWindow;
                 await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key && r.CreatedAt < window).ExecuteDeleteAsync(token);
                 var claimed = await db.Database.ExecuteSqlAsync($"""
                     INSERT INTO idempotent_requests (user_id, key, operation, status_code, created_at)

@@ -1,5 +1,7 @@
 using System.Security.Claims;
+using Library.LendingService.Copies;
 using Library.LendingService.Data;
+using Library.LendingService.Desk;
 using Library.LendingService.Replicas;
 using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
@@ -14,6 +16,9 @@ public sealed record UnavailableBook(Guid BookId, string Title, int TotalCopies,
 
 public static class LoansApi
 {
+    /// <summary>No rule lends for longer than a year (rules are validated to this bound).</summary>
+    public const int MaxDaysEver = 366;
+
     public static IEndpointRouteBuilder MapLoans(this IEndpointRouteBuilder app)
     {
         var loans = app.MapGroup("/api/loans").WithTags("Loans").RequireAuthorization(Policies.Member);
@@ -43,17 +48,17 @@ public static class LoansApi
 
     private static async Task<IResult> Borrow(
         BorrowRequest request, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, ReplicaLookup replicas,
-        Circulation circulation, Idempotency idempotency, LendingPolicyAccessor policy, CancellationToken ct)
+        CirculationDesk desk, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (request.BookId is null || request.BookId == Guid.Empty)
         {
             errors["bookId"] = ["bookId is required."];
         }
-        var max = policy.Current.MaxLoanDays;
-        if (request.Days is null || request.Days < 1 || request.Days > max)
+        // The upper bound is the matching rule's maxLoanDays, checked with the copy (400 too).
+        if (request.Days is null || request.Days < 1 || request.Days > MaxDaysEver)
         {
-            errors["days"] = [$"days must be between 1 and {max}."];
+            errors["days"] = [$"days must be between 1 and the rule's maxLoanDays (at most {MaxDaysEver})."];
         }
         if (errors.Count > 0)
         {
@@ -81,25 +86,25 @@ public static class LoansApi
         }
 
         var outcome = await idempotency.RunAsync(caller.UserId()!.Value, key, "borrow",
-            token => circulation.BorrowAsync(request.BookId.Value, userId.Value, request.Days!.Value, token), ct);
+            token => desk.BorrowTitleAsync(request.BookId.Value, userId.Value, request.Days, time.DatabaseNow(), token), ct);
         return outcome.ToResult();
     }
 
     // Return and renew honour an Idempotency-Key too (a repeated key answers the first answer),
     // so the gateway may send a keyed one again to another replica when the first one died. The
     // loan is part of the operation: the same key on another loan is a 422, not that loan's answer.
-    private static async Task<IResult> Return(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    private static async Task<IResult> Return(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, CirculationDesk desk, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
         return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
-            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"return:{id:N}", token => circulation.ReturnAsync(loan, token), ct), ct);
+            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"return:{id:N}", token => desk.ReturnAsync(loan, time.DatabaseNow(), token), ct), ct);
     }
 
-    private static async Task<IResult> Renew(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, Circulation circulation, Idempotency idempotency, CancellationToken ct)
+    private static async Task<IResult> Renew(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, CirculationDesk desk, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
         return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
-            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"renew:{id:N}", token => circulation.RenewAsync(loan, token), ct), ct);
+            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"renew:{id:N}", token => desk.RenewAsync(loan, time.DatabaseNow(), token), ct), ct);
     }
 
     /// <summary>The borrower or a librarian; anyone else gets 403, known loan or not.</summary>
@@ -117,9 +122,10 @@ public static class LoansApi
         return (await action(loan)).ToResult();
     }
 
-    private static async Task<IResult> Get(Guid id, ClaimsPrincipal caller, LendingDbContext db, Circulation circulation, TimeProvider time, CancellationToken ct) =>
-        await OnOwnLoan(id, caller, db, async loan =>
-            Outcome.Ok(circulation.ToResponse(loan, await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct), time.GetUtcNow())), ct);
+    private static async Task<IResult> Get(Guid id, ClaimsPrincipal caller, LendingDbContext db, TimeProvider time, CancellationToken ct) =>
+        await OnOwnLoan(id, caller, db, async loan => Outcome.Ok(LoanResponse.From(loan,
+            await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct),
+            await db.Copies.Where(c => c.Id == loan.CopyId).Select(c => c.Barcode).SingleOrDefaultAsync(ct), time.GetUtcNow())), ct);
 
     private static async Task<IResult> List(
         ClaimsPrincipal caller, LendingDbContext db, TimeProvider time, Guid? userId, Guid? bookId, string? status, int? page, int? pageSize, CancellationToken ct)
@@ -128,9 +134,9 @@ public static class LoansApi
         {
             return problem!;
         }
-        if (status is not null && !LoanRules.Statuses.Contains(status))
+        if (status is not null && !LoanPolicy.Statuses.Contains(status))
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["status"] = [$"status must be one of: {string.Join(", ", LoanRules.Statuses)}."] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["status"] = [$"status must be one of: {string.Join(", ", LoanPolicy.Statuses)}."] });
         }
         // A member sees only their own loans, whatever userId they ask for.
         var (reader, forbidden) = ActingFor(caller, userId);
@@ -150,17 +156,16 @@ public static class LoansApi
         var now = time.GetUtcNow();
         query = status switch
         {
-            LoanRules.Active => query.Where(l => l.ReturnedAt == null && l.DueAt >= now),
-            LoanRules.Overdue => query.Where(l => l.ReturnedAt == null && l.DueAt < now),
-            LoanRules.Returned => query.Where(l => l.ReturnedAt != null),
+            LoanPolicy.Active => query.Where(LoanPolicy.ActiveAt(now)),
+            LoanPolicy.Overdue => query.Where(LoanPolicy.OverdueAt(now)),
+            LoanPolicy.Returned => query.Where(l => l.ReturnedAt != null),
             _ => query,
         };
         var total = await query.LongCountAsync(ct);
         var rows = await query.OrderByDescending(l => l.BorrowedAt).ThenBy(l => l.Id).Skip(paging.Skip).Take(paging.PageSize)
-            .Join(db.Titles, l => l.BookId, t => t.Id, (l, t) => new { Loan = l, t.Name })
+            .Join(db.Titles, l => l.BookId, t => t.Id, (l, t) => new { Loan = l, t.Name, Barcode = db.Copies.Where(c => c.Id == l.CopyId).Select(c => c.Barcode).FirstOrDefault() })
             .ToListAsync(ct);
-        var items = rows.Select(r => new LoanResponse(r.Loan.Id, r.Loan.BookId, r.Name, r.Loan.UserId, r.Loan.BorrowedAt, r.Loan.DueAt,
-            r.Loan.ReturnedAt, r.Loan.Renewals, LoanRules.Status(r.Loan.DueAt, r.Loan.ReturnedAt, now))).ToList();
+        var items = rows.Select(r => LoanResponse.From(r.Loan, r.Name, r.Barcode, now)).ToList();
         return Results.Ok(new PagedList<LoanResponse>(items, paging.Page, paging.PageSize, total));
     }
 
@@ -182,26 +187,27 @@ public static class LoansApi
             .OrderBy(l => l.DueAt).ToListAsync(ct);
         var items = readers.Select(r => new Borrower(r.Id, r.Email, r.FirstName, r.LastName,
             loans.Where(l => l.UserId == r.Id)
-                .Select(l => new BorrowerLoan(l.Id, l.BookId, l.Name, l.BorrowedAt, l.DueAt, LoanRules.Status(l.DueAt, null, now))).ToList())).ToList();
+                .Select(l => new BorrowerLoan(l.Id, l.BookId, l.Name, l.BorrowedAt, l.DueAt, LoanPolicy.Status(l.DueAt, null, now))).ToList())).ToList();
         return Results.Ok(new PagedList<Borrower>(items, paging.Page, paging.PageSize, total));
     }
 
     /// <summary>Titles with no copy on the shelf, and when one is expected back (librarians).</summary>
-    private static async Task<IResult> UnavailableBooks(LendingDbContext db, int? page, int? pageSize, CancellationToken ct)
+    private static async Task<IResult> UnavailableBooks(LendingDbContext db, Shelf shelf, int? page, int? pageSize, CancellationToken ct)
     {
         if (!PageRequest.TryCreate(page, pageSize, out var paging, out var problem))
         {
             return problem!;
         }
-        var none = db.Titles.AsNoTracking().Where(t => !t.Deleted && t.TotalCopies - t.OnLoan - t.Held <= 0);
+        var none = shelf.TitlesWithNoneOnShelf().AsNoTracking();
         var total = await none.LongCountAsync(ct);
         var titles = await none.OrderBy(t => t.Name).ThenBy(t => t.Id).Skip(paging.Skip).Take(paging.PageSize).ToListAsync(ct);
         var items = new List<UnavailableBook>();
         foreach (var t in titles)
         {
+            var counts = await shelf.CountAsync(t.Id, ct);
             var waiting = await db.Holds.CountAsync(h => h.BookId == t.Id && h.Status == HoldStatus.Waiting, ct);
-            var dues = await db.Loans.Where(l => l.BookId == t.Id && l.ReturnedAt == null).OrderBy(l => l.DueAt).Select(l => l.DueAt).Take(waiting + 1).ToListAsync(ct);
-            items.Add(new UnavailableBook(t.Id, t.Name, t.TotalCopies, t.OnLoan, LoanRules.NextAvailableAt(dues, waiting)));
+            var dues = await db.Loans.Where(l => l.BookId == t.Id && l.ReturnedAt == null).OrderBy(l => l.DueAt).Select(l => l.DueAt).ToListAsync(ct);
+            items.Add(new UnavailableBook(t.Id, t.Name, counts.Total, dues.Count, Holds.WaitingList.NextAvailableAt(dues, waiting)));
         }
         return Results.Ok(new PagedList<UnavailableBook>(items, paging.Page, paging.PageSize, total));
     }

@@ -6,7 +6,8 @@ namespace Library.LendingService.Loans;
 /// The answer of a lending use case, as data: it is both sent and, for a request with an
 /// Idempotency-Key, stored to be sent again to a retry.
 /// </summary>
-public sealed record Outcome(int Status, object? Body, string? Location = null, string? Title = null, string? Detail = null)
+public sealed record Outcome(int Status, object? Body, string? Location = null, string? Title = null, string? Detail = null,
+    IDictionary<string, string[]>? Errors = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -19,6 +20,19 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
     public static Outcome NotFound(string what) => Problem(StatusCodes.Status404NotFound, "Not found", $"No {what} with this ID.");
     public static Outcome Conflict(string title, string detail) => Problem(StatusCodes.Status409Conflict, title, detail);
     public static Outcome Forbidden(string detail) => Problem(StatusCodes.Status403Forbidden, "Forbidden", detail);
+    public static Outcome Invalid(string field, string message) =>
+        new(StatusCodes.Status400BadRequest, null, Title: "One or more validation errors occurred.", Detail: message, Errors: new Dictionary<string, string[]> { [field] = [message] });
+    public static Outcome Invalid(IDictionary<string, string[]> errors) =>
+        new(StatusCodes.Status400BadRequest, null, Title: "One or more validation errors occurred.", Errors: errors);
+
+    /// <summary>A domain refusal as its answer: 400 for a bad value, 403 for the reader, 409 for the copy's or loan's state.</summary>
+    public static Outcome Refused(Refusal refusal) => refusal.Kind switch
+    {
+        RefusalKind.Invalid => Invalid(refusal.Field ?? "request", refusal.Reason),
+        RefusalKind.Forbidden => Problem(StatusCodes.Status403Forbidden, refusal.Title, refusal.Reason),
+        RefusalKind.NotFound => Problem(StatusCodes.Status404NotFound, refusal.Title, refusal.Reason),
+        _ => Conflict(refusal.Title, refusal.Reason),
+    };
 
     public IResult ToResult() => Succeeded
         ? Status switch
@@ -27,15 +41,17 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
             StatusCodes.Status204NoContent => Results.NoContent(),
             _ => Results.Json(Body, Json, statusCode: Status),
         }
-        : Results.Problem(statusCode: Status, title: Title, detail: Detail);
+        : Errors is not null
+            ? Results.ValidationProblem(Errors, detail: Detail, statusCode: Status, title: Title)
+            : Results.Problem(statusCode: Status, title: Title, detail: Detail);
 
     public string Serialize() => JsonSerializer.Serialize(this, Json);
 
     public static Outcome Deserialize(string json) => JsonSerializer.Deserialize<StoredOutcome>(json, Json)!.ToOutcome();
 
     /// <summary>The stored form: the body as raw JSON (its type is gone once stored).</summary>
-    private sealed record StoredOutcome(int Status, JsonElement? Body, string? Location, string? Title, string? Detail)
+    private sealed record StoredOutcome(int Status, JsonElement? Body, string? Location, string? Title, string? Detail, Dictionary<string, string[]>? Errors)
     {
-        public Outcome ToOutcome() => new(Status, Body, Location, Title, Detail);
+        public Outcome ToOutcome() => new(Status, Body, Location, Title, Detail, Errors);
     }
 }

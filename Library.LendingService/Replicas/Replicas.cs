@@ -11,7 +11,7 @@ namespace Library.LendingService.Replicas;
 /// arrived yet (a book created a moment ago) is fetched once over gRPC and kept. Never called
 /// inside a borrow's transaction.
 /// </summary>
-public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient catalog, Users.UsersClient users, ILogger<ReplicaLookup> logger)
+public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient catalog, Users.UsersClient users, Copies.Stock stock, ILogger<ReplicaLookup> logger)
 {
     public async Task<bool> EnsureTitleAsync(Guid bookId, CancellationToken ct)
     {
@@ -23,7 +23,16 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
         {
             var book = await catalog.GetBookAsync(new GetBookRequest { Id = bookId.ToString() }, cancellationToken: ct);
             logger.LogInformation("Title {BookId} fetched from the catalog (its event has not arrived yet)", bookId);
-            await TitleUpsert.ApplyAsync(db, bookId, book.Title, book.TotalCopies, book.Version, deleted: false, ct);
+            // The title and its copies in one transaction: never a title without its copies.
+            await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(token);
+                if (await TitleUpsert.ApplyAsync(db, bookId, book.Title, book.Version, deleted: false, token) == TitleChange.Inserted)
+                {
+                    await stock.SetAsync(bookId, book.TotalCopies, token);
+                }
+                await transaction.CommitAsync(token);
+            }, ct);
             return true;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
@@ -65,23 +74,29 @@ public static class ReaderUpsert
             """, ct);
 }
 
+public enum TitleChange
+{
+    None,
+    Inserted,
+    Updated,
+}
+
 public static class TitleUpsert
 {
-    /// <summary>Returns true when the title's stock changed (holds may be served, availability moved).</summary>
-    public static async Task<bool> ApplyAsync(LendingDbContext db, Guid id, string? name, int? totalCopies, long version, bool deleted, CancellationToken ct)
+    /// <summary>Keeps the title's name and deletion at the catalog's newest version; says whether it was new, newer or neither.</summary>
+    public static async Task<TitleChange> ApplyAsync(LendingDbContext db, Guid id, string? name, long version, bool deleted, CancellationToken ct)
     {
-        var before = await db.Titles.AsNoTracking().Where(t => t.Id == id).Select(t => (int?)t.TotalCopies).SingleOrDefaultAsync(ct);
-        await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO titles (id, name, total_copies, on_loan, held, availability_version, catalog_version, deleted)
-            VALUES ({id}, {name ?? ""}, {totalCopies ?? 0}, 0, 0, 0, {version}, {deleted})
+        // xmax = 0 on the row returned: it was inserted, not updated. (Not composed: RETURNING.)
+        var rows = await db.Database.SqlQuery<bool>($"""
+            INSERT INTO titles (id, name, availability_version, catalog_version, deleted)
+            VALUES ({id}, {name ?? ""}, 0, {version}, {deleted})
             ON CONFLICT (id) DO UPDATE SET
                 name = coalesce({name}, titles.name),
-                total_copies = coalesce({totalCopies}, titles.total_copies),
                 deleted = titles.deleted OR {deleted},
                 catalog_version = excluded.catalog_version
             WHERE titles.catalog_version < excluded.catalog_version
-            """, ct);
-        var after = await db.Titles.AsNoTracking().Where(t => t.Id == id).Select(t => (int?)t.TotalCopies).SingleOrDefaultAsync(ct);
-        return before != after;
+            RETURNING (xmax = 0) AS value
+            """).ToListAsync(ct);
+        return rows.Count == 0 ? TitleChange.None : rows[0] ? TitleChange.Inserted : TitleChange.Updated;
     }
 }

@@ -213,7 +213,10 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
                 }
             }
             await using (var command = new NpgsqlCommand("""
-                SELECT t.id, t.total_copies, t.on_loan, t.held,
+                SELECT t.id,
+                       (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status NOT IN ('withdrawn', 'lost') AND NOT c.withdraw_on_check_in)::int,
+                       (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status = 'checked-out')::int,
+                       (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status = 'awaiting-pickup')::int,
                        (SELECT count(*) FROM loans l WHERE l.book_id = t.id AND l.returned_at IS NULL)::int
                 FROM titles t WHERE t.id = ANY(@titles)
                 """, db))

@@ -35,11 +35,13 @@ public sealed record StateSnapshot(string Service, IReadOnlyDictionary<string, I
         ],
         [Contract.Lending] =
         [
-            new("loans", "id", "id, book_id, user_id, days, borrowed_at, due_at, returned_at, renewals"),
-            new("holds", "id", "id, book_id, user_id, status, sequence, placed_at, ready_until, closed_at"),
-            // The copies lending counts itself; a title row first seen (an event, or a look-up on a
-            // replica miss) is a copy of the catalog's, not a change.
-            new("titles", "id", "id, on_loan, held, availability_version", IgnoreNewRows: true),
+            new("loans", "id", "id, book_id, user_id, copy_id, days, borrowed_at, due_at, returned_at, renewals, rule_version, rule_index"),
+            new("holds", "id", "id, book_id, user_id, status, sequence, placed_at, ready_until, closed_at, copy_id"),
+            // A title row first seen (an event, or a look-up on a replica miss) is a copy of the
+            // catalog's, not a change, and so are the copies it brings; a change of a copy is one.
+            new("titles", "id", "id, availability_version", IgnoreNewRows: true),
+            new("copies", "id", "id, book_id, barcode, call_number, location, loan_type, status, withdraw_on_check_in", IgnoreNewRows: true),
+            new("circulation_settings", "kind || '/' || version", "kind, version, document"),
             new("outbox_messages", "id", "id, event_name, payload"),
         ],
     };

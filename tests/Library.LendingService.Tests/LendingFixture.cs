@@ -19,6 +19,8 @@ namespace Library.LendingService.Tests;
 /// sharing one exchange (events flow between them as in production) and found by service
 /// discovery; the lending service's clock is a fake the tests move.
 /// </summary>
+public sealed record CopyCounts(int Total, int OnLoan, int Held, int OnShelf);
+
 public class LendingFixture : IAsyncLifetime
 {
     public RealUserService<UserServiceProgram> Users { get; private set; } = null!;
@@ -108,6 +110,15 @@ public class LendingFixture : IAsyncLifetime
         });
         return ids;
     }
+
+    /// <summary>A title's copies as lending counts them: owned (loanable, in stock), checked out, set aside for a hold, on the shelf.</summary>
+    public Task<CopyCounts> CopyCountsAsync(Guid bookId) => InLendingAsync(db => db.Database.SqlQuery<CopyCounts>($"""
+        SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in AND loan_type <> 'reference')::int AS total,
+               count(*) FILTER (WHERE status = 'checked-out')::int AS on_loan,
+               count(*) FILTER (WHERE status = 'awaiting-pickup')::int AS held,
+               count(*) FILTER (WHERE status = 'available' AND loan_type <> 'reference')::int AS on_shelf
+        FROM copies WHERE book_id = {bookId}
+        """).SingleAsync());
 
     public async Task<T> InLendingAsync<T>(Func<LendingDbContext, Task<T>> work)
     {

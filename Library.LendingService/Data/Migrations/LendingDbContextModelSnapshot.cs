@@ -17,7 +17,7 @@ namespace Library.LendingService.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder
-                .HasAnnotation("ProductVersion", "10.0.5")
+                .HasAnnotation("ProductVersion", "10.0.14")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
@@ -115,6 +115,102 @@ namespace Library.LendingService.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("Library.LendingService.Data.CirculationSetting", b =>
+                {
+                    b.Property<string>("Kind")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("kind");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
+                    b.Property<DateTimeOffset>("ChangedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("changed_at");
+
+                    b.Property<Guid?>("ChangedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("changed_by");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasColumnType("jsonb")
+                        .HasColumnName("document");
+
+                    b.HasKey("Kind", "Version")
+                        .HasName("pk_circulation_settings");
+
+                    b.ToTable("circulation_settings", (string)null);
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.Copy", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Barcode")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("barcode");
+
+                    b.Property<Guid>("BookId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("book_id");
+
+                    b.Property<string>("CallNumber")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("call_number");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("LoanType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("loan_type");
+
+                    b.Property<string>("Location")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("location");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<bool>("WithdrawOnCheckIn")
+                        .HasColumnType("boolean")
+                        .HasColumnName("withdraw_on_check_in");
+
+                    b.HasKey("Id")
+                        .HasName("pk_copies");
+
+                    b.HasIndex("BookId", "Status")
+                        .HasDatabaseName("ix_copies_book_id_status");
+
+                    b.ToTable("copies", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_copies_barcode", "barcode ~ '^[A-Za-z0-9-]{1,32}$'");
+
+                            t.HasCheckConstraint("ck_copies_loan_type", "loan_type IN ('standard', 'short-loan', 'reference')");
+
+                            t.HasCheckConstraint("ck_copies_status", "status IN ('available', 'checked-out', 'awaiting-pickup', 'missing', 'in-repair', 'withdrawn', 'lost')");
+                        });
+                });
+
             modelBuilder.Entity("Library.LendingService.Data.Hold", b =>
                 {
                     b.Property<Guid>("Id")
@@ -129,6 +225,10 @@ namespace Library.LendingService.Data.Migrations
                     b.Property<DateTimeOffset?>("ClosedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("closed_at");
+
+                    b.Property<Guid?>("CopyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("copy_id");
 
                     b.Property<DateTimeOffset>("PlacedAt")
                         .HasColumnType("timestamp with time zone")
@@ -157,6 +257,11 @@ namespace Library.LendingService.Data.Migrations
 
                     b.HasKey("Id")
                         .HasName("pk_holds");
+
+                    b.HasIndex("CopyId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_holds_copy_id_ready")
+                        .HasFilter("status = 'ready'");
 
                     b.HasIndex("ReadyUntil")
                         .HasDatabaseName("ix_holds_ready_until")
@@ -233,6 +338,10 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("borrowed_at");
 
+                    b.Property<Guid?>("CopyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("copy_id");
+
                     b.Property<int>("Days")
                         .HasColumnType("integer")
                         .HasColumnName("days");
@@ -253,12 +362,25 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("returned_at");
 
+                    b.Property<int?>("RuleIndex")
+                        .HasColumnType("integer")
+                        .HasColumnName("rule_index");
+
+                    b.Property<long?>("RuleVersion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("rule_version");
+
                     b.Property<Guid>("UserId")
                         .HasColumnType("uuid")
                         .HasColumnName("user_id");
 
                     b.HasKey("Id")
                         .HasName("pk_loans");
+
+                    b.HasIndex("CopyId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_loans_copy_id_open")
+                        .HasFilter("returned_at IS NULL");
 
                     b.HasIndex("DueAt")
                         .HasDatabaseName("ix_loans_due_at")
@@ -271,6 +393,32 @@ namespace Library.LendingService.Data.Migrations
                         .HasDatabaseName("ix_loans_book_id_returned_at_due_at");
 
                     b.ToTable("loans", (string)null);
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.PatronGroup", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<bool>("Deleted")
+                        .HasColumnType("boolean")
+                        .HasColumnName("deleted");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)")
+                        .HasColumnName("name");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_patron_groups");
+
+                    b.ToTable("patron_groups", (string)null);
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.Reader", b =>
@@ -301,6 +449,10 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("character varying(100)")
                         .HasColumnName("last_name");
 
+                    b.Property<Guid?>("PatronGroupId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("patron_group_id");
+
                     b.Property<long>("Version")
                         .HasColumnType("bigint")
                         .HasColumnName("version");
@@ -329,35 +481,26 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("deleted");
 
-                    b.Property<int>("Held")
-                        .HasColumnType("integer")
-                        .HasColumnName("held");
-
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(500)
                         .HasColumnType("character varying(500)")
                         .HasColumnName("name");
 
-                    b.Property<int>("OnLoan")
-                        .HasColumnType("integer")
-                        .HasColumnName("on_loan");
-
-                    b.Property<int>("TotalCopies")
-                        .HasColumnType("integer")
-                        .HasColumnName("total_copies");
-
                     b.HasKey("Id")
                         .HasName("pk_titles");
 
-                    b.ToTable("titles", null, t =>
-                        {
-                            t.HasCheckConstraint("ck_titles_held", "held >= 0");
+                    b.ToTable("titles", (string)null);
+                });
 
-                            t.HasCheckConstraint("ck_titles_on_loan", "on_loan >= 0");
-
-                            t.HasCheckConstraint("ck_titles_total", "total_copies >= 0");
-                        });
+            modelBuilder.Entity("Library.LendingService.Data.Copy", b =>
+                {
+                    b.HasOne("Library.LendingService.Data.Title", null)
+                        .WithMany()
+                        .HasForeignKey("BookId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_copies_titles_book_id");
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.Hold", b =>
@@ -368,6 +511,12 @@ namespace Library.LendingService.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_holds_titles_book_id");
+
+                    b.HasOne("Library.LendingService.Data.Copy", null)
+                        .WithMany()
+                        .HasForeignKey("CopyId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .HasConstraintName("fk_holds_copies_copy_id");
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.Loan", b =>
@@ -378,6 +527,12 @@ namespace Library.LendingService.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_loans_titles_book_id");
+
+                    b.HasOne("Library.LendingService.Data.Copy", null)
+                        .WithMany()
+                        .HasForeignKey("CopyId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .HasConstraintName("fk_loans_copies_copy_id");
                 });
 #pragma warning restore 612, 618
         }

@@ -1,0 +1,110 @@
+using Library.Contracts.Events;
+using Library.EventBus;
+using Library.LendingService.Data;
+using Library.LendingService.Loans;
+using Library.LendingService.Rules;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Copies;
+
+/// <summary>A title's copies as the catalog shows them: the loanable ones it owns, and those on the shelf.</summary>
+public sealed record ShelfCounts(int Total, int OnShelf);
+
+/// <summary>
+/// The copies of a title as stock: the one place that counts them, adds and withdraws them, and
+/// tells the catalog (BookAvailabilityChanged, in the caller's transaction). <c>totalCopies</c> is
+/// the loanable copies the library still has (not withdrawn, not lost, not marked surplus); a
+/// copy is on the shelf when it is <c>available</c> and of a loanable type.
+/// </summary>
+public sealed class Shelf(LendingDbContext db)
+{
+    private static readonly string[] Loanable = LoanTypes.All.Where(t => t.Loanable).Select(t => t.Name).ToArray();
+
+    public async Task<ShelfCounts> CountAsync(Guid bookId, CancellationToken ct) =>
+        await db.Database.SqlQuery<ShelfCounts>($"""
+            SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int AS total,
+                   count(*) FILTER (WHERE status = 'available')::int AS on_shelf
+            FROM copies WHERE book_id = {bookId} AND loan_type = ANY({Loanable})
+            """).SingleAsync(ct);
+
+    /// <summary>Titles with no loanable copy on the shelf (for the unavailable-books list).</summary>
+    public IQueryable<Title> TitlesWithNoneOnShelf() =>
+        db.Titles.Where(t => !t.Deleted && !db.Copies.Any(c => c.BookId == t.Id && c.Status == CopyStatus.Available && Loanable.Contains(c.LoanType)));
+
+    /// <summary>A copy on the shelf of one of <paramref name="loanTypes"/>, locked for this transaction; standard copies first.</summary>
+    public Task<Copy?> TakeFromShelfAsync(Guid bookId, IReadOnlyCollection<string> loanTypes, CancellationToken ct) =>
+        // SKIP LOCKED: concurrent borrowers of one title each lock a different copy instead of
+        // queueing on the same one; when every copy on the shelf is locked, there is none left.
+        db.Copies.FromSql($"""
+            SELECT * FROM copies
+            WHERE book_id = {bookId} AND status = 'available' AND loan_type = ANY({loanTypes.ToArray()})
+            ORDER BY loan_type = 'standard' DESC, created_at, id
+            LIMIT 1 FOR UPDATE SKIP LOCKED
+            """).SingleOrDefaultAsync(ct);
+
+    /// <summary>Adds <paramref name="count"/> standard copies with generated barcodes.</summary>
+    public Task<int> AddGeneratedAsync(Guid bookId, int count, DateTimeOffset now, CancellationToken ct) =>
+        count <= 0 ? Task.FromResult(0) : db.Database.ExecuteSqlAsync($"""
+            INSERT INTO copies (id, book_id, barcode, loan_type, status, withdraw_on_check_in, created_at, updated_at)
+            SELECT uuid_v7(), {bookId}, next_copy_barcode(), 'standard', 'available', FALSE, {now}, {now}
+            FROM generate_series(1, {count})
+            """, ct);
+
+    /// <summary>
+    /// Brings the title's loanable copies to <paramref name="target"/> (the catalog's stock):
+    /// raising it first keeps copies marked surplus, then adds copies; lowering it withdraws
+    /// copies from the shelf first (then missing, then in repair) and marks the surplus of those
+    /// out (lent or set aside) for withdrawal when they come back. The title's row must be locked.
+    /// </summary>
+    public async Task ReconcileAsync(Guid bookId, int target, DateTimeOffset now, CancellationToken ct)
+    {
+        var difference = target - (await CountAsync(bookId, ct)).Total;
+        if (difference > 0)
+        {
+            var kept = await db.Database.ExecuteSqlAsync($"""
+                UPDATE copies SET withdraw_on_check_in = FALSE, updated_at = {now}
+                WHERE id IN (SELECT id FROM copies WHERE book_id = {bookId} AND withdraw_on_check_in AND loan_type = ANY({Loanable})
+                             ORDER BY created_at LIMIT {difference})
+                """, ct);
+            await AddGeneratedAsync(bookId, difference - kept, now, ct);
+        }
+        else if (difference < 0)
+        {
+            var withdrawn = await db.Database.ExecuteSqlAsync($"""
+                UPDATE copies SET status = 'withdrawn', updated_at = {now}
+                WHERE id IN (SELECT id FROM copies
+                             WHERE book_id = {bookId} AND status IN ('available', 'missing', 'in-repair') AND loan_type = ANY({Loanable})
+                             ORDER BY CASE status WHEN 'available' THEN 0 WHEN 'missing' THEN 1 ELSE 2 END, created_at DESC
+                             LIMIT {-difference})
+                """, ct);
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE copies SET withdraw_on_check_in = TRUE, updated_at = {now}
+                WHERE id IN (SELECT id FROM copies
+                             WHERE book_id = {bookId} AND status IN ('checked-out', 'awaiting-pickup') AND NOT withdraw_on_check_in AND loan_type = ANY({Loanable})
+                             ORDER BY status = 'checked-out' DESC, created_at DESC
+                             LIMIT {-difference - withdrawn})
+                """, ct);
+        }
+    }
+
+    /// <summary>Puts the title's availability after this transaction's changes in the outbox.</summary>
+    public async Task PublishAvailabilityAsync(Guid bookId, CancellationToken ct)
+    {
+        // Every change of a title's availability gets a new version, so the catalog keeps the newest.
+        // (Not composed: PostgreSQL takes no UPDATE ... RETURNING in a subquery.)
+        var version = (await db.Database.SqlQuery<long>($"""
+            UPDATE titles SET availability_version = availability_version + 1 WHERE id = {bookId} RETURNING availability_version AS value
+            """).ToListAsync(ct)).Single();
+        var counts = await CountAsync(bookId, ct);
+        DateTimeOffset? next = null;
+        if (counts.OnShelf == 0)
+        {
+            var waiting = await db.Holds.CountAsync(h => h.BookId == bookId && h.Status == HoldStatus.Waiting, ct);
+            var dues = await db.Loans.Where(l => l.BookId == bookId && l.ReturnedAt == null).OrderBy(l => l.DueAt)
+                .Select(l => l.DueAt).Take(waiting + 1).ToListAsync(ct);
+            next = Holds.WaitingList.NextAvailableAt(dues, waiting);
+        }
+        db.AddEvent(new BookAvailabilityChanged(bookId, counts.Total, counts.OnShelf, next, version));
+        await db.SaveChangesAsync(ct);
+    }
+}

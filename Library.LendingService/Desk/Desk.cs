@@ -1,0 +1,243 @@
+using Library.Contracts.Events;
+using Library.EventBus;
+using Library.LendingService.Copies;
+using Library.LendingService.Data;
+using Library.LendingService.Holds;
+using Library.LendingService.Loans;
+using Library.LendingService.Rules;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Desk;
+
+public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, string RoutedTo, HoldResponse? Hold);
+
+/// <summary>
+/// The circulation desk: lending a copy (by title or by barcode), taking it back and routing it,
+/// renewing. Each use case runs in the caller's transaction; every decision is taken by the pure
+/// <see cref="LoanPolicy"/>, <see cref="RuleSet"/>, calendar and <see cref="CheckInRouting"/>
+/// before anything is written, so a refusal changes nothing. Locks are always taken in one order
+/// (reader, then title, then hold, then copy) so desks never deadlock each other.
+/// </summary>
+public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings)
+{
+    private sealed record Lending(Reader Reader, Title Title, Copy Copy, Hold? PickedUp, RuleMatch Match, int Days);
+
+    /// <summary><c>POST /api/loans</c>: a copy of the title the reader's rule allows (theirs if a hold set one aside).</summary>
+    public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
+    {
+        var (reader, refusal) = await LockReaderAsync(userId, now, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        var title = await db.Titles.AsNoTracking().SingleOrDefaultAsync(t => t.Id == bookId, ct);
+        if (title is null || title.Deleted)
+        {
+            return Outcome.NotFound("book");
+        }
+        var current = await settings.CurrentAsync(ct);
+
+        // The reader's own ready hold, if any: the copy set aside for them.
+        var ready = await db.Holds.FromSql($"""
+            SELECT * FROM holds WHERE book_id = {bookId} AND user_id = {userId} AND status = 'ready' FOR UPDATE
+            """).AsNoTracking().SingleOrDefaultAsync(ct);
+        Copy? copy;
+        if (ready?.CopyId is { } setAside)
+        {
+            copy = await holds.LockCopyAsync(setAside, ct);
+        }
+        else
+        {
+            var allowed = LoanTypes.All.Where(t => current.Rules.IsLoanable(reader!.PatronGroupId, t.Name)).Select(t => t.Name).ToList();
+            copy = await shelf.TakeFromShelfAsync(bookId, allowed, ct);
+            if (copy is null)
+            {
+                // None free for this reader: either all are being lent right now, or the ones on
+                // the shelf are of a type the reader's rule does not lend (reference copies).
+                var typesOnShelf = await db.Copies.Where(c => c.BookId == bookId && c.Status == CopyStatus.Available).Select(c => c.LoanType).Distinct().ToListAsync(ct);
+                return typesOnShelf.Count > 0 && !typesOnShelf.Intersect(allowed).Any()
+                    ? Outcome.Conflict("Not loanable", $"The copies on the shelf ({string.Join(", ", typesOnShelf)}) are not lent to this reader: use them in the library.")
+                    : Outcome.Conflict("No copy left",
+                        "Every copy of this title is on loan or set aside for a reader whose hold is ready. Place a hold to be next.");
+            }
+        }
+        return await LendAsync(reader!, title, copy, ready, current, days, now, ct);
+    }
+
+    /// <summary><c>POST /api/circulation/check-out</c>: that exact copy, for the reader.</summary>
+    public async Task<Outcome> CheckOutAsync(string barcode, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
+    {
+        var (reader, refusal) = await LockReaderAsync(userId, now, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        var found = await FindByBarcodeAsync(barcode, ct);
+        if (found is null)
+        {
+            return Outcome.NotFound("copy");
+        }
+        var title = await db.Titles.AsNoTracking().SingleAsync(t => t.Id == found.BookId, ct);
+        var ready = await db.Holds.FromSql($"SELECT * FROM holds WHERE copy_id = {found.Id} AND status = 'ready' FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
+        var copy = await holds.LockCopyAsync(found.Id, ct);
+        if (LoanPolicy.CopyRefusal(copy.Status, ready?.UserId, userId) is { } refused)
+        {
+            return Outcome.Refused(refused);
+        }
+        return await LendAsync(reader!, title, copy, copy.Status == CopyStatus.AwaitingPickup ? ready : null, await settings.CurrentAsync(ct), days, now, ct);
+    }
+
+    private async Task<Outcome> LendAsync(Reader reader, Title title, Copy copy, Hold? pickedUp, CirculationSettingsSnapshot current, int? days, DateTimeOffset now, CancellationToken ct)
+    {
+        var match = current.Rules.Resolve(reader.PatronGroupId, copy.LoanType);
+        var activeLoans = await db.Loans.CountAsync(l => l.UserId == reader.Id && l.ReturnedAt == null, ct);
+        var period = days ?? match.Rule.LoanDays;
+        if (LoanPolicy.LendRefusal(match, copy.LoanType, activeLoans, period) is { } refused)
+        {
+            return Outcome.Refused(refused);
+        }
+
+        if (pickedUp is not null)
+        {
+            await db.Holds.Where(h => h.Id == pickedUp.Id)
+                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+        }
+        // A reader still waiting in the queue for this title is served now: their hold is done.
+        await db.Holds.Where(h => h.BookId == title.Id && h.UserId == reader.Id && h.Status == HoldStatus.Waiting)
+            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+        await holds.SetStatusAsync(copy, CopyStatus.CheckedOut, now, ct);
+        var loan = new Loan
+        {
+            BookId = title.Id, UserId = reader.Id, CopyId = copy.Id, Days = period, BorrowedAt = now,
+            DueAt = current.Calendar.DueAt(now, period), RuleVersion = current.Rules.Version, RuleIndex = match.Index,
+        };
+        db.Loans.Add(loan);
+        db.AddEvent(new LoanCreated(loan.Id, title.Id, reader.Id, loan.BorrowedAt, loan.DueAt));
+        await db.SaveChangesAsync(ct);
+        await shelf.PublishAvailabilityAsync(title.Id, ct);
+        return Outcome.Created($"/api/loans/{loan.Id}", LoanResponse.From(loan, title.Name, copy.Barcode, now));
+    }
+
+    /// <summary><c>POST /api/circulation/check-in</c>: the copy comes back and goes where it is needed.</summary>
+    public async Task<Outcome> CheckInAsync(string barcode, DateTimeOffset now, CancellationToken ct)
+    {
+        var found = await FindByBarcodeAsync(barcode, ct);
+        if (found is null)
+        {
+            return Outcome.NotFound("copy");
+        }
+        var loan = await db.Loans.AsNoTracking().SingleOrDefaultAsync(l => l.CopyId == found.Id && l.ReturnedAt == null, ct);
+        if (loan is null)
+        {
+            return Outcome.Conflict("Not checked out", $"This copy is {found.Status}, not checked out: nothing to check in.");
+        }
+        return await TakeBackAsync(loan, now, ct);
+    }
+
+    /// <summary><c>POST /api/loans/{id}/return</c>: the loan's copy is checked in.</summary>
+    public async Task<Outcome> ReturnAsync(Loan loan, DateTimeOffset now, CancellationToken ct)
+    {
+        var outcome = await TakeBackAsync(loan, now, ct);
+        return outcome.Body is CheckInResponse checkIn ? Outcome.Ok(checkIn.Loan) : outcome;
+    }
+
+    private async Task<Outcome> TakeBackAsync(Loan loan, DateTimeOffset now, CancellationToken ct)
+    {
+        var title = await holds.LockTitleAsync(loan.BookId, ct);
+        // Conditional on the loan being open: a concurrent return of the same loan finds it closed.
+        var closed = await db.Loans.Where(l => l.Id == loan.Id && l.ReturnedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.ReturnedAt, now), ct);
+        if (closed == 0)
+        {
+            return Outcome.Conflict("Already returned", "This loan was returned before.");
+        }
+        loan.ReturnedAt = now;
+        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        Copy? copy = null;
+        var route = CheckInRoute.Shelf;
+        Hold? readied = null;
+        if (loan.CopyId is { } copyId)
+        {
+            copy = await holds.LockCopyAsync(copyId, ct);
+            (route, readied) = await holds.ReleaseAsync(copy, await settings.CurrentAsync(ct), now, ct);
+        }
+        await db.SaveChangesAsync(ct);
+        await shelf.PublishAvailabilityAsync(loan.BookId, ct);
+        var response = LoanResponse.From(loan, title!.Name, copy?.Barcode, now);
+        return Outcome.Ok(copy is null
+            ? response
+            : new CheckInResponse(response, CopyResponse.From(copy, null, includeBorrower: true), CheckInRouting.Name(route),
+                readied is null ? null : await holds.ToResponseAsync(readied, title.Name, ct)));
+    }
+
+    /// <summary><c>POST /api/loans/{id}/renew</c>, under the rule the loan was made under and the calendar in force.</summary>
+    public async Task<Outcome> RenewAsync(Loan loan, DateTimeOffset now, CancellationToken ct)
+    {
+        if (loan.ReturnedAt is not null)
+        {
+            return Outcome.Conflict("Already returned", "A returned loan cannot be renewed.");
+        }
+        var current = await settings.CurrentAsync(ct);
+        var rule = await RuleOfAsync(loan, current, ct);
+        var othersWaiting = await db.Holds.AnyAsync(h => h.BookId == loan.BookId && h.Status == HoldStatus.Waiting && h.UserId != loan.UserId, ct);
+        if (LoanPolicy.RenewalRefusal(loan.DueAt, loan.Renewals, othersWaiting, now, rule) is { } refusal)
+        {
+            return Outcome.Refused(refusal);
+        }
+        var newDue = current.Calendar.RenewedDueAt(loan.DueAt, now, rule.RenewalDays);
+        // Conditional on what was checked: a concurrent renewal or return makes this one fail.
+        var renewed = await db.Loans
+            .Where(l => l.Id == loan.Id && l.ReturnedAt == null && l.Renewals == loan.Renewals)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.DueAt, newDue).SetProperty(l => l.Renewals, l => l.Renewals + 1), ct);
+        if (renewed == 0)
+        {
+            return Outcome.Conflict("Changed meanwhile", "The loan was returned or renewed at the same moment. Read it again.");
+        }
+        loan.DueAt = newDue;
+        loan.Renewals++;
+        db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId, newDue, loan.Renewals));
+        await db.SaveChangesAsync(ct);
+        await shelf.PublishAvailabilityAsync(loan.BookId, ct);
+        var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);
+        var barcode = await db.Copies.Where(c => c.Id == loan.CopyId).Select(c => c.Barcode).SingleOrDefaultAsync(ct);
+        return Outcome.Ok(LoanResponse.From(loan, name, barcode, now));
+    }
+
+    /// <summary>The rule a loan was made under (its version and index); the current match for a loan from before rules.</summary>
+    private async Task<CirculationRule> RuleOfAsync(Loan loan, CirculationSettingsSnapshot current, CancellationToken ct)
+    {
+        if (loan.RuleVersion is { } version && loan.RuleIndex is { } index)
+        {
+            var rules = version == current.Rules.Version ? current.Rules : await settings.RulesAsync(version, ct);
+            if (index < rules.Rules.Count)
+            {
+                return rules.Rules[index];
+            }
+        }
+        var group = await db.Readers.Where(r => r.Id == loan.UserId).Select(r => r.PatronGroupId).SingleOrDefaultAsync(ct);
+        var loanType = await db.Copies.Where(c => c.Id == loan.CopyId).Select(c => c.LoanType).SingleOrDefaultAsync(ct) ?? LoanTypes.Standard;
+        return current.Rules.Resolve(group, loanType).Rule;
+    }
+
+    /// <summary>Locks the reader (one lending at a time per reader keeps the loan limit under concurrency) and checks them.</summary>
+    private async Task<(Reader? Reader, Outcome? Refusal)> LockReaderAsync(Guid userId, DateTimeOffset now, CancellationToken ct)
+    {
+        var reader = await db.Readers.FromSql($"SELECT * FROM readers WHERE id = {userId} FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
+        if (reader is null)
+        {
+            return (null, Outcome.NotFound("reader"));
+        }
+        var hasOverdue = await db.Loans.Where(l => l.UserId == userId).AnyAsync(LoanPolicy.OverdueAt(now), ct);
+        return LoanPolicy.ReaderRefusal(reader.Active, hasOverdue) is { } refused ? (reader, Outcome.Refused(refused)) : (reader, null);
+    }
+
+    /// <summary>A copy by its barcode, whatever the case.</summary>
+    public Task<Copy?> FindByBarcodeAsync(string barcode, CancellationToken ct)
+    {
+        var normalised = barcode.ToLowerInvariant();
+        // lower(barcode) = lower(...): the expression of the unique index, so PostgreSQL uses it.
+#pragma warning disable CA1862 // string.Equals(..., OrdinalIgnoreCase) has no SQL translation
+        return db.Copies.AsNoTracking().SingleOrDefaultAsync(c => c.Barcode.ToLower() == normalised, ct);
+#pragma warning restore CA1862
+    }
+}

@@ -1,0 +1,184 @@
+using Library.Contracts.Events;
+using Library.EventBus;
+using Library.LendingService.Copies;
+using Library.LendingService.Data;
+using Library.LendingService.Desk;
+using Library.LendingService.Loans;
+using Library.LendingService.Rules;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Holds;
+
+public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid UserId, string Status, int? Position, DateTimeOffset PlacedAt, DateTimeOffset? ReadyUntil);
+
+/// <summary>
+/// The waiting list (hold queue) of a title, first come first served: a reader waits while no copy is on the
+/// shelf; a copy that comes free goes to the first reader waiting and is set aside
+/// (<c>awaiting-pickup</c>) until the pickup deadline of that reader's rule, over the calendar.
+/// Every change runs in the caller's transaction with the title's row locked, so returns, new
+/// holds and the clock see one queue.
+/// </summary>
+public sealed class WaitingList(LendingDbContext db, Shelf shelf)
+{
+    /// <summary>Locks the title's row for this transaction (queue changes of one title one at a time).</summary>
+    public Task<Title?> LockTitleAsync(Guid bookId, CancellationToken ct) =>
+        db.Titles.FromSql($"SELECT * FROM titles WHERE id = {bookId} FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
+
+    public async Task<Outcome> PlaceAsync(Guid bookId, Guid userId, DateTimeOffset now, CancellationToken ct)
+    {
+        var reader = await db.Readers.AsNoTracking().SingleOrDefaultAsync(r => r.Id == userId, ct);
+        if (reader is null)
+        {
+            return Outcome.NotFound("reader");
+        }
+        if (LoanPolicy.ReaderRefusal(reader.Active, hasOverdueLoan: false) is { } refused)
+        {
+            return Outcome.Refused(refused);
+        }
+        var title = await LockTitleAsync(bookId, ct);
+        if (title is null || title.Deleted)
+        {
+            return Outcome.NotFound("book");
+        }
+        if ((await shelf.CountAsync(bookId, ct)).OnShelf > 0)
+        {
+            return Outcome.Conflict("A copy is on the shelf", "A copy of this title is available: borrow it instead of placing a hold.");
+        }
+        if (await db.Holds.AnyAsync(h => h.BookId == bookId && h.UserId == userId && (h.Status == HoldStatus.Waiting || h.Status == HoldStatus.Ready), ct))
+        {
+            return Outcome.Conflict("Already holding", "This reader already holds this title.");
+        }
+
+        var hold = new Hold { BookId = bookId, UserId = userId, Status = HoldStatus.Waiting, PlacedAt = now };
+        db.Holds.Add(hold);
+        db.AddEvent(new HoldPlaced(hold.Id, bookId, userId, now));
+        await db.SaveChangesAsync(ct);
+        await shelf.PublishAvailabilityAsync(bookId, ct); // the expected date moves back for those behind
+        return Outcome.Created($"/api/holds/{hold.Id}", await ToResponseAsync(hold, title.Name, ct));
+    }
+
+    public async Task<Outcome> CancelAsync(Hold hold, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
+    {
+        await LockTitleAsync(hold.BookId, ct);
+        var current = await db.Holds.AsNoTracking().SingleAsync(h => h.Id == hold.Id, ct);
+        var cancelled = await db.Holds
+            .Where(h => h.Id == hold.Id && (h.Status == HoldStatus.Waiting || h.Status == HoldStatus.Ready))
+            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Cancelled).SetProperty(h => h.ClosedAt, now), ct);
+        if (cancelled > 0)
+        {
+            if (current.Status == HoldStatus.Ready && current.CopyId is { } copyId)
+            {
+                // The copy set aside passes to the next reader, or back to the shelf.
+                await ReleaseAsync(await LockCopyAsync(copyId, ct), settings, now, ct);
+            }
+            await shelf.PublishAvailabilityAsync(hold.BookId, ct);
+        }
+        return Outcome.NoContent();
+    }
+
+    /// <summary>Ready holds of the title past their pickup deadline pass their copy on. Returns how many expired.</summary>
+    public async Task<int> ExpireReadyAsync(Guid bookId, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
+    {
+        var expired = await db.Holds.FromSql($"""
+            UPDATE holds SET status = 'expired', closed_at = {now}
+            WHERE book_id = {bookId} AND status = 'ready' AND ready_until < {now}
+            RETURNING *
+            """).AsNoTracking().ToListAsync(ct);
+        foreach (var hold in expired.Where(h => h.CopyId is not null))
+        {
+            await ReleaseAsync(await LockCopyAsync(hold.CopyId!.Value, ct), settings, now, ct);
+        }
+        if (expired.Count > 0)
+        {
+            await shelf.PublishAvailabilityAsync(bookId, ct);
+        }
+        return expired.Count;
+    }
+
+    /// <summary>
+    /// A copy that came free (checked in, or its hold ended) goes where <see cref="CheckInRouting"/>
+    /// says: withdrawn if it was marked surplus, else to the first reader waiting, else the shelf.
+    /// </summary>
+    public async Task<(CheckInRoute Route, Hold? Readied)> ReleaseAsync(Copy copy, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
+    {
+        var first = await FirstWaitingAsync(copy.BookId, ct);
+        var route = CheckInRouting.Route(copy.WithdrawOnCheckIn, first is not null);
+        switch (route)
+        {
+            case CheckInRoute.Withdrawn:
+                await SetStatusAsync(copy, CopyStatus.Withdrawn, now, ct);
+                await db.Copies.Where(c => c.Id == copy.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.WithdrawOnCheckIn, false), ct);
+                return (route, null);
+            case CheckInRoute.HoldShelf:
+                return (route, await SetAsideAsync(copy, first!, settings, now, ct));
+            default:
+                await SetStatusAsync(copy, CopyStatus.Available, now, ct);
+                return (route, null);
+        }
+    }
+
+    /// <summary>Copies on the shelf go to the readers waiting, first come first served (after new copies arrived).</summary>
+    public async Task ServeAsync(Guid bookId, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
+    {
+        var loanable = LoanTypes.All.Where(t => t.Loanable).Select(t => t.Name).ToArray();
+        while (await FirstWaitingAsync(bookId, ct) is { } next)
+        {
+            var copy = await shelf.TakeFromShelfAsync(bookId, loanable, ct);
+            if (copy is null)
+            {
+                return;
+            }
+            await SetAsideAsync(copy, next, settings, now, ct);
+        }
+    }
+
+    private async Task<Hold> SetAsideAsync(Copy copy, Hold hold, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
+    {
+        var group = await db.Readers.Where(r => r.Id == hold.UserId).Select(r => r.PatronGroupId).SingleOrDefaultAsync(ct);
+        var rule = settings.Rules.Resolve(group, copy.LoanType).Rule;
+        var readyUntil = settings.Calendar.PickupDeadline(now, rule.HoldPickupDays);
+        await SetStatusAsync(copy, CopyStatus.AwaitingPickup, now, ct);
+        await db.Holds.Where(h => h.Id == hold.Id).ExecuteUpdateAsync(s => s
+            .SetProperty(h => h.Status, HoldStatus.Ready).SetProperty(h => h.ReadyUntil, readyUntil).SetProperty(h => h.CopyId, copy.Id), ct);
+        db.AddEvent(new HoldReady(hold.Id, hold.BookId, hold.UserId, readyUntil));
+        hold.Status = HoldStatus.Ready;
+        hold.ReadyUntil = readyUntil;
+        hold.CopyId = copy.Id;
+        return hold;
+    }
+
+    private Task<Hold?> FirstWaitingAsync(Guid bookId, CancellationToken ct) =>
+        db.Holds.FromSql($"""
+            SELECT * FROM holds WHERE book_id = {bookId} AND status = 'waiting' ORDER BY sequence LIMIT 1 FOR UPDATE
+            """).AsNoTracking().SingleOrDefaultAsync(ct);
+
+    public Task<Copy> LockCopyAsync(Guid copyId, CancellationToken ct) =>
+        db.Copies.FromSql($"SELECT * FROM copies WHERE id = {copyId} FOR UPDATE").AsNoTracking().SingleAsync(ct);
+
+    /// <summary>The one write of a copy's status (the database's trigger refuses a transition the table does not allow).</summary>
+    public async Task SetStatusAsync(Copy copy, string status, DateTimeOffset now, CancellationToken ct)
+    {
+        if (copy.Status != status && !CopyStatus.CanChange(copy.Status, status))
+        {
+            throw new InvalidOperationException($"Copy {copy.Barcode} cannot go from {copy.Status} to {status}.");
+        }
+        await db.Copies.Where(c => c.Id == copy.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.Status, status).SetProperty(c => c.UpdatedAt, now), ct);
+        copy.Status = status;
+        copy.UpdatedAt = now;
+    }
+
+    public async Task<HoldResponse> ToResponseAsync(Hold hold, string title, CancellationToken ct)
+    {
+        int? position = hold.Status == HoldStatus.Waiting
+            ? await db.Holds.CountAsync(h => h.BookId == hold.BookId && h.Status == HoldStatus.Waiting && h.Sequence < hold.Sequence, ct) + 1
+            : null;
+        return new HoldResponse(hold.Id, hold.BookId, title, hold.UserId, hold.Status, position, hold.PlacedAt, hold.ReadyUntil);
+    }
+
+    /// <summary>
+    /// When a copy is expected back for someone who joins the queue now: the (k+1)-th earliest
+    /// due date, k being the readers already waiting; the last known when more wait than are out.
+    /// </summary>
+    public static DateTimeOffset? NextAvailableAt(IReadOnlyList<DateTimeOffset> dueDatesAscending, int waiting) =>
+        waiting < dueDatesAscending.Count ? dueDatesAscending[waiting] : dueDatesAscending.Count > 0 ? dueDatesAscending[^1] : null;
+}
