@@ -17,6 +17,7 @@ public static class ApiRoutes
     [
         ("/api/auth", UserService),
         ("/api/users", UserService),
+        ("/api/patron-groups", UserService),
         ("/api/books", BookService),
         ("/api/authors", BookService),
         ("/api/categories", BookService),
