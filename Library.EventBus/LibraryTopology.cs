@@ -8,10 +8,11 @@ namespace Library.EventBus;
 public static class LibraryTopology
 {
     public static EventBusTopology Create() => new EventBusTopology()
-        // Lending keeps replicas of titles and readers.
+        // Lending keeps replicas of titles, readers and their patron groups.
         .Queue("lendingservice",
             "book.created", "book.updated", "book.deleted", "book.stock-changed",
-            "user.registered", "user.updated", "user.deactivated")
+            "user.registered", "user.updated", "user.deactivated",
+            "patron-group.created", "patron-group.updated", "patron-group.deleted")
         // The catalog shows availability and learns loan history for recommendations.
         .Queue("bookservice",
             "book.availability-changed", "loan.created", "loan.returned");

@@ -3,6 +3,7 @@ using Library.ServiceDefaults;
 using Library.UserService.Auth;
 using Library.UserService.Data;
 using Library.UserService.Grpc;
+using Library.UserService.PatronGroups;
 using Library.UserService.Users;
 using Microsoft.AspNetCore.Identity;
 
@@ -19,6 +20,8 @@ builder.Services.Configure<IssuerOptions>(builder.Configuration.GetSection(AuthO
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddSingleton<DummyPassword>();
+builder.Services.Configure<PatronGroupOptions>(builder.Configuration.GetSection(PatronGroupOptions.SectionName));
+builder.Services.AddSingleton<DefaultPatronGroup>();
 builder.Services.AddSingleton<SigningKeys>();
 builder.Services.AddSingleton<TokenIssuer>();
 builder.Services.AddGrpc();
@@ -31,6 +34,7 @@ app.MapOpenApi();
 app.MapDiscovery();
 app.MapAuth();
 app.MapUsers();
+app.MapPatronGroups();
 // gRPC (HTTP/2 where TLS or h2c is available) and gRPC-Web (HTTP/1.1, on the plain port every
 // service has): internal look-ups for service tokens only.
 app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });

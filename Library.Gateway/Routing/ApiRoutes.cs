@@ -17,6 +17,7 @@ public static class ApiRoutes
     [
         ("/api/auth", UserService),
         ("/api/users", UserService),
+        ("/api/patron-groups", UserService),
         // A title's copies are the lending service's (the more specific route wins over /api/books).
         ("/api/books/{bookId}/copies", LendingService),
         ("/api/books", BookService),

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Library.ServiceDefaults;
 using Library.UserService.Data;
+using Library.UserService.PatronGroups;
 using Library.UserService.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -25,9 +26,9 @@ public static class AuthApi
     }
 
     /// <summary>Self-registration: always a member, whatever else the body says.</summary>
-    private static async Task<IResult> Register(RegisterRequest request, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> Register(RegisterRequest request, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup, CancellationToken ct)
     {
-        var result = await Enrolment.EnrolAsync(db, hasher, time, request.Email, request.FirstName, request.LastName, request.Password, Roles.Member, ct);
+        var result = await Enrolment.EnrolAsync(db, hasher, time, defaultGroup, request.Email, request.FirstName, request.LastName, request.Password, Roles.Member, ct);
         return result.Problem ?? Results.Created($"/api/users/{result.User!.Id}", UserResponse.From(result.User));
     }
 

@@ -9,6 +9,7 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
     public DbSet<User> Users => Set<User>();
     public DbSet<RefreshToken> RefreshTokens => Set<RefreshToken>();
     public DbSet<SigningKey> SigningKeys => Set<SigningKey>();
+    public DbSet<PatronGroup> PatronGroups => Set<PatronGroup>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -24,6 +25,16 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
             user.Property(u => u.Role).HasMaxLength(20);
             user.ToTable(t => t.HasCheckConstraint("ck_users_role", "role IN ('member', 'librarian', 'admin')"));
             user.HasIndex(u => new { u.LastName, u.FirstName, u.Id });
+            // A group any user is in cannot be deleted (also under a race with an assignment).
+            user.HasOne<PatronGroup>().WithMany().HasForeignKey(u => u.PatronGroupId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<PatronGroup>(group =>
+        {
+            group.Property(g => g.Name).HasMaxLength(PatronGroup.MaxNameLength);
+            group.Property(g => g.NormalizedName).HasMaxLength(PatronGroup.MaxNameLength);
+            group.HasIndex(g => g.NormalizedName).IsUnique();
+            group.Property(g => g.Description).HasMaxLength(PatronGroup.MaxDescriptionLength);
         });
 
         modelBuilder.Entity<RefreshToken>(token =>
@@ -61,9 +72,36 @@ public sealed class User
     /// <summary>Grows with every change the events announce (consumers keep the newest).</summary>
     public long Version { get; set; } = 1;
 
+    /// <summary>The reader's patron group (new readers get the configured default).</summary>
+    public Guid PatronGroupId { get; set; }
+
     /// <summary>Consecutive failed log-ins; reset by a success or a lockout.</summary>
     public int FailedLogins { get; set; }
     public DateTimeOffset? LockedUntil { get; set; }
+}
+
+/// <summary>
+/// A kind of reader (patron, student, staff...) that circulation rules are written for. The name
+/// is unique whatever its case; every user is in exactly one group.
+/// </summary>
+public sealed class PatronGroup
+{
+    public const int MaxNameLength = 50;
+    public const int MaxDescriptionLength = 500;
+
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public required string Name { get; set; }
+
+    /// <summary>Trimmed, lower-case: what uniqueness compares.</summary>
+    public required string NormalizedName { get; set; }
+    public string? Description { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>Grows with every change the events announce.</summary>
+    public long Version { get; set; } = 1;
+
+    public static string Normalize(string name) => name.Trim().ToLowerInvariant();
 }
 
 /// <summary>

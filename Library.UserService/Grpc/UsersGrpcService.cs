@@ -25,6 +25,7 @@ public sealed class UsersGrpcService(UserDbContext db) : Library.Contracts.Users
             Role = user.Role,
             Active = user.Active,
             Version = user.Version,
+            PatronGroupId = user.PatronGroupId.ToString(),
         };
     }
 }

@@ -1,6 +1,7 @@
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.UserService.Data;
+using Library.UserService.PatronGroups;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
@@ -9,11 +10,11 @@ namespace Library.UserService.Users;
 
 public sealed record EnrolmentResult(User? User, IResult? Problem);
 
-/// <summary>Creating a user, the same way for self-registration, the desk and the first admin.</summary>
+/// <summary>Creating a user, the same way for self-registration, the desk and the first admin (in the default patron group).</summary>
 public static class Enrolment
 {
     public static async Task<EnrolmentResult> EnrolAsync(
-        UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time,
+        UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup,
         string? email, string? firstName, string? lastName, string? password, string role, CancellationToken ct)
     {
         var errors = UserRules.Validate(email, firstName, lastName, password, role);
@@ -22,6 +23,7 @@ public static class Enrolment
             return new(null, Results.ValidationProblem(errors));
         }
 
+        var patronGroupId = await defaultGroup.GetIdAsync(db, ct);
         var now = time.GetUtcNow();
         var user = new User
         {
@@ -30,13 +32,14 @@ public static class Enrolment
             FirstName = firstName!.Trim(),
             LastName = lastName!.Trim(),
             Role = role,
+            PatronGroupId = patronGroupId,
             PasswordHash = "",
             CreatedAt = now,
             UpdatedAt = now,
         };
         user.PasswordHash = hasher.HashPassword(user, password!);
         db.Users.Add(user);
-        db.AddEvent(new UserRegistered(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version));
+        db.AddEvent(new UserRegistered(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
         try
         {
             await db.SaveChangesAsync(ct);

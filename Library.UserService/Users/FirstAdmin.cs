@@ -1,5 +1,6 @@
 using Library.ServiceDefaults;
 using Library.UserService.Data;
+using Library.UserService.PatronGroups;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -7,7 +8,7 @@ namespace Library.UserService.Users;
 
 /// <summary>
 /// Start-up data, run under the migration lock (so once, however many replicas start): the
-/// first signing key, and the first admin from configuration (Library:Admin:Email and
+/// first signing key, the default patron group (PatronGroups:Default), and the first admin from configuration (Library:Admin:Email and
 /// Library:Admin:Password, an Aspire secret parameter) when no user has that email yet.
 /// </summary>
 public static class FirstAdmin
@@ -15,6 +16,8 @@ public static class FirstAdmin
     public static async Task SeedAsync(UserDbContext db, IServiceProvider services, CancellationToken ct)
     {
         await services.GetRequiredService<Auth.SigningKeys>().EnsureCurrentAsync(db, ct);
+        var defaultGroup = services.GetRequiredService<DefaultPatronGroup>();
+        await defaultGroup.EnsureAsync(db, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>().CreateLogger("Library.PatronGroups"), ct);
 
         var configuration = services.GetRequiredService<IConfiguration>();
         var email = configuration["Library:Admin:Email"];
@@ -33,7 +36,7 @@ public static class FirstAdmin
         }
 
         var result = await Enrolment.EnrolAsync(
-            db, services.GetRequiredService<IPasswordHasher<User>>(), services.GetRequiredService<TimeProvider>(),
+            db, services.GetRequiredService<IPasswordHasher<User>>(), services.GetRequiredService<TimeProvider>(), defaultGroup,
             email, "Library", "Admin", password, Roles.Admin, ct);
         if (result.Problem is not null)
         {

@@ -4,6 +4,7 @@ using Library.EventBus;
 using Library.ServiceDefaults;
 using Library.UserService.Auth;
 using Library.UserService.Data;
+using Library.UserService.PatronGroups;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -33,7 +34,7 @@ public static class UsersApi
     }
 
     /// <summary>Enrolment at the desk; only an admin may give a role other than member.</summary>
-    private static async Task<IResult> Create(CreateUserRequest request, ClaimsPrincipal caller, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> Create(CreateUserRequest request, ClaimsPrincipal caller, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup, CancellationToken ct)
     {
         var role = request.Role ?? Roles.Member;
         if (Roles.IsPersonRole(role) && role != Roles.Member && !caller.IsAdmin())
@@ -41,7 +42,7 @@ public static class UsersApi
             return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "Only an admin may enrol a librarian or an admin.");
         }
 
-        var result = await Enrolment.EnrolAsync(db, hasher, time, request.Email, request.FirstName, request.LastName, request.Password, role, ct);
+        var result = await Enrolment.EnrolAsync(db, hasher, time, defaultGroup, request.Email, request.FirstName, request.LastName, request.Password, role, ct);
         return result.Problem ?? Results.Created($"/api/users/{result.User!.Id}", UserResponse.From(result.User));
     }
 
@@ -113,7 +114,7 @@ public static class UsersApi
         {
             user.Role = request.Role!;
             Touch(user, time);
-            db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version));
+            db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
             await db.SaveChangesAsync(ct);
         }
         return Results.Ok(UserResponse.From(user));

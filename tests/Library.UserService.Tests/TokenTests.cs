@@ -168,6 +168,7 @@ public sealed class TokenTests(UserServiceFixture fixture) : IClassFixture<UserS
             new Metadata { { "Authorization", $"Bearer {serviceToken}" } }, cancellationToken: Ct);
         Assert.Equal(email, reply.Email);
         Assert.True(reply.Active);
+        Assert.Equal(Library.UserService.PatronGroups.DefaultPatronGroup.InitialId.ToString(), reply.PatronGroupId);
 
         var refused = await Assert.ThrowsAsync<RpcException>(() => users.GetUserAsync(new GetUserRequest { Id = id.ToString() },
             new Metadata { { "Authorization", $"Bearer {userToken}" } }, cancellationToken: Ct).ResponseAsync);

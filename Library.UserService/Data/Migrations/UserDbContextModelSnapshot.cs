@@ -17,7 +17,7 @@ namespace Library.UserService.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder
-                .HasAnnotation("ProductVersion", "10.0.5")
+                .HasAnnotation("ProductVersion", "10.0.14")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
@@ -113,6 +113,52 @@ namespace Library.UserService.Data.Migrations
                         .HasFilter("sent_at IS NULL");
 
                     b.ToTable("outbox_messages", (string)null);
+                });
+
+            modelBuilder.Entity("Library.UserService.Data.PatronGroup", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)")
+                        .HasColumnName("description");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(50)
+                        .HasColumnType("character varying(50)")
+                        .HasColumnName("name");
+
+                    b.Property<string>("NormalizedName")
+                        .IsRequired()
+                        .HasMaxLength(50)
+                        .HasColumnType("character varying(50)")
+                        .HasColumnName("normalized_name");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_patron_groups");
+
+                    b.HasIndex("NormalizedName")
+                        .IsUnique()
+                        .HasDatabaseName("ix_patron_groups_normalized_name");
+
+                    b.ToTable("patron_groups", (string)null);
                 });
 
             modelBuilder.Entity("Library.UserService.Data.RefreshToken", b =>
@@ -252,6 +298,10 @@ namespace Library.UserService.Data.Migrations
                         .HasColumnType("text")
                         .HasColumnName("password_hash");
 
+                    b.Property<Guid>("PatronGroupId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("patron_group_id");
+
                     b.Property<string>("Role")
                         .IsRequired()
                         .HasMaxLength(20)
@@ -273,6 +323,9 @@ namespace Library.UserService.Data.Migrations
                         .IsUnique()
                         .HasDatabaseName("ix_users_normalized_email");
 
+                    b.HasIndex("PatronGroupId")
+                        .HasDatabaseName("ix_users_patron_group_id");
+
                     b.HasIndex("LastName", "FirstName", "Id")
                         .HasDatabaseName("ix_users_last_name_first_name_id");
 
@@ -290,6 +343,16 @@ namespace Library.UserService.Data.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_refresh_tokens_users_user_id");
+                });
+
+            modelBuilder.Entity("Library.UserService.Data.User", b =>
+                {
+                    b.HasOne("Library.UserService.Data.PatronGroup", null)
+                        .WithMany()
+                        .HasForeignKey("PatronGroupId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired()
+                        .HasConstraintName("fk_users_patron_groups_patron_group_id");
                 });
 #pragma warning restore 612, 618
         }
