@@ -37,7 +37,10 @@ builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create()
     .AddHandler<BookDeleted, BookDeletedHandler>()
     .AddHandler<UserRegistered, UserRegisteredHandler>()
     .AddHandler<UserUpdated, UserUpdatedHandler>()
-    .AddHandler<UserDeactivated, UserDeactivatedHandler>();
+    .AddHandler<UserDeactivated, UserDeactivatedHandler>()
+    .AddHandler<PatronGroupCreated, PatronGroupCreatedHandler>()
+    .AddHandler<PatronGroupUpdated, PatronGroupUpdatedHandler>()
+    .AddHandler<PatronGroupDeleted, PatronGroupDeletedHandler>();
 builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);

@@ -48,16 +48,32 @@ public sealed class BookDeletedHandler(LendingDbContext db) : IIntegrationEventH
 
 public sealed class UserRegisteredHandler(LendingDbContext db) : IIntegrationEventHandler<UserRegistered>
 {
-    public Task HandleAsync(UserRegistered e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, cancellationToken);
+    public Task HandleAsync(UserRegistered e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken);
 }
 
 public sealed class UserUpdatedHandler(LendingDbContext db) : IIntegrationEventHandler<UserUpdated>
 {
-    public Task HandleAsync(UserUpdated e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, cancellationToken);
+    public Task HandleAsync(UserUpdated e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken);
 }
 
 public sealed class UserDeactivatedHandler(LendingDbContext db) : IIntegrationEventHandler<UserDeactivated>
 {
     public Task HandleAsync(UserDeactivated e, CancellationToken cancellationToken) =>
         db.Database.ExecuteSqlAsync($"UPDATE readers SET active = FALSE, version = {e.Version} WHERE id = {e.UserId} AND version < {e.Version}", cancellationToken);
+}
+
+public sealed class PatronGroupCreatedHandler(LendingDbContext db) : IIntegrationEventHandler<PatronGroupCreated>
+{
+    public Task HandleAsync(PatronGroupCreated e, CancellationToken cancellationToken) => PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, e.Name, e.Version, false, cancellationToken);
+}
+
+public sealed class PatronGroupUpdatedHandler(LendingDbContext db) : IIntegrationEventHandler<PatronGroupUpdated>
+{
+    public Task HandleAsync(PatronGroupUpdated e, CancellationToken cancellationToken) => PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, e.Name, e.Version, false, cancellationToken);
+}
+
+/// <summary>A deleted group is kept, marked: rules saved before still name it, new rules may not.</summary>
+public sealed class PatronGroupDeletedHandler(LendingDbContext db) : IIntegrationEventHandler<PatronGroupDeleted>
+{
+    public Task HandleAsync(PatronGroupDeleted e, CancellationToken cancellationToken) => PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, null, e.Version, true, cancellationToken);
 }

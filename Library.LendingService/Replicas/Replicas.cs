@@ -51,7 +51,8 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
         {
             var user = await users.GetUserAsync(new GetUserRequest { Id = userId.ToString() }, cancellationToken: ct);
             logger.LogInformation("Reader {UserId} fetched from the user service (its event has not arrived yet)", userId);
-            await ReaderUpsert.ApplyAsync(db, userId, user.Email, user.FirstName, user.LastName, user.Active, user.Version, ct);
+            await ReaderUpsert.ApplyAsync(db, userId, user.Email, user.FirstName, user.LastName, user.Active, user.Version,
+                Guid.TryParse(user.PatronGroupId, out var group) ? group : null, ct);
             return true;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
@@ -64,13 +65,28 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
 /// <summary>Versioned writes of the replicas: an older version never overwrites a newer one.</summary>
 public static class ReaderUpsert
 {
-    public static Task<int> ApplyAsync(LendingDbContext db, Guid id, string email, string firstName, string lastName, bool active, long version, CancellationToken ct) =>
+    public static Task<int> ApplyAsync(LendingDbContext db, Guid id, string email, string firstName, string lastName, bool active, long version,
+        Guid? patronGroupId, CancellationToken ct) =>
+        // An event from before patron groups (null) keeps the group already known.
         db.Database.ExecuteSqlAsync($"""
-            INSERT INTO readers (id, email, first_name, last_name, active, version)
-            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version})
+            INSERT INTO readers (id, email, first_name, last_name, active, version, patron_group_id)
+            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version}, {patronGroupId})
             ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
-                last_name = excluded.last_name, active = excluded.active, version = excluded.version
+                last_name = excluded.last_name, active = excluded.active, version = excluded.version,
+                patron_group_id = coalesce(excluded.patron_group_id, readers.patron_group_id)
             WHERE readers.version < excluded.version
+            """, ct);
+}
+
+/// <summary>The patron groups the rules may name, kept from the user service's events.</summary>
+public static class PatronGroupUpsert
+{
+    public static Task<int> ApplyAsync(LendingDbContext db, Guid id, string? name, long version, bool deleted, CancellationToken ct) =>
+        db.Database.ExecuteSqlAsync($"""
+            INSERT INTO patron_groups (id, name, version, deleted) VALUES ({id}, {name ?? ""}, {version}, {deleted})
+            ON CONFLICT (id) DO UPDATE SET name = coalesce({name}, patron_groups.name), version = excluded.version,
+                deleted = patron_groups.deleted OR excluded.deleted
+            WHERE patron_groups.version < excluded.version
             """, ct);
 }
 
