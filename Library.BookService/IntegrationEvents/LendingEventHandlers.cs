@@ -7,15 +7,17 @@ using Microsoft.EntityFrameworkCore;
 namespace Library.BookService.IntegrationEvents;
 
 /// <summary>
-/// The lending service's word on a title's availability, kept as a read model. One conditional
-/// update: an older version (late or re-delivered) changes nothing, whatever the concurrency.
+/// The lending service's word on a title's availability and on how many loanable copies it owns
+/// (copies added or withdrawn at the desk change <c>totalCopies</c> too), kept as a read model.
+/// One conditional update: an older version (late or re-delivered) changes nothing, whatever the
+/// concurrency.
 /// </summary>
 public sealed class AvailabilityChangedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit) : IIntegrationEventHandler<BookAvailabilityChanged>
 {
     public async Task HandleAsync(BookAvailabilityChanged e, CancellationToken cancellationToken)
     {
         var changed = await db.Database.ExecuteSqlAsync($"""
-            UPDATE books SET available_copies = {e.AvailableCopies}, next_available_at = {e.NextAvailableAt}, availability_version = {e.Version}
+            UPDATE books SET available_copies = {e.AvailableCopies}, total_copies = {e.TotalCopies}, next_available_at = {e.NextAvailableAt}, availability_version = {e.Version}
             WHERE id = {e.BookId} AND availability_version < {e.Version}
             """, cancellationToken);
         if (changed > 0)

@@ -1,0 +1,165 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.LendingService.Tests;
+
+/// <summary>Its own lending database: the rules and the calendar saved here are this class's alone.</summary>
+public sealed class RulesFixture : LendingFixture;
+
+/// <summary>Patron groups, circulation rules and the calendar, end to end with the real user service and catalog.</summary>
+public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<RulesFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static object Rule(Guid? patronGroupId = null, string? loanType = null, bool loanable = true, int loanDays = 14, int maxLoanDays = 30,
+        int maxActiveLoans = 5, int maxRenewals = 2, int renewalDays = 14, int holdPickupDays = 3) =>
+        new { patronGroupId, loanType, loanable, loanDays, maxLoanDays, maxActiveLoans, maxRenewals, renewalDays, holdPickupDays, gracePeriodDays = 0, finePerDay = 0, maxFinePerLoan = 0, lostFee = 0 };
+
+    private async Task<HttpClient> AdminAsync()
+    {
+        var client = fixture.Client(await fixture.Users.AdminTokenAsync());
+        return client;
+    }
+
+    private async Task<HttpClient> UsersAsAdminAsync()
+    {
+        var client = fixture.Users.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await fixture.Users.AdminTokenAsync());
+        return client;
+    }
+
+    /// <summary>A patron group made at the user service, once lending has learnt it by its event.</summary>
+    private async Task<Guid> GroupAsync(string name)
+    {
+        using var users = await UsersAsAdminAsync();
+        using var created = await users.PostAsJsonAsync("/api/patron-groups", new { name, description = "test group" }, Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.PatronGroups.AnyAsync(g => g.Id == id, Ct)), "lending learns the group");
+        return id;
+    }
+
+    private async Task MoveAsync(Guid userId, Guid group)
+    {
+        using var users = await UsersAsAdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await users.PutAsJsonAsync($"/api/users/{userId}/patron-group", new { patronGroupId = group }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == userId && r.PatronGroupId == group, Ct)), "lending learns the reader's group");
+    }
+
+    [Fact]
+    public async Task Rules_are_read_by_librarians_written_by_admins_and_validated_by_rule_and_field()
+    {
+        var (_, member) = await fixture.ReaderAsync();
+        Assert.Equal(HttpStatusCode.Forbidden, (await fixture.Client(member).GetAsync("/api/circulation-rules", Ct)).StatusCode);
+        var seeded = await fixture.Librarian().GetFromJsonAsync<JsonElement>("/api/circulation-rules", Ct);
+        Assert.Equal(JsonValueKind.Null, seeded[seeded.GetArrayLength() - 1].GetProperty("patronGroupId").ValueKind); // the catch-all last
+        Assert.Equal(HttpStatusCode.Forbidden, (await fixture.Librarian().PutAsJsonAsync("/api/circulation-rules", new[] { Rule() }, Ct)).StatusCode);
+
+        using var admin = await AdminAsync();
+        using var bad = await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(loanType: "short-loan", loanDays: 40, maxLoanDays: 30), Rule() }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var errors = (await bad.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("rules[0].loanDays", out var message), errors.ToString());
+        Assert.Contains("rule 0", message[0].GetString(), StringComparison.Ordinal);
+        using var noCatchAll = await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(loanType: "standard") }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, noCatchAll.StatusCode);
+        using var unknownGroup = await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: Guid.CreateVersion7()), Rule() }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, unknownGroup.StatusCode);
+        Assert.Equal(seeded.ToString(), (await fixture.Librarian().GetFromJsonAsync<JsonElement>("/api/circulation-rules", Ct)).ToString()); // refusals changed nothing
+    }
+
+    [Fact]
+    public async Task A_groups_loan_limit_short_loans_and_new_rules_apply_to_new_loans_only()
+    {
+        var group = await GroupAsync("Limited-" + Guid.NewGuid().ToString("N")[..8]);
+        var (readerId, token) = await fixture.ReaderAsync();
+        await MoveAsync(readerId, group);
+        using var admin = await AdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[]
+        {
+            Rule(patronGroupId: group, maxActiveLoans: 2, maxRenewals: 0),
+            Rule(loanType: "short-loan", loanDays: 2, maxLoanDays: 3, renewalDays: 2),
+            Rule(),
+        }, Ct)).StatusCode);
+
+        var loans = new List<JsonElement>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var lent = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 7);
+            Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
+            loans.Add(await lent.Content.ReadFromJsonAsync<JsonElement>(Ct));
+        }
+        using var third = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 7);
+        Assert.Equal(HttpStatusCode.Forbidden, third.StatusCode);
+        Assert.Contains("most allowed", (await third.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.Client(token).PostAsync($"/api/loans/{loans[0].GetProperty("id").GetGuid()}/renew", null, Ct)).StatusCode);
+
+        // A short-loan copy gets its own days (another reader, the catch-all group).
+        var book = await fixture.TitleAsync(0);
+        var barcode = "SL-" + Guid.NewGuid().ToString("N")[..10];
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{book}/copies", new { barcode, loanType = "short-loan" }, Ct)).StatusCode);
+        var (otherId, _) = await fixture.ReaderAsync();
+        using var tooLong = await fixture.Librarian().PostAsJsonAsync("/api/circulation/check-out", new { barcode, userId = otherId, days = 7 }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        using var shortLoan = await fixture.Librarian().PostAsJsonAsync("/api/circulation/check-out", new { barcode, userId = otherId }, Ct);
+        Assert.Equal(HttpStatusCode.Created, shortLoan.StatusCode);
+        var shortDue = (await shortLoan.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("dueAt").GetDateTimeOffset();
+        Assert.Equal(fixture.Clock.GetUtcNow().UtcDateTime.Date.AddDays(3).AddSeconds(-1), shortDue.UtcDateTime);
+
+        // The rules change: the group may renew now, but its existing loans keep their rule.
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: group, maxActiveLoans: 3, maxRenewals: 1), Rule() }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await fixture.Client(token).PostAsync($"/api/loans/{loans[0].GetProperty("id").GetGuid()}/renew", null, Ct)).StatusCode);
+        using var newLoan = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 7);
+        Assert.Equal(HttpStatusCode.Created, newLoan.StatusCode);
+        var newId = (await newLoan.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client(token).PostAsync($"/api/loans/{newId}/renew", null, Ct)).StatusCode);
+        var versions = await fixture.InLendingAsync(db => db.Loans.Where(l => l.UserId == readerId).Select(l => l.RuleVersion).Distinct().CountAsync(Ct));
+        Assert.Equal(2, versions);
+
+        // Resolve explains which rule applies.
+        var copyId = await fixture.InLendingAsync(db => db.Loans.Where(l => l.Id == newId).Select(l => l.CopyId).SingleAsync(Ct));
+        var resolved = await fixture.Librarian().GetFromJsonAsync<JsonElement>($"/api/circulation-rules/resolve?userId={readerId}&copyId={copyId}", Ct);
+        Assert.Equal(0, resolved.GetProperty("ruleIndex").GetInt32());
+        Assert.Equal(group, resolved.GetProperty("rule").GetProperty("patronGroupId").GetGuid());
+        Assert.Contains("rule 0", resolved.GetProperty("explanation").GetString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(HttpStatusCode.BadRequest, (await fixture.Librarian().GetAsync($"/api/circulation-rules/resolve?userId={readerId}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await fixture.Librarian().GetAsync($"/api/circulation-rules/resolve?userId={readerId}&copyId={Guid.CreateVersion7()}", Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Due_dates_move_past_closed_days_in_the_librarys_time_zone()
+    {
+        Assert.Equal("UTC", (await fixture.Client().GetFromJsonAsync<JsonElement>("/api/calendar", Ct)).GetProperty("timeZone").GetString());
+        using var admin = await AdminAsync();
+        var today = fixture.Clock.GetUtcNow().UtcDateTime.Date;
+        var daysToSunday = ((int)DayOfWeek.Sunday - (int)today.DayOfWeek + 7) % 7;
+        daysToSunday = daysToSunday == 0 ? 7 : daysToSunday;
+        var closure = today.AddDays(daysToSunday + 1); // the Monday after: closed too, for a holiday
+        using var bad = await admin.PutAsJsonAsync("/api/calendar", new { timeZone = "Mars/Olympus", weeklyClosed = new[] { "sunday" }, closedDates = Array.Empty<object>() }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.True((await bad.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errors").TryGetProperty("timeZone", out _));
+        Assert.Equal(HttpStatusCode.Forbidden, (await fixture.Librarian().PutAsJsonAsync("/api/calendar", new { timeZone = "UTC", weeklyClosed = Array.Empty<string>(), closedDates = Array.Empty<object>() }, Ct)).StatusCode);
+        using var saved = await admin.PutAsJsonAsync("/api/calendar", new
+        {
+            timeZone = "Etc/UTC",
+            weeklyClosed = new[] { "Sunday" },
+            closedDates = new[] { new { date = closure.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), reason = "Holiday" } },
+        }, Ct);
+        Assert.Equal(HttpStatusCode.OK, saved.StatusCode);
+        var calendar = await fixture.Client().GetFromJsonAsync<JsonElement>("/api/calendar", Ct);
+        Assert.Equal("sunday", calendar.GetProperty("weeklyClosed")[0].GetString());
+
+        // A loan due on the closed Sunday (and the closed Monday after) is due on Tuesday, end of day.
+        var (_, token) = await fixture.ReaderAsync();
+        using var lent = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: daysToSunday);
+        Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
+        var due = (await lent.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("dueAt").GetDateTimeOffset();
+        Assert.Equal(closure.AddDays(2).AddSeconds(-1), due.UtcDateTime);
+        Assert.Equal(DayOfWeek.Tuesday, due.UtcDateTime.DayOfWeek);
+
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/calendar", new { timeZone = "UTC", weeklyClosed = Array.Empty<string>(), closedDates = Array.Empty<object>() }, Ct)).StatusCode);
+    }
+}
