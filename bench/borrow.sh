@@ -52,8 +52,9 @@ bench_row borrow "borrows/s: pgbench, same SQL" "$(fmt_rate "$tps")" "" "" \
 bench_row borrow "borrows/s: gateway / pgbench" "$(ratio "$borrows" "$tps")x" "" "" "the service path's share of what PostgreSQL alone allows"
 
 truth="$(bench_psql -d lendingdb -Atc "
-  SELECT count(*) FILTER (WHERE on_loan < 0 OR on_loan > total_copies) || ' bad titles, '
-      || coalesce(sum(on_loan), 0) || ' copies on loan, '
-      || (SELECT count(*) FROM loans WHERE returned_at IS NULL) || ' active loans' FROM titles")"
+  SELECT (SELECT count(*) FROM copies c WHERE c.status = 'checked-out'
+            AND (SELECT count(*) FROM loans l WHERE l.copy_id = c.id AND l.returned_at IS NULL) <> 1) || ' bad copies, '
+      || (SELECT count(*) FROM copies WHERE status = 'checked-out') || ' copies on loan, '
+      || (SELECT count(*) FROM loans WHERE returned_at IS NULL) || ' active loans'")"
 bench_row borrow "consistency after the runs" "$(awk '{ print ($1 == 0 && $4 == $8) ? "OK" : "FAIL" }' <<<"$truth")" "" "" "lendingdb: $truth"
 bench_finish

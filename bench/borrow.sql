@@ -1,30 +1,40 @@
 -- pgbench: the borrow transaction, then the return, as the lending service runs them (the
--- statements of Circulation.BorrowAsync/ReturnAsync, minus the HTTP and EF layers), for the
--- ceiling of what PostgreSQL itself allows on this machine. Outbox rows are written already
--- marked sent, so the running relay leaves them alone.
+-- statements of CirculationDesk.BorrowTitleAsync and TakeBackAsync with WaitingList.ReleaseAsync
+-- and Shelf.PublishAvailabilityAsync, minus the HTTP and EF layers), for the ceiling of what
+-- PostgreSQL itself allows on this machine. Outbox rows are written already marked sent, so the
+-- running relay leaves them alone.
 \set r random(1, :readers)
 \set t random(1, :titles)
 SELECT id AS reader FROM bench_readers WHERE n = :r \gset
 SELECT id AS title FROM bench_titles WHERE n = :t \gset
 BEGIN;
-SELECT active FROM readers WHERE id = :reader FOR UPDATE;
-SELECT due_at FROM loans WHERE user_id = :reader AND returned_at IS NULL;
-UPDATE holds SET status = 'fulfilled', closed_at = now() WHERE book_id = :title AND user_id = :reader AND status = 'ready';
-UPDATE titles SET on_loan = on_loan + 1 WHERE id = :title AND NOT deleted AND total_copies - on_loan - held > 0;
+SELECT active, patron_group_id FROM readers WHERE id = :reader FOR UPDATE;
+SELECT EXISTS (SELECT 1 FROM loans WHERE user_id = :reader AND returned_at IS NULL AND due_at < now());
+SELECT name, deleted FROM titles WHERE id = :title;
+SELECT DISTINCT ON (kind) * FROM circulation_settings ORDER BY kind, version DESC;
+SELECT * FROM holds WHERE book_id = :title AND user_id = :reader AND status = 'ready' FOR UPDATE;
+-- (NULL when every copy is out, as the service's 409: the rest then changes nothing.)
+SELECT coalesce((SELECT id::text FROM copies WHERE book_id = :title AND status = 'available' AND loan_type = ANY('{standard,short-loan}')
+  ORDER BY loan_type = 'standard' DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), '') AS copy \gset
+SELECT count(*) FROM loans WHERE user_id = :reader AND returned_at IS NULL;
 UPDATE holds SET status = 'fulfilled', closed_at = now() WHERE book_id = :title AND user_id = :reader AND status = 'waiting';
-INSERT INTO loans (id, book_id, user_id, days, borrowed_at, due_at, renewals) VALUES (gen_random_uuid(), :title, :reader, 14, now(), now() + interval '14 days', 0) RETURNING id AS loan \gset
+UPDATE copies SET status = 'checked-out', updated_at = now() WHERE id = NULLIF(:'copy', '')::uuid;
+INSERT INTO loans (id, book_id, user_id, copy_id, days, borrowed_at, due_at, renewals, rule_version, rule_index) VALUES (gen_random_uuid(), :title, :reader, NULLIF(:'copy', '')::uuid, 14, now(), now() + interval '14 days', 0, 0, 1) RETURNING id AS loan \gset
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'loan.created', '{}', now(), now(), 0);
-UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title;
-SELECT total_copies, on_loan, held, availability_version FROM titles WHERE id = :title;
+UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title RETURNING availability_version;
+SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in), count(*) FILTER (WHERE status = 'available') FROM copies WHERE book_id = :title AND loan_type = ANY('{standard,short-loan}');
 SELECT count(*) FROM holds WHERE book_id = :title AND status = 'waiting';
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'book.availability-changed', '{}', now(), now(), 0);
 COMMIT;
 BEGIN;
+SELECT * FROM titles WHERE id = :title FOR UPDATE;
 UPDATE loans SET returned_at = now() WHERE id = :loan AND returned_at IS NULL;
-UPDATE titles SET on_loan = on_loan - 1 WHERE id = :title;
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'loan.returned', '{}', now(), now(), 0);
-SELECT h.id FROM holds h WHERE h.book_id = :title AND h.status = 'waiting' ORDER BY h.sequence LIMIT 1 FOR UPDATE OF h;
-UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title;
-SELECT total_copies, on_loan, held, availability_version FROM titles WHERE id = :title;
+SELECT * FROM copies WHERE id = NULLIF(:'copy', '')::uuid FOR UPDATE;
+SELECT h.id FROM holds h WHERE h.book_id = :title AND h.status = 'waiting' ORDER BY h.sequence LIMIT 1 FOR UPDATE;
+SELECT DISTINCT ON (kind) * FROM circulation_settings ORDER BY kind, version DESC;
+UPDATE copies SET status = 'available', updated_at = now() WHERE id = NULLIF(:'copy', '')::uuid;
+UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title RETURNING availability_version;
+SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in), count(*) FILTER (WHERE status = 'available') FROM copies WHERE book_id = :title AND loan_type = ANY('{standard,short-loan}');
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'book.availability-changed', '{}', now(), now(), 0);
 COMMIT;

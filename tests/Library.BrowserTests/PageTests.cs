@@ -78,7 +78,9 @@ public sealed partial class PageTests(WholeLibrary stack) : IClassFixture<WholeL
         await Expect(row).ToHaveCountAsync(1);
         await Expect(row).ToHaveAttributeAsync("data-status", "active");
         var dueAt = DateTimeOffset.Parse((await row.GetAttributeAsync("data-due-at"))!, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(dueAt - DateTimeOffset.UtcNow, TimeSpan.FromDays(6.9), TimeSpan.FromDays(7.1));
+        // Due at the end of the library's day (UTC by default) seven days on.
+        Assert.Equal(new TimeSpan(23, 59, 59), dueAt.UtcDateTime.TimeOfDay);
+        Assert.InRange((dueAt.UtcDateTime.Date - DateTime.UtcNow.Date).TotalDays, 6, 7);
         await Expect(row.GetByTestId("loan-return")).ToBeVisibleAsync();
         await WholeLibrary.ScreenshotAsync(page, scenario, "4-my-loans");
 

@@ -61,6 +61,8 @@ public sealed class RetryTests(RetryFixture fixture) : IClassFixture<RetryFixtur
         { "POST", $"/api/loans/{Guid.NewGuid()}/renew", false },
         { "POST", "/api/holds", true },
         { "DELETE", $"/api/holds/{Guid.NewGuid()}", false },
+        { "POST", "/api/circulation/check-out", true },
+        { "POST", "/api/circulation/check-in", true },
     };
 
     [Theory]

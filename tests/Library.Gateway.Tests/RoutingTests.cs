@@ -98,6 +98,19 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "POST", "/api/holds", "lendingservice" },
         { "GET", "/api/holds?page=1", "lendingservice" },
         { "DELETE", "/api/holds/0193a5b2-7c1e-7000-8000-000000000006", "lendingservice" },
+        // Circulation like a library runs it: copies, the desk, rules, the calendar.
+        { "GET", "/api/books/0193a5b2-7c1e-7000-8000-000000000001/copies", "lendingservice" },
+        { "POST", "/api/books/0193a5b2-7c1e-7000-8000-000000000001/copies", "lendingservice" },
+        { "GET", "/api/copies/by-barcode/LIB00000042", "lendingservice" },
+        { "PATCH", "/api/copies/0193a5b2-7c1e-7000-8000-000000000008", "lendingservice" },
+        { "POST", "/api/circulation/check-out", "lendingservice" },
+        { "POST", "/api/circulation/check-in", "lendingservice" },
+        { "GET", "/api/loan-types", "lendingservice" },
+        { "GET", "/api/circulation-rules", "lendingservice" },
+        { "PUT", "/api/circulation-rules", "lendingservice" },
+        { "GET", "/api/circulation-rules/resolve?userId=0193a5b2-7c1e-7000-8000-000000000003&copyId=0193a5b2-7c1e-7000-8000-000000000008", "lendingservice" },
+        { "GET", "/api/calendar", "lendingservice" },
+        { "PUT", "/api/calendar", "lendingservice" },
     };
 
     [Theory]

@@ -224,7 +224,7 @@ public sealed class PatronGroupsApiTests(UserServiceFixture fixture) : IClassFix
         {
             await AssertProblemAsync(renameDefault, HttpStatusCode.Conflict);
         }
-        using (var describeDefault = await admin.PutAsJsonAsync($"/api/patron-groups/{DefaultPatronGroup.InitialId}", new { name = "Patron", description = "Readers of the library" }, Ct))
+        using (var describeDefault = await admin.PutAsJsonAsync($"/api/patron-groups/{DefaultPatronGroup.InitialId}", new { name = "patron", description = "Readers of the library" }, Ct))
         {
             Assert.Equal(HttpStatusCode.OK, describeDefault.StatusCode);
         }
