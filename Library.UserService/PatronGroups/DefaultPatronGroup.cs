@@ -53,11 +53,12 @@ public sealed class DefaultPatronGroup(IOptions<PatronGroupOptions> options)
             throw new InvalidOperationException($"PatronGroups:Default is not a valid group name: {string.Join(" ", errors.Values.SelectMany(v => v))}");
         }
         var normalized = NormalizedName;
-        if (await db.PatronGroups.AnyAsync(g => g.NormalizedName == normalized, ct))
+        var now = time.GetUtcNow();
+        if (await db.PatronGroups.SingleOrDefaultAsync(g => g.NormalizedName == normalized, ct) is { } existing)
         {
+            await AnnounceMigratedAsync(db, existing, now, logger, ct);
             return;
         }
-        var now = time.GetUtcNow();
         var group = new PatronGroup
         {
             Name = Name,
@@ -70,5 +71,31 @@ public sealed class DefaultPatronGroup(IOptions<PatronGroupOptions> options)
         db.AddEvent(new PatronGroupCreated(group.Id, group.Name, group.Version));
         await db.SaveChangesAsync(ct);
         logger.LogInformation("Created the default patron group {Name}", group.Name);
+    }
+
+    /// <summary>
+    /// The migration made the initial group and put every existing user in it in plain SQL, which
+    /// announces nothing. The first start after it does, once: the group (its version moves from 1
+    /// to 2, so later starts skip this) and every user still in it with a new version, so the
+    /// lending service learns every reader's group by events, as it learns later changes.
+    /// </summary>
+    private static async Task AnnounceMigratedAsync(UserDbContext db, PatronGroup group, DateTimeOffset now, ILogger logger, CancellationToken ct)
+    {
+        if (group.Id != InitialId || group.Version != 1)
+        {
+            return;
+        }
+        group.Version = 2;
+        group.UpdatedAt = now;
+        db.AddEvent(new PatronGroupUpdated(group.Id, group.Name, group.Version));
+        var users = await db.Users.Where(u => u.PatronGroupId == group.Id).ToListAsync(ct);
+        foreach (var user in users)
+        {
+            user.Version++;
+            user.UpdatedAt = now;
+            db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
+        }
+        await db.SaveChangesAsync(ct);
+        logger.LogInformation("Announced the default patron group {Name} and the group of {Count} existing users", group.Name, users.Count);
     }
 }

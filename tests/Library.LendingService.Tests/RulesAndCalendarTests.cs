@@ -1,3 +1,5 @@
+extern alias UserService;
+
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -47,6 +49,25 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         using var users = await UsersAsAdminAsync();
         Assert.Equal(HttpStatusCode.OK, (await users.PutAsJsonAsync($"/api/users/{userId}/patron-group", new { patronGroupId = group }, Ct)).StatusCode);
         await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == userId && r.PatronGroupId == group, Ct)), "lending learns the reader's group");
+    }
+
+    [Fact]
+    public async Task Lending_learns_the_default_group_and_every_readers_group_by_events()
+    {
+        var defaultGroup = UserService::Library.UserService.PatronGroups.DefaultPatronGroup.InitialId;
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.PatronGroups.AnyAsync(g => g.Id == defaultGroup && g.Name == "patron", Ct)),
+            "the migration's default group announced by the user service's first start");
+        var (readerId, _) = await fixture.ReaderAsync();
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == readerId && r.PatronGroupId == defaultGroup, Ct)),
+            "a new reader's group");
+        using var admin = await AdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: defaultGroup, maxActiveLoans: 4), Rule() }, Ct)).StatusCode);
+        var (_, token) = await fixture.ReaderAsync();
+        using var lent = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 3);
+        Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
+        var loanId = (await lent.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        Assert.Equal(0, await fixture.InLendingAsync(db => db.Loans.Where(l => l.Id == loanId).Select(l => l.RuleIndex).SingleAsync(Ct)));
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule() }, Ct)).StatusCode);
     }
 
     [Fact]
