@@ -131,6 +131,53 @@ public sealed partial class PageTests
     }
 
     [Fact]
+    public async Task A_copy_checked_in_while_another_reader_waits_goes_to_the_hold_shelf_for_that_reader()
+    {
+        const string scenario = "h-desk-hold-shelf";
+        var bookId = await stack.CreateBookAsync("The Tidewater Almanac", copies: 1);
+        var barcode = (await CopyBarcodesAsync(bookId, 1)).Single();
+        var borrower = $"Out{Unique()}";
+        var waiter = $"Wait{Unique()}";
+        await RegisterReaderAsync($"{borrower.ToLowerInvariant()}@library.test", "Otto", borrower);
+        await RegisterReaderAsync($"{waiter.ToLowerInvariant()}@library.test", "Wanda", waiter);
+
+        var (context, page, problems) = await stack.NewPageAsync();
+        await using var _ = context;
+        await LoginAsync(page, WholeLibrary.AdminEmail, WholeLibrary.AdminPassword);
+        await Expect(ById(page, "whoami")).ToContainTextAsync("(admin)");
+        await page.EvaluateAsync("() => { location.hash = '#/admin/desk'; }");
+        await ById(page, "desk-reader-search").FillAsync(borrower);
+        await ById(page, "desk-reader-find").ClickAsync();
+        await ById(page, "desk-reader-choose").ClickAsync();
+        await ById(page, "checkout-barcode").PressSequentiallyAsync(barcode);
+        await ById(page, "checkout-barcode").PressAsync("Enter");
+        await Expect(ById(page, "checkout-done")).ToBeVisibleAsync();
+
+        // The other reader places a hold (through the API, with their own token).
+        using (var client = new HttpClient { BaseAddress = new Uri(stack.BaseUrl) })
+        {
+            using var login = await client.PostAsJsonAsync("/api/auth/login", new { email = $"{waiter.ToLowerInvariant()}@library.test", password = "Reader-password-1" });
+            login.EnsureSuccessStatusCode();
+            var token = (await login.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString();
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/holds") { Content = JsonContent.Create(new { bookId }) };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            using var hold = await client.SendAsync(request);
+            hold.EnsureSuccessStatusCode();
+        }
+
+        await ById(page, "checkin-barcode").PressSequentiallyAsync(barcode);
+        await ById(page, "checkin-barcode").PressAsync("Enter");
+        await Expect(ById(page, "checkin-done")).ToHaveAttributeAsync("data-routed-to", "hold-shelf");
+        await Expect(ById(page, "checkin-routed")).ToContainTextAsync($"Goes to: hold shelf, for Wanda {waiter}");
+        await WholeLibrary.ScreenshotAsync(page, scenario, "1-hold-shelf");
+
+        await page.EvaluateAsync($"() => {{ location.hash = '#/book/{bookId}'; }}");
+        await Expect(CopyRow(page, barcode)).ToHaveAttributeAsync("data-status", "awaiting-pickup");
+        Assert.Empty(problems);
+    }
+
+    [Fact]
     public async Task A_librarian_adds_a_copy_and_an_admin_sees_rule_errors_per_field_and_saves_the_calendar()
     {
         const string scenario = "g-copies-rules-calendar";
