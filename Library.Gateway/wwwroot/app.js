@@ -421,6 +421,7 @@ async function bookView(id) {
   const avail = h('p', { class: `avail big ${book.availableCopies > 0 ? 'yes' : 'no'}`, testid: 'book-availability', 'data-available': String(book.availableCopies), 'data-total': String(book.totalCopies) }, availabilityText(book));
   const actions = h('section', { class: 'actions', 'aria-label': 'Borrow' });
   const recs = h('section', { 'aria-labelledby': 'recs-h', testid: 'recommendations' }, h('h2', { id: 'recs-h' }, 'You may also like'), h('p', {}, 'Loading…'));
+  const copies = h('section', { 'aria-labelledby': 'copies-h', testid: 'copies', class: 'copies' });
 
   const dl = h('dl', { class: 'facts' },
     [['Authors', book.authors.map((a) => a.name).join(', ')],
@@ -437,10 +438,11 @@ async function bookView(id) {
     avail, actions, dl, cats,
     book.description ? h('p', { class: 'desc', testid: 'book-description' }, book.description) : null,
     isStaff() ? h('p', {}, h('a', { href: `#/admin/book/${book.id}`, testid: 'book-edit-link', class: 'button' }, 'Edit this book')) : null,
-    recs);
+    copies, recs);
   main().querySelector('h1').dataset.testid = 'book-title';
 
   renderBorrow(actions, book);
+  renderCopies(copies, book);
   try {
     const { data } = await api('GET', `/api/books/${book.id}/recommendations?limit=6`);
     fill(recs, h('h2', { id: 'recs-h' }, 'You may also like'), bookList(data, 'recommendation-list'));
@@ -625,13 +627,15 @@ function holdRow(x, section, reload) {
 // ---------------------------------------------------------------- librarian screens
 
 const ADMIN_TABS = [
-  ['books', 'Books'], ['authors', 'Authors'], ['categories', 'Categories'],
+  ['desk', 'Desk'], ['books', 'Books'], ['authors', 'Authors'], ['categories', 'Categories'],
   ['readers', 'Readers'], ['borrowers', 'Borrowers'], ['unavailable', 'Unavailable'],
 ];
+const ADMIN_ONLY_TABS = [['rules', 'Circulation rules'], ['calendar', 'Calendar']];
+const isAdmin = () => session.user && session.user.role === 'admin';
 
 function adminFrame(active, title, ...children) {
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Librarian' },
-    h('ul', {}, ADMIN_TABS.map(([key, label]) => h('li', {},
+    h('ul', {}, [...ADMIN_TABS, ...(isAdmin() ? ADMIN_ONLY_TABS : [])].map(([key, label]) => h('li', {},
       h('a', { href: `#/admin/${key}`, testid: `admin-tab-${key}`, 'aria-current': key === active ? 'page' : false }, label)))));
   view(title, tabs, ...children);
 }
@@ -647,6 +651,9 @@ async function adminView(parts, params) {
     case 'borrowers': return borrowersView(params);
     case 'unavailable': return unavailableView(params);
     case 'book': return bookFormView(id);
+    case 'desk': return deskView(params);
+    case 'rules': return isAdmin() ? rulesView() : view('Admins only', h('p', {}, 'Only admins change the circulation rules.'));
+    case 'calendar': return isAdmin() ? calendarView() : view('Admins only', h('p', {}, 'Only admins change the calendar.'));
     default: return adminBooksView(params);
   }
 }
@@ -946,6 +953,395 @@ async function unavailableView(params) {
     fill(box, errorBox());
     showError(box, err);
   }
+}
+
+// ---------------------------------------------------------------- the desk: check-out and check-in by barcode
+
+const readerName = (u) => [u.firstName, u.lastName].filter(Boolean).join(' ') || u.email || u.id;
+
+/** A reader's name by ID (librarians), or null when it cannot be looked up. */
+async function readerById(id) {
+  try {
+    const { data } = await api('GET', `/api/users/${encodeURIComponent(id)}`);
+    return data;
+  } catch {
+    return null;
+  }
+}
+
+/** A barcode field: a scanner types the barcode and Enter, which submits its form. */
+const barcodeField = (label, testid) =>
+  field(label, 'barcode', { testid, autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false', maxlength: '32', required: true });
+
+/** After a desk action, the barcode field is ready for the next scan: emptied after a success, selected after a refusal. */
+function readyForNextScan(input, ok) {
+  if (ok) input.value = '';
+  input.focus();
+  input.select();
+}
+
+function routedText(data, holdReader) {
+  switch (data.routedTo) {
+    case 'shelf': return 'Goes to: shelf.';
+    case 'hold-shelf': return `Goes to: hold shelf, for ${holdReader ? readerName(holdReader) : 'the reader first in the queue'}${data.hold?.readyUntil ? ` (to pick up by ${fmtDate(data.hold.readyUntil)})` : ''}.`;
+    case 'withdrawn': return 'Goes to: withdrawn. Take this copy out of circulation.';
+    default: return `Goes to: ${data.routedTo}.`;
+  }
+}
+
+async function deskView(params) {
+  let reader = null;
+
+  // The reader picker: find by name or email, choose one.
+  const findButton = h('button', { type: 'submit', testid: 'desk-reader-find' }, 'Find reader');
+  const picker = h('form', { class: 'inline', role: 'search', testid: 'desk-reader-form' },
+    field('Reader: name or email', 'search', { type: 'search', autocomplete: 'off', testid: 'desk-reader-search' }),
+    findButton, errorBox());
+  const results = h('div', { testid: 'desk-reader-results' });
+  const chosen = h('p', { class: 'chosen', testid: 'desk-reader' }, 'No reader chosen yet.');
+  const loansBody = h('div', {});
+  const loans = h('section', { 'aria-labelledby': 'reader-loans-h', testid: 'reader-loans', hidden: true },
+    h('h2', { id: 'reader-loans-h' }, 'Their loans'), errorBox(), loansBody);
+
+  // Check-out.
+  const outSubmit = h('button', { type: 'submit', class: 'primary', testid: 'checkout-submit' }, 'Check out');
+  const userErr = `checkout-userId-${Math.random().toString(36).slice(2, 8)}`;
+  const out = h('form', { class: 'inline desk-form', testid: 'checkout-form', novalidate: true },
+    barcodeField('Barcode to check out', 'checkout-barcode'),
+    field('Days (optional)', 'days', { type: 'number', min: '1', inputmode: 'numeric', testid: 'checkout-days' }),
+    h('input', { type: 'hidden', name: 'userId', 'aria-describedby': userErr }),
+    outSubmit,
+    h('p', { class: 'field-error', id: userErr, testid: 'field-error-userId', hidden: true }),
+    errorBox());
+  const outResult = h('div', { testid: 'checkout-result', 'aria-live': 'polite' });
+
+  // Check-in.
+  const inSubmit = h('button', { type: 'submit', class: 'primary', testid: 'checkin-submit' }, 'Check in');
+  const back = h('form', { class: 'inline desk-form', testid: 'checkin-form', novalidate: true },
+    barcodeField('Barcode to check in', 'checkin-barcode'), inSubmit, errorBox());
+  const inResult = h('div', { testid: 'checkin-result', 'aria-live': 'polite' });
+
+  const loadLoans = async () => {
+    if (!reader) { loans.hidden = true; return; }
+    loans.hidden = false;
+    try {
+      const { data } = await api('GET', `/api/loans${qs({ userId: reader.id, page: 1, pageSize: 50 })}`);
+      const current = data.items.filter((l) => !l.returnedAt);
+      fill(loansBody, current.length
+        ? h('ul', { class: 'rows', testid: 'reader-loans-list' }, current.map((l) =>
+          h('li', { class: `row status-${l.status}`, testid: 'reader-loan-row', 'data-loan-id': l.id, 'data-barcode': l.barcode || '', 'data-status': l.status, 'data-due-at': l.dueAt },
+            h('div', {},
+              h('a', { href: `#/book/${l.bookId}` }, l.title),
+              h('p', { class: 'meta' },
+                h('span', { class: `badge ${l.status}`, testid: 'reader-loan-status' }, l.status),
+                l.barcode ? ` ${l.barcode} · ` : ' ',
+                h('span', { testid: 'reader-loan-due' }, `due ${fmtDate(l.dueAt)}`),
+                l.renewals ? ` · renewed ${l.renewals}×` : '')))))
+        : h('p', { class: 'empty', testid: 'reader-loans-empty' }, 'No books out.'));
+    } catch (err) {
+      fill(loansBody);
+      showError(loans, err);
+    }
+  };
+
+  const choose = (u) => {
+    reader = u;
+    out.elements.userId.value = u.id;
+    fill(results);
+    const change = h('button', { type: 'button', class: 'link', testid: 'desk-reader-change' }, 'Choose another');
+    change.addEventListener('click', () => {
+      reader = null;
+      out.elements.userId.value = '';
+      fill(chosen, 'No reader chosen yet.');
+      loans.hidden = true;
+      picker.elements.search.focus();
+    });
+    fill(chosen, 'Lending to ', h('strong', { testid: 'desk-reader-name', 'data-user-id': u.id }, readerName(u)),
+      u.email ? ` (${u.email})` : '', u.active === false ? ' · deactivated' : '', ' ', change);
+    loadLoans();
+    out.elements.barcode.focus();
+  };
+
+  picker.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(findButton, picker, async () => {
+      const { data } = await api('GET', `/api/users${qs({ search: picker.elements.search.value.trim(), page: 1, pageSize: 10 })}`);
+      fill(results, data.items.length
+        ? h('ul', { class: 'rows', testid: 'desk-reader-list' }, data.items.map((u) =>
+          h('li', { class: 'row', testid: 'desk-reader-option', 'data-user-id': u.id },
+            h('div', {}, h('strong', {}, readerName(u)), h('p', { class: 'meta' }, `${u.email} · ${u.role}${u.active ? '' : ' · deactivated'}`)),
+            h('button', { type: 'button', testid: 'desk-reader-choose', 'aria-label': `Choose ${readerName(u)}`, onclick: () => choose(u) }, 'Choose'))))
+        : h('p', { class: 'empty', testid: 'desk-reader-none' }, 'No reader found.'));
+    });
+  });
+
+  out.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = out.elements.barcode;
+    let ok = false;
+    busy(outSubmit, out, async () => {
+      fill(outResult);
+      const { data: loan } = await api('POST', '/api/circulation/check-out', {
+        body: { barcode: input.value.trim(), userId: reader?.id ?? null, days: intOrNull(out.elements.days.value.trim()) },
+        headers: { 'Idempotency-Key': uuid() },
+      });
+      ok = true;
+      fill(outResult, h('div', { class: 'msg ok desk-result', testid: 'checkout-done', 'data-loan-id': loan.id, 'data-due-at': loan.dueAt, 'data-barcode': loan.barcode || '' },
+        h('strong', {}, `Checked out ${loan.barcode || input.value.trim()}: “${loan.title}”`),
+        h('p', {}, `To ${reader ? readerName(reader) : 'the reader'}, due `, h('strong', { testid: 'checkout-due' }, fmtDate(loan.dueAt)), '.')));
+      loadLoans();
+    }).then(() => readyForNextScan(input, ok));
+  });
+
+  back.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = back.elements.barcode;
+    let ok = false;
+    busy(inSubmit, back, async () => {
+      fill(inResult);
+      const { data } = await api('POST', '/api/circulation/check-in', { body: { barcode: input.value.trim() }, headers: { 'Idempotency-Key': uuid() } });
+      ok = true;
+      const holdReader = data.routedTo === 'hold-shelf' && data.hold ? await readerById(data.hold.userId) : null;
+      fill(inResult, h('div', { class: `msg ok desk-result routed-${data.routedTo}`, testid: 'checkin-done', 'data-routed-to': data.routedTo, 'data-barcode': data.copy?.barcode || '' },
+        h('strong', {}, `Checked in ${data.copy?.barcode || input.value.trim()}: “${data.loan.title}”`),
+        h('p', { testid: 'checkin-routed' }, routedText(data, holdReader)),
+        data.loan.dueAt && new Date(data.loan.returnedAt || Date.now()) > new Date(data.loan.dueAt)
+          ? h('p', {}, `It was due ${fmtDate(data.loan.dueAt)}.`) : null));
+      if (reader && data.loan.userId === reader.id) loadLoans();
+    }).then(() => readyForNextScan(input, ok));
+  });
+
+  adminFrame('desk', 'Desk',
+    h('div', { class: 'desk' },
+      h('section', { 'aria-labelledby': 'checkout-h', class: 'panel', testid: 'checkout' },
+        h('h2', { id: 'checkout-h' }, 'Check out'), picker, results, chosen, out, outResult, loans),
+      h('section', { 'aria-labelledby': 'checkin-h', class: 'panel', testid: 'checkin' },
+        h('h2', { id: 'checkin-h' }, 'Check in'), back, inResult)));
+
+  const preset = params.get('reader');
+  if (preset) {
+    const u = await readerById(preset);
+    if (u) choose(u);
+  } else {
+    picker.elements.search.focus();
+  }
+}
+
+// ---------------------------------------------------------------- a title's copies
+
+async function renderCopies(section, book) {
+  const staff = isStaff();
+  const body = h('div', {}, h('p', {}, 'Loading…'));
+  const heading = h('h2', { id: 'copies-h' }, 'Copies');
+  const form = staff ? addCopyForm(book, () => renderCopies(section, book)) : null;
+  fill(section, heading, errorBox(), body, form);
+  let copies;
+  try {
+    ({ data: copies } = await api('GET', `/api/books/${book.id}/copies`));
+  } catch (err) {
+    fill(body);
+    showError(section, err);
+    return;
+  }
+  const names = new Map();
+  if (staff) {
+    const ids = [...new Set(copies.map((c) => c.userId).filter(Boolean))];
+    await Promise.all(ids.map(async (id) => names.set(id, await readerById(id))));
+  }
+  const cols = ['Barcode', 'Call number', 'Location', 'Loan type', 'Status', 'Due', ...(staff ? ['Borrower'] : [])];
+  fill(body, copies.length
+    ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'copies-table' },
+      h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, copies.map((c) => h('tr', { testid: 'copy-row', 'data-copy-id': c.id, 'data-barcode': c.barcode, 'data-status': c.status },
+        h('th', { scope: 'row', testid: 'copy-barcode' }, c.barcode),
+        h('td', {}, c.callNumber || '—'),
+        h('td', {}, c.location || '—'),
+        h('td', {}, c.loanType),
+        h('td', {}, h('span', { class: `badge ${c.status}`, testid: 'copy-status' }, c.status), c.withdrawOnCheckIn ? ' (withdraw on check-in)' : ''),
+        h('td', { testid: 'copy-due' }, c.dueAt ? fmtDate(c.dueAt) : '—'),
+        staff ? h('td', { testid: 'copy-borrower' }, c.userId
+          ? h('a', { href: `#/admin/desk${qs({ reader: c.userId })}` }, names.get(c.userId) ? readerName(names.get(c.userId)) : 'a reader')
+          : '—') : null)))))
+    : h('p', { class: 'empty', testid: 'copies-empty' }, 'No copies.'));
+}
+
+function addCopyForm(book, reload) {
+  const submit = h('button', { type: 'submit', testid: 'copy-add-submit' }, 'Add copy');
+  const loanType = field('Loan type', 'loanType', { testid: 'copy-loan-type', options: [['', 'standard (default)']] }, 'select');
+  const form = h('form', { class: 'inline', testid: 'copy-add-form', novalidate: true, 'aria-label': 'Add a copy' },
+    field('New copy barcode', 'barcode', { autocomplete: 'off', maxlength: '32', required: true, testid: 'copy-barcode-input' }),
+    field('Call number', 'callNumber', { testid: 'copy-call-number' }),
+    field('Location', 'location', { testid: 'copy-location' }),
+    loanType, submit, errorBox());
+  api('GET', '/api/loan-types').then(({ data }) => {
+    const select = loanType.querySelector('select');
+    fill(select, h('option', { value: '' }, 'standard (default)'),
+      data.map((t) => h('option', { value: t.name }, `${t.name}${t.loanable ? '' : ' (not lent)'}`)));
+  }).catch(() => { /* the default loan type still works */ });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const v = formValues(form);
+      const { data } = await api('POST', `/api/books/${book.id}/copies`, {
+        body: { barcode: v.barcode, callNumber: textOrNull(v.callNumber), location: textOrNull(v.location), loanType: textOrNull(v.loanType) },
+      });
+      flash(`Added copy ${data.barcode} of “${book.title}”.`, 'ok');
+      await reload();
+    });
+  });
+  return h('div', { class: 'add-copy' }, h('h3', {}, 'Add a copy'), form);
+}
+
+// ---------------------------------------------------------------- admin: circulation rules and the calendar
+
+const RULE_NUMBERS = [
+  ['loanDays', 'Loan days'], ['maxLoanDays', 'Max loan days'], ['maxActiveLoans', 'Max active loans'], ['maxRenewals', 'Max renewals'],
+  ['renewalDays', 'Renewal days'], ['holdPickupDays', 'Hold pickup days'], ['gracePeriodDays', 'Grace days'],
+  ['finePerDay', 'Fine per day'], ['maxFinePerLoan', 'Max fine per loan'], ['lostFee', 'Lost fee'],
+];
+
+/** A control in a table cell with its own label (visually hidden) and error slot, named as the API's errors name it. */
+function cellControl(label, name, control) {
+  const id = `c-${name.replace(/[^A-Za-z0-9]/g, '-')}-${Math.random().toString(36).slice(2, 6)}`;
+  const errId = `${id}-err`;
+  control.id = id;
+  control.name = name;
+  control.setAttribute('aria-describedby', errId);
+  return h('td', {}, h('label', { for: id, class: 'visually-hidden' }, label), control,
+    h('p', { class: 'field-error', id: errId, testid: `field-error-${name}`, hidden: true }));
+}
+
+async function rulesView() {
+  adminFrame('rules', 'Circulation rules', h('p', {}, 'Loading…'));
+  let rules;
+  let groups;
+  let types;
+  try {
+    [rules, groups, types] = (await Promise.all([api('GET', '/api/circulation-rules'), api('GET', '/api/patron-groups'), api('GET', '/api/loan-types')])).map((r) => r.data);
+  } catch (err) {
+    adminFrame('rules', 'Circulation rules', h('p', { class: 'error' }, describeProblem(err).detail));
+    return;
+  }
+  groups = Array.isArray(groups) ? groups : groups.items || [];
+  const tbody = h('tbody', { testid: 'rules-rows' });
+  const read = () => [...tbody.rows].map((tr, i) => {
+    const el = (k) => tr.querySelector(`[name="rules[${i}].${k}"]`);
+    const rule = { patronGroupId: textOrNull(el('patronGroupId').value), loanType: textOrNull(el('loanType').value), loanable: el('loanable').checked };
+    for (const [k] of RULE_NUMBERS) {
+      const s = el(k).value.trim();
+      rule[k] = /^-?\d+$/.test(s) ? Number.parseInt(s, 10) : s;
+    }
+    return rule;
+  });
+  const draw = (list) => {
+    fill(tbody, list.map((r, i) => {
+      const n = `Rule ${i + 1}`;
+      const group = h('select', {}, h('option', { value: '' }, 'any group'), groups.map((g) => h('option', { value: g.id }, g.name)));
+      group.value = r.patronGroupId || '';
+      const type = h('select', {}, h('option', { value: '' }, 'any type'), types.map((t) => h('option', { value: t.name }, t.name)));
+      type.value = r.loanType || '';
+      const move = (d) => { const all = read(); const [x] = all.splice(i, 1); all.splice(i + d, 0, x); draw(all); };
+      return h('tr', { testid: 'rule-row' },
+        h('th', { scope: 'row' }, String(i + 1)),
+        cellControl(`${n}: patron group`, `rules[${i}].patronGroupId`, group),
+        cellControl(`${n}: loan type`, `rules[${i}].loanType`, type),
+        cellControl(`${n}: loanable`, `rules[${i}].loanable`, h('input', { type: 'checkbox', checked: !!r.loanable })),
+        RULE_NUMBERS.map(([k, label]) => cellControl(`${n}: ${label.toLowerCase()}`, `rules[${i}].${k}`,
+          h('input', { type: 'number', value: String(r[k] ?? ''), min: '0', inputmode: 'numeric', class: 'num', testid: `rule-${i}-${k}` }))),
+        h('td', { class: 'buttons' },
+          h('button', { type: 'button', 'aria-label': `Move rule ${i + 1} up`, disabled: i === 0, onclick: () => move(-1) }, '↑'),
+          h('button', { type: 'button', 'aria-label': `Move rule ${i + 1} down`, disabled: i === list.length - 1, onclick: () => move(1) }, '↓'),
+          h('button', { type: 'button', class: 'danger', 'aria-label': `Remove rule ${i + 1}`, onclick: () => { const all = read(); all.splice(i, 1); draw(all); } }, '✕')));
+    }));
+  };
+  draw(rules);
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'rules-submit' }, 'Save rules');
+  const add = h('button', { type: 'button', testid: 'rules-add' }, 'Add a rule');
+  add.addEventListener('click', () => {
+    const all = read();
+    const last = all[all.length - 1] || {};
+    // A new rule goes before the catch-all, which stays last.
+    all.splice(Math.max(0, all.length - 1), 0, { ...last, patronGroupId: null, loanType: null });
+    draw(all);
+  });
+  const form = h('form', { testid: 'rules-form', novalidate: true },
+    h('p', { class: 'meta' }, 'The first rule that matches a reader’s patron group and a copy’s loan type decides; the last rule must match everyone (any group, any type). Fines are in the smallest currency unit.'),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'grid rules' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, '#'), h('th', { scope: 'col' }, 'Patron group'), h('th', { scope: 'col' }, 'Loan type'), h('th', { scope: 'col' }, 'Loanable'),
+        RULE_NUMBERS.map(([, label]) => h('th', { scope: 'col' }, label)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Order')))),
+      tbody)),
+    errorBox(),
+    h('div', { class: 'buttons' }, add, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const { data } = await api('PUT', '/api/circulation-rules', { body: read() });
+      draw(data);
+      flash(`Saved ${data.length} circulation ${data.length === 1 ? 'rule' : 'rules'}.`, 'ok');
+    });
+  });
+  adminFrame('rules', 'Circulation rules', form);
+}
+
+const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+
+async function calendarView() {
+  adminFrame('calendar', 'Calendar', h('p', {}, 'Loading…'));
+  let cal;
+  try {
+    ({ data: cal } = await api('GET', '/api/calendar'));
+  } catch (err) {
+    adminFrame('calendar', 'Calendar', h('p', { class: 'error' }, describeProblem(err).detail));
+    return;
+  }
+  const weeklyErr = 'cal-weekly-err';
+  const weekly = h('fieldset', { class: 'picker', testid: 'calendar-weekly' }, h('legend', {}, 'Closed every week on'),
+    WEEKDAYS.map((d) => h('div', { class: 'check' },
+      h('input', { type: 'checkbox', id: `cal-${d}`, name: 'weeklyClosed', value: d, checked: cal.weeklyClosed.includes(d), 'aria-describedby': weeklyErr, testid: `calendar-closed-${d}` }),
+      h('label', { for: `cal-${d}` }, d.charAt(0).toUpperCase() + d.slice(1)))),
+    h('p', { class: 'field-error', id: weeklyErr, testid: 'field-error-weeklyClosed', hidden: true }));
+  const dates = h('ul', { class: 'rows', testid: 'calendar-dates' });
+  const readDates = () => [...dates.children].map((li) => ({
+    date: li.querySelector('input[type="date"]').value,
+    reason: textOrNull(li.querySelector('input[type="text"]').value.trim()),
+  }));
+  const drawDates = (list) => {
+    fill(dates, list.map((c, i) => {
+      const date = field(`Closed date ${i + 1}`, `closedDates[${i}].date`, { type: 'date', value: c.date || '', testid: `calendar-date-${i}` });
+      const reason = field('Reason', `closedDates[${i}].reason`, { value: c.reason || '', testid: `calendar-reason-${i}` });
+      const remove = h('button', { type: 'button', class: 'danger', 'aria-label': `Remove closed date ${i + 1}`, onclick: () => { const all = readDates(); all.splice(i, 1); drawDates(all); } }, 'Remove');
+      return h('li', { class: 'row inline', testid: 'calendar-date-row' }, date, reason, remove);
+    }));
+  };
+  drawDates(cal.closedDates);
+  const addDate = h('button', { type: 'button', testid: 'calendar-add-date' }, 'Add a closed date');
+  addDate.addEventListener('click', () => {
+    drawDates([...readDates(), { date: '', reason: null }]);
+    dates.lastElementChild?.querySelector('input')?.focus();
+  });
+  const datesErr = 'cal-dates-err';
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'calendar-submit' }, 'Save calendar');
+  const form = h('form', { class: 'stack', testid: 'calendar-form', novalidate: true },
+    field('Time zone (IANA, e.g. Europe/Oslo)', 'timeZone', { value: cal.timeZone, autocomplete: 'off', testid: 'calendar-time-zone' }),
+    weekly,
+    h('fieldset', { class: 'picker' }, h('legend', {}, 'Closed dates'), dates, addDate,
+      h('input', { type: 'hidden', name: 'closedDates', 'aria-describedby': datesErr }),
+      h('p', { class: 'field-error', id: datesErr, testid: 'field-error-closedDates', hidden: true })),
+    errorBox(), submit);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const body = {
+        timeZone: form.elements.timeZone.value.trim(),
+        weeklyClosed: [...form.querySelectorAll('input[name="weeklyClosed"]:checked')].map((c) => c.value),
+        closedDates: readDates(),
+      };
+      const { data } = await api('PUT', '/api/calendar', { body });
+      drawDates(data.closedDates);
+      flash('Saved the calendar.', 'ok');
+    });
+  });
+  adminFrame('calendar', 'Calendar', form);
 }
 
 // ---------------------------------------------------------------- router
