@@ -18,8 +18,8 @@ SELECT coalesce((SELECT id::text FROM copies WHERE book_id = :title AND status =
   ORDER BY loan_type = 'standard' DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), '') AS copy \gset
 SELECT count(*) FROM loans WHERE user_id = :reader AND returned_at IS NULL;
 UPDATE holds SET status = 'fulfilled', closed_at = now() WHERE book_id = :title AND user_id = :reader AND status = 'waiting';
-UPDATE copies SET status = 'checked-out', updated_at = now() WHERE id = NULLIF(:'copy', '')::uuid;
-INSERT INTO loans (id, book_id, user_id, copy_id, days, borrowed_at, due_at, renewals, rule_version, rule_index) VALUES (gen_random_uuid(), :title, :reader, NULLIF(:'copy', '')::uuid, 14, now(), now() + interval '14 days', 0, 0, 1) RETURNING id AS loan \gset
+UPDATE copies SET status = 'checked-out', updated_at = now() WHERE id = NULLIF(:copy, '')::uuid;
+INSERT INTO loans (id, book_id, user_id, copy_id, days, borrowed_at, due_at, renewals, rule_version, rule_index) VALUES (gen_random_uuid(), :title, :reader, NULLIF(:copy, '')::uuid, 14, now(), now() + interval '14 days', 0, 0, 1) RETURNING id AS loan \gset
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'loan.created', '{}', now(), now(), 0);
 UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title RETURNING availability_version;
 SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in), count(*) FILTER (WHERE status = 'available') FROM copies WHERE book_id = :title AND loan_type = ANY('{standard,short-loan}');
@@ -30,10 +30,10 @@ BEGIN;
 SELECT * FROM titles WHERE id = :title FOR UPDATE;
 UPDATE loans SET returned_at = now() WHERE id = :loan AND returned_at IS NULL;
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'loan.returned', '{}', now(), now(), 0);
-SELECT * FROM copies WHERE id = NULLIF(:'copy', '')::uuid FOR UPDATE;
+SELECT * FROM copies WHERE id = NULLIF(:copy, '')::uuid FOR UPDATE;
 SELECT h.id FROM holds h WHERE h.book_id = :title AND h.status = 'waiting' ORDER BY h.sequence LIMIT 1 FOR UPDATE;
 SELECT DISTINCT ON (kind) * FROM circulation_settings ORDER BY kind, version DESC;
-UPDATE copies SET status = 'available', updated_at = now() WHERE id = NULLIF(:'copy', '')::uuid;
+UPDATE copies SET status = 'available', updated_at = now() WHERE id = NULLIF(:copy, '')::uuid;
 UPDATE titles SET availability_version = availability_version + 1 WHERE id = :title RETURNING availability_version;
 SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in), count(*) FILTER (WHERE status = 'available') FROM copies WHERE book_id = :title AND loan_type = ANY('{standard,short-loan}');
 INSERT INTO outbox_messages (id, event_name, payload, occurred_at, sent_at, attempts) VALUES (gen_random_uuid(), 'book.availability-changed', '{}', now(), now(), 0);
