@@ -7,6 +7,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Library.Contracts.Events;
 using Library.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 using BookServiceProgram = BookService::Program;
 using UserServiceProgram = UserService::Program;
 
@@ -47,6 +48,16 @@ public sealed class OutputCacheFixture : IAsyncLifetime
             ["RateLimiting:AnonymousPerMinute"] = "100000",
         }).OnPort(Ports.FreePort());
         Gateway.StartServer();
+        // The gateway caches only while its Redis connection is up (fail-soft): a test's first
+        // reads must not race the connection's first handshake (a cold machine or a fresh
+        // clone's first run made the second read miss).
+        var multiplexer = Gateway.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!multiplexer.IsConnected)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The gateway did not connect to Redis within 30 s");
+            await Task.Delay(50);
+        }
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
         MemberToken = (await Users.NewUserAsync("member")).Token;
     }
