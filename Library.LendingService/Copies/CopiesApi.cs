@@ -23,6 +23,8 @@ public static partial class CopiesApi
     [GeneratedRegex("^[A-Za-z0-9-]{1,32}$")]
     private static partial Regex BarcodePattern();
 
+    public const string BarcodeRule = "barcode must be 1 to 32 letters, digits or hyphens.";
+
     public static bool IsBarcode(string? barcode) => barcode is not null && BarcodePattern().IsMatch(barcode);
 
     public static IEndpointRouteBuilder MapCopies(this IEndpointRouteBuilder app)
@@ -48,12 +50,12 @@ public static partial class CopiesApi
     }
 
     private static async Task<IResult> Add(Guid id, NewCopyRequest request, ClaimsPrincipal caller, LendingDbContext db, ReplicaLookup replicas,
-        Shelf shelf, WaitingList queue, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
+        CirculationDesk desk, Shelf shelf, WaitingList queue, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (!IsBarcode(request.Barcode))
         {
-            errors["barcode"] = ["barcode must be 1 to 32 letters, digits or hyphens."];
+            errors["barcode"] = [BarcodeRule];
         }
         CheckText(errors, "callNumber", request.CallNumber);
         CheckText(errors, "location", request.Location);
@@ -79,7 +81,7 @@ public static partial class CopiesApi
                 {
                     return Outcome.NotFound("book");
                 }
-                if (await BarcodeTakenAsync(db, request.Barcode!, token))
+                if (await desk.FindByBarcodeAsync(request.Barcode!, token) is not null)
                 {
                     return BarcodeTaken(request.Barcode!);
                 }
@@ -109,7 +111,7 @@ public static partial class CopiesApi
     {
         if (!IsBarcode(barcode))
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["barcode"] = ["barcode must be 1 to 32 letters, digits or hyphens."] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["barcode"] = [BarcodeRule] });
         }
         var copy = await desk.FindByBarcodeAsync(barcode, ct);
         if (copy is null)
@@ -191,15 +193,6 @@ public static partial class CopiesApi
             Loan = loan is null ? null : LoanResponse.From(loan, name, copy.Barcode, now),
             Hold = hold is null ? null : await queue.ToResponseAsync(hold, name, ct),
         };
-    }
-
-    private static Task<bool> BarcodeTakenAsync(LendingDbContext db, string barcode, CancellationToken ct)
-    {
-        var normalised = barcode.ToLowerInvariant();
-        // lower(barcode) = lower(...): the expression of the unique index, so PostgreSQL uses it.
-#pragma warning disable CA1862 // string.Equals(..., OrdinalIgnoreCase) has no SQL translation
-        return db.Copies.AnyAsync(c => c.Barcode.ToLower() == normalised, ct);
-#pragma warning restore CA1862
     }
 
     private static Outcome BarcodeTaken(string barcode) =>

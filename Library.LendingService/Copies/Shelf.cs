@@ -18,7 +18,7 @@ public sealed record ShelfCounts(int Total, int OnShelf);
 /// </summary>
 public sealed class Shelf(LendingDbContext db)
 {
-    private static readonly string[] Loanable = LoanTypes.All.Where(t => t.Loanable).Select(t => t.Name).ToArray();
+    private static readonly string[] Loanable = [.. LoanTypes.LoanableNames];
 
     public async Task<ShelfCounts> CountAsync(Guid bookId, CancellationToken ct) =>
         await db.Database.SqlQuery<ShelfCounts>($"""

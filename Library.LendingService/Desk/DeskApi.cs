@@ -27,7 +27,7 @@ public static class DeskApi
         var errors = new Dictionary<string, string[]>();
         if (!CopiesApi.IsBarcode(request.Barcode))
         {
-            errors["barcode"] = ["barcode must be 1 to 32 letters, digits or hyphens."];
+            errors["barcode"] = [CopiesApi.BarcodeRule];
         }
         if (request.UserId is null || request.UserId == Guid.Empty)
         {
@@ -59,7 +59,7 @@ public static class DeskApi
     {
         if (!CopiesApi.IsBarcode(request.Barcode))
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["barcode"] = ["barcode must be 1 to 32 letters, digits or hyphens."] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["barcode"] = [CopiesApi.BarcodeRule] });
         }
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
         if (Idempotency.InvalidKey(key) is { } badKey)

@@ -120,10 +120,9 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf)
     /// <summary>Copies on the shelf go to the readers waiting, first come first served (after new copies arrived).</summary>
     public async Task ServeAsync(Guid bookId, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
     {
-        var loanable = LoanTypes.All.Where(t => t.Loanable).Select(t => t.Name).ToArray();
         while (await FirstWaitingAsync(bookId, ct) is { } next)
         {
-            var copy = await shelf.TakeFromShelfAsync(bookId, loanable, ct);
+            var copy = await shelf.TakeFromShelfAsync(bookId, LoanTypes.LoanableNames, ct);
             if (copy is null)
             {
                 return;

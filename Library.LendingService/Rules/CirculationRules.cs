@@ -47,6 +47,9 @@ public static class LoanTypes
 
     public static bool IsKnown(string? name) => Find(name) is not null;
 
+    /// <summary>The names of the types that are ever lent (what the shelf counts).</summary>
+    public static IReadOnlyList<string> LoanableNames { get; } = All.Where(t => t.Loanable).Select(t => t.Name).ToArray();
+
     /// <summary>Whether copies of this type are ever lent (reference copies never are).</summary>
     public static bool IsLoanable(string? name) => Find(name)?.Loanable ?? false;
 }
