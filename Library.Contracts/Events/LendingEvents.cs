@@ -31,3 +31,22 @@ public sealed record HoldPlaced(Guid HoldId, Guid BookId, Guid UserId, DateTimeO
 /// <summary>A copy is set aside for the reader until <see cref="ReadyUntil"/>.</summary>
 [EventName("hold.ready")]
 public sealed record HoldReady(Guid HoldId, Guid BookId, Guid UserId, DateTimeOffset ReadyUntil) : IntegrationEvent;
+
+/// <summary>A ready hold's pickup deadline passed: the copy went to the next reader or back to the shelf.</summary>
+[EventName("hold.expired")]
+public sealed record HoldExpired(Guid HoldId, Guid BookId, Guid UserId, DateTimeOffset ExpiredAt) : IntegrationEvent;
+
+/// <summary>
+/// A fine was charged to a reader: <see cref="Kind"/> "overdue" (at check-in) or "lost" (a copy declared lost);
+/// money in minor units of <see cref="Currency"/>.
+/// </summary>
+[EventName("fine.charged")]
+public sealed record FineCharged(Guid FineId, Guid UserId, Guid? LoanId, Guid BookId, string Kind, long Amount, string Currency, DateTimeOffset ChargedAt) : IntegrationEvent;
+
+/// <summary>
+/// These returned loans no longer name their reader (privacy: anonymised after
+/// Circulation:AnonymiseAfterDays, or at return for a reader who keeps no history). Every service
+/// that keeps a copy of them forgets the reader too.
+/// </summary>
+[EventName("loans.anonymised")]
+public sealed record LoansAnonymised(IReadOnlyList<Guid> LoanIds) : IntegrationEvent;

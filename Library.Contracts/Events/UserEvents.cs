@@ -4,14 +4,15 @@ namespace Library.Contracts.Events;
 
 // Published by the user service. Each carries the reader's whole state and its version, so a
 // consumer (the lending service's replica of readers) keeps the newest and ignores the rest.
-// PatronGroupId came later: optional, so a message published before it still deserializes.
+// PatronGroupId and KeepLoanHistory came later: optional, so a message published before them still
+// deserializes (a reader keeps their loan history unless they say otherwise).
 
 [EventName("user.registered")]
-public sealed record UserRegistered(Guid UserId, string Email, string FirstName, string LastName, string Role, bool Active, long Version, Guid? PatronGroupId = null)
+public sealed record UserRegistered(Guid UserId, string Email, string FirstName, string LastName, string Role, bool Active, long Version, Guid? PatronGroupId = null, bool KeepLoanHistory = true)
     : IntegrationEvent, IVersionedEvent;
 
 [EventName("user.updated")]
-public sealed record UserUpdated(Guid UserId, string Email, string FirstName, string LastName, string Role, bool Active, long Version, Guid? PatronGroupId = null)
+public sealed record UserUpdated(Guid UserId, string Email, string FirstName, string LastName, string Role, bool Active, long Version, Guid? PatronGroupId = null, bool KeepLoanHistory = true)
     : IntegrationEvent, IVersionedEvent;
 
 [EventName("user.deactivated")]
