@@ -4,10 +4,12 @@ using Library.Contracts.Catalog;
 using Library.Contracts.Events;
 using Library.Contracts.Users;
 using Library.EventBus;
+using Library.LendingService.Blocks;
 using Library.LendingService.Calendar;
 using Library.LendingService.Copies;
 using Library.LendingService.Data;
 using Library.LendingService.Desk;
+using Library.LendingService.Fines;
 using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
@@ -45,7 +47,12 @@ builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOptions<LendingOptions>().Bind(builder.Configuration.GetSection(LendingOptions.SectionName));
+builder.Services.AddOptions<FineOptions>().Bind(builder.Configuration.GetSection(FineOptions.SectionName))
+    .Validate(o => o.Currency is { Length: 3 } && o.Currency.All(char.IsAsciiLetterUpper) && o.BlockThreshold > 0,
+        "Circulation:Currency must be an ISO 4217 code (three capital letters) and Circulation:BlockThreshold a positive amount in minor units.")
+    .ValidateOnStart();
 builder.Services.AddScoped<CirculationSettings>();
+builder.Services.AddScoped<ReaderAccounts>();
 builder.Services.AddScoped<Shelf>();
 builder.Services.AddScoped<Stock>();
 builder.Services.AddScoped<WaitingList>();
@@ -72,6 +79,8 @@ app.MapCopies();
 app.MapDesk();
 app.MapCirculationRules();
 app.MapCalendar();
+app.MapFines();
+app.MapBlocks();
 
 app.Run();
 

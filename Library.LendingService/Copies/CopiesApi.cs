@@ -122,7 +122,7 @@ public static partial class CopiesApi
     }
 
     private static async Task<IResult> Change(Guid id, CopyChangeRequest request, ClaimsPrincipal caller, LendingDbContext db, Shelf shelf,
-        WaitingList queue, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
+        WaitingList queue, CirculationDesk desk, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         if (request.Status is not null && !CopyStatus.ManualTargets.Contains(request.Status))
@@ -167,6 +167,11 @@ public static partial class CopiesApi
                     // again, first in the queue, for another copy.
                     await db.Holds.Where(h => h.Id == ready.Id).ExecuteUpdateAsync(s => s
                         .SetProperty(h => h.Status, HoldStatus.Waiting).SetProperty(h => h.ReadyUntil, (DateTimeOffset?)null).SetProperty(h => h.CopyId, (Guid?)null), token);
+                }
+                if (copy.Status == CopyStatus.CheckedOut && target == CopyStatus.Lost)
+                {
+                    // Declared lost while out: the loan ends and the reader is charged (the desk decides what).
+                    await desk.DeclareLostAsync(copy, now, token);
                 }
                 if (target is CopyStatus.Withdrawn or CopyStatus.Available)
                 {

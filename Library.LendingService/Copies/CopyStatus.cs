@@ -75,7 +75,7 @@ public static class CopyStatus
         }
         return from switch
         {
-            CheckedOut => "the copy is checked out: check it in first (or declare the loan lost).",
+            CheckedOut when to != Lost => "the copy is checked out: check it in first (or declare it lost, which ends the loan and charges the reader).",
             AwaitingPickup when to == Available => "the copy is on the hold shelf for a reader: cancel the hold or let it expire first.",
             _ when !CanChange(from, to) => $"copy status cannot change from {from} to {to}.",
             _ => null,

@@ -5,7 +5,7 @@ namespace Library.LendingService.Data;
 
 /// <summary>
 /// lendingdb: the copies of every title (the one authority on availability), loans and holds,
-/// the circulation rules and the calendar, the replicas of titles, readers and patron groups a
+/// the circulation rules and the calendar, the readers' fines and manual blocks, the replicas of titles, readers and patron groups a
 /// borrow checks without calling anyone, and the answers kept for Idempotency-Key retries.
 /// </summary>
 public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options) : DbContext(options)
@@ -18,6 +18,9 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     public DbSet<CirculationSetting> CirculationSettings => Set<CirculationSetting>();
     public DbSet<PatronGroup> PatronGroups => Set<PatronGroup>();
     public DbSet<IdempotentRequest> IdempotentRequests => Set<IdempotentRequest>();
+    public DbSet<Fine> Fines => Set<Fine>();
+    public DbSet<FineTransaction> FineTransactions => Set<FineTransaction>();
+    public DbSet<Block> Blocks => Set<Block>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -93,6 +96,45 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             hold.HasOne<Copy>().WithMany().HasForeignKey(h => h.CopyId).OnDelete(DeleteBehavior.Restrict);
             // A copy set aside is set aside for one ready hold.
             hold.HasIndex(h => h.CopyId).IsUnique().HasFilter("status = 'ready'").HasDatabaseName("ix_holds_copy_id_ready");
+        });
+
+        modelBuilder.Entity<Fine>(fine =>
+        {
+            fine.Property(f => f.Title).HasMaxLength(500);
+            fine.Property(f => f.Kind).HasMaxLength(16);
+            fine.Property(f => f.Status).HasMaxLength(16);
+            // The balance query (open fines of a reader) and the reader's list.
+            fine.HasIndex(f => new { f.UserId, f.Status });
+            fine.HasIndex(f => f.LoanId);
+            fine.HasIndex(f => f.CreatedAt);
+            fine.HasOne<Loan>().WithMany().HasForeignKey(f => f.LoanId).OnDelete(DeleteBehavior.Restrict);
+            fine.ToTable(t =>
+            {
+                t.HasCheckConstraint("ck_fines_kind", $"kind IN ({string.Join(", ", Library.LendingService.Fines.FineKinds.All.Select(x => $"'{x}'"))})");
+                t.HasCheckConstraint("ck_fines_status", $"status IN ({string.Join(", ", Library.LendingService.Fines.FineStatus.All.Select(x => $"'{x}'"))})");
+                // Never paid beyond the amount, whatever two desks do at once.
+                t.HasCheckConstraint("ck_fines_amounts", "amount > 0 AND paid_amount >= 0 AND paid_amount <= amount");
+            });
+        });
+
+        modelBuilder.Entity<FineTransaction>(transaction =>
+        {
+            transaction.Property(t => t.Kind).HasMaxLength(16);
+            transaction.Property(t => t.Reason).HasMaxLength(Library.LendingService.Fines.FinesApi.MaxReasonLength);
+            transaction.HasIndex(t => t.FineId);
+            transaction.HasIndex(t => t.CreatedAt);
+            transaction.HasOne<Fine>().WithMany().HasForeignKey(t => t.FineId).OnDelete(DeleteBehavior.Cascade);
+            transaction.ToTable(t =>
+            {
+                t.HasCheckConstraint("ck_fine_transactions_kind", "kind IN ('payment', 'waiver')");
+                t.HasCheckConstraint("ck_fine_transactions_amount", "amount > 0");
+            });
+        });
+
+        modelBuilder.Entity<Block>(block =>
+        {
+            block.Property(b => b.Reason).HasMaxLength(Library.LendingService.Fines.FinesApi.MaxReasonLength);
+            block.HasIndex(b => b.UserId);
         });
 
         modelBuilder.Entity<IdempotentRequest>(request =>
@@ -227,6 +269,52 @@ public sealed class IdempotentRequest
     public int StatusCode { get; set; }
     public string? Response { get; set; }
     public string? Location { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>
+/// Money a reader owes: an overdue fine (charged when the copy comes back) or a lost-item fee.
+/// Amounts in minor units of <c>Circulation:Currency</c>; <see cref="Title"/> is kept as it was
+/// when charged, so the account reads the same after the catalog renames or deletes the title.
+/// </summary>
+public sealed class Fine
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid UserId { get; set; }
+    public Guid? LoanId { get; set; }
+    public Guid BookId { get; set; }
+    public required string Title { get; set; }
+    public required string Kind { get; set; }
+    public long Amount { get; set; }
+    public long PaidAmount { get; set; }
+    public string Status { get; set; } = Library.LendingService.Fines.FineStatus.Open;
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? ClosedAt { get; set; }
+}
+
+/// <summary>A payment or waiver of a fine: how much, by which librarian, when and (waivers) why.</summary>
+public sealed class FineTransaction
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid FineId { get; set; }
+    public required string Kind { get; set; }
+    public long Amount { get; set; }
+    public Guid CreatedBy { get; set; }
+    public string? Reason { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A librarian's block on a reader, until <see cref="ExpiresAt"/> (or until deleted).</summary>
+public sealed class Block
+{
+    public Guid Id { get; set; } = Guid.CreateVersion7();
+    public Guid UserId { get; set; }
+    public required string Reason { get; set; }
+    public DateTimeOffset? ExpiresAt { get; set; }
+    public bool Borrowing { get; set; }
+    public bool Renewals { get; set; }
+    public bool Holds { get; set; }
+    public Guid CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }
 

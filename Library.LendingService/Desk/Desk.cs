@@ -1,7 +1,9 @@
 using Library.Contracts.Events;
 using Library.EventBus;
+using Library.LendingService.Blocks;
 using Library.LendingService.Copies;
 using Library.LendingService.Data;
+using Library.LendingService.Fines;
 using Library.LendingService.Holds;
 using Library.LendingService.Loans;
 using Library.LendingService.Rules;
@@ -9,7 +11,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Desk;
 
-public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, string RoutedTo, HoldResponse? Hold);
+/// <summary>The desk's check-in answer; <see cref="Fine"/> is the overdue fine charged, if the copy came back late.</summary>
+public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, string RoutedTo, HoldResponse? Hold, FineResponse? Fine);
 
 /// <summary>
 /// The circulation desk: lending a copy (by title or by barcode), taking it back and routing it,
@@ -18,14 +21,12 @@ public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, strin
 /// before anything is written, so a refusal changes nothing. Locks are always taken in one order
 /// (reader, then title, then hold, then copy) so desks never deadlock each other.
 /// </summary>
-public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings)
+public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts)
 {
-    private sealed record Lending(Reader Reader, Title Title, Copy Copy, Hold? PickedUp, RuleMatch Match, int Days);
-
     /// <summary><c>POST /api/loans</c>: a copy of the title the reader's rule allows (theirs if a hold set one aside).</summary>
     public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
     {
-        var (reader, refusal) = await LockReaderAsync(userId, now, ct);
+        var (reader, standing, refusal) = await LockReaderAsync(userId, now, ct);
         if (refusal is not null)
         {
             return refusal;
@@ -61,13 +62,13 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
                         "Every copy of this title is on loan or set aside for a reader whose hold is ready. Place a hold to be next.");
             }
         }
-        return await LendAsync(reader!, title, copy, ready, current, days, now, ct);
+        return await LendAsync(reader!, standing!, title, copy, ready, current, days, now, ct);
     }
 
     /// <summary><c>POST /api/circulation/check-out</c>: that exact copy, for the reader.</summary>
     public async Task<Outcome> CheckOutAsync(string barcode, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
     {
-        var (reader, refusal) = await LockReaderAsync(userId, now, ct);
+        var (reader, standing, refusal) = await LockReaderAsync(userId, now, ct);
         if (refusal is not null)
         {
             return refusal;
@@ -84,17 +85,21 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         {
             return Outcome.Refused(refused);
         }
-        return await LendAsync(reader!, title, copy, copy.Status == CopyStatus.AwaitingPickup ? ready : null, await settings.CurrentAsync(ct), days, now, ct);
+        return await LendAsync(reader!, standing!, title, copy, copy.Status == CopyStatus.AwaitingPickup ? ready : null, await settings.CurrentAsync(ct), days, now, ct);
     }
 
-    private async Task<Outcome> LendAsync(Reader reader, Title title, Copy copy, Hold? pickedUp, CirculationSettingsSnapshot current, int? days, DateTimeOffset now, CancellationToken ct)
+    private async Task<Outcome> LendAsync(Reader reader, ReaderStanding standing, Title title, Copy copy, Hold? pickedUp, CirculationSettingsSnapshot current, int? days, DateTimeOffset now, CancellationToken ct)
     {
         var match = current.Rules.Resolve(reader.PatronGroupId, copy.LoanType);
-        var activeLoans = await db.Loans.CountAsync(l => l.UserId == reader.Id && l.ReturnedAt == null, ct);
         var period = days ?? match.Rule.LoanDays;
-        if (LoanPolicy.LendRefusal(match, copy.LoanType, activeLoans, period) is { } refused)
+        if (LoanPolicy.LendRefusal(match, copy.LoanType, period) is { } refused)
         {
             return Outcome.Refused(refused);
+        }
+        // The loan limit is the rule's, so known only now the copy (its loan type) is.
+        if (accounts.Refusal(standing with { MaxActiveLoans = match.Rule.MaxActiveLoans }, BlockedAction.Borrowing, now) is { } blocked)
+        {
+            return Outcome.Refused(blocked);
         }
 
         if (pickedUp is not null)
@@ -153,21 +158,59 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         loan.ReturnedAt = now;
         db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        var current = await settings.CurrentAsync(ct);
+        // Charged in the return's transaction: the copy is back, the fine is final.
+        var fine = accounts.ChargeOverdue(loan, title!.Name, await RuleOfAsync(loan, current, ct), current.Calendar, now);
         Copy? copy = null;
         var route = CheckInRoute.Shelf;
         Hold? readied = null;
         if (loan.CopyId is { } copyId)
         {
             copy = await holds.LockCopyAsync(copyId, ct);
-            (route, readied) = await holds.ReleaseAsync(copy, await settings.CurrentAsync(ct), now, ct);
+            (route, readied) = await holds.ReleaseAsync(copy, current, now, ct);
         }
         await db.SaveChangesAsync(ct);
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
-        var response = LoanResponse.From(loan, title!.Name, copy?.Barcode, now);
+        var response = LoanResponse.From(loan, title.Name, copy?.Barcode, now);
         return Outcome.Ok(copy is null
             ? response
             : new CheckInResponse(response, CopyResponse.From(copy, null, includeBorrower: true), CheckInRouting.Name(route),
-                readied is null ? null : await holds.ToResponseAsync(readied, title.Name, ct)));
+                readied is null ? null : await holds.ToResponseAsync(readied, title.Name, ct), fine is null ? null : FineResponse.From(fine)));
+    }
+
+    /// <summary>
+    /// A checked-out copy declared lost (<c>PATCH /api/copies/{id}</c> status lost, in the caller's
+    /// transaction, title and copy locked): its loan ends and the reader is charged the rule's lost
+    /// fee and, as a separate fine, the overdue fine accrued until now. Both, as Koha does by default
+    /// (WhenLostForgiveFine off): the fee replaces the copy, the overdue fine is for keeping it past
+    /// its due date, which happened either way; it stops growing here since the loan ends. FOLIO
+    /// charges the fee and leaves the overdue fine to a return that, for a lost copy, never comes.
+    /// The loan is announced returned (LoanReturned) since it is over for every consumer.
+    /// </summary>
+    public async Task<IReadOnlyList<Fine>> DeclareLostAsync(Copy copy, DateTimeOffset now, CancellationToken ct)
+    {
+        var loan = await db.Loans.FromSql($"SELECT * FROM loans WHERE copy_id = {copy.Id} AND returned_at IS NULL FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
+        if (loan is null)
+        {
+            return [];
+        }
+        await db.Loans.Where(l => l.Id == loan.Id).ExecuteUpdateAsync(s => s.SetProperty(l => l.ReturnedAt, now), ct);
+        loan.ReturnedAt = now;
+        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        var current = await settings.CurrentAsync(ct);
+        var rule = await RuleOfAsync(loan, current, ct);
+        var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);
+        var fines = new List<Fine>();
+        if (accounts.ChargeOverdue(loan, name, rule, current.Calendar, now) is { } overdue)
+        {
+            fines.Add(overdue);
+        }
+        if (rule.LostFee > 0)
+        {
+            fines.Add(accounts.Charge(loan.UserId, loan.Id, loan.BookId, name, FineKinds.Lost, rule.LostFee, now));
+        }
+        await db.SaveChangesAsync(ct);
+        return fines;
     }
 
     /// <summary><c>POST /api/loans/{id}/renew</c>, under the rule the loan was made under and the calendar in force.</summary>
@@ -183,6 +226,11 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         if (LoanPolicy.RenewalRefusal(loan.DueAt, loan.Renewals, othersWaiting, now, rule) is { } refusal)
         {
             return Outcome.Refused(refusal);
+        }
+        // The loan's own reasons (409) first, then the reader's blocks (403).
+        if (await accounts.RefusalAsync(loan.UserId, BlockedAction.Renewals, now, ct) is { } blocked)
+        {
+            return Outcome.Refused(blocked);
         }
         var newDue = current.Calendar.RenewedDueAt(loan.DueAt, now, rule.RenewalDays);
         // Conditional on what was checked: a concurrent renewal or return makes this one fail.
@@ -204,7 +252,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
     }
 
     /// <summary>The rule a loan was made under (its version and index); the current match for a loan from before rules.</summary>
-    private async Task<CirculationRule> RuleOfAsync(Loan loan, CirculationSettingsSnapshot current, CancellationToken ct)
+    public async Task<CirculationRule> RuleOfAsync(Loan loan, CirculationSettingsSnapshot current, CancellationToken ct)
     {
         if (loan.RuleVersion is { } version && loan.RuleIndex is { } index)
         {
@@ -219,16 +267,25 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         return current.Rules.Resolve(group, loanType).Rule;
     }
 
-    /// <summary>Locks the reader (one lending at a time per reader keeps the loan limit under concurrency) and checks them.</summary>
-    private async Task<(Reader? Reader, Outcome? Refusal)> LockReaderAsync(Guid userId, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// Locks the reader (one lending at a time per reader keeps the loan limit under concurrency) and
+    /// checks them: deactivated, or blocked from borrowing by fines, overdue loans or a librarian.
+    /// </summary>
+    private async Task<(Reader? Reader, ReaderStanding? Standing, Outcome? Refusal)> LockReaderAsync(Guid userId, DateTimeOffset now, CancellationToken ct)
     {
         var reader = await db.Readers.FromSql($"SELECT * FROM readers WHERE id = {userId} FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
         if (reader is null)
         {
-            return (null, Outcome.NotFound("reader"));
+            return (null, null, Outcome.NotFound("reader"));
         }
-        var hasOverdue = await db.Loans.Where(l => l.UserId == userId).AnyAsync(LoanPolicy.OverdueAt(now), ct);
-        return LoanPolicy.ReaderRefusal(reader.Active, hasOverdue) is { } refused ? (reader, Outcome.Refused(refused)) : (reader, null);
+        if (LoanPolicy.ReaderRefusal(reader.Active) is { } inactive)
+        {
+            return (reader, null, Outcome.Refused(inactive));
+        }
+        var standing = await accounts.StandingAsync(userId, maxActiveLoans: null, now, ct);
+        return accounts.Refusal(standing, BlockedAction.Borrowing, now) is { } blocked
+            ? (reader, standing, Outcome.Refused(blocked))
+            : (reader, standing, null);
     }
 
     /// <summary>A copy by its barcode, whatever the case.</summary>

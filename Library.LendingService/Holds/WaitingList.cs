@@ -1,5 +1,6 @@
 using Library.Contracts.Events;
 using Library.EventBus;
+using Library.LendingService.Blocks;
 using Library.LendingService.Copies;
 using Library.LendingService.Data;
 using Library.LendingService.Desk;
@@ -18,7 +19,7 @@ public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid UserI
 /// Every change runs in the caller's transaction with the title's row locked, so returns, new
 /// holds and the clock see one queue.
 /// </summary>
-public sealed class WaitingList(LendingDbContext db, Shelf shelf)
+public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAccounts accounts)
 {
     /// <summary>Locks the title's row for this transaction (queue changes of one title one at a time).</summary>
     public Task<Title?> LockTitleAsync(Guid bookId, CancellationToken ct) =>
@@ -31,9 +32,13 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf)
         {
             return Outcome.NotFound("reader");
         }
-        if (LoanPolicy.ReaderRefusal(reader.Active, hasOverdueLoan: false) is { } refused)
+        if (LoanPolicy.ReaderRefusal(reader.Active) is { } refused)
         {
             return Outcome.Refused(refused);
+        }
+        if (await accounts.RefusalAsync(userId, BlockedAction.Holds, now, ct) is { } blocked)
+        {
+            return Outcome.Refused(blocked);
         }
         var title = await LockTitleAsync(bookId, ct);
         if (title is null || title.Deleted)

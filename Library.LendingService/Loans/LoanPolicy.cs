@@ -33,7 +33,8 @@ public enum RefusalKind
 }
 
 /// <summary>Why the desk says no: its kind (the HTTP status follows from it), a title and the reason in words.</summary>
-public sealed record Refusal(RefusalKind Kind, string Title, string Reason, string? Field = null);
+/// <remarks>A refusal by the reader's blocks names them (<paramref name="Blocks"/>): the 403 carries them as its <c>blocks</c> member.</remarks>
+public sealed record Refusal(RefusalKind Kind, string Title, string Reason, string? Field = null, IReadOnlyList<Library.LendingService.Blocks.ReaderBlock>? Blocks = null);
 
 /// <summary>
 /// Who may borrow and renew what, and a loan's status, as plain functions (no I/O): every
@@ -58,14 +59,18 @@ public static class LoanPolicy
     public static string Status(DateTimeOffset dueAt, DateTimeOffset? returnedAt, DateTimeOffset now) =>
         returnedAt is not null ? Returned : IsOverdue(dueAt, returnedAt, now) ? Overdue : Active;
 
-    /// <summary>Refusals about the reader alone, before any copy is looked at.</summary>
-    public static Refusal? ReaderRefusal(bool active, bool hasOverdueLoan) =>
-        !active ? new(RefusalKind.Forbidden, "Reader blocked", "This reader's account is deactivated.")
-        : hasOverdueLoan ? new(RefusalKind.Forbidden, "Reader blocked", "The reader has an overdue loan: return it first.")
-        : null;
+    /// <summary>
+    /// A deactivated account, before any copy is looked at. Overdue loans, fines, the loan limit and
+    /// manual blocks are the reader's blocks (<see cref="Library.LendingService.Blocks.BlockPolicy"/>), all named in one 403.
+    /// </summary>
+    public static Refusal? ReaderRefusal(bool active) =>
+        !active ? new(RefusalKind.Forbidden, "Reader blocked", "This reader's account is deactivated.") : null;
 
-    /// <summary>Refusals of lending a copy of <paramref name="loanType"/> under <paramref name="match"/>'s rule for <paramref name="days"/> days.</summary>
-    public static Refusal? LendRefusal(RuleMatch match, string loanType, int activeLoans, int days)
+    /// <summary>
+    /// Refusals of lending a copy of <paramref name="loanType"/> under <paramref name="match"/>'s rule for
+    /// <paramref name="days"/> days (the rule's loan limit is a block: <see cref="Library.LendingService.Blocks.BlockPolicy"/>).
+    /// </summary>
+    public static Refusal? LendRefusal(RuleMatch match, string loanType, int days)
     {
         var rule = match.Rule;
         if (!LoanTypes.IsLoanable(loanType) || !rule.Loanable)
@@ -74,10 +79,6 @@ public static class LoanPolicy
                 !LoanTypes.IsLoanable(loanType)
                     ? $"This copy is a {loanType} copy: it is used in the library and never lent."
                     : $"Rule {match.Index} does not lend {loanType} copies to this reader's patron group.");
-        }
-        if (activeLoans >= rule.MaxActiveLoans)
-        {
-            return new(RefusalKind.Forbidden, "Loan limit reached", $"The reader already has {activeLoans} loans, the most allowed (rule {match.Index}).");
         }
         if (days < 1 || days > rule.MaxLoanDays)
         {

@@ -7,7 +7,7 @@ namespace Library.LendingService.Loans;
 /// Idempotency-Key, stored to be sent again to a retry.
 /// </summary>
 public sealed record Outcome(int Status, object? Body, string? Location = null, string? Title = null, string? Detail = null,
-    IDictionary<string, string[]>? Errors = null)
+    IDictionary<string, string[]>? Errors = null, IDictionary<string, object?>? Extensions = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -29,6 +29,8 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
     public static Outcome Refused(Refusal refusal) => refusal.Kind switch
     {
         RefusalKind.Invalid => Invalid(refusal.Field ?? "request", refusal.Reason),
+        RefusalKind.Forbidden when refusal.Blocks is { } blocks =>
+            Problem(StatusCodes.Status403Forbidden, refusal.Title, refusal.Reason) with { Extensions = new Dictionary<string, object?> { ["blocks"] = blocks } },
         RefusalKind.Forbidden => Problem(StatusCodes.Status403Forbidden, refusal.Title, refusal.Reason),
         RefusalKind.NotFound => Problem(StatusCodes.Status404NotFound, refusal.Title, refusal.Reason),
         _ => Conflict(refusal.Title, refusal.Reason),
@@ -43,15 +45,16 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
         }
         : Errors is not null
             ? Results.ValidationProblem(Errors, detail: Detail, statusCode: Status, title: Title)
-            : Results.Problem(statusCode: Status, title: Title, detail: Detail);
+            : Results.Problem(statusCode: Status, title: Title, detail: Detail, extensions: Extensions);
 
     public string Serialize() => JsonSerializer.Serialize(this, Json);
 
     public static Outcome Deserialize(string json) => JsonSerializer.Deserialize<StoredOutcome>(json, Json)!.ToOutcome();
 
     /// <summary>The stored form: the body as raw JSON (its type is gone once stored).</summary>
-    private sealed record StoredOutcome(int Status, JsonElement? Body, string? Location, string? Title, string? Detail, Dictionary<string, string[]>? Errors)
+    private sealed record StoredOutcome(int Status, JsonElement? Body, string? Location, string? Title, string? Detail, Dictionary<string, string[]>? Errors,
+        Dictionary<string, JsonElement>? Extensions)
     {
-        public Outcome ToOutcome() => new(Status, Body, Location, Title, Detail, Errors);
+        public Outcome ToOutcome() => new(Status, Body, Location, Title, Detail, Errors, Extensions?.ToDictionary(e => e.Key, e => (object?)e.Value));
     }
 }

@@ -21,26 +21,24 @@ public sealed class LoanPolicyTests
         Assert.Equal(expected, LoanPolicy.Status(Now.AddDays(dueInDays), returnedDaysAgo is { } d ? Now.AddDays(-d) : null, Now));
 
     [Fact]
-    public void A_deactivated_reader_and_one_with_an_overdue_loan_are_refused_before_any_copy()
+    public void A_deactivated_reader_is_refused_before_any_copy()
     {
-        Assert.Null(LoanPolicy.ReaderRefusal(active: true, hasOverdueLoan: false));
-        Assert.Contains("deactivated", LoanPolicy.ReaderRefusal(active: false, hasOverdueLoan: false)!.Reason, StringComparison.Ordinal);
-        var overdue = LoanPolicy.ReaderRefusal(active: true, hasOverdueLoan: true)!;
-        Assert.Equal((RefusalKind.Forbidden, true), (overdue.Kind, overdue.Reason.Contains("overdue", StringComparison.Ordinal)));
+        Assert.Null(LoanPolicy.ReaderRefusal(active: true));
+        var inactive = LoanPolicy.ReaderRefusal(active: false)!;
+        Assert.Equal((RefusalKind.Forbidden, true), (inactive.Kind, inactive.Reason.Contains("deactivated", StringComparison.Ordinal)));
     }
 
     [Fact]
-    public void Lending_is_refused_for_reference_copies_at_the_limit_and_beyond_the_rules_days()
+    public void Lending_is_refused_for_reference_copies_and_beyond_the_rules_days()
     {
-        Assert.Null(LoanPolicy.LendRefusal(Standard, LoanTypes.Standard, activeLoans: 4, days: 30));
-        var reference = LoanPolicy.LendRefusal(Rules.Resolve(null, LoanTypes.Reference), LoanTypes.Reference, 0, 7)!;
+        Assert.Null(LoanPolicy.LendRefusal(Standard, LoanTypes.Standard, days: 30));
+        var reference = LoanPolicy.LendRefusal(Rules.Resolve(null, LoanTypes.Reference), LoanTypes.Reference, 7)!;
         Assert.Equal(RefusalKind.Conflict, reference.Kind);
         Assert.Contains("reference", reference.Reason, StringComparison.Ordinal);
-        Assert.Equal(RefusalKind.Forbidden, LoanPolicy.LendRefusal(Standard, LoanTypes.Standard, activeLoans: 5, days: 7)!.Kind);
-        var tooLong = LoanPolicy.LendRefusal(Standard, LoanTypes.Standard, activeLoans: 0, days: 31)!;
+        var tooLong = LoanPolicy.LendRefusal(Standard, LoanTypes.Standard, days: 31)!;
         Assert.Equal((RefusalKind.Invalid, "days"), (tooLong.Kind, tooLong.Field));
         // A short-loan copy has its own, shorter maximum.
-        Assert.Equal(RefusalKind.Invalid, LoanPolicy.LendRefusal(Rules.Resolve(null, LoanTypes.ShortLoan), LoanTypes.ShortLoan, 0, 14)!.Kind);
+        Assert.Equal(RefusalKind.Invalid, LoanPolicy.LendRefusal(Rules.Resolve(null, LoanTypes.ShortLoan), LoanTypes.ShortLoan, 14)!.Kind);
     }
 
     [Fact]
@@ -48,9 +46,9 @@ public sealed class LoanPolicyTests
     {
         var group = Guid.CreateVersion7();
         var noLoans = new RuleSet(3, [Rules.Rules[^1] with { PatronGroupId = group, Loanable = false }, Rules.Rules[^1]]);
-        var refusal = LoanPolicy.LendRefusal(noLoans.Resolve(group, LoanTypes.Standard), LoanTypes.Standard, 0, 7)!;
+        var refusal = LoanPolicy.LendRefusal(noLoans.Resolve(group, LoanTypes.Standard), LoanTypes.Standard, 7)!;
         Assert.Contains("Rule 0", refusal.Reason, StringComparison.Ordinal);
-        Assert.Null(LoanPolicy.LendRefusal(noLoans.Resolve(Guid.CreateVersion7(), LoanTypes.Standard), LoanTypes.Standard, 0, 7));
+        Assert.Null(LoanPolicy.LendRefusal(noLoans.Resolve(Guid.CreateVersion7(), LoanTypes.Standard), LoanTypes.Standard, 7));
     }
 
     [Fact]

@@ -115,6 +115,56 @@ namespace Library.LendingService.Data.Migrations
                     b.ToTable("outbox_messages", (string)null);
                 });
 
+            modelBuilder.Entity("Library.LendingService.Data.Block", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<bool>("Borrowing")
+                        .HasColumnType("boolean")
+                        .HasColumnName("borrowing");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid>("CreatedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("created_by");
+
+                    b.Property<DateTimeOffset?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<bool>("Holds")
+                        .HasColumnType("boolean")
+                        .HasColumnName("holds");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)")
+                        .HasColumnName("reason");
+
+                    b.Property<bool>("Renewals")
+                        .HasColumnType("boolean")
+                        .HasColumnName("renewals");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_blocks");
+
+                    b.HasIndex("UserId")
+                        .HasDatabaseName("ix_blocks_user_id");
+
+                    b.ToTable("blocks", (string)null);
+                });
+
             modelBuilder.Entity("Library.LendingService.Data.CirculationSetting", b =>
                 {
                     b.Property<string>("Kind")
@@ -208,6 +258,132 @@ namespace Library.LendingService.Data.Migrations
                             t.HasCheckConstraint("ck_copies_loan_type", "loan_type IN ('standard', 'short-loan', 'reference')");
 
                             t.HasCheckConstraint("ck_copies_status", "status IN ('available', 'checked-out', 'awaiting-pickup', 'missing', 'in-repair', 'withdrawn', 'lost')");
+                        });
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.Fine", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount");
+
+                    b.Property<Guid>("BookId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("book_id");
+
+                    b.Property<DateTimeOffset?>("ClosedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("closed_at");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("kind");
+
+                    b.Property<Guid?>("LoanId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("loan_id");
+
+                    b.Property<long>("PaidAmount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("paid_amount");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("Title")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)")
+                        .HasColumnName("title");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_fines");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_fines_created_at");
+
+                    b.HasIndex("LoanId")
+                        .HasDatabaseName("ix_fines_loan_id");
+
+                    b.HasIndex("UserId", "Status")
+                        .HasDatabaseName("ix_fines_user_id_status");
+
+                    b.ToTable("fines", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_fines_amounts", "amount > 0 AND paid_amount >= 0 AND paid_amount <= amount");
+
+                            t.HasCheckConstraint("ck_fines_kind", "kind IN ('overdue', 'lost')");
+
+                            t.HasCheckConstraint("ck_fines_status", "status IN ('open', 'paid', 'waived')");
+                        });
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.FineTransaction", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Amount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid>("CreatedBy")
+                        .HasColumnType("uuid")
+                        .HasColumnName("created_by");
+
+                    b.Property<Guid>("FineId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("fine_id");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("Reason")
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)")
+                        .HasColumnName("reason");
+
+                    b.HasKey("Id")
+                        .HasName("pk_fine_transactions");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_fine_transactions_created_at");
+
+                    b.HasIndex("FineId")
+                        .HasDatabaseName("ix_fine_transactions_fine_id");
+
+                    b.ToTable("fine_transactions", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_fine_transactions_amount", "amount > 0");
+
+                            t.HasCheckConstraint("ck_fine_transactions_kind", "kind IN ('payment', 'waiver')");
                         });
                 });
 
@@ -501,6 +677,25 @@ namespace Library.LendingService.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired()
                         .HasConstraintName("fk_copies_titles_book_id");
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.Fine", b =>
+                {
+                    b.HasOne("Library.LendingService.Data.Loan", null)
+                        .WithMany()
+                        .HasForeignKey("LoanId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .HasConstraintName("fk_fines_loans_loan_id");
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.FineTransaction", b =>
+                {
+                    b.HasOne("Library.LendingService.Data.Fine", null)
+                        .WithMany()
+                        .HasForeignKey("FineId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_fine_transactions_fines_fine_id");
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.Hold", b =>
