@@ -16,6 +16,9 @@ public static class ApiRoutes
     public static IReadOnlyList<(string Prefix, string Service)> Table { get; } =
     [
         ("/api/auth", UserService),
+        // A reader's account and manual blocks are the lending service's (more specific than /api/users).
+        ("/api/users/{userId}/account", LendingService),
+        ("/api/users/{userId}/blocks", LendingService),
         ("/api/users", UserService),
         ("/api/patron-groups", UserService),
         // A title's copies are the lending service's (the more specific route wins over /api/books).
@@ -33,11 +36,13 @@ public static class ApiRoutes
         ("/api/circulation-rules", LendingService),
         ("/api/calendar", LendingService),
         ("/api/loan-types", LendingService),
+        ("/api/fines", LendingService),
+        ("/api/blocks", LendingService),
     ];
 
     /// <summary>
     /// The writes whose service answers a repeated <c>Idempotency-Key</c> with the first answer and
-    /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold, check-out and check-in at the desk), so
+    /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold, check-out and check-in at the desk, pay and waive a fine), so
     /// one that carries a key may be sent again to another replica. No other write is: the user
     /// and catalog services ignore the header.
     /// </summary>
@@ -53,7 +58,8 @@ public static class ApiRoutes
         {
             (true, _, 2) => Is(1, "loans") || Is(1, "holds"),
             (true, _, 3) => Is(1, "circulation") && (Is(2, "check-out") || Is(2, "check-in")),
-            (true, _, 4) => Is(1, "loans") && Guid.TryParse(s[2], out _) && (Is(3, "return") || Is(3, "renew")),
+            (true, _, 4) => Guid.TryParse(s[2], out _)
+                && ((Is(1, "loans") && (Is(3, "return") || Is(3, "renew"))) || (Is(1, "fines") && (Is(3, "payments") || Is(3, "waive")))),
             (_, true, 3) => Is(1, "holds") && Guid.TryParse(s[2], out _),
             _ => false,
         };

@@ -63,6 +63,8 @@ public sealed class RetryTests(RetryFixture fixture) : IClassFixture<RetryFixtur
         { "DELETE", $"/api/holds/{Guid.NewGuid()}", false },
         { "POST", "/api/circulation/check-out", true },
         { "POST", "/api/circulation/check-in", true },
+        { "POST", $"/api/fines/{Guid.NewGuid()}/payments", true },
+        { "POST", $"/api/fines/{Guid.NewGuid()}/waive", true },
     };
 
     [Theory]

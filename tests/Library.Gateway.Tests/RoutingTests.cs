@@ -111,6 +111,13 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "GET", "/api/circulation-rules/resolve?userId=0193a5b2-7c1e-7000-8000-000000000003&copyId=0193a5b2-7c1e-7000-8000-000000000008", "lendingservice" },
         { "GET", "/api/calendar", "lendingservice" },
         { "PUT", "/api/calendar", "lendingservice" },
+        // Fines and blocks: the reader's account and blocks are lending's although under /api/users.
+        { "GET", "/api/fines?userId=0193a5b2-7c1e-7000-8000-000000000001&status=open", "lendingservice" },
+        { "POST", "/api/fines/0193a5b2-7c1e-7000-8000-000000000009/payments", "lendingservice" },
+        { "POST", "/api/fines/0193a5b2-7c1e-7000-8000-000000000009/waive", "lendingservice" },
+        { "GET", "/api/users/0193a5b2-7c1e-7000-8000-000000000001/account", "lendingservice" },
+        { "POST", "/api/users/0193a5b2-7c1e-7000-8000-000000000001/blocks", "lendingservice" },
+        { "DELETE", "/api/blocks/0193a5b2-7c1e-7000-8000-00000000000a", "lendingservice" },
     };
 
     [Theory]
