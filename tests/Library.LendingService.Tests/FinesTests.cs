@@ -87,6 +87,12 @@ public sealed class FinesTests(FinesFixture fixture) : IClassFixture<FinesFixtur
         var accruing = Assert.Single(account.GetProperty("accruing").EnumerateArray());
         Assert.Equal((firstLoan.GetProperty("id").GetGuid(), 5 * PerDay), (accruing.GetProperty("loanId").GetGuid(), accruing.GetProperty("amount").GetInt64()));
         Assert.Equal([ "overdue" ], Sources(account));
+        // The overdue loan blocks borrowing and holds, named in each 403 as in the account.
+        var wanted = await fixture.TitleAsync(0, "Wanted While Late");
+        Assert.Equal([ "overdue" ], Sources(await ProblemAsync(await fixture.BorrowAsync(await fixture.TitleAsync(1, "Refused While Late"), token: firstToken), HttpStatusCode.Forbidden)));
+        var hold = await ProblemAsync(await fixture.PlaceHoldAsync(wanted, token: firstToken), HttpStatusCode.Forbidden);
+        Assert.Equal("Reader blocked", hold.GetProperty("title").GetString());
+        Assert.Equal([ "overdue" ], Sources(hold));
 
         using var checkIn = await fixture.Librarian().PostAsJsonAsync("/api/circulation/check-in", new { barcode = firstLoan.GetProperty("barcode").GetString() }, Ct);
         Assert.Equal(HttpStatusCode.OK, checkIn.StatusCode);
@@ -251,6 +257,8 @@ public sealed class FinesTests(FinesFixture fixture) : IClassFixture<FinesFixtur
             new { reason = "Nothing blocked" },
             new { reason = "Nothing blocked", borrowing = false, renewals = false, holds = false },
             new { reason = "In the past", holds = true, expiresAt = fixture.Clock.GetUtcNow().AddMinutes(-1) },
+            new { reason = "Not a date", holds = true, expiresAt = "tomorrow" },
+            new { reason = "Not a flag", holds = "yes" },
         })
         {
             await ProblemAsync(await fixture.Librarian().PostAsJsonAsync($"/api/users/{reader}/blocks", bad, Ct), HttpStatusCode.BadRequest);

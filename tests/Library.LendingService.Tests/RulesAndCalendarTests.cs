@@ -115,7 +115,9 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         }
         using var third = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 7);
         Assert.Equal(HttpStatusCode.Forbidden, third.StatusCode);
-        Assert.Contains("most allowed", (await third.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var limit = await third.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Contains("most allowed", limit.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal("limit", Assert.Single(limit.GetProperty("blocks").EnumerateArray()).GetProperty("source").GetString()); // named as a block
         Assert.Equal(HttpStatusCode.Conflict, (await fixture.Client(token).PostAsync($"/api/loans/{loans[0].GetProperty("id").GetGuid()}/renew", null, Ct)).StatusCode);
 
         // A short-loan copy gets its own days (another reader, the catch-all group).
