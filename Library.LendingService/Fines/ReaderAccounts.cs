@@ -54,20 +54,25 @@ public sealed class ReaderAccounts(LendingDbContext db, IOptionsMonitor<FineOpti
         return amount > 0 ? Charge(loan.UserId, loan.Id, loan.BookId, title, FineKinds.Overdue, amount, now) : null;
     }
 
-    /// <summary>What a reader owes: the open fines' amounts less what was paid on them.</summary>
-    public async Task<long> BalanceAsync(Guid userId, CancellationToken ct) =>
-        await db.Fines.Where(f => f.UserId == userId && f.Status == FineStatus.Open).SumAsync(f => (long?)(f.Amount - f.PaidAmount), ct) ?? 0;
-
-    /// <summary>The reader's standing at <paramref name="now"/>; <paramref name="maxActiveLoans"/> is the loan limit in question (null: none).</summary>
+    /// <summary>
+    /// The reader's standing at <paramref name="now"/>; <paramref name="maxActiveLoans"/> is the loan limit in question (null: none).
+    /// One round trip for the counts (every borrow, renewal and hold asks), a second only when the reader has manual blocks.
+    /// </summary>
     public async Task<ReaderStanding> StandingAsync(Guid userId, int? maxActiveLoans, DateTimeOffset now, CancellationToken ct)
     {
-        var balance = await BalanceAsync(userId, ct);
-        var loans = await db.Loans.Where(l => l.UserId == userId && l.ReturnedAt == null)
-            .GroupBy(l => 1).Select(g => new { Active = g.Count(), Overdue = g.Count(l => l.DueAt < now) }).SingleOrDefaultAsync(ct);
-        var manual = await db.Blocks.AsNoTracking().Where(b => b.UserId == userId && (b.ExpiresAt == null || b.ExpiresAt > now))
+        var counts = await db.Database.SqlQuery<StandingCounts>($"""
+            SELECT (SELECT coalesce(sum(amount - paid_amount), 0) FROM fines WHERE user_id = {userId} AND status = 'open')::bigint AS balance,
+                   (SELECT count(*) FROM loans WHERE user_id = {userId} AND returned_at IS NULL)::int AS active,
+                   (SELECT count(*) FROM loans WHERE user_id = {userId} AND returned_at IS NULL AND due_at < {now})::int AS overdue,
+                   (SELECT count(*) FROM blocks WHERE user_id = {userId} AND (expires_at IS NULL OR expires_at > {now}))::int AS manual
+            """).SingleAsync(ct);
+        IReadOnlyList<ManualBlock> manual = counts.Manual == 0 ? [] : await db.Blocks.AsNoTracking()
+            .Where(b => b.UserId == userId && (b.ExpiresAt == null || b.ExpiresAt > now))
             .Select(b => new ManualBlock(b.Id, b.Reason, b.ExpiresAt, b.Borrowing, b.Renewals, b.Holds, b.CreatedAt, b.CreatedBy)).ToListAsync(ct);
-        return new ReaderStanding(balance, loans?.Overdue ?? 0, loans?.Active ?? 0, maxActiveLoans, manual);
+        return new ReaderStanding(counts.Balance, counts.Overdue, counts.Active, maxActiveLoans, manual);
     }
+
+    private sealed record StandingCounts(long Balance, int Active, int Overdue, int Manual);
 
     public IReadOnlyList<ReaderBlock> Blocks(ReaderStanding standing, DateTimeOffset now) =>
         BlockPolicy.Blocks(standing, options.CurrentValue.BlockThreshold, Currency, now);

@@ -268,6 +268,48 @@ public sealed class FinesTests(FinesFixture fixture) : IClassFixture<FinesFixtur
         Assert.Equal(before, await fixture.InLendingAsync(db => db.Blocks.CountAsync(Ct)));
     }
 
+    /// <summary>A fine of the lost fee for a new reader (their copy declared lost before its due date).</summary>
+    private async Task<Guid> LostFineAsync(string title)
+    {
+        var (reader, token) = await fixture.ReaderAsync();
+        var loan = await BorrowAsync(await fixture.TitleAsync(1, title), token, days: 14);
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Librarian().PatchAsJsonAsync($"/api/copies/{loan.GetProperty("copyId").GetGuid()}", new { status = "lost" }, Ct)).StatusCode);
+        return (await fixture.Librarian().GetFromJsonAsync<JsonElement>($"/api/fines?userId={reader}", Ct)).GetProperty("items")[0].GetProperty("id").GetGuid();
+    }
+
+    [Fact]
+    public async Task Desks_paying_one_fine_at_once_never_take_more_than_it_owes_and_a_repeated_key_pays_once()
+    {
+        await RulesAsync();
+        var fineId = await LostFineAsync("Paid At Two Desks");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var response = await fixture.Librarian().PostAsJsonAsync($"/api/fines/{fineId}/payments", new { amount = LostFee }, Ct);
+            return response.StatusCode;
+        }));
+        Assert.Equal(1, answers.Count(s => s == HttpStatusCode.OK));
+        Assert.All(answers.Where(s => s != HttpStatusCode.OK), s => Assert.Equal(HttpStatusCode.BadRequest, s));
+        Assert.Equal(1, await fixture.InLendingAsync(db => db.FineTransactions.CountAsync(t => t.FineId == fineId, Ct)));
+        var row = await fixture.InLendingAsync(db => db.Fines.SingleAsync(f => f.Id == fineId, Ct));
+        Assert.Equal((LostFee, "paid"), (row.PaidAmount, row.Status));
+
+        // A retried payment with its Idempotency-Key is answered again, not taken again.
+        var keyed = await LostFineAsync("Paid Twice By Retry");
+        var key = Guid.NewGuid().ToString("N");
+        var bodies = new List<JsonElement>();
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/fines/{keyed}/payments") { Content = JsonContent.Create(new { amount = 100 }) };
+            request.Headers.Add("Idempotency-Key", key);
+            using var response = await fixture.Librarian().SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            bodies.Add(await response.Content.ReadFromJsonAsync<JsonElement>(Ct));
+        }
+        Assert.True(JsonElement.DeepEquals(bodies[0], bodies[1]), $"{bodies[0]} then {bodies[1]}"); // the stored answer (jsonb orders its keys)
+        Assert.Equal(100, await fixture.InLendingAsync(db => db.Fines.Where(f => f.Id == keyed).Select(f => f.PaidAmount).SingleAsync(Ct)));
+        Assert.Equal(1, await fixture.InLendingAsync(db => db.FineTransactions.CountAsync(t => t.FineId == keyed, Ct)));
+    }
+
     [Fact]
     public async Task Members_see_only_their_own_fines_and_account()
     {
