@@ -16,8 +16,9 @@ public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, strin
 
 /// <summary>
 /// The circulation desk: lending a copy (by title or by barcode), taking it back and routing it,
-/// renewing. Each use case runs in the caller's transaction; every decision is taken by the pure
-/// <see cref="LoanPolicy"/>, <see cref="RuleSet"/>, calendar and <see cref="CheckInRouting"/>
+/// renewing, charging the overdue fine or lost fee. Each use case runs in the caller's transaction;
+/// every decision is taken by the pure <see cref="LoanPolicy"/>, <see cref="BlockPolicy"/>,
+/// <see cref="FinePolicy"/>, <see cref="RuleSet"/>, calendar and <see cref="CheckInRouting"/>
 /// before anything is written, so a refusal changes nothing. Locks are always taken in one order
 /// (reader, then title, then hold, then copy) so desks never deadlock each other.
 /// </summary>

@@ -38,7 +38,9 @@ public sealed record Refusal(RefusalKind Kind, string Title, string Reason, stri
 
 /// <summary>
 /// Who may borrow and renew what, and a loan's status, as plain functions (no I/O): every
-/// refusal reason of lending is here, in the order the desk checks them.
+/// refusal reason of lending about the copy and the loan is here, in the order the desk checks
+/// them; the reader's blocks (fines, overdue loans, the loan limit, manual) are
+/// <see cref="Library.LendingService.Blocks.BlockPolicy"/>'s.
 /// </summary>
 public static class LoanPolicy
 {
