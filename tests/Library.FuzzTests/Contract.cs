@@ -54,6 +54,7 @@ public enum FieldKind
     Bool,
     Sort,
     LoanStatus,
+    FineStatus,
 }
 
 public sealed record Field(string Name, FieldKind Kind, bool Required = false);
@@ -152,5 +153,9 @@ public static class Contract
         new("POST", "/api/holds", Access.User, IdKind.None, Lending, [new("bookId", FieldKind.BookId, true), new("userId", FieldKind.UserId)], None),
         new("GET", "/api/holds", Access.User, IdKind.None, Lending, None, [new("userId", FieldKind.UserId), .. Paging]),
         new("DELETE", "/api/holds/{id}", Access.OwnerOrLibrarian, IdKind.Hold, Lending, None, None),
+        // Fines and the reader's account (the writes, which need a fine or a block in the world, are FinesTests').
+        new("GET", "/api/fines", Access.User, IdKind.None, Lending, None,
+            [new("userId", FieldKind.UserId), new("status", FieldKind.FineStatus), .. Paging]),
+        new("GET", "/api/users/{id}/account", Access.SelfOrLibrarian, IdKind.User, Lending, None, None),
     ];
 }

@@ -423,6 +423,7 @@ public sealed class Generator(World world, int seed)
         FieldKind.Bool => "true",
         FieldKind.Sort => Pick(new[] { "title", "relevance", "newest", "popular" }),
         FieldKind.LoanStatus => "active",
+        FieldKind.FineStatus => "open",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -479,7 +480,7 @@ public sealed class Generator(World world, int seed)
         or FieldKind.Page or FieldKind.PageSize or FieldKind.Limit;
 
     private static bool IsText(FieldKind kind) => kind is FieldKind.Text or FieldKind.Name or FieldKind.Email or FieldKind.Password
-        or FieldKind.RefreshToken or FieldKind.Isbn or FieldKind.Language or FieldKind.Role or FieldKind.Sort or FieldKind.LoanStatus;
+        or FieldKind.RefreshToken or FieldKind.Isbn or FieldKind.Language or FieldKind.Role or FieldKind.Sort or FieldKind.LoanStatus or FieldKind.FineStatus;
 
     private static bool MayCall(Endpoint e, string caller) => e.Access switch
     {

@@ -42,6 +42,9 @@ public sealed record StateSnapshot(string Service, IReadOnlyDictionary<string, I
             new("titles", "id", "id, availability_version", IgnoreNewRows: true),
             new("copies", "id", "id, book_id, barcode, call_number, location, loan_type, status, withdraw_on_check_in", IgnoreNewRows: true),
             new("circulation_settings", "kind || '/' || version", "kind, version, document"),
+            new("fines", "id", "id, user_id, loan_id, book_id, title, kind, amount, paid_amount, status, created_at, closed_at"),
+            new("fine_transactions", "id", "id, fine_id, kind, amount, created_by, reason, created_at"),
+            new("blocks", "id", "id, user_id, reason, expires_at, borrowing, renewals, holds, created_by, created_at"),
             new("outbox_messages", "id", "id, event_name, payload"),
         ],
     };
