@@ -326,6 +326,13 @@ public sealed class Generator(World world, int seed)
             case "GET /api/holds":
                 Add(Payloads.AuthTricks, e, "reader", e.Method, $"/api/holds?userId={b.Id}", null, null, Exactly(403), "another reader's holds");
                 break;
+            case "GET /api/fines":
+                Add(Payloads.AuthTricks, e, "reader", e.Method, $"/api/fines?userId={b.Id}", null, null, Exactly(403), "another reader's fines");
+                break;
+            case "GET /api/users/{id}/account":
+                Add(Payloads.AuthTricks, e, "reader", e.Method, $"/api/users/{b.Id}/account", null, null, Exactly(403), "another reader's account");
+                Add(Payloads.AuthTricks, e, "reader", e.Method, $"/api/users/{NewGuid()}/account", null, null, Exactly(403), "nobody's account");
+                break;
             case "POST /api/auth/logout":
                 _cases.Add(new FuzzCase(_cases.Count + 1, Payloads.AuthTricks, e, "reader", e.Method, e.Path, Json(new { refreshToken = b.Refresh }), "application/json",
                     $"Bearer {world.ReaderA.Access}", null, Expect.Any, [], "logging out another reader's session", null, MustNotChange: true));
