@@ -135,6 +135,7 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         {
             block.Property(b => b.Reason).HasMaxLength(Library.LendingService.Fines.FinesApi.MaxReasonLength);
             block.HasIndex(b => b.UserId);
+            block.ToTable(t => t.HasCheckConstraint("ck_blocks_stops_something", "borrowing OR renewals OR holds"));
         });
 
         modelBuilder.Entity<IdempotentRequest>(request =>

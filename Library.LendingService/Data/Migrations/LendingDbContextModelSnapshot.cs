@@ -162,7 +162,10 @@ namespace Library.LendingService.Data.Migrations
                     b.HasIndex("UserId")
                         .HasDatabaseName("ix_blocks_user_id");
 
-                    b.ToTable("blocks", (string)null);
+                    b.ToTable("blocks", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_blocks_stops_something", "borrowing OR renewals OR holds");
+                        });
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.CirculationSetting", b =>

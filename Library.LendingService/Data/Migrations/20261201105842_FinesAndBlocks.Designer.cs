@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Library.LendingService.Data.Migrations
 {
     [DbContext(typeof(LendingDbContext))]
-    [Migration("20261201103335_FinesAndBlocks")]
+    [Migration("20261201105842_FinesAndBlocks")]
     partial class FinesAndBlocks
     {
         /// <inheritdoc />
@@ -165,7 +165,10 @@ namespace Library.LendingService.Data.Migrations
                     b.HasIndex("UserId")
                         .HasDatabaseName("ix_blocks_user_id");
 
-                    b.ToTable("blocks", (string)null);
+                    b.ToTable("blocks", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_blocks_stops_something", "borrowing OR renewals OR holds");
+                        });
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.CirculationSetting", b =>

@@ -28,6 +28,7 @@ namespace Library.LendingService.Data.Migrations
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_blocks", x => x.id);
+                    table.CheckConstraint("ck_blocks_stops_something", "borrowing OR renewals OR holds");
                 });
 
             migrationBuilder.CreateTable(
