@@ -25,6 +25,8 @@ public enum IdKind
     Category,
     Loan,
     Hold,
+    Fine,
+    Block,
 }
 
 /// <summary>What a body field or query parameter holds, so a valid value can be made for it.</summary>
@@ -55,6 +57,7 @@ public enum FieldKind
     Sort,
     LoanStatus,
     FineStatus,
+    Amount,
 }
 
 public sealed record Field(string Name, FieldKind Kind, bool Required = false);
@@ -157,5 +160,10 @@ public static class Contract
         new("GET", "/api/fines", Access.User, IdKind.None, Lending, None,
             [new("userId", FieldKind.UserId), new("status", FieldKind.FineStatus), .. Paging]),
         new("GET", "/api/users/{id}/account", Access.SelfOrLibrarian, IdKind.User, Lending, None, None),
+        new("POST", "/api/fines/{id}/payments", Access.Librarian, IdKind.Fine, Lending, [new("amount", FieldKind.Amount, true)], None),
+        new("POST", "/api/fines/{id}/waive", Access.Librarian, IdKind.Fine, Lending, [new("reason", FieldKind.Text, true)], None),
+        new("POST", "/api/users/{id}/blocks", Access.Librarian, IdKind.User, Lending,
+            [new("reason", FieldKind.Text, true), new("borrowing", FieldKind.Bool), new("renewals", FieldKind.Bool), new("holds", FieldKind.Bool)], None),
+        new("DELETE", "/api/blocks/{id}", Access.Librarian, IdKind.Block, Lending, None, None),
     ];
 }

@@ -398,6 +398,8 @@ public sealed class Generator(World world, int seed)
             IdKind.Category => Pick(world.CategoryIds).ToString(),
             IdKind.Loan => (reader ? world.LoanOfA : world.LoanOfB).ToString(),
             IdKind.Hold => (reader ? world.HoldOfA : world.HoldOfB).ToString(),
+            IdKind.Fine => (reader ? world.FineOfA : world.FineOfB).ToString(),
+            IdKind.Block => world.BlockOfB.ToString(),
             _ => throw new ArgumentOutOfRangeException(nameof(e)),
         };
         return e.Path.Replace("{id}", id, StringComparison.Ordinal);
@@ -431,6 +433,7 @@ public sealed class Generator(World world, int seed)
         FieldKind.Sort => Pick(new[] { "title", "relevance", "newest", "popular" }),
         FieldKind.LoanStatus => "active",
         FieldKind.FineStatus => "open",
+        FieldKind.Amount => "1",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -442,6 +445,7 @@ public sealed class Generator(World world, int seed)
     {
         FieldKind.AuthorIds => "[" + string.Join(",", world.AuthorIds.Take(2).Select(a => $"\"{a}\"")) + "]",
         FieldKind.CategoryIds => "[" + string.Join(",", world.CategoryIds.Take(1).Select(c => $"\"{c}\"")) + "]",
+        FieldKind.Bool => "true",
         _ when IsNumber(kind) => ValidValue(kind, caller),
         _ => JsonSerializer.Serialize(ValidValue(kind, caller)),
     };
@@ -483,7 +487,7 @@ public sealed class Generator(World world, int seed)
         _ => Payloads.WrongJsonForString,
     };
 
-    private static bool IsNumber(FieldKind kind) => kind is FieldKind.Year or FieldKind.PageCount or FieldKind.Copies or FieldKind.Days
+    private static bool IsNumber(FieldKind kind) => kind is FieldKind.Year or FieldKind.PageCount or FieldKind.Copies or FieldKind.Days or FieldKind.Amount
         or FieldKind.Page or FieldKind.PageSize or FieldKind.Limit;
 
     private static bool IsText(FieldKind kind) => kind is FieldKind.Text or FieldKind.Name or FieldKind.Email or FieldKind.Password

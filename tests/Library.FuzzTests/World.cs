@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Library.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -46,6 +47,11 @@ public sealed class World
     public required Guid HoldOfA { get; init; }
     public required Guid HoldOfB { get; init; }
 
+    /// <summary>A lost-copy fee each reader owes (small: under the block threshold), and a renewals-only block on reader B.</summary>
+    public required Guid FineOfA { get; init; }
+    public required Guid FineOfB { get; init; }
+    public required Guid BlockOfB { get; init; }
+
     /// <summary>Forged, expired or otherwise invalid bearer tokens, by kind.</summary>
     public required IReadOnlyList<(string Kind, string Header)> BadAuthorizations { get; init; }
 
@@ -87,6 +93,30 @@ public sealed class World
         var holdOfA = await CreateAsync(asA, "/api/holds", new { bookId = outToB }, ct);
         var holdOfB = await CreateAsync(asB, "/api/holds", new { bookId = outToA }, ct);
 
+        // Fines: the same rules with a lost fee of 1.00; each reader loses a copy; B gets a manual block.
+        var rules = JsonNode.Parse(await desk.GetStringAsync("/api/circulation-rules", ct))!.AsArray();
+        foreach (var rule in rules)
+        {
+            rule!["lostFee"] = 100;
+        }
+        using (var saved = await admin.PutAsync("/api/circulation-rules", new StringContent(rules.ToJsonString(), Encoding.UTF8, "application/json"), ct))
+        {
+            saved.EnsureSuccessStatusCode();
+        }
+        async Task<Guid> LostFineAsync(HttpClient reader, Person who, string title)
+        {
+            var loan = await CreateAsync(reader, "/api/loans", new { bookId = await Book(title, 1), days = 14 }, ct);
+            var copy = (await reader.GetFromJsonAsync<JsonElement>($"/api/loans/{loan}", ct)).GetProperty("copyId").GetGuid();
+            using (var lost = await desk.PatchAsJsonAsync($"/api/copies/{copy}", new { status = "lost" }, ct))
+            {
+                lost.EnsureSuccessStatusCode();
+            }
+            return (await desk.GetFromJsonAsync<JsonElement>($"/api/fines?userId={who.Id}", ct)).GetProperty("items")[0].GetProperty("id").GetGuid();
+        }
+        var fineOfA = await LostFineAsync(asA, readerA, "A Title Reader A Lost");
+        var fineOfB = await LostFineAsync(asB, readerB, "A Title Reader B Lost");
+        var blockOfB = await CreateAsync(desk, $"/api/users/{readerB.Id}/blocks", new { reason = "Fuzz: renewals stopped", renewals = true }, ct);
+
         using (var response = await admin.PostAsync($"/api/users/{deactivated.Id}/deactivate", null, ct))
         {
             response.EnsureSuccessStatusCode();
@@ -113,6 +143,9 @@ public sealed class World
             LoanOfB = loanOfB,
             HoldOfA = holdOfA,
             HoldOfB = holdOfB,
+            FineOfA = fineOfA,
+            FineOfB = fineOfB,
+            BlockOfB = blockOfB,
             BadAuthorizations = await BadAuthorizationsAsync(stack, readerA.Access),
         };
     }
