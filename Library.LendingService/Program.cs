@@ -11,6 +11,7 @@ using Library.LendingService.Desk;
 using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
+using Library.LendingService.Notices;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
 using Library.ServiceDefaults;
@@ -40,7 +41,12 @@ builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create()
     .AddHandler<UserDeactivated, UserDeactivatedHandler>()
     .AddHandler<PatronGroupCreated, PatronGroupCreatedHandler>()
     .AddHandler<PatronGroupUpdated, PatronGroupUpdatedHandler>()
-    .AddHandler<PatronGroupDeleted, PatronGroupDeletedHandler>();
+    .AddHandler<PatronGroupDeleted, PatronGroupDeletedHandler>()
+    // Notices, from lending's own events (Notices/NoticeHandlers.cs).
+    .AddHandler<HoldReady, HoldReadyNoticeHandler>()
+    .AddHandler<HoldExpired, HoldExpiredNoticeHandler>()
+    .AddHandler<FineCharged, FineChargedNoticeHandler>()
+    .AddHandler<LoanOverdue, LoanOverdueNoticeHandler>();
 builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
@@ -53,6 +59,15 @@ builder.Services.AddScoped<CirculationDesk>();
 builder.Services.AddScoped<Idempotency>();
 builder.Services.AddScoped<ReplicaLookup>();
 builder.Services.AddHostedService<CirculationClock>();
+
+// Notices: recorded in lending's database (see Notice for why here), mailed by the sender over
+// SMTP to ConnectionStrings:mail; without it they are recorded in the feed only.
+builder.Services.AddOptions<DueSoonOptions>().Bind(builder.Configuration.GetSection(DueSoonOptions.SectionName));
+builder.Services.AddOptions<NoticeOptions>().Bind(builder.Configuration.GetSection(NoticeOptions.SectionName));
+builder.Services.AddSingleton(new NoticeSignal(MailServer.FromConfiguration(builder.Configuration)));
+builder.Services.AddScoped<NoticeBook>();
+builder.Services.AddHostedService<NoticeClock>();
+builder.Services.AddHostedService<NoticeSender>();
 
 // Look-ups on a replica miss: gRPC-Web to the catalog and the user service, found by service
 // discovery, with a service token; the standard resilience handler retries transient failures.
@@ -72,6 +87,7 @@ app.MapCopies();
 app.MapDesk();
 app.MapCirculationRules();
 app.MapCalendar();
+app.MapNotices();
 
 app.Run();
 

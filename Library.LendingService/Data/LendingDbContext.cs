@@ -18,10 +18,12 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     public DbSet<CirculationSetting> CirculationSettings => Set<CirculationSetting>();
     public DbSet<PatronGroup> PatronGroups => Set<PatronGroup>();
     public DbSet<IdempotentRequest> IdempotentRequests => Set<IdempotentRequest>();
+    public DbSet<Library.LendingService.Notices.Notice> Notices => Set<Library.LendingService.Notices.Notice>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.AddEventBusTables();
+        modelBuilder.ApplyConfiguration(new Library.LendingService.Notices.NoticeConfiguration());
 
         modelBuilder.Entity<Title>(title =>
         {
