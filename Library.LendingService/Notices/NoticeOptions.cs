@@ -54,7 +54,19 @@ public sealed record MailServer(string Host, int Port, bool Tls, string? UserNam
 
     public static MailServer Parse(string connectionString)
     {
-        var builder = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        // A bare URL is taken as the endpoint.
+        var builder = new DbConnectionStringBuilder();
+        if (connectionString.Contains('=', StringComparison.Ordinal))
+        {
+            try
+            {
+                builder.ConnectionString = connectionString;
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidOperationException($"ConnectionStrings:{ConnectionName} is not a connection string (Endpoint=smtp://host:port).", ex);
+            }
+        }
         string? Get(string key) => builder.TryGetValue(key, out var value) ? value?.ToString() : null;
         var endpoint = Get("Endpoint") ?? connectionString;
         if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("smtp" or "smtps") || string.IsNullOrEmpty(uri.Host))

@@ -53,6 +53,13 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         var settings = options.CurrentValue;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
+        // A transient database failure runs the batch again: its mails may go twice (at least once).
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(token => SendBatchAsync(db, mail, settings, token), ct);
+    }
+
+    private async Task<bool> SendBatchAsync(LendingDbContext db, MailServer mail, NoticeOptions settings, CancellationToken ct)
+    {
+        db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var batch = await db.Set<Notice>().FromSql($"""
             SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= now()
