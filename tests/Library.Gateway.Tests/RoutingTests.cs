@@ -111,6 +111,8 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "GET", "/api/circulation-rules/resolve?userId=0193a5b2-7c1e-7000-8000-000000000003&copyId=0193a5b2-7c1e-7000-8000-000000000008", "lendingservice" },
         { "GET", "/api/calendar", "lendingservice" },
         { "PUT", "/api/calendar", "lendingservice" },
+        // Notices: the reader's own feed.
+        { "GET", "/api/notices?page=1", "lendingservice" },
     };
 
     [Theory]
