@@ -1002,8 +1002,12 @@ maildev_start() { # DATA SMTP_PORT WEB_PORT
   mkdir -p "$dir/mail" && chmod 700 "$dir" || return 1
   printf '%s %s\n' "$smtp" "$web" >"$dir/ports"
   _srv_log "maildev: starting (smtp 127.0.0.1:$smtp, web http://127.0.0.1:$web)"
-  # Its own session (setsid) so it outlives the calling shell; cwd = $dir marks it as this instance's.
-  (cd "$dir" && exec setsid node "$bin" --smtp "$smtp" --ip 127.0.0.1 --web "$web" --web-ip 127.0.0.1 \
+  # As rabbitmq_start: setsid keeps a terminal Ctrl-C away (with job control on the job has its
+  # own process group already, and setsid would fork, losing the pid); cwd = $dir marks the
+  # process as this instance's.
+  local -a detach=(setsid)
+  if [[ $- == *m* ]]; then detach=(); fi
+  (cd "$dir" && exec "${detach[@]}" node "$bin" --smtp "$smtp" --ip 127.0.0.1 --web "$web" --web-ip 127.0.0.1 \
       --mail-directory "$dir/mail" >>"$dir/maildev.log" 2>&1 </dev/null) &
   printf '%s\n' "$!" >"$dir/maildev.pid"
   for ((i = 0; i < 200; i++)); do
