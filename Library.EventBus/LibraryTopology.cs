@@ -14,7 +14,7 @@ public static class LibraryTopology
             "book.created", "book.updated", "book.deleted", "book.stock-changed",
             "user.registered", "user.updated", "user.deactivated",
             "patron-group.created", "patron-group.updated", "patron-group.deleted",
-            "hold.ready", "hold.expired", "fine.charged", "loan.overdue")
+            "hold.ready", "hold.expired", "fine.charged", "loan.overdue", "loans.anonymised")
         // The catalog shows availability and learns loan history for recommendations.
         .Queue("bookservice",
             "book.availability-changed", "loan.created", "loan.returned");

@@ -46,7 +46,8 @@ builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create()
     .AddHandler<HoldReady, HoldReadyNoticeHandler>()
     .AddHandler<HoldExpired, HoldExpiredNoticeHandler>()
     .AddHandler<FineCharged, FineChargedNoticeHandler>()
-    .AddHandler<LoanOverdue, LoanOverdueNoticeHandler>();
+    .AddHandler<LoanOverdue, LoanOverdueNoticeHandler>()
+    .AddHandler<LoansAnonymised, LoansAnonymisedNoticeHandler>();
 builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);

@@ -1,5 +1,7 @@
 using Library.Contracts.Events;
 using Library.EventBus;
+using Library.LendingService.Data;
+using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Notices;
 
@@ -54,6 +56,20 @@ public sealed class LoanOverdueNoticeHandler(NoticeBook notices, AfterCommit aft
         notice.LoanId = e.LoanId;
         notice.Deadline = e.DueAt.ToUniversalTime();
         await NoticeEvents.RecordAsync(notices, notice, afterCommit, signal, cancellationToken);
+    }
+}
+
+/// <summary>
+/// Privacy: a notice about a loan (due-soon, overdue, a fine for it) ties the reader to the title
+/// as the loan did, so when loans are anonymised their notices go too (mailed or not: the loan is
+/// returned, nothing about it is due any more).
+/// </summary>
+public sealed class LoansAnonymisedNoticeHandler(LendingDbContext db) : IIntegrationEventHandler<LoansAnonymised>
+{
+    public async Task HandleAsync(LoansAnonymised e, CancellationToken cancellationToken)
+    {
+        var loanIds = e.LoanIds.ToArray();
+        await db.Notices.Where(n => n.LoanId != null && loanIds.Contains(n.LoanId.Value)).ExecuteDeleteAsync(cancellationToken);
     }
 }
 

@@ -280,6 +280,28 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
     }
 
     [Fact]
+    public async Task Anonymised_loans_take_their_notices_with_them()
+    {
+        var reader = await ReaderAsync();
+        var book = await fixture.TitleAsync(1, "Private Title");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "the title's replica");
+        var (kept, forgotten) = (Guid.CreateVersion7(), Guid.CreateVersion7());
+        foreach (var loanId in new[] { kept, forgotten })
+        {
+            var fine = new FineCharged(Guid.CreateVersion7(), reader.Id, loanId, book, "overdue", 100, "EUR", fixture.Clock.GetUtcNow());
+            await Broker.PublishAsync(fixture.Exchange, "fine.charged", fine, fine.Id);
+        }
+        await LendingFixture.WaitUntilAsync(async () => (await NoticesOfAsync(reader.Id)).Count == 2, "two fine notices");
+
+        var anonymised = new LoansAnonymised([forgotten]);
+        await Broker.PublishAsync(fixture.Exchange, "loans.anonymised", anonymised, anonymised.Id);
+        await ConsumedAsync(anonymised.Id);
+        var left = Assert.Single(await NoticesOfAsync(reader.Id));
+        Assert.Equal(kept, left.LoanId);
+        Assert.Equal(kept, Assert.Single(await FeedAsync(reader)).GetProperty("loanId").GetGuid());
+    }
+
+    [Fact]
     public async Task The_feed_answers_bad_paging_with_400_and_strangers_with_401()
     {
         var reader = await ReaderAsync();
