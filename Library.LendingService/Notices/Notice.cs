@@ -51,6 +51,13 @@ public sealed class Notice
     public int Attempts { get; set; }
     public string? LastError { get; set; }
     public DateTimeOffset NextAttemptAt { get; set; }
+
+    /// <summary>
+    /// When the sender gave up: only on errors of this notice itself (the server refused the message
+    /// or its recipient for good, no address), after <see cref="NoticeOptions.MaxAttempts"/>; a
+    /// mail server that cannot be reached never makes it give up.
+    /// </summary>
+    public DateTimeOffset? FailedAt { get; set; }
 }
 
 public static class NoticeKinds
@@ -91,7 +98,7 @@ internal sealed class NoticeConfiguration : IEntityTypeConfiguration<Notice>
         // The clock's look-ups: a loan's due-soon and overdue notices.
         notice.HasIndex(n => new { n.LoanId, n.Kind });
         // The sender's queue: only the unsent rows.
-        notice.HasIndex(n => n.NextAttemptAt).HasFilter("sent_at IS NULL");
+        notice.HasIndex(n => n.NextAttemptAt).HasFilter("sent_at IS NULL AND failed_at IS NULL");
         notice.ToTable(t =>
         {
             t.HasCheckConstraint("ck_notices_kind", $"kind IN ({string.Join(", ", NoticeKinds.All.Select(k => $"'{k}'"))})");

@@ -29,6 +29,9 @@ public sealed class NoticeOptions
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(10);
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Attempts at a notice the server refuses for good (5xx) or that has no address, before giving up.</summary>
+    public int MaxAttempts { get; set; } = 10;
+
     /// <summary>One SMTP exchange's timeout (connect, send).</summary>
     public TimeSpan SmtpTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

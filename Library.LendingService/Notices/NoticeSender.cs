@@ -11,7 +11,8 @@ namespace Library.LendingService.Notices;
 /// Sends the notices' mail: claims unsent rows with <c>FOR UPDATE SKIP LOCKED</c> (replicas share
 /// the work, none takes a row another is sending), sends them over one SMTP connection, marks each
 /// sent or records the error and when to try again (doubling, capped), and commits. A mail server
-/// that is down only delays notices: they stay unsent until it answers. Delivery is at least once:
+/// that is down only delays notices: they stay unsent until it answers. A notice the server refuses
+/// for good (5xx) or without an address is given up after Notices:MaxAttempts (failed_at). Delivery is at least once:
 /// a crash between the server's acceptance and the commit sends that batch again.
 /// The retry schedule is on the database's clock (<c>now()</c>), shared by the replicas and not
 /// frozen by a test's fake TimeProvider; <see cref="Notice.SentAt"/> is the service's time.
@@ -62,7 +63,7 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
         var batch = await db.Set<Notice>().FromSql($"""
-            SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= now()
+            SELECT * FROM notices WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
             ORDER BY next_attempt_at LIMIT {settings.BatchSize} FOR UPDATE SKIP LOCKED
             """).AsNoTracking().ToListAsync(ct);
         if (batch.Count == 0)
@@ -95,9 +96,12 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         foreach (var notice in batch)
         {
             var error = connectError;
+            // Errors of this notice itself (not of the server's reachability) count towards giving up.
+            var permanent = false;
             if (error is null && !readers.TryGetValue(notice.UserId, out _))
             {
                 error = "The reader is not known to lending (no address).";
+                permanent = true;
             }
             if (error is null)
             {
@@ -107,6 +111,11 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
                     var message = NoticeMail.Compose(notice, new NoticeMail.Addressee(reader.Email, reader.FirstName, reader.LastName),
                         titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From));
                     await client.SendAsync(message, ct);
+                }
+                catch (SmtpCommandException ex) when ((int)ex.StatusCode >= 500)
+                {
+                    error = $"{ex.GetType().Name} {(int)ex.StatusCode}: {ex.Message}";
+                    permanent = true;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
@@ -123,11 +132,16 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
                 var attempts = notice.Attempts + 1;
                 var retryAfter = settings.RetryAfter(attempts);
                 error = error.Length > 1000 ? error[..1000] : error;
+                DateTimeOffset? failedAt = permanent && attempts >= settings.MaxAttempts ? time.DatabaseNow() : null;
                 await db.Database.ExecuteSqlAsync($"""
-                    UPDATE notices SET attempts = {attempts}, last_error = {error},
+                    UPDATE notices SET attempts = {attempts}, last_error = {error}, failed_at = {failedAt},
                         next_attempt_at = now() + make_interval(secs => {retryAfter.TotalSeconds}) WHERE id = {notice.Id}
                     """, ct);
-                if (connectError is null)
+                if (failedAt is not null)
+                {
+                    logger.LogError("Notice {NoticeId} ({Kind}) given up after {Attempt} attempts: {Error}", notice.Id, notice.Kind, attempts, error);
+                }
+                else if (connectError is null)
                 {
                     logger.LogWarning("Notice {NoticeId} ({Kind}) not sent, attempt {Attempt}, retry in {RetryAfter}: {Error}", notice.Id, notice.Kind, attempts, retryAfter, error);
                 }

@@ -8,10 +8,11 @@ namespace Library.LendingService.Notices;
 /// <summary>
 /// A line of the reader's notice feed. <c>title</c> is the book's title (as on a loan);
 /// <c>subject</c> is the notice's headline, as in its mail. <c>sentAt</c> is null while the mail
-/// waits for the mail server; <c>channel</c> is <c>email</c>, or <c>feed</c> when no mail server is configured.
+/// waits for the mail server; <c>channel</c> is <c>email</c>, or <c>feed</c> when no mail server is configured;
+/// <c>failedAt</c> is when the sender gave the mail up (the server refused it for good).
 /// </summary>
 public sealed record NoticeResponse(Guid Id, string Kind, string Title, string Subject, Guid BookId, Guid? LoanId, Guid? HoldId, Guid? FineId,
-    DateTimeOffset? SentAt, string Channel, DateTimeOffset CreatedAt);
+    DateTimeOffset? SentAt, string Channel, DateTimeOffset CreatedAt, DateTimeOffset? FailedAt);
 
 public static class NoticesApi
 {
@@ -38,7 +39,7 @@ public static class NoticesApi
         var items = rows.Select(n =>
         {
             var title = titles.GetValueOrDefault(n.BookId, "");
-            return new NoticeResponse(n.Id, n.Kind, title, NoticeMail.Subject(n, title), n.BookId, n.LoanId, n.HoldId, n.FineId, n.SentAt, n.Channel, n.CreatedAt);
+            return new NoticeResponse(n.Id, n.Kind, title, NoticeMail.Subject(n, title), n.BookId, n.LoanId, n.HoldId, n.FineId, n.SentAt, n.Channel, n.CreatedAt, n.FailedAt);
         }).ToList();
         return Results.Ok(new PagedList<NoticeResponse>(items, paging.Page, paging.PageSize, total));
     }

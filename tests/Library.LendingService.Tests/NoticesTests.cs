@@ -32,6 +32,7 @@ public sealed class NoticesFixture : LendingFixture
         settings["Notices:RetryDelay"] = "00:00:00.200";
         settings["Notices:MaxRetryDelay"] = "00:00:01";
         settings["Notices:SmtpTimeout"] = "00:00:05";
+        settings["Notices:MaxAttempts"] = "3";
     }
 
     public NoticeClock NoticeClock => Lending.Services.GetServices<IHostedService>().OfType<NoticeClock>().Single();
@@ -223,7 +224,8 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
             await LendingFixture.WaitUntilAsync(async () =>
             {
                 var notices = await NoticesOfAsync(reader.Id);
-                return notices.Count == 3 && notices.All(n => n.SentAt is null && n.Attempts >= 2 && n.LastError is not null);
+                // More attempts than MaxAttempts (3): an unreachable server never makes the sender give up.
+                return notices.Count == 3 && notices.All(n => n.SentAt is null && n.FailedAt is null && n.Attempts >= 4 && n.LastError is not null);
             }, "three notices failing to send");
             var feed = await FeedAsync(reader);
             Assert.Equal(3, feed.Count);
@@ -241,6 +243,26 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         Assert.Equal(3, mails.Count);
         Assert.Equal(3, mails.Select(m => m.Text).Distinct().Count());
         Assert.All(await FeedAsync(reader), n => Assert.Equal(JsonValueKind.String, n.GetProperty("sentAt").ValueKind));
+    }
+
+    [Fact]
+    public async Task A_notice_without_an_address_is_given_up_after_the_attempts_allowed_but_an_outage_never_gives_up()
+    {
+        var book = await fixture.TitleAsync(1, "Nobody's Title");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "the title's replica");
+        var stranger = Guid.CreateVersion7(); // no reader replica: no address
+        var fine = new FineCharged(Guid.CreateVersion7(), stranger, null, book, "lost", 100, "EUR", fixture.Clock.GetUtcNow());
+        await Broker.PublishAsync(fixture.Exchange, "fine.charged", fine, fine.Id);
+        await LendingFixture.WaitUntilAsync(async () => (await NoticesOfAsync(stranger)) is [{ FailedAt: not null }], "the notice given up");
+        var notice = Assert.Single(await NoticesOfAsync(stranger));
+        Assert.Equal(3, notice.Attempts);
+        Assert.Null(notice.SentAt);
+        Assert.Contains("not known", notice.LastError, StringComparison.Ordinal);
+        // Not tried again.
+        var sender = fixture.Lending.Services.GetServices<IHostedService>().OfType<NoticeSender>().Single();
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync($"UPDATE notices SET next_attempt_at = now() WHERE id = {notice.Id}", Ct));
+        await sender.SendBatchAsync(MailServer.Parse($"Endpoint=smtp://127.0.0.1:{fixture.MailProxy.Port}"), Ct);
+        Assert.Equal(3, Assert.Single(await NoticesOfAsync(stranger)).Attempts);
     }
 
     [Fact]

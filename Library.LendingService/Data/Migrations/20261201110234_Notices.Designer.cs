@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Library.LendingService.Data.Migrations
 {
     [DbContext(typeof(LendingDbContext))]
-    [Migration("20261201103425_Notices")]
+    [Migration("20261201110234_Notices")]
     partial class Notices
     {
         /// <inheritdoc />
@@ -533,6 +533,10 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("deadline");
 
+                    b.Property<DateTimeOffset?>("FailedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("failed_at");
+
                     b.Property<Guid?>("FineId")
                         .HasColumnType("uuid")
                         .HasColumnName("fine_id");
@@ -592,7 +596,7 @@ namespace Library.LendingService.Data.Migrations
 
                     b.HasIndex("NextAttemptAt")
                         .HasDatabaseName("ix_notices_next_attempt_at")
-                        .HasFilter("sent_at IS NULL");
+                        .HasFilter("sent_at IS NULL AND failed_at IS NULL");
 
                     b.HasIndex("LoanId", "Kind")
                         .HasDatabaseName("ix_notices_loan_id_kind");

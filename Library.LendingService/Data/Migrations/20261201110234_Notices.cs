@@ -33,7 +33,8 @@ namespace Library.LendingService.Data.Migrations
                     sent_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
                     attempts = table.Column<int>(type: "integer", nullable: false),
                     last_error = table.Column<string>(type: "character varying(1000)", maxLength: 1000, nullable: true),
-                    next_attempt_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    next_attempt_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    failed_at = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -57,7 +58,7 @@ namespace Library.LendingService.Data.Migrations
                 name: "ix_notices_next_attempt_at",
                 table: "notices",
                 column: "next_attempt_at",
-                filter: "sent_at IS NULL");
+                filter: "sent_at IS NULL AND failed_at IS NULL");
 
             migrationBuilder.CreateIndex(
                 name: "ix_notices_user_id_created_at",
