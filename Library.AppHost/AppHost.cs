@@ -3,8 +3,9 @@ using Library.AppHost.Servers;
 using Microsoft.Extensions.Configuration;
 
 // The Library's topology: three services that each own a PostgreSQL database, a gateway in front,
-// Redis as a cache and RabbitMQ for integration events. The resource names are the configuration
-// keys every service reads (ConnectionStrings:bookdb, services:bookservice:http:0, ...).
+// Redis as a cache, RabbitMQ for integration events and a mail server (MailDev) for notices. The
+// resource names are the configuration keys every service reads (ConnectionStrings:bookdb,
+// services:bookservice:http:0, ...).
 //
 // Settings (arguments --Key=value, environment Key__Sub=value, or appsettings.json):
 //   Library:Servers   auto (default) | container | process: the backing servers as Aspire's
@@ -33,7 +34,7 @@ var cachePassword = Secret("cache-password", special: false);
 var messagingPassword = Secret("messaging-password", special: false);
 
 var mode = ServerModes.Choose(builder);
-IResourceBuilder<IResourceWithConnectionString> userDb, bookDb, lendingDb, cache, messaging;
+IResourceBuilder<IResourceWithConnectionString> userDb, bookDb, lendingDb, cache, messaging, mail;
 if (builder.ExecutionContext.IsPublishMode)
 {
     // What azd and `aspire publish` read: Aspire's own server resources (containers there; in
@@ -44,6 +45,7 @@ if (builder.ExecutionContext.IsPublishMode)
     lendingDb = postgres.AddDatabase("lendingdb");
     cache = builder.AddRedis("cache", port: null, password: cachePassword);
     messaging = builder.AddRabbitMQ("messaging", password: messagingPassword).WithManagementPlugin();
+    mail = builder.AddMailDevContainer("mail");
 }
 else if (mode == ServerMode.Container)
 {
@@ -56,6 +58,7 @@ else if (mode == ServerMode.Container)
     lendingDb = postgres.AddLibraryDatabase("lendingdb", "lendingservice", endpoint, Admin);
     cache = builder.AddRedis("cache", port: null, password: cachePassword).WithDataVolume();
     messaging = builder.AddRabbitMQ("messaging", password: messagingPassword).WithManagementPlugin().WithDataVolume();
+    mail = builder.AddMailDevContainer("mail");
 }
 else if (OperatingSystem.IsLinux())
 {
@@ -68,6 +71,7 @@ else if (OperatingSystem.IsLinux())
     lendingDb = postgres.AddLibraryDatabase("lendingdb", "lendingservice", postgres.Resource.Endpoint, Admin);
     cache = builder.AddRedisProcess("cache", data, cachePassword);
     messaging = builder.AddRabbitMQProcess("messaging", data, messagingPassword);
+    mail = builder.AddMailDevProcess("mail", data, repository);
 }
 else
 {
@@ -106,6 +110,7 @@ if (builder.ExecutionContext.IsRunMode && !string.Equals(catalog, "none", String
 var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice", launchProfileName: "http")
     .WithReference(lendingDb).WaitFor(lendingDb)
     .WithReference(messaging).WaitFor(messaging)
+    .WithReference(mail).WaitFor(mail) // notices by email (ConnectionStrings:mail)
     .WithReference(userService) // token-signing keys, service tokens, reader look-ups (gRPC-Web)
     .WithReference(bookService) // title look-ups (gRPC-Web)
     .WithEnvironment("Auth__Client__Id", "lendingservice")

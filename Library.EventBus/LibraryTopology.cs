@@ -8,11 +8,13 @@ namespace Library.EventBus;
 public static class LibraryTopology
 {
     public static EventBusTopology Create() => new EventBusTopology()
-        // Lending keeps replicas of titles, readers and their patron groups.
+        // Lending keeps replicas of titles, readers and their patron groups, and turns its own
+        // events into readers' notices (Library.LendingService/Notices).
         .Queue("lendingservice",
             "book.created", "book.updated", "book.deleted", "book.stock-changed",
             "user.registered", "user.updated", "user.deactivated",
-            "patron-group.created", "patron-group.updated", "patron-group.deleted")
+            "patron-group.created", "patron-group.updated", "patron-group.deleted",
+            "hold.ready", "hold.expired", "fine.charged", "loan.overdue", "loans.anonymised")
         // The catalog shows availability and learns loan history for recommendations.
         .Queue("bookservice",
             "book.availability-changed", "loan.created", "loan.returned");

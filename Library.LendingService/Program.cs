@@ -13,6 +13,7 @@ using Library.LendingService.Fines;
 using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
+using Library.LendingService.Notices;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
 using Library.ServiceDefaults;
@@ -42,7 +43,13 @@ builder.AddEventBus<LendingDbContext>("lendingservice", LibraryTopology.Create()
     .AddHandler<UserDeactivated, UserDeactivatedHandler>()
     .AddHandler<PatronGroupCreated, PatronGroupCreatedHandler>()
     .AddHandler<PatronGroupUpdated, PatronGroupUpdatedHandler>()
-    .AddHandler<PatronGroupDeleted, PatronGroupDeletedHandler>();
+    .AddHandler<PatronGroupDeleted, PatronGroupDeletedHandler>()
+    // Notices, from lending's own events (Notices/NoticeHandlers.cs).
+    .AddHandler<HoldReady, HoldReadyNoticeHandler>()
+    .AddHandler<HoldExpired, HoldExpiredNoticeHandler>()
+    .AddHandler<FineCharged, FineChargedNoticeHandler>()
+    .AddHandler<LoanOverdue, LoanOverdueNoticeHandler>()
+    .AddHandler<LoansAnonymised, LoansAnonymisedNoticeHandler>();
 builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
@@ -60,6 +67,15 @@ builder.Services.AddScoped<CirculationDesk>();
 builder.Services.AddScoped<Idempotency>();
 builder.Services.AddScoped<ReplicaLookup>();
 builder.Services.AddHostedService<CirculationClock>();
+
+// Notices: recorded in lending's database (see Notice for why here), mailed by the sender over
+// SMTP to ConnectionStrings:mail; without it they are recorded in the feed only.
+builder.Services.AddOptions<DueSoonOptions>().Bind(builder.Configuration.GetSection(DueSoonOptions.SectionName));
+builder.Services.AddOptions<NoticeOptions>().Bind(builder.Configuration.GetSection(NoticeOptions.SectionName));
+builder.Services.AddSingleton(new NoticeSignal(MailServer.FromConfiguration(builder.Configuration)));
+builder.Services.AddScoped<NoticeBook>();
+builder.Services.AddHostedService<NoticeClock>();
+builder.Services.AddHostedService<NoticeSender>();
 
 // Look-ups on a replica miss: gRPC-Web to the catalog and the user service, found by service
 // discovery, with a service token; the standard resilience handler retries transient failures.
@@ -81,6 +97,7 @@ app.MapCirculationRules();
 app.MapCalendar();
 app.MapFines();
 app.MapBlocks();
+app.MapNotices();
 
 app.Run();
 

@@ -15,12 +15,13 @@
 #               SQL in pgbench
 #   lag         scenario 5 (bench/event-lag.sh stack): loan commit -> availableCopies, idle and
 #               under the borrow load
+#   notices     bench/notices.sh: 2,000 notices due at once -> all mailed to MailDev, per second
 #   scale       scenario 6 (bench/catalog-search.sh): search at 10,000 and 100,000 titles, cached
 #               and uncached, on own servers (the stack is stopped first)
 #   After each scenario that uses the stack: resident memory (VmRSS) of every process.
 #
 # The stack: eng/processes.sh with bench/lib.sh's ports (gateway 8182, services 5621/5721/5821, PostgreSQL
-# 49432, Redis 49379, RabbitMQ 49672-49674; baselines 8191/8192), 2 replicas, the sample catalog,
+# 49432, Redis 49379, RabbitMQ 49672-49674, MailDev 49675/49676; baselines 8191/8192), 2 replicas, the sample catalog,
 # the gateway's rate limits raised through their keys (RateLimiting__*). Or a running one:
 #   BENCH_USE_RUNNING=1 BENCH_URL=http://127.0.0.1:8080 LIBRARY_DATA_DIR=/path/.local bench/run.sh
 #   (it must run with raised limits; "start" is skipped; "scale" needs BENCH_SCALE_PG_PORT,
@@ -33,7 +34,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(start catalog contention borrow lag scale)
+ALL=(start catalog contention borrow lag notices scale)
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=("${ALL[@]}")
 for s in "${SCENARIOS[@]}"; do
@@ -148,6 +149,10 @@ fi
 if wants lag; then
   run_scenario lag "$BENCH_DIR/event-lag.sh" stack
   bench_rss lag
+fi
+if wants notices; then
+  run_scenario notices "$BENCH_DIR/notices.sh"
+  bench_rss notices
 fi
 if wants scale; then
   scale_env=(BENCH_SECONDS="${BENCH_SCALE_SECONDS:-20}" BENCH_CONNECTIONS="${BENCH_SCALE_CONNECTIONS:-16}")

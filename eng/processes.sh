@@ -9,8 +9,8 @@
 # process under load (tests/Library.FaultTests, bench/). Moving those onto the AppHost (resource
 # commands, a standby resource) is issue 16's work.
 #
-# eng/processes.sh -- runs the whole Library on this machine without Docker: PostgreSQL, Redis and
-# RabbitMQ as plain processes (eng/lib/servers.sh), then every service replica and the gateway
+# eng/processes.sh -- runs the whole Library on this machine without Docker: PostgreSQL, Redis,
+# RabbitMQ and MailDev (the mail server) as plain processes (eng/lib/servers.sh), then every service replica and the gateway
 # as `dotnet <Project>.dll`, configured with exactly the keys the Aspire AppHost would give them.
 #
 #   eng/processes.sh               run in the foreground (logs on screen) until Ctrl-C, then stop all
@@ -38,7 +38,7 @@
 #   eng/processes.sh sync on|off   commits wait for the standby (on, the default) or not (off)
 #
 # Environment (defaults): LIBRARY_DATA_DIR (<repo>/.local/processes), LIBRARY_REPLICAS (2),
-#   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too),
+#   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too; MailDev SMTP +3, web +4),
 #   LIBRARY_GATEWAY_PORT (8080), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
 #   LIBRARY_LENDINGSERVICE_PORT (5301) -- replica i listens on base + i,
 #   LIBRARY_START_TIMEOUT (180 s), LIBRARY_STOP_TIMEOUT (45 s: SIGTERM, then SIGKILL),
@@ -173,6 +173,7 @@ prepare_servers() {
   done
   CS[cache]="$(redis_cs "$DATA" "$REDIS_PORT")"
   CS[messaging]="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
+  CS[mail]="$(mail_cs "$(mail_ports "$RABBIT_PORT" | cut -d' ' -f1)")"
 }
 
 # The port of the node running as primary (node 1 on PG_PORT unless a failover moved it).
@@ -210,7 +211,7 @@ instance_env() {
                            "ConnectionStrings__messaging=${CS[messaging]}")
                     [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
     # The lending service's client credentials for its look-ups at the catalog and user service.
-    lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
+    lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}" "ConnectionStrings__mail=${CS[mail]}"
                            "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)") ;;
     gateway)        ENVV+=("ConnectionStrings__cache=${CS[cache]}") ;;
   esac
@@ -240,6 +241,11 @@ check_ports() {
   if ! rabbitmq_running "$DATA"; then
     for p in "$RABBIT_PORT" $((RABBIT_PORT + 1)) $((RABBIT_PORT + 2)); do
       port_open "$p" && die "port $p (rabbitmq uses $RABBIT_PORT..$((RABBIT_PORT + 2))) is in use$(port_owner "$p"); set LIBRARY_RABBITMQ_PORT"
+    done
+  fi
+  if ! maildev_running "$DATA"; then
+    for p in $(mail_ports "$RABBIT_PORT"); do
+      port_open "$p" && die "port $p (maildev: SMTP and web on RabbitMQ's port +3, +4) is in use$(port_owner "$p"); set LIBRARY_RABBITMQ_PORT or SERVERS_MAIL_SMTP_PORT/SERVERS_MAIL_WEB_PORT"
     done
   fi
   return 0
@@ -328,7 +334,7 @@ start_all() { # -> everything up and healthy, or exit non-zero
   t0="$(ms)"
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   for inst in $(instances); do total=$((total + 1)); pid_of "$inst" >/dev/null && running=$((running + 1)); done
-  if ((running == total)) && pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA"; then
+  if ((running == total)) && pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA" && maildev_running "$DATA"; then
     log "already running ($DATA); checking health"
     all_up=yes
   else
@@ -479,7 +485,8 @@ cmd_status() {
   fi
   printf '  %-16s %s\n' redis "$(redis_running "$DATA" && echo "running  127.0.0.1:$REDIS_PORT" || echo "not running")"
   printf '  %-16s %s\n' rabbitmq "$(rabbitmq_running "$DATA" && echo "running  127.0.0.1:$RABBIT_PORT" || echo "not running")"
-  pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA" || rc=3
+  printf '  %-16s %s\n' maildev "$(maildev_running "$DATA" && echo "running  smtp 127.0.0.1:$(mail_ports "$RABBIT_PORT" | cut -d' ' -f1), web http://127.0.0.1:$(mail_ports "$RABBIT_PORT" | cut -d' ' -f2)" || echo "not running")"
+  pg_all_running && redis_running "$DATA" && rabbitmq_running "$DATA" && maildev_running "$DATA" || rc=3
   if rabbitmq_running "$DATA"; then
     # Events each service's queue holds, and what failed for good (read them with
     # rabbitmq_ctl ... or the management UI under the AppHost).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # eng/run.sh -- runs the whole Library: installs what is missing from the distribution's packages
-# (PostgreSQL, Redis, RabbitMQ, the .NET tools), builds, and runs the AppHost (Library.AppHost),
+# (PostgreSQL, Redis, RabbitMQ; MailDev from npm; the .NET tools), builds, and runs the AppHost (Library.AppHost),
 # which starts and watches everything else: the servers (containers where a container runtime
 # answers, processes from the distribution's packages where none does), 2 replicas of every
 # service, the gateway on a fixed port, and the Aspire dashboard. Prints the gateway's and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of the repository against real PostgreSQL, Redis and RabbitMQ that it starts
+# Runs every test of the repository against real PostgreSQL, Redis, RabbitMQ and MailDev that it starts
 # itself (own ports, a temporary data folder), then stops them. Ends with one line:
 #   N passed, M failed[, K skipped]
 # summed over every test project. Exit status is non-zero when anything failed or did not run.
@@ -15,7 +15,8 @@
 # with extra arguments everything runs in one `dotnet test` as given.
 #
 # Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
-# LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too), LIBRARY_TEST_KEEP_DATA=1 keeps the
+# LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too; MailDev's SMTP +3 and web +4 unless
+# SERVERS_MAIL_SMTP_PORT / SERVERS_MAIL_WEB_PORT say), LIBRARY_TEST_KEEP_DATA=1 keeps the
 # data folder (logs) for a look afterwards, LIBRARY_TEST_FAULTS=0 leaves the fault suite out; its
 # own ports: LIBRARY_FAULT_*_PORT (see tests/Library.FaultTests/RealLibrary.cs; 22xxx by default).
 set -euo pipefail
@@ -63,7 +64,10 @@ servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
 LIBRARY_TEST_POSTGRES="$(pg_superuser_cs "$DATA" "$PG_PORT")"
 LIBRARY_TEST_REDIS="$(redis_cs "$DATA" "$REDIS_PORT")"
 LIBRARY_TEST_RABBITMQ="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
-export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ
+read -r MAIL_SMTP_PORT MAIL_WEB_PORT < <(mail_ports "$RABBIT_PORT")
+LIBRARY_TEST_MAIL="$(mail_cs "$MAIL_SMTP_PORT")"
+LIBRARY_TEST_MAIL_API="http://127.0.0.1:$MAIL_WEB_PORT"
+export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ LIBRARY_TEST_MAIL LIBRARY_TEST_MAIL_API
 echo "[test] servers ready in $((SECONDS - started)) s" >&2
 
 library_build_settings

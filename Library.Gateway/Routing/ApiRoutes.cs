@@ -38,6 +38,7 @@ public static class ApiRoutes
         ("/api/loan-types", LendingService),
         ("/api/fines", LendingService),
         ("/api/blocks", LendingService),
+        ("/api/notices", LendingService),
     ];
 
     /// <summary>

@@ -21,10 +21,12 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     public DbSet<Fine> Fines => Set<Fine>();
     public DbSet<FineTransaction> FineTransactions => Set<FineTransaction>();
     public DbSet<Block> Blocks => Set<Block>();
+    public DbSet<Library.LendingService.Notices.Notice> Notices => Set<Library.LendingService.Notices.Notice>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.AddEventBusTables();
+        modelBuilder.ApplyConfiguration(new Library.LendingService.Notices.NoticeConfiguration());
 
         modelBuilder.Entity<Title>(title =>
         {

@@ -89,6 +89,11 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
             WHERE book_id = {bookId} AND status = 'ready' AND ready_until < {now}
             RETURNING *
             """).AsNoTracking().ToListAsync(ct);
+        foreach (var hold in expired)
+        {
+            // The reader's hold-expired notice is fed from this event (same transaction).
+            db.AddEvent(new HoldExpired(hold.Id, hold.BookId, hold.UserId, now));
+        }
         foreach (var hold in expired.Where(h => h.CopyId is not null))
         {
             await ReleaseAsync(await LockCopyAsync(hold.CopyId!.Value, ct), settings, now, ct);

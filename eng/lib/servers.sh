@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# eng/lib/servers.sh -- local PostgreSQL / Redis / RabbitMQ as plain processes (no Docker).
+# eng/lib/servers.sh -- local PostgreSQL / Redis / RabbitMQ / MailDev as plain processes (no Docker).
 #
 # Source it from a bash script (set -euo pipefail safe); must run as root (servers drop to
 # their own OS users: postgres, rabbitmq). Every function takes the data root DATA first:
@@ -7,10 +7,14 @@
 #   $DATA/postgres-2/...                     the same for the standby node, if any (pg_ha_start)
 #   $DATA/redis/{redis.conf,redis.pid,redis.log}
 #   $DATA/rabbitmq/{mnesia,log,home,rabbitmq.conf,advanced.config,definitions.json,instance.env,...}
+#   $DATA/maildev/{mail,maildev.pid,maildev.log}  the mail server's kept messages, pid, log
 #   $DATA/secrets/*                          generated hex secrets (mode 600), reused on later runs
 #
-#   servers_install                          apt-get install whatever is missing (quiet otherwise)
+#   servers_install                          apt-get install whatever is missing (quiet otherwise),
+#                                            and MailDev (npm) into $ROOT/.local/tools/maildev
 #   servers_start_all DATA PG_PORT REDIS_PORT RABBIT_PORT [ha] / servers_stop_all DATA
+#                                            (MailDev too: SMTP on RABBIT_PORT+3, web on +4 unless
+#                                            SERVERS_MAIL_SMTP_PORT / SERVERS_MAIL_WEB_PORT say)
 #   pg_start DATA PORT [NODE] | pg_stop DATA [NODE] | pg_running DATA [NODE] | pg_superuser_cs DATA PORT
 #   pg_ensure_db DATA PORT DBNAME LOGIN      -> prints service connection string (PORT: the primary's)
 #   pg_psql DATA [psql args...]              superuser psql over the primary's private unix socket
@@ -20,6 +24,9 @@
 #   redis_cli DATA [redis-cli args...]       authenticated redis-cli
 #   rabbitmq_start DATA PORT | rabbitmq_stop DATA | rabbitmq_running DATA | rabbitmq_cs DATA PORT
 #   rabbitmq_ctl DATA args...                rabbitmqctl against this instance's node
+#   maildev_install | maildev_start DATA SMTP_PORT WEB_PORT | maildev_stop DATA | maildev_running DATA
+#   mail_cs SMTP_PORT                        Endpoint=smtp://127.0.0.1:PORT (Aspire's MailDev/Mailpit format)
+#   mail_ports RABBIT_PORT                   prints "SMTP_PORT WEB_PORT" as servers_start_all picks them
 #
 # RabbitMQ ports: AMQP = PORT (127.0.0.1 only), Erlang distribution = PORT+1,
 # private epmd = PORT+2 (each instance has its own epmd, so run/test instances never share or
@@ -133,6 +140,7 @@ _srv_pg_has_contrib() { # BINDIR
 }
 
 servers_install() {
+  maildev_install || return 1
   local -a pkgs=()
   local bindir out
   if bindir="$(_srv_pg_bindir)"; then
@@ -932,6 +940,103 @@ rabbitmq_cs() {
   printf 'amqp://library:%s@127.0.0.1:%s/library\n' "$pw" "$port"
 }
 
+# ---------------------------------------------------------------------------------- maildev
+#
+# MailDev (npm maildev, a real SMTP server with a web UI and a REST API: GET /api/email,
+# DELETE /api/email/all in 3.x), installed repo-locally under $ROOT/.local/tools/maildev (git-ignored) from
+# the npm registry, only when missing. It runs as root (it writes only under $DATA/maildev),
+# SMTP on 127.0.0.1:SMTP_PORT, web/REST on 127.0.0.1:WEB_PORT; messages are kept in
+# $DATA/maildev/mail, so a restart (the tests stop it to show an outage delays mail) keeps what
+# arrived before.
+
+_SRV_MAILDEV_VERSION=3.0.0
+_srv_maildev_root() { printf '%s\n' "${SERVERS_MAILDEV_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)/.local/tools/maildev}"; }
+_srv_maildev_bin() { printf '%s/node_modules/maildev/dist/bin/maildev.js\n' "$(_srv_maildev_root)"; }
+
+maildev_install() {
+  local root out
+  root="$(_srv_maildev_root)"
+  [[ -f "$(_srv_maildev_bin)" && -f "$root/node_modules/maildev/package.json" ]] \
+    && grep -q "\"version\": \"$_SRV_MAILDEV_VERSION\"" "$root/node_modules/maildev/package.json" && return 0
+  command -v npm >/dev/null || { _srv_err "npm not found (Node.js is needed for MailDev)"; return 1; }
+  _srv_log "installing maildev@$_SRV_MAILDEV_VERSION into $root (npm)"
+  mkdir -p "$root" || return 1
+  if ! out="$(npm install --prefix "$root" --no-audit --no-fund --loglevel=error "maildev@$_SRV_MAILDEV_VERSION" 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 30 >&2
+    _srv_err "npm install maildev@$_SRV_MAILDEV_VERSION failed"; return 1
+  fi
+}
+
+mail_ports() { # RABBIT_PORT -> "SMTP_PORT WEB_PORT"
+  _srv_check_port "${1:-}" || return 1
+  printf '%s %s\n' "${SERVERS_MAIL_SMTP_PORT:-$(($1 + 3))}" "${SERVERS_MAIL_WEB_PORT:-$(($1 + 4))}"
+}
+
+_srv_maildev_pid() {
+  local pid
+  pid="$(_srv_first_line "$1/maildev/maildev.pid")"
+  _srv_pid_in "$1/maildev" "$pid" && printf '%s\n' "$pid"
+}
+
+maildev_running() {
+  local data
+  data="$(_srv_data "${1:-}")" || return 1
+  _srv_maildev_pid "$data" >/dev/null
+}
+
+maildev_start() { # DATA SMTP_PORT WEB_PORT
+  local data smtp web dir bin pid i
+  data="$(_srv_data "${1:-}" create)" || return 1
+  smtp="${2:-}"; web="${3:-}"
+  _srv_check_port "$smtp" && _srv_check_port "$web" || { _srv_err "usage: maildev_start DATA SMTP_PORT WEB_PORT"; return 1; }
+  bin="$(_srv_maildev_bin)"
+  [[ -f "$bin" ]] || { _srv_err "maildev not installed (run servers_install)"; return 1; }
+  dir="$data/maildev"
+  if pid="$(_srv_maildev_pid "$data")"; then
+    [[ "$(_srv_first_line "$dir/ports")" == "$smtp $web" ]] || { _srv_err "maildev in $dir already runs on $(_srv_first_line "$dir/ports"), not $smtp $web"; return 1; }
+    _srv_log "maildev already running (smtp $smtp, web $web, $dir)"
+    return 0
+  fi
+  if _srv_port_open "$smtp"; then _srv_err "port $smtp is already in use by another process"; return 1; fi
+  if _srv_port_open "$web"; then _srv_err "port $web is already in use by another process"; return 1; fi
+  mkdir -p "$dir/mail" && chmod 700 "$dir" || return 1
+  printf '%s %s\n' "$smtp" "$web" >"$dir/ports"
+  _srv_log "maildev: starting (smtp 127.0.0.1:$smtp, web http://127.0.0.1:$web)"
+  # As rabbitmq_start: setsid keeps a terminal Ctrl-C away (with job control on the job has its
+  # own process group already, and setsid would fork, losing the pid); cwd = $dir marks the
+  # process as this instance's.
+  local -a detach=(setsid)
+  if [[ $- == *m* ]]; then detach=(); fi
+  (cd "$dir" && exec "${detach[@]}" node "$bin" --smtp "$smtp" --ip 127.0.0.1 --web "$web" --web-ip 127.0.0.1 \
+      --mail-directory "$dir/mail" >>"$dir/maildev.log" 2>&1 </dev/null) &
+  printf '%s\n' "$!" >"$dir/maildev.pid"
+  for ((i = 0; i < 200; i++)); do
+    if _srv_port_open "$smtp" && curl -fsS -o /dev/null "http://127.0.0.1:$web/api/email" 2>/dev/null; then
+      _srv_log "maildev: ready (smtp 127.0.0.1:$smtp, web http://127.0.0.1:$web)"; return 0
+    fi
+    _srv_maildev_pid "$data" >/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$dir/maildev.log" >&2 2>/dev/null || true
+  _srv_err "maildev did not start within 20 s (log: $dir/maildev.log)"
+}
+
+maildev_stop() {
+  local data pid
+  data="$(_srv_data "${1:-}")" || return 1
+  pid="$(_srv_maildev_pid "$data")" || return 0
+  _srv_log "maildev: stopping ($data/maildev)"
+  kill -TERM "$pid" 2>/dev/null || true
+  _srv_wait_gone "$pid" 10 "$data/maildev" && return 0
+  kill -KILL "$pid" 2>/dev/null || true
+  _srv_wait_gone "$pid" 5 "$data/maildev" || { _srv_err "maildev (pid $pid) does not stop"; return 1; }
+}
+
+mail_cs() { # SMTP_PORT
+  _srv_check_port "${1:-}" || return 1
+  printf 'Endpoint=smtp://127.0.0.1:%s\n' "$1"
+}
+
 # ---------------------------------------------------------------------------------- all
 
 servers_start_all() { # DATA PG_PORT REDIS_PORT RABBIT_PORT [ha]  (ha: PostgreSQL with a standby, pg_ha_start)
@@ -944,6 +1049,8 @@ servers_start_all() { # DATA PG_PORT REDIS_PORT RABBIT_PORT [ha]  (ha: PostgreSQ
   rpid=$!
   if [[ "${5:-}" == ha ]]; then pg_ha_start "$data" "$2" || rc=1; else pg_start "$data" "$2" || rc=1; fi
   redis_start "$data" "$3" || rc=1
+  # shellcheck disable=SC2046
+  maildev_start "$data" $(mail_ports "$4") || rc=1
   wait "$rpid" || rc=1
   ((rc == 0)) || _srv_err "servers_start_all: some servers failed to start (see above)"
   return $rc
@@ -956,6 +1063,7 @@ servers_stop_all() {
   rpid=$!
   pg_stop "$data" || rc=1
   redis_stop "$data" || rc=1
+  maildev_stop "$data" || rc=1
   wait "$rpid" || rc=1
   return $rc
 }

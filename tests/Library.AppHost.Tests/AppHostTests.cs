@@ -34,6 +34,26 @@ public sealed class AppHostTests(LibraryAppHost library)
     }
 
     [Fact]
+    public async Task The_mail_server_answers_SMTP_and_its_web_API()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var cs = await library.App.GetConnectionStringAsync("mail", ct);
+        Assert.NotNull(cs);
+        Assert.StartsWith("Endpoint=smtp://", cs, StringComparison.Ordinal);
+        var endpoint = new Uri(cs["Endpoint=".Length..]);
+        using (var smtp = new System.Net.Sockets.TcpClient())
+        {
+            await smtp.ConnectAsync(endpoint.Host, endpoint.Port, ct);
+            var buffer = new byte[256];
+            var read = await smtp.GetStream().ReadAsync(buffer, ct);
+            Assert.StartsWith("220", System.Text.Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
+        }
+        using var web = library.App.CreateHttpClient("mail", "http");
+        Assert.Equal(HttpStatusCode.OK, (await web.GetAsync("/api/email", ct)).StatusCode);
+        // The lending service's ConnectionStrings__mail reference is checked in the manifest (ManifestTests).
+    }
+
+    [Fact]
     public async Task Each_service_database_has_its_own_login_and_no_superuser()
     {
         var ct = TestContext.Current.CancellationToken;

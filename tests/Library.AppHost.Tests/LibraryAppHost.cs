@@ -22,7 +22,7 @@ public sealed class LibraryAppHost : IAsyncLifetime
     public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(5);
 
     public static readonly string[] Resources =
-        ["postgres", "userdb", "bookdb", "lendingdb", "cache", "messaging", "userservice", "bookservice", "lendingservice", "gateway"];
+        ["postgres", "userdb", "bookdb", "lendingdb", "cache", "messaging", "mail", "userservice", "bookservice", "lendingservice", "gateway"];
 
     public const string AdminEmail = "admin@library.test";
     public const string AdminPassword = "Test-only-admin-password-1";

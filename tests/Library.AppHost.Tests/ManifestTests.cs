@@ -19,13 +19,14 @@ public sealed class ManifestTests
         ["postgres"] = "postgres",
         ["cache"] = "redis",
         ["messaging"] = "rabbitmq",
+        ["mail"] = "maildev",
     };
     internal static readonly string[] Databases = ["userdb", "bookdb", "lendingdb"];
     internal static readonly string[] SecretParameters = ["admin-password", "lending-client-secret", "postgres-password", "cache-password", "messaging-password"];
     internal static readonly string[] PlainParameters = ["admin-email"];
 
     [Fact]
-    public async Task The_manifest_declares_the_four_projects_three_servers_three_databases_the_secrets_and_one_public_endpoint()
+    public async Task The_manifest_declares_the_four_projects_four_servers_three_databases_the_secrets_and_one_public_endpoint()
     {
         var ct = TestContext.Current.CancellationToken;
         var folder = Directory.CreateTempSubdirectory("library-manifest-").FullName;
@@ -201,6 +202,7 @@ public sealed class ManifestTests
         {
             RequireEnv(service, $"ConnectionStrings__{db}", $"{{{db}.connectionString}}");
         }
+        RequireEnv("lendingservice", "ConnectionStrings__mail", "{mail.connectionString}");
         return problems;
 
         void RequireEnv(string resource, string variable, string value)

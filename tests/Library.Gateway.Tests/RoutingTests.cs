@@ -118,6 +118,8 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "GET", "/api/users/0193a5b2-7c1e-7000-8000-000000000001/account", "lendingservice" },
         { "POST", "/api/users/0193a5b2-7c1e-7000-8000-000000000001/blocks", "lendingservice" },
         { "DELETE", "/api/blocks/0193a5b2-7c1e-7000-8000-00000000000a", "lendingservice" },
+        // Notices: the reader's own feed.
+        { "GET", "/api/notices?page=1", "lendingservice" },
     };
 
     [Theory]

@@ -31,9 +31,13 @@ public class LendingFixture : IAsyncLifetime
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public string LibrarianToken { get; private set; } = null!;
 
+    /// <summary>The test's own exchange (events published there reach the services as from a relay).</summary>
+    public string Exchange { get; private set; } = null!;
+
     public async ValueTask InitializeAsync()
     {
         var isolation = Guid.NewGuid().ToString("N")[..12];
+        Exchange = $"test-{isolation}.library.events";
         Users = await RealUserService<UserServiceProgram>.StartAsync(new Dictionary<string, string?>
         {
             ["EventBus:Exchange"] = $"test-{isolation}.library.events",
@@ -59,7 +63,7 @@ public class LendingFixture : IAsyncLifetime
                 ["ConnectionStrings:lendingdb"] = LendingDb.ConnectionString,
                 ["Auth:Client:Id"] = RealUserService<UserServiceProgram>.ClientId,
                 ["Auth:Client:Secret"] = RealUserService<UserServiceProgram>.ClientSecret,
-            },
+            }.With(ConfigureLending),
             services =>
             {
                 services.AddSingleton<TimeProvider>(Clock);
@@ -67,6 +71,11 @@ public class LendingFixture : IAsyncLifetime
             });
         Lending.StartServer();
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
+    }
+
+    /// <summary>More settings for the lending host (a derived fixture's mail server). Without any, no mail server is configured.</summary>
+    protected virtual void ConfigureLending(IDictionary<string, string?> settings)
+    {
     }
 
     /// <summary>More services for the lending host (a derived fixture's interceptors).</summary>
@@ -161,5 +170,14 @@ public class LendingFixture : IAsyncLifetime
         await BookDb.DisposeAsync();
         await Users.DisposeAsync();
         GC.SuppressFinalize(this);
+    }
+}
+
+internal static class SettingsExtensions
+{
+    public static Dictionary<string, string?> With(this Dictionary<string, string?> settings, Action<IDictionary<string, string?>> configure)
+    {
+        configure(settings);
+        return settings;
     }
 }

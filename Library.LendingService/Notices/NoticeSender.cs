@@ -1,0 +1,161 @@
+using Library.LendingService.Data;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace Library.LendingService.Notices;
+
+/// <summary>
+/// Sends the notices' mail: claims unsent rows with <c>FOR UPDATE SKIP LOCKED</c> (replicas share
+/// the work, none takes a row another is sending), sends them over one SMTP connection, marks each
+/// sent or records the error and when to try again (doubling, capped), and commits. A mail server
+/// that is down only delays notices: they stay unsent until it answers. A notice the server refuses
+/// for good (5xx) or without an address is given up after Notices:MaxAttempts (failed_at). Delivery is at least once:
+/// a crash between the server's acceptance and the commit sends that batch again.
+/// The retry schedule is on the database's clock (<c>now()</c>), shared by the replicas and not
+/// frozen by a test's fake TimeProvider; <see cref="Notice.SentAt"/> is the service's time.
+/// </summary>
+public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signal, TimeProvider time, IOptionsMonitor<NoticeOptions> options, ILogger<NoticeSender> logger) : BackgroundService
+{
+    private sealed record Recipient(Guid Id, string Email, string FirstName, string LastName);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (signal.Mail is not { } mail)
+        {
+            logger.LogWarning("ConnectionStrings:{Name} is not set: notices are recorded in the readers' feeds only (channel {Channel}), no mail is sent",
+                MailServer.ConnectionName, NoticeChannels.Feed);
+            return;
+        }
+        logger.LogInformation("Notice sender: mail through {Host}:{Port}", mail.Host, mail.Port);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var more = false;
+            try
+            {
+                more = await SendBatchAsync(mail, stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Notice sender pass failed; next in {Interval}", options.CurrentValue.PollInterval);
+            }
+            if (!more)
+            {
+                await signal.WaitAsync(options.CurrentValue.PollInterval, stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>One batch; true when it was full (more may be waiting).</summary>
+    public async Task<bool> SendBatchAsync(MailServer mail, CancellationToken ct)
+    {
+        var settings = options.CurrentValue;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
+        // A transient database failure runs the batch again: its mails may go twice (at least once).
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(token => SendBatchAsync(db, mail, settings, token), ct);
+    }
+
+    private async Task<bool> SendBatchAsync(LendingDbContext db, MailServer mail, NoticeOptions settings, CancellationToken ct)
+    {
+        db.ChangeTracker.Clear();
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var batch = await db.Set<Notice>().FromSql($"""
+            SELECT * FROM notices WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
+            ORDER BY next_attempt_at LIMIT {settings.BatchSize} FOR UPDATE SKIP LOCKED
+            """).AsNoTracking().ToListAsync(ct);
+        if (batch.Count == 0)
+        {
+            return false;
+        }
+        var userIds = batch.Select(n => n.UserId).Distinct().ToList();
+        var readers = await db.Readers.AsNoTracking().Where(r => userIds.Contains(r.Id))
+            .Select(r => new Recipient(r.Id, r.Email, r.FirstName, r.LastName)).ToDictionaryAsync(r => r.Id, ct);
+        var bookIds = batch.Select(n => n.BookId).Distinct().ToList();
+        var titles = await db.Titles.AsNoTracking().Where(t => bookIds.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.Name, ct);
+
+        var sent = 0;
+        using var client = new SmtpClient { Timeout = (int)settings.SmtpTimeout.TotalMilliseconds };
+        string? connectError = null;
+        try
+        {
+            await client.ConnectAsync(mail.Host, mail.Port, mail.Tls ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTlsWhenAvailable, ct);
+            if (mail.UserName is { Length: > 0 })
+            {
+                await client.AuthenticateAsync(mail.UserName, mail.Password ?? "", ct);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            connectError = $"{ex.GetType().Name}: {ex.Message}";
+            logger.LogWarning("Mail server {Host}:{Port} unreachable; {Count} notices wait: {Error}", mail.Host, mail.Port, batch.Count, connectError);
+        }
+
+        foreach (var notice in batch)
+        {
+            var error = connectError;
+            // Errors of this notice itself (not of the server's reachability) count towards giving up.
+            var permanent = false;
+            if (error is null && !readers.TryGetValue(notice.UserId, out _))
+            {
+                error = "The reader is not known to lending (no address).";
+                permanent = true;
+            }
+            if (error is null)
+            {
+                try
+                {
+                    var reader = readers[notice.UserId];
+                    var message = NoticeMail.Compose(notice, new NoticeMail.Addressee(reader.Email, reader.FirstName, reader.LastName),
+                        titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From));
+                    await client.SendAsync(message, ct);
+                }
+                catch (SmtpCommandException ex) when ((int)ex.StatusCode >= 500)
+                {
+                    error = $"{ex.GetType().Name} {(int)ex.StatusCode}: {ex.Message}";
+                    permanent = true;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    error = $"{ex.GetType().Name}: {ex.Message}";
+                }
+            }
+            if (error is null)
+            {
+                sent++;
+                await db.Database.ExecuteSqlAsync($"UPDATE notices SET sent_at = {time.DatabaseNow()}, last_error = NULL WHERE id = {notice.Id}", ct);
+            }
+            else
+            {
+                var attempts = notice.Attempts + 1;
+                var retryAfter = settings.RetryAfter(attempts);
+                error = error.Length > 1000 ? error[..1000] : error;
+                DateTimeOffset? failedAt = permanent && attempts >= settings.MaxAttempts ? time.DatabaseNow() : null;
+                await db.Database.ExecuteSqlAsync($"""
+                    UPDATE notices SET attempts = {attempts}, last_error = {error}, failed_at = {failedAt},
+                        next_attempt_at = now() + make_interval(secs => {retryAfter.TotalSeconds}) WHERE id = {notice.Id}
+                    """, ct);
+                if (failedAt is not null)
+                {
+                    logger.LogError("Notice {NoticeId} ({Kind}) given up after {Attempt} attempts: {Error}", notice.Id, notice.Kind, attempts, error);
+                }
+                else if (connectError is null)
+                {
+                    logger.LogWarning("Notice {NoticeId} ({Kind}) not sent, attempt {Attempt}, retry in {RetryAfter}: {Error}", notice.Id, notice.Kind, attempts, retryAfter, error);
+                }
+            }
+        }
+        await transaction.CommitAsync(ct);
+        if (client.IsConnected)
+        {
+            await client.DisconnectAsync(true, CancellationToken.None);
+        }
+        if (sent > 0)
+        {
+            logger.LogInformation("{Sent} of {Count} notices mailed", sent, batch.Count);
+        }
+        return connectError is null && batch.Count == settings.BatchSize;
+    }
+}
