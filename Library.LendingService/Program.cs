@@ -11,6 +11,8 @@ using Library.LendingService.Desk;
 using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
+using Library.LendingService.Privacy;
+using Library.LendingService.Reports;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
 using Library.ServiceDefaults;
@@ -45,6 +47,9 @@ builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOptions<LendingOptions>().Bind(builder.Configuration.GetSection(LendingOptions.SectionName));
+builder.Services.AddOptions<PrivacyOptions>().Bind(builder.Configuration.GetSection(PrivacyOptions.SectionName))
+    .Validate(o => o.AnonymiseAfterDays >= 0, "Circulation:AnonymiseAfterDays must be 0 (never) or more.").ValidateOnStart();
+builder.Services.AddScoped<LoanAnonymiser>();
 builder.Services.AddScoped<CirculationSettings>();
 builder.Services.AddScoped<Shelf>();
 builder.Services.AddScoped<Stock>();
@@ -72,6 +77,7 @@ app.MapCopies();
 app.MapDesk();
 app.MapCirculationRules();
 app.MapCalendar();
+app.MapReports();
 
 app.Run();
 

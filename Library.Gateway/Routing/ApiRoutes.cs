@@ -33,6 +33,7 @@ public static class ApiRoutes
         ("/api/circulation-rules", LendingService),
         ("/api/calendar", LendingService),
         ("/api/loan-types", LendingService),
+        ("/api/reports", LendingService),
     ];
 
     /// <summary>

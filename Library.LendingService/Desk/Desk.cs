@@ -4,6 +4,7 @@ using Library.LendingService.Copies;
 using Library.LendingService.Data;
 using Library.LendingService.Holds;
 using Library.LendingService.Loans;
+using Library.LendingService.Privacy;
 using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
 
@@ -18,7 +19,7 @@ public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, strin
 /// before anything is written, so a refusal changes nothing. Locks are always taken in one order
 /// (reader, then title, then hold, then copy) so desks never deadlock each other.
 /// </summary>
-public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings)
+public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, LoanAnonymiser anonymiser)
 {
     private sealed record Lending(Reader Reader, Title Title, Copy Copy, Hold? PickedUp, RuleMatch Match, int Days);
 
@@ -152,7 +153,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Conflict("Already returned", "This loan was returned before.");
         }
         loan.ReturnedAt = now;
-        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId!.Value, now));
         Copy? copy = null;
         var route = CheckInRoute.Shelf;
         Hold? readied = null;
@@ -163,6 +164,14 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         await db.SaveChangesAsync(ct);
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
+        // A reader who keeps no history: the loan forgets them now. LoanReturned is already in the
+        // outbox, so LoansAnonymised follows it and consumers forget what it just told them.
+        if (await db.Readers.Where(r => r.Id == loan.UserId).Select(r => (bool?)r.KeepLoanHistory).SingleOrDefaultAsync(ct) == false)
+        {
+            await anonymiser.AnonymiseAsync([loan.Id], now, ct);
+            loan.UserId = null;
+            loan.AnonymisedAt = now;
+        }
         var response = LoanResponse.From(loan, title!.Name, copy?.Barcode, now);
         return Outcome.Ok(copy is null
             ? response
@@ -195,7 +204,9 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         loan.DueAt = newDue;
         loan.Renewals++;
-        db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId, newDue, loan.Renewals));
+        // When, for the circulation report (the loan keeps only the count).
+        db.LoanRenewals.Add(new LoanRenewal { LoanId = loan.Id, BookId = loan.BookId, RenewedAt = now, DueAt = newDue });
+        db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId!.Value, newDue, loan.Renewals));
         await db.SaveChangesAsync(ct);
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
         var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);

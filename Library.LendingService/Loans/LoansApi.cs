@@ -182,7 +182,7 @@ public static class LoansApi
             .Skip(paging.Skip).Take(paging.PageSize).ToListAsync(ct);
         var ids = readers.Select(r => r.Id).ToList();
         var now = time.GetUtcNow();
-        var loans = await db.Loans.AsNoTracking().Where(l => ids.Contains(l.UserId) && l.ReturnedAt == null)
+        var loans = await db.Loans.AsNoTracking().Where(l => ids.Contains(l.UserId!.Value) && l.ReturnedAt == null)
             .Join(db.Titles, l => l.BookId, t => t.Id, (l, t) => new { l.UserId, l.Id, l.BookId, t.Name, l.BorrowedAt, l.DueAt })
             .OrderBy(l => l.DueAt).ToListAsync(ct);
         var items = readers.Select(r => new Borrower(r.Id, r.Email, r.FirstName, r.LastName,

@@ -66,14 +66,15 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
 public static class ReaderUpsert
 {
     public static Task<int> ApplyAsync(LendingDbContext db, Guid id, string email, string firstName, string lastName, bool active, long version,
-        Guid? patronGroupId, CancellationToken ct) =>
+        Guid? patronGroupId, CancellationToken ct, bool keepLoanHistory = true) =>
         // An event from before patron groups (null) keeps the group already known.
         db.Database.ExecuteSqlAsync($"""
-            INSERT INTO readers (id, email, first_name, last_name, active, version, patron_group_id)
-            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version}, {patronGroupId})
+            INSERT INTO readers (id, email, first_name, last_name, active, version, patron_group_id, keep_loan_history)
+            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version}, {patronGroupId}, {keepLoanHistory})
             ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
                 last_name = excluded.last_name, active = excluded.active, version = excluded.version,
-                patron_group_id = coalesce(excluded.patron_group_id, readers.patron_group_id)
+                patron_group_id = coalesce(excluded.patron_group_id, readers.patron_group_id),
+                keep_loan_history = excluded.keep_loan_history
             WHERE readers.version < excluded.version
             """, ct);
 }
