@@ -71,7 +71,7 @@ public sealed class UserUpdatedHandler(LendingDbContext db, LoanAnonymiser anony
         var ids = await db.Database.SqlQuery<Guid>($"""
             SELECT id AS value FROM loans WHERE user_id = {e.UserId} AND returned_at IS NOT NULL AND anonymised_at IS NULL FOR UPDATE
             """).ToListAsync(cancellationToken);
-        var done = await anonymiser.AnonymiseAsync(ids, time.GetUtcNow(), cancellationToken);
+        var done = await anonymiser.AnonymiseAsync(ids, time.DatabaseNow(), cancellationToken);
         logger.LogInformation("Reader {UserId} keeps no loan history: {Count} returned loans anonymised", e.UserId, done.Count);
     }
 }

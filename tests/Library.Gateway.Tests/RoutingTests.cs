@@ -111,6 +111,9 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "GET", "/api/circulation-rules/resolve?userId=0193a5b2-7c1e-7000-8000-000000000003&copyId=0193a5b2-7c1e-7000-8000-000000000008", "lendingservice" },
         { "GET", "/api/calendar", "lendingservice" },
         { "PUT", "/api/calendar", "lendingservice" },
+        // Reports (issue 14).
+        { "GET", "/api/reports/circulation?from=2026-01-01&to=2026-12-31", "lendingservice" },
+        { "GET", "/api/reports/popular?from=2026-01-01&to=2026-12-31&limit=10", "lendingservice" },
     };
 
     [Theory]
