@@ -6,6 +6,8 @@
 #   - times GET /api/reports/circulation (a year, and a month) and /api/reports/popular (a year)
 #     through the gateway, JSON and CSV: one warm-up, then BENCH_REPORT_RUNS (7) requests each,
 #     median and slowest;
+#   - waits for the service's clock to anonymise the loans returned over 30 days ago: how long,
+#     and the year's report the same after it;
 #   - EXPLAIN ANALYZE of both queries (bench/reports-queries.sql, the SQL of ReportsApi.cs) in
 #     $BENCH_WORK/reports-explain.txt (printed with BENCH_REPORT_EXPLAIN=1).
 #   bench/reports.sh   (BENCH_USE_RUNNING=1: see bench/lib.sh; its lendingdb gets the history added)
@@ -52,6 +54,34 @@ time_report "popular, a year, top 10" "/api/reports/popular?from=$year&to=$to&li
 time_report "popular, a year, top 100, CSV" "/api/reports/popular?from=$year&to=$to&limit=100" text/csv
 time_report "popular, a month, top 10" "/api/reports/popular?from=$month&to=$to&limit=10" application/json
 bench_row reports "history generated" "${generated} s" "" "" "$counts (SQL generate_series into lendingdb)"
+
+# The lending service's clock (every minute) anonymises the loans returned over 30 days ago: how
+# long it takes, and the report's counts after it (overdue aside: it moves with the clock).
+curl -sf -H "authorization: Bearer $TOKEN" "$BENCH_URL/api/reports/circulation?from=$year&to=$to" >"$BENCH_WORK/reports-before.json"
+due="SELECT count(*) FROM loans WHERE returned_at < now() - interval '30 days' AND anonymised_at IS NULL"
+initial="$(bench_psql -d lendingdb -At -c "$due")"
+bench_log "waiting for the clock to anonymise $initial loans (it ticks every minute)"
+deadline=$(($(date +%s) + 300)) first="" last=""
+while :; do
+  left="$(bench_psql -d lendingdb -At -c "$due")"
+  now=$(date +%s.%N)
+  [[ -z "$first" && "$left" -lt "$initial" ]] && first=$now
+  [[ "$left" == 0 ]] && { last=$now; break; }
+  (($(date +%s) < deadline)) || bench_die "$left loans still to anonymise after 5 minutes"
+  sleep 0.2
+done
+[[ -n "$first" ]] || first=$last
+curl -sf -H "authorization: Bearer $TOKEN" "$BENCH_URL/api/reports/circulation?from=$year&to=$to" >"$BENCH_WORK/reports-after.json"
+same="$(python3 - "$BENCH_WORK/reports-before.json" "$BENCH_WORK/reports-after.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+keys = ["loans", "returns", "renewals", "holdsPlaced", "holdsFilled"]
+print("the same" if [[d[k] for k in keys] for d in a["days"]] == [[d[k] for k in keys] for d in b["days"]] else "DIFFERENT")
+PY
+)"
+bench_row reports "anonymised by the clock" "$(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.1f s", b - a }')" "" "" \
+  "$initial loans in batches of 500 (first seen to last, polled every 0.2 s, ~ a tick); the year's report after it: $same"
+time_report "circulation, a year, after anonymisation" "/api/reports/circulation?from=$year&to=$to" application/json
 
 cat >"$BENCH_WORK/reports-explain.sql" <<SQL
 \i $BENCH_WORK/reports-queries.sql

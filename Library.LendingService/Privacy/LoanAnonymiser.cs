@@ -30,11 +30,10 @@ public sealed class PrivacyOptions
 /// Loans that are open, or already anonymised, are left as they are.
 /// </summary>
 /// <remarks>
-/// Not touched here, on purpose or for the lead: fines (an open fine keeps its reader: the debt is
-/// theirs; TODO at merge: closed fines of anonymised loans should drop user_id too), notices (TODO
-/// at merge: the notices engineer's sent notices name the loan and the reader), and sent
-/// hold.placed/hold.ready outbox rows (they name the hold, not the loan; gone after the outbox's
-/// 7-day retention).
+/// Not touched here, for the lead at merge: fines (TODO: an open fine keeps its reader, the debt is
+/// theirs; a closed fine of an anonymised loan should drop user_id too, here or when it closes) and
+/// notices (TODO: the notices engineer's rows name the loan and the reader). The fine.charged
+/// events sent (they carry loanId) are scrubbed with the loan's other events.
 /// </remarks>
 public sealed class LoanAnonymiser(LendingDbContext db)
 {
@@ -46,12 +45,13 @@ public sealed class LoanAnonymiser(LendingDbContext db)
         }
         var ids = loanIds.ToArray();
         // The hold the loan fulfilled: same reader and title, closed at the very moment of the loan.
-        await db.Database.ExecuteSqlAsync($"""
+        var holds = (await db.Database.SqlQuery<Guid>($"""
             UPDATE holds h SET user_id = NULL
             FROM loans l
             WHERE l.id = ANY({ids}) AND l.returned_at IS NOT NULL AND l.anonymised_at IS NULL
               AND h.status = 'fulfilled' AND h.user_id = l.user_id AND h.book_id = l.book_id AND h.closed_at = l.borrowed_at
-            """, ct);
+            RETURNING h.id AS value
+            """).ToListAsync(ct)).Select(id => id.ToString()).ToArray();
         var done = await db.Database.SqlQuery<Guid>($"""
             UPDATE loans SET user_id = NULL, anonymised_at = {now}
             WHERE id = ANY({ids}) AND returned_at IS NOT NULL AND anonymised_at IS NULL
@@ -62,13 +62,20 @@ public sealed class LoanAnonymiser(LendingDbContext db)
             return done;
         }
         var texts = done.Select(id => id.ToString()).ToArray();
-        // Sent events of these loans (kept 7 days) no longer name the reader; unsent ones go out as
-        // they are (before LoansAnonymised, which undoes them downstream) and the clock's sweep
-        // scrubs them once sent.
+        // Sent events of these loans and of their holds (kept 7 days) no longer name the reader;
+        // unsent ones go out as they are (before LoansAnonymised, which undoes them downstream) and
+        // the clock's sweep scrubs them once sent.
         await db.Database.ExecuteSqlAsync($$"""
             UPDATE outbox_messages SET payload = jsonb_set(payload, '{userId}', 'null'::jsonb)
             WHERE payload->>'loanId' = ANY({{texts}}) AND sent_at IS NOT NULL AND payload->>'userId' IS NOT NULL
             """, ct);
+        if (holds.Length > 0)
+        {
+            await db.Database.ExecuteSqlAsync($$"""
+                UPDATE outbox_messages SET payload = jsonb_set(payload, '{userId}', 'null'::jsonb)
+                WHERE payload->>'holdId' = ANY({{holds}}) AND sent_at IS NOT NULL AND payload->>'userId' IS NOT NULL
+                """, ct);
+        }
         await ForgetStoredAnswersAsync(db, ct);
         db.AddEvent(new LoansAnonymised(done));
         await db.SaveChangesAsync(ct);
@@ -93,14 +100,21 @@ public sealed class LoanAnonymiser(LendingDbContext db)
             """, ct);
 
     /// <summary>
-    /// Scrubs the reader from loan events sent in the last <paramref name="within"/> whose loan is
-    /// anonymised: the LoanReturned of a loan anonymised at its return was still unsent then.
+    /// Scrubs the reader from loan and hold events sent in the last <paramref name="within"/> whose
+    /// loan or hold is anonymised: the LoanReturned of a loan anonymised at its return was still
+    /// unsent then.
     /// </summary>
-    public static Task<int> ScrubSentEventsAsync(LendingDbContext db, DateTimeOffset now, TimeSpan within, CancellationToken ct) =>
-        db.Database.ExecuteSqlAsync($$"""
+    public static async Task<int> ScrubSentEventsAsync(LendingDbContext db, DateTimeOffset now, TimeSpan within, CancellationToken ct) =>
+        await db.Database.ExecuteSqlAsync($$"""
             UPDATE outbox_messages o SET payload = jsonb_set(o.payload, '{userId}', 'null'::jsonb)
             FROM loans l
             WHERE o.sent_at >= {{now - within}} AND o.payload->>'loanId' IS NOT NULL AND o.payload->>'userId' IS NOT NULL
               AND o.payload->>'loanId' = l.id::text AND l.anonymised_at IS NOT NULL
+            """, ct)
+        + await db.Database.ExecuteSqlAsync($$"""
+            UPDATE outbox_messages o SET payload = jsonb_set(o.payload, '{userId}', 'null'::jsonb)
+            FROM holds h
+            WHERE o.sent_at >= {{now - within}} AND o.payload->>'holdId' IS NOT NULL AND o.payload->>'userId' IS NOT NULL
+              AND o.payload->>'holdId' = h.id::text AND h.user_id IS NULL
             """, ct);
 }

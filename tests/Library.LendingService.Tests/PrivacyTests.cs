@@ -43,6 +43,9 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
                     AND (EXISTS (SELECT 1 FROM unnest({texts}) t WHERE response::text LIKE '%' || t || '%')
                          OR EXISTS (SELECT 1 FROM unnest({noDashes}) t WHERE operation LIKE '%' || t)))
                  + (SELECT count(*) FROM outbox_messages WHERE payload->>'loanId' = ANY({texts}) AND payload::text LIKE '%' || {user} || '%')
+                 + (SELECT count(*) FROM outbox_messages o JOIN holds h ON o.payload->>'holdId' = h.id::text
+                    JOIN loans l ON h.book_id = l.book_id AND h.closed_at = l.borrowed_at AND h.status = 'fulfilled'
+                    WHERE l.id = ANY({loanIds}) AND o.payload::text LIKE '%' || {user} || '%')
                  AS "Value"
             """).SingleAsync(Ct);
     });
@@ -134,9 +137,18 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
         Assert.Null(loan.UserId);
         Assert.Equal(loan.ReturnedAt, loan.AnonymisedAt);
 
-        // And by the reader's own return, with a key.
-        var later = await Send(HttpMethod.Post, "/api/loans", token, new { bookId = book, days = 7 });
+        // And by the reader's own return, with a key, of a loan that filled their hold.
+        var wanted = await fixture.TitleAsync(1, "Privacy Wanted");
+        var holder = (await fixture.ReplicaReadersAsync(1))[0];
+        var holders = await Send(HttpMethod.Post, "/api/loans", fixture.LibrarianToken, new { bookId = wanted, days = 7, userId = holder });
+        await Send(HttpMethod.Post, "/api/holds", token, new { bookId = wanted });
+        await Send(HttpMethod.Post, $"/api/loans/{holders.GetProperty("id").GetGuid()}/return", fixture.LibrarianToken);
+        var later = await Send(HttpMethod.Post, "/api/loans", token, new { bookId = wanted, days = 7 });
         var laterId = later.GetProperty("id").GetGuid();
+        Assert.Equal(1, await fixture.InLendingAsync(db => db.Holds.CountAsync(h => h.UserId == reader && h.Status == HoldStatus.Fulfilled, Ct)));
+        await LendingFixture.WaitUntilAsync(async () =>
+            await fixture.InLendingAsync(db => db.Set<OutboxMessage>().CountAsync(m => m.SentAt == null, Ct)) == 0, "hold events sent");
+        Assert.True(await TracesAsync(reader, [laterId]) >= 4, "the open loan, its hold, their sent events name the reader");
         var back = await Send(HttpMethod.Post, $"/api/loans/{laterId}/return", token, key: $"r-{Guid.NewGuid():N}");
         Assert.Equal(JsonValueKind.Null, back.GetProperty("userId").ValueKind);
 
@@ -159,6 +171,7 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
         await LendingFixture.WaitUntilAsync(async () => await TracesAsync(reader, all) == 0, "no trace of the reader left for these loans");
         var history = await fixture.Client(token).GetFromJsonAsync<JsonElement>("/api/loans", Ct);
         Assert.Equal(0L, history.GetProperty("totalCount").GetInt64());
+        Assert.Equal(0, await fixture.InLendingAsync(db => db.Holds.CountAsync(h => h.UserId == reader, Ct)));
     }
 
     [Fact]

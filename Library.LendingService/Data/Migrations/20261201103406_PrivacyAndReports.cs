@@ -121,15 +121,17 @@ namespace Library.LendingService.Data.Migrations
                 table: "loan_renewals",
                 column: "renewed_at");
 
-            // Hand-written (privacy): the anonymiser finds the sent events of the loans it anonymises by
-            // their loanId (LoanAnonymiser), among a week of the outbox.
+            // Hand-written (privacy): the anonymiser finds the sent events of the loans and holds it
+            // anonymises by their loanId and holdId (LoanAnonymiser), among a week of the outbox.
             migrationBuilder.Sql("CREATE INDEX ix_outbox_messages_loan_id ON outbox_messages ((payload->>'loanId'));");
+            migrationBuilder.Sql("CREATE INDEX ix_outbox_messages_hold_id ON outbox_messages ((payload->>'holdId'));");
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.Sql("DROP INDEX ix_outbox_messages_loan_id;");
+            migrationBuilder.Sql("DROP INDEX ix_outbox_messages_hold_id;");
 
             migrationBuilder.DropTable(
                 name: "loan_renewals");
