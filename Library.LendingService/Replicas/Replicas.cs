@@ -52,7 +52,7 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
             var user = await users.GetUserAsync(new GetUserRequest { Id = userId.ToString() }, cancellationToken: ct);
             logger.LogInformation("Reader {UserId} fetched from the user service (its event has not arrived yet)", userId);
             await ReaderUpsert.ApplyAsync(db, userId, user.Email, user.FirstName, user.LastName, user.Active, user.Version,
-                Guid.TryParse(user.PatronGroupId, out var group) ? group : null, ct);
+                Guid.TryParse(user.PatronGroupId, out var group) ? group : null, ct, !user.HasKeepLoanHistory || user.KeepLoanHistory);
             return true;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
