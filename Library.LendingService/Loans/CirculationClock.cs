@@ -130,8 +130,9 @@ public sealed class CirculationClock(
                 logger.LogInformation("{Count} returned loans anonymised (returned before {Before})", total, before);
             }
         }
+        // The last hour only: the anonymiser itself took care of everything older.
         await LoanAnonymiser.ScrubSentEventsAsync(db, now, TimeSpan.FromHours(1), ct);
-        await LoanAnonymiser.ForgetStoredAnswersAsync(db, ct);
+        await LoanAnonymiser.ForgetStoredAnswersAsync(db, null, now - TimeSpan.FromHours(1), ct);
         return total;
     }
 }

@@ -76,7 +76,7 @@ public sealed class LoanAnonymiser(LendingDbContext db)
                 WHERE payload->>'holdId' = ANY({{holds}}) AND sent_at IS NOT NULL AND payload->>'userId' IS NOT NULL
                 """, ct);
         }
-        await ForgetStoredAnswersAsync(db, ct);
+        await ForgetStoredAnswersAsync(db, done.ToArray(), DateTimeOffset.MinValue, ct);
         db.AddEvent(new LoansAnonymised(done));
         await db.SaveChangesAsync(ct);
         return done;
@@ -86,13 +86,17 @@ public sealed class LoanAnonymiser(LendingDbContext db)
     /// Deletes the answers kept for Idempotency-Key retries (24 hours) that name an anonymised loan:
     /// a borrow's or check-out's answer (the loan and its reader), a return's, renewal's or check-in's
     /// (the loan in the operation, the reader as the key's owner). A late retry of such a request then
-    /// meets the loan as it is (returned: 409) instead of its first answer.
+    /// meets the loan as it is (returned: 409) instead of its first answer. Those of
+    /// <paramref name="loanIds"/>, or of any anonymised loan (null), among answers kept since <paramref name="since"/>;
+    /// not a key still being answered (status 0: the return anonymising its loan right now keeps its
+    /// answer, without the reader, until the clock's next sweep).
     /// </summary>
-    public static Task<int> ForgetStoredAnswersAsync(LendingDbContext db, CancellationToken ct) =>
+    public static Task<int> ForgetStoredAnswersAsync(LendingDbContext db, Guid[]? loanIds, DateTimeOffset since, CancellationToken ct) =>
         db.Database.ExecuteSqlAsync($$"""
             DELETE FROM idempotent_requests r
             USING loans l
-            WHERE l.anonymised_at IS NOT NULL AND l.id = CASE
+            WHERE r.created_at >= {{since}} AND r.status_code <> 0 AND ({{loanIds}}::uuid[] IS NULL OR l.id = ANY({{loanIds}}::uuid[]))
+              AND l.anonymised_at IS NOT NULL AND l.id = CASE
                 WHEN r.operation ~ '^(return|renew):[0-9a-f]{32}$' THEN split_part(r.operation, ':', 2)::uuid
                 WHEN r.response->'body'->>'id' ~ '^[0-9a-f-]{36}$' AND r.operation IN ('borrow', 'check-out') THEN (r.response->'body'->>'id')::uuid
                 WHEN r.response->'body'->'loan'->>'id' ~ '^[0-9a-f-]{36}$' THEN (r.response->'body'->'loan'->>'id')::uuid
