@@ -106,33 +106,52 @@ public sealed class CirculationClock(
         if (days > 0)
         {
             var before = now - TimeSpan.FromDays(days);
-            int claimed;
-            do
-            {
-                claimed = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
-                {
-                    db.ChangeTracker.Clear();
-                    await using var transaction = await db.Database.BeginTransactionAsync(token);
-                    var ids = await db.Database.SqlQuery<Guid>($"""
-                        SELECT id AS value FROM loans
-                        WHERE returned_at IS NOT NULL AND anonymised_at IS NULL AND returned_at < {before}
-                        ORDER BY returned_at LIMIT {AnonymiseBatch} FOR UPDATE SKIP LOCKED
-                        """).ToListAsync(token);
-                    var done = await anonymiser.AnonymiseAsync(ids, now, token);
-                    await transaction.CommitAsync(token);
-                    return done.Count;
-                }, ct);
-                total += claimed;
-            }
-            while (claimed == AnonymiseBatch && !ct.IsCancellationRequested);
+            total = await InBatchesAsync(db, anonymiser, now, $"""
+                SELECT id AS value FROM loans
+                WHERE returned_at IS NOT NULL AND anonymised_at IS NULL AND returned_at < {before}
+                ORDER BY returned_at LIMIT {AnonymiseBatch} FOR UPDATE SKIP LOCKED
+                """, ct);
             if (total > 0)
             {
                 logger.LogInformation("{Count} returned loans anonymised (returned before {Before})", total, before);
             }
         }
+        // Readers keeping no history: a return that raced their UserUpdated (it read the reader
+        // before the handler committed, the handler looked before the return) is caught here.
+        var missed = await InBatchesAsync(db, anonymiser, now, $"""
+            SELECT l.id AS value FROM readers r JOIN loans l ON l.user_id = r.id
+            WHERE NOT r.keep_loan_history AND l.returned_at IS NOT NULL AND l.anonymised_at IS NULL
+            LIMIT {AnonymiseBatch} FOR UPDATE OF l SKIP LOCKED
+            """, ct);
+        if (missed > 0)
+        {
+            logger.LogInformation("{Count} returned loans of readers keeping no history anonymised", missed);
+        }
         // The last hour only: the anonymiser itself took care of everything older.
         await LoanAnonymiser.ScrubSentEventsAsync(db, now, TimeSpan.FromHours(1), ct);
         await LoanAnonymiser.ForgetStoredAnswersAsync(db, null, now - TimeSpan.FromHours(1), ct);
+        return total + missed;
+    }
+
+    /// <summary>Claims loans with <paramref name="claim"/> (SKIP LOCKED) and anonymises them, one transaction per batch, until a batch comes short.</summary>
+    private static async Task<int> InBatchesAsync(LendingDbContext db, LoanAnonymiser anonymiser, DateTimeOffset now, FormattableString claim, CancellationToken ct)
+    {
+        var total = 0;
+        int claimed;
+        do
+        {
+            claimed = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+            {
+                db.ChangeTracker.Clear();
+                await using var transaction = await db.Database.BeginTransactionAsync(token);
+                var ids = await db.Database.SqlQuery<Guid>(claim).ToListAsync(token);
+                var done = await anonymiser.AnonymiseAsync(ids, now, token);
+                await transaction.CommitAsync(token);
+                return done.Count;
+            }, ct);
+            total += claimed;
+        }
+        while (claimed == AnonymiseBatch && !ct.IsCancellationRequested);
         return total;
     }
 }

@@ -180,6 +180,23 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
     }
 
     [Fact]
+    public async Task A_return_that_raced_the_opt_out_is_anonymised_by_the_next_tick()
+    {
+        var (reader, token) = await fixture.ReaderAsync();
+        var loan = await Send(HttpMethod.Post, "/api/loans", token, new { bookId = await fixture.TitleAsync(1, "Privacy Race"), days = 7 });
+        var id = loan.GetProperty("id").GetGuid();
+        await Send(HttpMethod.Post, $"/api/loans/{id}/return", token);
+        // As if the return had read the reader just before the UserUpdated handler committed, and
+        // the handler had looked for returned loans just before the return committed.
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync($"UPDATE readers SET keep_loan_history = FALSE WHERE id = {reader}", Ct));
+        Assert.Equal(reader, await fixture.InLendingAsync(db => db.Loans.Where(l => l.Id == id).Select(l => l.UserId).SingleAsync(Ct)));
+
+        fixture.Clock.Advance(CirculationClock.Interval + TimeSpan.FromSeconds(1));
+        await LendingFixture.WaitUntilAsync(async () =>
+            await fixture.InLendingAsync(db => db.Loans.AnyAsync(l => l.Id == id && l.UserId == null && l.AnonymisedAt != null, Ct)), "anonymised by the clock");
+    }
+
+    [Fact]
     public async Task Two_anonymisation_runs_at_once_share_the_work_and_anonymise_each_loan_once()
     {
         var readers = await fixture.ReplicaReadersAsync(20);
