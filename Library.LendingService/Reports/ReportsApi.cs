@@ -151,7 +151,7 @@ public static class ReportsApi
         }, ct);
 
     /// <summary>from and to: ISO dates, both required, to not before from, at most <see cref="MaxDays"/> days.</summary>
-    internal static bool TryRange(string? from, string? to, out DateOnly first, out DateOnly last, out IResult? problem)
+    public static bool TryRange(string? from, string? to, out DateOnly first, out DateOnly last, out IResult? problem)
     {
         var errors = new Dictionary<string, string[]>();
         first = last = default;
