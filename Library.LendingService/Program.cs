@@ -14,6 +14,8 @@ using Library.LendingService.Holds;
 using Library.LendingService.IntegrationEvents;
 using Library.LendingService.Loans;
 using Library.LendingService.Notices;
+using Library.LendingService.Privacy;
+using Library.LendingService.Reports;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
 using Library.ServiceDefaults;
@@ -58,6 +60,9 @@ builder.Services.AddOptions<FineOptions>().Bind(builder.Configuration.GetSection
     .Validate(o => o.Currency is { Length: 3 } && o.Currency.All(char.IsAsciiLetterUpper) && o.BlockThreshold > 0,
         "Circulation:Currency must be an ISO 4217 code (three capital letters) and Circulation:BlockThreshold a positive amount in minor units.")
     .ValidateOnStart();
+builder.Services.AddOptions<PrivacyOptions>().Bind(builder.Configuration.GetSection(PrivacyOptions.SectionName))
+    .Validate(o => o.AnonymiseAfterDays >= 0, "Circulation:AnonymiseAfterDays must be 0 (never) or more.").ValidateOnStart();
+builder.Services.AddScoped<LoanAnonymiser>();
 builder.Services.AddScoped<CirculationSettings>();
 builder.Services.AddScoped<ReaderAccounts>();
 builder.Services.AddScoped<Shelf>();
@@ -98,6 +103,7 @@ app.MapCalendar();
 app.MapFines();
 app.MapBlocks();
 app.MapNotices();
+app.MapReports();
 
 app.Run();
 

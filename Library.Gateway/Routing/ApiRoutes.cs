@@ -39,6 +39,7 @@ public static class ApiRoutes
         ("/api/fines", LendingService),
         ("/api/blocks", LendingService),
         ("/api/notices", LendingService),
+        ("/api/reports", LendingService),
     ];
 
     /// <summary>

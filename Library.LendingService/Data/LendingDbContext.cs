@@ -22,6 +22,7 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
     public DbSet<FineTransaction> FineTransactions => Set<FineTransaction>();
     public DbSet<Block> Blocks => Set<Block>();
     public DbSet<Library.LendingService.Notices.Notice> Notices => Set<Library.LendingService.Notices.Notice>();
+    public DbSet<LoanRenewal> LoanRenewals => Set<LoanRenewal>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -72,6 +73,8 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             reader.Property(r => r.FirstName).HasMaxLength(100);
             reader.Property(r => r.LastName).HasMaxLength(100);
             reader.Property(r => r.Email).HasMaxLength(254);
+            // Readers known before the choice existed keep their history (the events' default too).
+            reader.Property(r => r.KeepLoanHistory).HasDefaultValue(true).HasSentinel(true);
         });
 
         modelBuilder.Entity<Loan>(loan =>
@@ -83,6 +86,15 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             loan.HasOne<Copy>().WithMany().HasForeignKey(l => l.CopyId).OnDelete(DeleteBehavior.Restrict);
             // No copy is ever lent twice: one open loan per copy, kept by PostgreSQL.
             loan.HasIndex(l => l.CopyId).IsUnique().HasFilter("returned_at IS NULL").HasDatabaseName("ix_loans_copy_id_open");
+            // The anonymiser's queue: returned loans still naming their reader, oldest first.
+            loan.HasIndex(l => l.ReturnedAt, "to_anonymise").HasFilter("returned_at IS NOT NULL AND anonymised_at IS NULL").HasDatabaseName("ix_loans_to_anonymise");
+            // Reports: loans and returns per day, and the outbox scrub of recently anonymised loans.
+            loan.HasIndex(l => l.BorrowedAt);
+            loan.HasIndex(l => l.ReturnedAt, "returned").HasDatabaseName("ix_loans_returned_at");
+            loan.HasIndex(l => l.DueAt, "due").HasDatabaseName("ix_loans_due_at_all");
+            loan.HasIndex(l => l.AnonymisedAt).HasFilter("anonymised_at IS NOT NULL");
+            // A returned loan may lose its reader (privacy), an open one never.
+            loan.ToTable(t => t.HasCheckConstraint("ck_loans_user", "user_id IS NOT NULL OR (returned_at IS NOT NULL AND anonymised_at IS NOT NULL)"));
         });
 
         modelBuilder.Entity<Hold>(hold =>
@@ -94,6 +106,10 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             // One open hold per reader and title, even under concurrent requests.
             hold.HasIndex(h => new { h.BookId, h.UserId }).IsUnique().HasFilter("status IN ('waiting', 'ready')");
             hold.HasIndex(h => h.ReadyUntil).HasFilter("status = 'ready'");
+            hold.HasIndex(h => h.PlacedAt);
+            hold.HasIndex(h => h.ClosedAt).HasFilter("status = 'fulfilled'");
+            // Only a fulfilled hold may lose its reader, with the loan it became.
+            hold.ToTable(t => t.HasCheckConstraint("ck_holds_user", "user_id IS NOT NULL OR status = 'fulfilled'"));
             hold.HasOne<Title>().WithMany().HasForeignKey(h => h.BookId).OnDelete(DeleteBehavior.Restrict);
             hold.HasOne<Copy>().WithMany().HasForeignKey(h => h.CopyId).OnDelete(DeleteBehavior.Restrict);
             // A copy set aside is set aside for one ready hold.
@@ -148,6 +164,13 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             request.Property(r => r.Response).HasColumnType("jsonb");
             request.HasIndex(r => r.CreatedAt);
         });
+
+        modelBuilder.Entity<LoanRenewal>(renewal =>
+        {
+            renewal.Property(r => r.Id).UseIdentityAlwaysColumn();
+            renewal.HasIndex(r => r.RenewedAt);
+            renewal.HasOne<Loan>().WithMany().HasForeignKey(r => r.LoanId).OnDelete(DeleteBehavior.Cascade);
+        });
     }
 }
 
@@ -173,6 +196,12 @@ public sealed class Reader
     public required string LastName { get; set; }
     public bool Active { get; set; } = true;
     public long Version { get; set; }
+
+    /// <summary>
+    /// The reader's choice (user service, <c>PUT /api/users/me/privacy</c>): false anonymises their
+    /// returned loans at once and each later loan at its return.
+    /// </summary>
+    public bool KeepLoanHistory { get; set; } = true;
 
     /// <summary>The reader's patron group (the user service's); null until its event says.</summary>
     public Guid? PatronGroupId { get; set; }
@@ -218,7 +247,9 @@ public sealed class Loan
 {
     public Guid Id { get; set; } = Guid.CreateVersion7();
     public Guid BookId { get; set; }
-    public Guid UserId { get; set; }
+
+    /// <summary>The reader; null once the returned loan was anonymised (<see cref="AnonymisedAt"/>).</summary>
+    public Guid? UserId { get; set; }
     public int Days { get; set; }
     public DateTimeOffset BorrowedAt { get; set; }
     public DateTimeOffset DueAt { get; set; }
@@ -234,6 +265,22 @@ public sealed class Loan
 
     /// <summary>When LoanOverdue was published (once per loan).</summary>
     public DateTimeOffset? OverdueNotifiedAt { get; set; }
+
+    /// <summary>When the returned loan lost its reader (privacy); statistics still count it.</summary>
+    public DateTimeOffset? AnonymisedAt { get; set; }
+}
+
+/// <summary>
+/// One renewal of a loan, when it happened: the loan keeps only a count, and the circulation
+/// report counts renewals per day. No reader here: nothing to anonymise.
+/// </summary>
+public sealed class LoanRenewal
+{
+    public long Id { get; set; }
+    public Guid LoanId { get; set; }
+    public Guid BookId { get; set; }
+    public DateTimeOffset RenewedAt { get; set; }
+    public DateTimeOffset DueAt { get; set; }
 }
 
 public static class HoldStatus
@@ -250,7 +297,9 @@ public sealed class Hold
 {
     public Guid Id { get; set; } = Guid.CreateVersion7();
     public Guid BookId { get; set; }
-    public Guid UserId { get; set; }
+
+    /// <summary>The reader; null once the loan this fulfilled hold became was anonymised.</summary>
+    public Guid? UserId { get; set; }
     public required string Status { get; set; }
 
     /// <summary>Queue order: first come, first served, even within one clock tick.</summary>
@@ -279,11 +328,14 @@ public sealed class IdempotentRequest
 /// Money a reader owes: an overdue fine (charged when the copy comes back) or a lost-item fee.
 /// Amounts in minor units of <c>Circulation:Currency</c>; <see cref="Title"/> is kept as it was
 /// when charged, so the account reads the same after the catalog renames or deletes the title.
+/// <see cref="UserId"/> is null once the fine is closed and its loan anonymised (privacy: a paid or
+/// waived fine needs no debtor, and with the title it would tell who read what); an open fine keeps
+/// its reader, the debt is theirs.
 /// </summary>
 public sealed class Fine
 {
     public Guid Id { get; set; } = Guid.CreateVersion7();
-    public Guid UserId { get; set; }
+    public Guid? UserId { get; set; }
     public Guid? LoanId { get; set; }
     public Guid BookId { get; set; }
     public required string Title { get; set; }

@@ -6,6 +6,7 @@ using Library.LendingService.Data;
 using Library.LendingService.Fines;
 using Library.LendingService.Holds;
 using Library.LendingService.Loans;
+using Library.LendingService.Privacy;
 using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
 
@@ -22,7 +23,7 @@ public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, strin
 /// before anything is written, so a refusal changes nothing. Locks are always taken in one order
 /// (reader, then title, then hold, then copy) so desks never deadlock each other.
 /// </summary>
-public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts)
+public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts, LoanAnonymiser anonymiser)
 {
     /// <summary><c>POST /api/loans</c>: a copy of the title the reader's rule allows (theirs if a hold set one aside).</summary>
     public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
@@ -158,7 +159,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Conflict("Already returned", "This loan was returned before.");
         }
         loan.ReturnedAt = now;
-        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId!.Value, now));
         var current = await settings.CurrentAsync(ct);
         // Charged in the return's transaction: the copy is back, the fine is final.
         var fine = accounts.ChargeOverdue(loan, title!.Name, await RuleOfAsync(loan, current, ct), current.Calendar, now);
@@ -172,7 +173,15 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         await db.SaveChangesAsync(ct);
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
-        var response = LoanResponse.From(loan, title.Name, copy?.Barcode, now);
+        // A reader who keeps no history: the loan forgets them now. LoanReturned is already in the
+        // outbox, so LoansAnonymised follows it and consumers forget what it just told them.
+        if (await db.Readers.Where(r => r.Id == loan.UserId).Select(r => (bool?)r.KeepLoanHistory).SingleOrDefaultAsync(ct) == false)
+        {
+            await anonymiser.AnonymiseAsync([loan.Id], now, ct);
+            loan.UserId = null;
+            loan.AnonymisedAt = now;
+        }
+        var response = LoanResponse.From(loan, title!.Name, copy?.Barcode, now);
         return Outcome.Ok(copy is null
             ? response
             : new CheckInResponse(response, CopyResponse.From(copy, null, includeBorrower: true), CheckInRouting.Name(route),
@@ -197,7 +206,8 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         await db.Loans.Where(l => l.Id == loan.Id).ExecuteUpdateAsync(s => s.SetProperty(l => l.ReturnedAt, now), ct);
         loan.ReturnedAt = now;
-        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId, now));
+        // An open loan always names its reader (only returned loans are anonymised).
+        db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId!.Value, now));
         var current = await settings.CurrentAsync(ct);
         var rule = await RuleOfAsync(loan, current, ct);
         var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);
@@ -208,7 +218,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         if (rule.LostFee > 0)
         {
-            fines.Add(accounts.Charge(loan.UserId, loan.Id, loan.BookId, name, FineKinds.Lost, rule.LostFee, now));
+            fines.Add(accounts.Charge(loan.UserId.Value, loan.Id, loan.BookId, name, FineKinds.Lost, rule.LostFee, now));
         }
         await db.SaveChangesAsync(ct);
         return fines;
@@ -229,7 +239,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Refused(refusal);
         }
         // The loan's own reasons (409) first, then the reader's blocks (403).
-        if (await accounts.RefusalAsync(loan.UserId, BlockedAction.Renewals, now, ct) is { } blocked)
+        if (await accounts.RefusalAsync(loan.UserId!.Value, BlockedAction.Renewals, now, ct) is { } blocked)
         {
             return Outcome.Refused(blocked);
         }
@@ -244,7 +254,9 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         loan.DueAt = newDue;
         loan.Renewals++;
-        db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId, newDue, loan.Renewals));
+        // When, for the circulation report (the loan keeps only the count).
+        db.LoanRenewals.Add(new LoanRenewal { LoanId = loan.Id, BookId = loan.BookId, RenewedAt = now, DueAt = newDue });
+        db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId!.Value, newDue, loan.Renewals));
         await db.SaveChangesAsync(ct);
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
         var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Options;
 
 namespace Library.LendingService.Fines;
 
-public sealed record FineResponse(Guid Id, Guid UserId, Guid? LoanId, Guid BookId, string Title, string Kind, long Amount, long PaidAmount,
+public sealed record FineResponse(Guid Id, Guid? UserId, Guid? LoanId, Guid BookId, string Title, string Kind, long Amount, long PaidAmount,
     string Status, DateTimeOffset CreatedAt)
 {
     public static FineResponse From(Fine f) => new(f.Id, f.UserId, f.LoanId, f.BookId, f.Title, f.Kind, f.Amount, f.PaidAmount, f.Status, f.CreatedAt);
@@ -51,7 +51,7 @@ public sealed class ReaderAccounts(LendingDbContext db, IOptionsMonitor<FineOpti
     public Fine? ChargeOverdue(Loan loan, string title, CirculationRule rule, LibraryCalendar calendar, DateTimeOffset now)
     {
         var amount = FinePolicy.OverdueFine(loan.DueAt, now, rule, calendar);
-        return amount > 0 ? Charge(loan.UserId, loan.Id, loan.BookId, title, FineKinds.Overdue, amount, now) : null;
+        return amount > 0 ? Charge(loan.UserId!.Value, loan.Id, loan.BookId, title, FineKinds.Overdue, amount, now) : null;
     }
 
     /// <summary>

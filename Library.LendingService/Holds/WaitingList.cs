@@ -10,7 +10,7 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Holds;
 
-public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid UserId, string Status, int? Position, DateTimeOffset PlacedAt, DateTimeOffset? ReadyUntil);
+public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid? UserId, string Status, int? Position, DateTimeOffset PlacedAt, DateTimeOffset? ReadyUntil);
 
 /// <summary>
 /// The waiting list (hold queue) of a title, first come first served: a reader waits while no copy is on the
@@ -92,7 +92,7 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         foreach (var hold in expired)
         {
             // The reader's hold-expired notice is fed from this event (same transaction).
-            db.AddEvent(new HoldExpired(hold.Id, hold.BookId, hold.UserId, now));
+            db.AddEvent(new HoldExpired(hold.Id, hold.BookId, hold.UserId!.Value, now));
         }
         foreach (var hold in expired.Where(h => h.CopyId is not null))
         {
@@ -149,7 +149,7 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         await SetStatusAsync(copy, CopyStatus.AwaitingPickup, now, ct);
         await db.Holds.Where(h => h.Id == hold.Id).ExecuteUpdateAsync(s => s
             .SetProperty(h => h.Status, HoldStatus.Ready).SetProperty(h => h.ReadyUntil, readyUntil).SetProperty(h => h.CopyId, copy.Id), ct);
-        db.AddEvent(new HoldReady(hold.Id, hold.BookId, hold.UserId, readyUntil));
+        db.AddEvent(new HoldReady(hold.Id, hold.BookId, hold.UserId!.Value, readyUntil));
         hold.Status = HoldStatus.Ready;
         hold.ReadyUntil = readyUntil;
         hold.CopyId = copy.Id;

@@ -2,6 +2,7 @@ using Library.Contracts.Events;
 using Library.EventBus;
 using Library.LendingService.Copies;
 using Library.LendingService.Data;
+using Library.LendingService.Privacy;
 using Library.LendingService.Replicas;
 using Microsoft.EntityFrameworkCore;
 
@@ -48,12 +49,31 @@ public sealed class BookDeletedHandler(LendingDbContext db) : IIntegrationEventH
 
 public sealed class UserRegisteredHandler(LendingDbContext db) : IIntegrationEventHandler<UserRegistered>
 {
-    public Task HandleAsync(UserRegistered e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken);
+    public Task HandleAsync(UserRegistered e, CancellationToken cancellationToken) =>
+        ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken, e.KeepLoanHistory);
 }
 
-public sealed class UserUpdatedHandler(LendingDbContext db) : IIntegrationEventHandler<UserUpdated>
+/// <summary>
+/// The reader's replica; when it now says keepLoanHistory = false, every returned loan of theirs
+/// is anonymised at once, in the handler's transaction (with LoansAnonymised in the outbox).
+/// </summary>
+public sealed class UserUpdatedHandler(LendingDbContext db, LoanAnonymiser anonymiser, TimeProvider time, ILogger<UserUpdatedHandler> logger)
+    : IIntegrationEventHandler<UserUpdated>
 {
-    public Task HandleAsync(UserUpdated e, CancellationToken cancellationToken) => ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken);
+    public async Task HandleAsync(UserUpdated e, CancellationToken cancellationToken)
+    {
+        var applied = await ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken, e.KeepLoanHistory);
+        if (applied == 0 || e.KeepLoanHistory)
+        {
+            return;
+        }
+        // Locked, so a concurrent return of one of them waits (it is anonymised at return anyway).
+        var ids = await db.Database.SqlQuery<Guid>($"""
+            SELECT id AS value FROM loans WHERE user_id = {e.UserId} AND returned_at IS NOT NULL AND anonymised_at IS NULL FOR UPDATE
+            """).ToListAsync(cancellationToken);
+        var done = await anonymiser.AnonymiseAsync(ids, time.DatabaseNow(), cancellationToken);
+        logger.LogInformation("Reader {UserId} keeps no loan history: {Count} returned loans anonymised", e.UserId, done.Count);
+    }
 }
 
 public sealed class UserDeactivatedHandler(LendingDbContext db) : IIntegrationEventHandler<UserDeactivated>

@@ -77,6 +77,23 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
         }, ct);
     }
 
+    /// <summary>
+    /// The first answer already given to this caller's key for this operation, if any (within the
+    /// window): a retry gets it even when the loan has changed since, e.g. a return that
+    /// anonymised the loan, which the reader no longer owns.
+    /// </summary>
+    public async Task<Outcome?> AnsweredAsync(Guid userId, string? key, string operation, CancellationToken ct)
+    {
+        if (key is null)
+        {
+            return null;
+        }
+        var window = time.GetUtcNow() - options.CurrentValue.IdempotencyWindow;
+        var first = await db.IdempotentRequests.AsNoTracking()
+            .SingleOrDefaultAsync(r => r.UserId == userId && r.Key == key && r.Operation == operation && r.StatusCode != 0 && r.CreatedAt >= window, ct);
+        return first?.Response is { } response ? Outcome.Deserialize(response) : null;
+    }
+
     public static IResult? InvalidKey(string? key) =>
         key is not null && (key.Length is 0 or > MaxKeyLength || TextInput.HasControlCharacters(key))
             ? Results.ValidationProblem(new Dictionary<string, string[]> { [Header] = [$"{Header} must be 1 to {MaxKeyLength} printable characters."] })

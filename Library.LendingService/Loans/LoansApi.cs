@@ -96,15 +96,19 @@ public static class LoansApi
     private static async Task<IResult> Return(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, CirculationDesk desk, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
-        return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
-            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"return:{id:N}", token => desk.ReturnAsync(loan, time.DatabaseNow(), token), ct), ct);
+        return Idempotency.InvalidKey(key)
+            ?? (await idempotency.AnsweredAsync(caller.UserId()!.Value, key, $"return:{id:N}", ct))?.ToResult()
+            ?? await OnOwnLoan(id, caller, db,
+                loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"return:{id:N}", token => desk.ReturnAsync(loan, time.DatabaseNow(), token), ct), ct);
     }
 
     private static async Task<IResult> Renew(Guid id, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db, CirculationDesk desk, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var key = http.Headers[Idempotency.Header].FirstOrDefault();
-        return Idempotency.InvalidKey(key) ?? await OnOwnLoan(id, caller, db,
-            loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"renew:{id:N}", token => desk.RenewAsync(loan, time.DatabaseNow(), token), ct), ct);
+        return Idempotency.InvalidKey(key)
+            ?? (await idempotency.AnsweredAsync(caller.UserId()!.Value, key, $"renew:{id:N}", ct))?.ToResult()
+            ?? await OnOwnLoan(id, caller, db,
+                loan => idempotency.RunAsync(caller.UserId()!.Value, key, $"renew:{id:N}", token => desk.RenewAsync(loan, time.DatabaseNow(), token), ct), ct);
     }
 
     /// <summary>The borrower or a librarian; anyone else gets 403, known loan or not.</summary>
@@ -182,7 +186,7 @@ public static class LoansApi
             .Skip(paging.Skip).Take(paging.PageSize).ToListAsync(ct);
         var ids = readers.Select(r => r.Id).ToList();
         var now = time.GetUtcNow();
-        var loans = await db.Loans.AsNoTracking().Where(l => ids.Contains(l.UserId) && l.ReturnedAt == null)
+        var loans = await db.Loans.AsNoTracking().Where(l => ids.Contains(l.UserId!.Value) && l.ReturnedAt == null)
             .Join(db.Titles, l => l.BookId, t => t.Id, (l, t) => new { l.UserId, l.Id, l.BookId, t.Name, l.BorrowedAt, l.DueAt })
             .OrderBy(l => l.DueAt).ToListAsync(ct);
         var items = readers.Select(r => new Borrower(r.Id, r.Email, r.FirstName, r.LastName,

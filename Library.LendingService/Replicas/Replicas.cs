@@ -52,7 +52,7 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
             var user = await users.GetUserAsync(new GetUserRequest { Id = userId.ToString() }, cancellationToken: ct);
             logger.LogInformation("Reader {UserId} fetched from the user service (its event has not arrived yet)", userId);
             await ReaderUpsert.ApplyAsync(db, userId, user.Email, user.FirstName, user.LastName, user.Active, user.Version,
-                Guid.TryParse(user.PatronGroupId, out var group) ? group : null, ct);
+                Guid.TryParse(user.PatronGroupId, out var group) ? group : null, ct, !user.HasKeepLoanHistory || user.KeepLoanHistory);
             return true;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
@@ -66,14 +66,15 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
 public static class ReaderUpsert
 {
     public static Task<int> ApplyAsync(LendingDbContext db, Guid id, string email, string firstName, string lastName, bool active, long version,
-        Guid? patronGroupId, CancellationToken ct) =>
+        Guid? patronGroupId, CancellationToken ct, bool keepLoanHistory = true) =>
         // An event from before patron groups (null) keeps the group already known.
         db.Database.ExecuteSqlAsync($"""
-            INSERT INTO readers (id, email, first_name, last_name, active, version, patron_group_id)
-            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version}, {patronGroupId})
+            INSERT INTO readers (id, email, first_name, last_name, active, version, patron_group_id, keep_loan_history)
+            VALUES ({id}, {email}, {firstName}, {lastName}, {active}, {version}, {patronGroupId}, {keepLoanHistory})
             ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
                 last_name = excluded.last_name, active = excluded.active, version = excluded.version,
-                patron_group_id = coalesce(excluded.patron_group_id, readers.patron_group_id)
+                patron_group_id = coalesce(excluded.patron_group_id, readers.patron_group_id),
+                keep_loan_history = excluded.keep_loan_history
             WHERE readers.version < excluded.version
             """, ct);
 }

@@ -120,6 +120,9 @@ public sealed class RoutingTests(RoutingFixture fixture) : IClassFixture<Routing
         { "DELETE", "/api/blocks/0193a5b2-7c1e-7000-8000-00000000000a", "lendingservice" },
         // Notices: the reader's own feed.
         { "GET", "/api/notices?page=1", "lendingservice" },
+        // Reports (issue 14).
+        { "GET", "/api/reports/circulation?from=2026-01-01&to=2026-12-31", "lendingservice" },
+        { "GET", "/api/reports/popular?from=2026-01-01&to=2026-12-31&limit=10", "lendingservice" },
     };
 
     [Theory]

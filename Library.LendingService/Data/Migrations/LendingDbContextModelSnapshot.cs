@@ -313,7 +313,7 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("character varying(500)")
                         .HasColumnName("title");
 
-                    b.Property<Guid>("UserId")
+                    b.Property<Guid?>("UserId")
                         .HasColumnType("uuid")
                         .HasColumnName("user_id");
 
@@ -430,17 +430,24 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("character varying(16)")
                         .HasColumnName("status");
 
-                    b.Property<Guid>("UserId")
+                    b.Property<Guid?>("UserId")
                         .HasColumnType("uuid")
                         .HasColumnName("user_id");
 
                     b.HasKey("Id")
                         .HasName("pk_holds");
 
+                    b.HasIndex("ClosedAt")
+                        .HasDatabaseName("ix_holds_closed_at")
+                        .HasFilter("status = 'fulfilled'");
+
                     b.HasIndex("CopyId")
                         .IsUnique()
                         .HasDatabaseName("ix_holds_copy_id_ready")
                         .HasFilter("status = 'ready'");
+
+                    b.HasIndex("PlacedAt")
+                        .HasDatabaseName("ix_holds_placed_at");
 
                     b.HasIndex("ReadyUntil")
                         .HasDatabaseName("ix_holds_ready_until")
@@ -457,7 +464,10 @@ namespace Library.LendingService.Data.Migrations
                     b.HasIndex("BookId", "Status", "Sequence")
                         .HasDatabaseName("ix_holds_book_id_status_sequence");
 
-                    b.ToTable("holds", (string)null);
+                    b.ToTable("holds", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_holds_user", "user_id IS NOT NULL OR status = 'fulfilled'");
+                        });
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.IdempotentRequest", b =>
@@ -509,6 +519,10 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<DateTimeOffset?>("AnonymisedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("anonymised_at");
+
                     b.Property<Guid>("BookId")
                         .HasColumnType("uuid")
                         .HasColumnName("book_id");
@@ -549,12 +563,19 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("rule_version");
 
-                    b.Property<Guid>("UserId")
+                    b.Property<Guid?>("UserId")
                         .HasColumnType("uuid")
                         .HasColumnName("user_id");
 
                     b.HasKey("Id")
                         .HasName("pk_loans");
+
+                    b.HasIndex("AnonymisedAt")
+                        .HasDatabaseName("ix_loans_anonymised_at")
+                        .HasFilter("anonymised_at IS NOT NULL");
+
+                    b.HasIndex("BorrowedAt")
+                        .HasDatabaseName("ix_loans_borrowed_at");
 
                     b.HasIndex("CopyId")
                         .IsUnique()
@@ -571,7 +592,57 @@ namespace Library.LendingService.Data.Migrations
                     b.HasIndex("BookId", "ReturnedAt", "DueAt")
                         .HasDatabaseName("ix_loans_book_id_returned_at_due_at");
 
-                    b.ToTable("loans", (string)null);
+                    b.HasIndex(new[] { "DueAt" }, "due")
+                        .HasDatabaseName("ix_loans_due_at_all");
+
+                    b.HasIndex(new[] { "ReturnedAt" }, "returned")
+                        .HasDatabaseName("ix_loans_returned_at");
+
+                    b.HasIndex(new[] { "ReturnedAt" }, "to_anonymise")
+                        .HasDatabaseName("ix_loans_to_anonymise")
+                        .HasFilter("returned_at IS NOT NULL AND anonymised_at IS NULL");
+
+                    b.ToTable("loans", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_loans_user", "user_id IS NOT NULL OR (returned_at IS NOT NULL AND anonymised_at IS NOT NULL)");
+                        });
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.LoanRenewal", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityAlwaysColumn(b.Property<long>("Id"));
+
+                    b.Property<Guid>("BookId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("book_id");
+
+                    b.Property<DateTimeOffset>("DueAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("due_at");
+
+                    b.Property<Guid>("LoanId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("loan_id");
+
+                    b.Property<DateTimeOffset>("RenewedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("renewed_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_loan_renewals");
+
+                    b.HasIndex("LoanId")
+                        .HasDatabaseName("ix_loan_renewals_loan_id");
+
+                    b.HasIndex("RenewedAt")
+                        .HasDatabaseName("ix_loan_renewals_renewed_at");
+
+                    b.ToTable("loan_renewals", (string)null);
                 });
 
             modelBuilder.Entity("Library.LendingService.Data.PatronGroup", b =>
@@ -621,6 +692,12 @@ namespace Library.LendingService.Data.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("character varying(100)")
                         .HasColumnName("first_name");
+
+                    b.Property<bool>("KeepLoanHistory")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(true)
+                        .HasColumnName("keep_loan_history");
 
                     b.Property<string>("LastName")
                         .IsRequired()
@@ -847,6 +924,16 @@ namespace Library.LendingService.Data.Migrations
                         .HasForeignKey("CopyId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .HasConstraintName("fk_loans_copies_copy_id");
+                });
+
+            modelBuilder.Entity("Library.LendingService.Data.LoanRenewal", b =>
+                {
+                    b.HasOne("Library.LendingService.Data.Loan", null)
+                        .WithMany()
+                        .HasForeignKey("LoanId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_loan_renewals_loans_loan_id");
                 });
 #pragma warning restore 612, 618
         }
