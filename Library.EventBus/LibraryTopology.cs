@@ -13,7 +13,8 @@ public static class LibraryTopology
             "book.created", "book.updated", "book.deleted", "book.stock-changed",
             "user.registered", "user.updated", "user.deactivated",
             "patron-group.created", "patron-group.updated", "patron-group.deleted")
-        // The catalog shows availability and learns loan history for recommendations.
+        // The catalog shows availability and learns loan history for recommendations (and
+        // forgets the readers of anonymised loans).
         .Queue("bookservice",
-            "book.availability-changed", "loan.created", "loan.returned");
+            "book.availability-changed", "loan.created", "loan.returned", "loans.anonymised");
 }
