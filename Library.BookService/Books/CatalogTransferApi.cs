@@ -126,7 +126,7 @@ public static class CatalogTransferApi
     private sealed record BatchOutcome(int Created, int Updated, List<RejectedRow> Rejected);
 
     /// <summary>One transaction for the rows; null when the database refused it (nothing of it stays).</summary>
-    private static async Task<BatchOutcome?> TryWriteAsync(CatalogDbContext db, TimeProvider time, IReadOnlyList<ImportRow> rows, CancellationToken ct)
+    private static async Task<BatchOutcome?> TryWriteAsync(CatalogDbContext db, TimeProvider time, ImportRow[] rows, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         var isbns = rows.Select(r => r.Isbn).ToList();
