@@ -49,7 +49,7 @@ public sealed class CatalogTransferTests(CatalogFixture fixture) : IClassFixture
             $"{TestIsbn.Next()},Bad Year,,,,Ace,19x9,en,1",                                                                          // 7
             $"{TestIsbn.Next()},Future Year,,,,Ace,3000,en,1",                                                                       // 8
             $"{TestIsbn.Next()},Negative Copies,,,,Ace,2000,en,-2",                                                                  // 9
-            $"{noCopies},No Copies For A New Title,,,,Ace,2000,en,",                                                                 // 10
+            $"{noCopies},No Copies For A New Title,,Nobody {tag},Nowhere {tag},Ace,2000,en,",                                        // 10
             $"{TestIsbn.Next()},Stray \"quote,,,,Ace,2000,en,1",                                                                     // 11
             $"{TestIsbn.Next()},Too Few Fields,Ace",                                                                                 // 12
             $"{TestIsbn.Next()},,,,,Ace,2000,en,1",                                                                                  // 13: no title
@@ -85,6 +85,9 @@ public sealed class CatalogTransferTests(CatalogFixture fixture) : IClassFixture
         Assert.Equal([$"Ann Author {tag}", $"Bob Author {tag}"], book.GetProperty("authors").EnumerateArray().Select(a => a.GetProperty("name").GetString()));
         Assert.Equal([$"Import {tag}"], book.GetProperty("categories").EnumerateArray().Select(a => a.GetProperty("name").GetString()));
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM authors WHERE name = 'Ann Author {tag}'"));
+        // A rejected row leaves nothing behind, not even its authors and categories.
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM authors WHERE name = 'Nobody {tag}'"));
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM categories WHERE name = 'Nowhere {tag}'"));
         Assert.Equal("Quoted \"Press\"", await fixture.Database.ScalarAsync<string>($"SELECT publisher FROM books WHERE isbn = '{good2}'"));
 
         // Each new title is announced with its copies, as POST /api/books does (the lending service makes them).
@@ -146,6 +149,37 @@ public sealed class CatalogTransferTests(CatalogFixture fixture) : IClassFixture
         // Nothing changed, so nothing was written: every name came back as it went out.
         Assert.Equal(0, await CountAsync($"SELECT count(*) FROM books WHERE title LIKE 'Export {tag}%' AND version <> 1"));
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM authors WHERE name = 'Semi;colon {tag}'"));
+    }
+
+    [Fact]
+    public async Task A_row_the_database_refuses_is_rejected_alone_and_the_rest_of_its_batch_is_written()
+    {
+        // Stands in for a concurrent writer taking an ISBN between the check and the insert: the
+        // database refuses one title of the batch with a unique violation.
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        await fixture.Database.ScalarAsync<int>($"""
+            CREATE FUNCTION refuse_{tag}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE unique_violation USING MESSAGE = 'taken meanwhile'; END $$;
+            CREATE TRIGGER refuse_{tag} BEFORE INSERT ON books FOR EACH ROW WHEN (NEW.title = 'Poison {tag}') EXECUTE FUNCTION refuse_{tag}();
+            SELECT 1;
+            """);
+        try
+        {
+            var rows = Enumerable.Range(0, 5).Select(i => $"{TestIsbn.Next()},{(i == 2 ? $"Poison {tag}" : $"Fine {tag} {i}")},,Batch Author {tag},,Ace,2000,en,1");
+            var result = await ImportOkAsync($"{Header}\n{string.Join("\n", rows)}\n");
+            Assert.Equal(4, result.GetProperty("created").GetInt32());
+            var rejected = Assert.Single(result.GetProperty("rejected").EnumerateArray());
+            Assert.Equal(4, rejected.GetProperty("line").GetInt32());
+            Assert.True(rejected.GetProperty("errors").TryGetProperty("row", out _));
+            Assert.Equal(4, await CountAsync($"SELECT count(*) FROM books WHERE title LIKE 'Fine {tag}%'"));
+            Assert.Equal(4, await CountAsync($"SELECT count(*) FROM outbox_messages WHERE event_name = 'book.created' AND payload::jsonb ->> 'title' LIKE 'Fine {tag}%'"));
+            Assert.Equal(0, await CountAsync($"SELECT count(*) FROM outbox_messages WHERE payload::jsonb ->> 'title' = 'Poison {tag}'"));
+            Assert.Equal(1, await CountAsync($"SELECT count(*) FROM authors WHERE name = 'Batch Author {tag}'"));
+        }
+        finally
+        {
+            await fixture.Database.ScalarAsync<int>($"DROP TRIGGER refuse_{tag} ON books; SELECT 1;");
+        }
     }
 
     [Fact]
