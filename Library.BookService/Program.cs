@@ -23,7 +23,8 @@ builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
     .AddHandler<BookAvailabilityChanged, AvailabilityChangedHandler>()
     .AddHandler<LoanCreated, LoanCreatedHandler>()
-    .AddHandler<LoanReturned, LoanReturnedHandler>();
+    .AddHandler<LoanReturned, LoanReturnedHandler>()
+    .AddHandler<LoansAnonymised, LoansAnonymisedHandler>();
 builder.AddLibraryAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<CatalogCache>();

@@ -15,7 +15,8 @@ public static class LibraryTopology
             "user.registered", "user.updated", "user.deactivated",
             "patron-group.created", "patron-group.updated", "patron-group.deleted",
             "hold.ready", "hold.expired", "fine.charged", "loan.overdue", "loans.anonymised")
-        // The catalog shows availability and learns loan history for recommendations.
+        // The catalog shows availability and learns loan history for recommendations (and
+        // forgets the readers of anonymised loans).
         .Queue("bookservice",
-            "book.availability-changed", "loan.created", "loan.returned");
+            "book.availability-changed", "loan.created", "loan.returned", "loans.anonymised");
 }

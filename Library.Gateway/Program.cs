@@ -16,8 +16,10 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 builder.AddServiceDefaults();
 builder.AddLibraryAuthentication();
 builder.Services.AddLibraryRateLimits(builder.Configuration);
-// Bodies over the limit are refused while they are read: 413 problem details.
-var maxBody = builder.Configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>()?.MaxBodyBytes ?? new LimitOptions().MaxBodyBytes;
+// Bodies over the limit are refused while they are read: 413 problem details (a catalog
+// import has its own, larger limit: RateLimiting:MaxImportBytes).
+var limits = builder.Configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>() ?? new LimitOptions();
+var maxBody = limits.MaxBodyBytes;
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
 builder.AddCatalogOutputCache();
 builder.AddLibraryProxy();
@@ -25,7 +27,7 @@ builder.AddLibraryProxy();
 var app = builder.Build();
 
 app.UsePageHeaders();
-app.UseBodyLimit(maxBody);
+app.UseBodyLimit(maxBody, limits.MaxImportBytes);
 app.MapDefaultEndpoints();
 app.UseTokenCheckAtTheDoor();
 app.UseLoginEmailForLimits();

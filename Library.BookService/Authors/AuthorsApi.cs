@@ -127,12 +127,15 @@ public static class AuthorsApi
         return Results.NoContent();
     }
 
+    /// <summary>The longest author name (the column's limit); the catalog import checks names against it too.</summary>
+    public const int MaxName = 200;
+
     private static IResult? Validate(AuthorRequest request, TimeProvider time)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > 200)
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > MaxName)
         {
-            errors["name"] = ["name is required, at most 200 characters."];
+            errors["name"] = [$"name is required, at most {MaxName} characters."];
         }
         else if (TextInput.HasControlCharacters(request.Name))
         {

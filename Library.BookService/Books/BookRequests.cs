@@ -21,6 +21,8 @@ public sealed record StockRequest(int? TotalCopies);
 public static class BookRules
 {
     public const int MaxCopies = 10_000;
+    public const int MaxAuthors = 50;
+    public const int MaxCategories = 50;
 
     /// <summary>Field checks with no I/O; <paramref name="isbn13"/> is the normalised ISBN when valid.</summary>
     public static Dictionary<string, string[]> Validate(BookRequest r, bool withStock, TimeProvider time, out string isbn13)
@@ -46,13 +48,13 @@ public static class BookRules
         {
             errors["pageCount"] = ["pageCount must be between 1 and 100000."];
         }
-        if (r.AuthorIds is { Count: > 50 })
+        if (r.AuthorIds is { Count: > MaxAuthors })
         {
-            errors["authorIds"] = ["At most 50 authors."];
+            errors["authorIds"] = [$"At most {MaxAuthors} authors."];
         }
-        if (r.CategoryIds is { Count: > 50 })
+        if (r.CategoryIds is { Count: > MaxCategories })
         {
-            errors["categoryIds"] = ["At most 50 categories."];
+            errors["categoryIds"] = [$"At most {MaxCategories} categories."];
         }
         if (withStock)
         {

@@ -25,6 +25,7 @@ public static class BooksApi
         books.MapPut("/{id:guid}", UpdateBook).RequireAuthorization(Policies.Librarian);
         books.MapDelete("/{id:guid}", DeleteBook).RequireAuthorization(Policies.Librarian);
         books.MapPut("/{id:guid}/stock", ChangeStock).RequireAuthorization(Policies.Librarian);
+        books.MapCatalogTransfer();
         return app;
     }
 

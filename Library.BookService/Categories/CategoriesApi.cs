@@ -115,12 +115,15 @@ public static class CategoriesApi
         }
     }
 
+    /// <summary>The longest category name (the column's limit); the catalog import checks names against it too.</summary>
+    public const int MaxName = 100;
+
     private static IResult? Validate(CategoryRequest request)
     {
         var errors = new Dictionary<string, string[]>();
-        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > 100)
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Trim().Length > MaxName)
         {
-            errors["name"] = ["name is required, at most 100 characters."];
+            errors["name"] = [$"name is required, at most {MaxName} characters."];
         }
         else if (TextInput.HasControlCharacters(request.Name))
         {

@@ -10,6 +10,7 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
     public DbSet<Author> Authors => Set<Author>();
     public DbSet<Category> Categories => Set<Category>();
     public DbSet<BookLoan> BookLoans => Set<BookLoan>();
+    public DbSet<AnonymisedLoan> AnonymisedLoans => Set<AnonymisedLoan>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -53,6 +54,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             loan.HasIndex(l => new { l.UserId, l.BookId });
             loan.HasIndex(l => l.BorrowedAt);
         });
+
+        modelBuilder.Entity<AnonymisedLoan>(loan => loan.HasKey(l => l.LoanId));
 
         modelBuilder.Entity<Category>(category =>
         {
@@ -106,9 +109,23 @@ public sealed class BookLoan
 {
     public Guid LoanId { get; set; }
     public Guid BookId { get; set; }
-    public Guid UserId { get; set; }
+
+    /// <summary>The reader; null once the loan is anonymised (privacy), for good.</summary>
+    public Guid? UserId { get; set; }
     public DateTimeOffset BorrowedAt { get; set; }
     public DateTimeOffset? ReturnedAt { get; set; }
+}
+
+/// <summary>
+/// A loan the lending service has anonymised (LoansAnonymised). Kept apart from book_loans because
+/// that event names loans only: a LoanCreated or LoanReturned of the same loan delivered later
+/// (queues reorder, retries delay) finds the mark here and records the loan without its reader.
+/// Holds no personal data.
+/// </summary>
+public sealed class AnonymisedLoan
+{
+    public Guid LoanId { get; set; }
+    public DateTimeOffset AnonymisedAt { get; set; }
 }
 
 public sealed class Author

@@ -28,16 +28,39 @@ public sealed class AvailabilityChangedHandler(CatalogDbContext db, CatalogCache
 }
 
 /// <summary>
+/// The loan-history writers and the anonymiser serialise on one advisory lock: the writers share
+/// it, the anonymiser takes it alone. Without it, a LoanCreated committing while a
+/// LoansAnonymised of the same loan commits (each unable to see the other's uncommitted row)
+/// would keep the reader. One lock rather than one per loan: an anonymisation batch may name
+/// thousands of loans, and it is rare and short.
+/// </summary>
+internal static class LoanHistoryLock
+{
+    /// <summary>Distinct from the popularity refresher's key (7436298).</summary>
+    private const long Key = 7436299;
+
+    /// <summary>Taken in its own statement, so the next statement's snapshot sees what the anonymiser committed.</summary>
+    public static Task SharedAsync(CatalogDbContext db, CancellationToken ct) =>
+        db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock_shared({Key})", ct);
+
+    public static Task ExclusiveAsync(CatalogDbContext db, CancellationToken ct) =>
+        db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({Key})", ct);
+}
+
+/// <summary>
 /// Loan history, for recommendations and the "popular" sort; cached answers that used the old
 /// history are dropped once it commits (the availability change usually comes with it, but the
-/// two events are independent).
+/// two events are independent). A loan already anonymised (its LoansAnonymised came first) is
+/// recorded without its reader.
 /// </summary>
 public sealed class LoanCreatedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit) : IIntegrationEventHandler<LoanCreated>
 {
     public async Task HandleAsync(LoanCreated e, CancellationToken cancellationToken)
     {
+        await LoanHistoryLock.SharedAsync(db, cancellationToken);
         await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at) VALUES ({e.LoanId}, {e.BookId}, {e.UserId}, {e.BorrowedAt})
+            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
+            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
             ON CONFLICT (loan_id) DO NOTHING
             """, cancellationToken);
         await db.Database.ExecuteSqlAsync($"UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}", cancellationToken);
@@ -45,13 +68,47 @@ public sealed class LoanCreatedHandler(CatalogDbContext db, CatalogCache cache, 
     }
 }
 
+/// <summary>The return of a loan; the row keeps whatever reader it has (none once anonymised).</summary>
 public sealed class LoanReturnedHandler(CatalogDbContext db) : IIntegrationEventHandler<LoanReturned>
 {
-    public Task HandleAsync(LoanReturned e, CancellationToken cancellationToken) =>
-        db.Database.ExecuteSqlAsync($"""
-            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at, returned_at) VALUES ({e.LoanId}, {e.BookId}, {e.UserId}, {e.ReturnedAt}, {e.ReturnedAt})
+    public async Task HandleAsync(LoanReturned e, CancellationToken cancellationToken)
+    {
+        await LoanHistoryLock.SharedAsync(db, cancellationToken);
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at, returned_at)
+            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.ReturnedAt}, {e.ReturnedAt})
             ON CONFLICT (loan_id) DO UPDATE SET returned_at = excluded.returned_at
             """, cancellationToken);
+    }
+}
+
+/// <summary>
+/// The catalog forgets the readers of anonymised loans: their history rows lose the reader, and
+/// each loan is marked so a late LoanCreated/LoanReturned cannot bring the reader back. The rows
+/// stay (book and dates): they still count for popularity, only no longer pair titles for "also
+/// borrowed" (that needs to know it was the same reader).
+/// </summary>
+public sealed class LoansAnonymisedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit, TimeProvider time, ILogger<LoansAnonymisedHandler> logger)
+    : IIntegrationEventHandler<LoansAnonymised>
+{
+    public async Task HandleAsync(LoansAnonymised e, CancellationToken cancellationToken)
+    {
+        var ids = e.LoanIds.Distinct().ToArray();
+        if (ids.Length == 0)
+        {
+            return;
+        }
+        await LoanHistoryLock.ExclusiveAsync(db, cancellationToken);
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO anonymised_loans (loan_id, anonymised_at) SELECT id, {time.GetUtcNow()} FROM unnest({ids}) AS id
+            ON CONFLICT (loan_id) DO NOTHING
+            """, cancellationToken);
+        var forgotten = await db.Database.ExecuteSqlAsync(
+            $"UPDATE book_loans SET user_id = NULL WHERE loan_id = ANY({ids}) AND user_id IS NOT NULL", cancellationToken);
+        // Cached recommendations were computed from the readers just forgotten.
+        afterCommit.Add(cache.InvalidateAsync);
+        logger.LogInformation("Anonymised {Count} loans ({Forgotten} history rows lost their reader)", ids.Length, forgotten);
+    }
 }
 
 /// <summary>

@@ -11,6 +11,9 @@ namespace Library.BookService.Recommendations;
 /// "Readers who borrowed this also borrowed", from the loan history the lending service's events
 /// bring; then books by the same authors, then in the same categories, each by popularity (loans
 /// in the last 90 days); then the most popular books. One SQL query per answer.
+/// Anonymised loans (no reader) still count for popularity but pair nothing: "also borrowed"
+/// needs to know two loans were the same reader's. A reader's own anonymised loans are no longer
+/// their history, so a title they read long ago may be suggested again: the price of privacy.
 /// </summary>
 public static class RecommendationsApi
 {
@@ -38,7 +41,7 @@ public static class RecommendationsApi
             // Seeds: the book itself. Its co-borrowers are everyone who borrowed it.
             const string sql = """
                 WITH seed AS (SELECT @book AS book_id),
-                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN seed s ON s.book_id = l.book_id),
+                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN seed s ON s.book_id = l.book_id WHERE l.user_id IS NOT NULL),
                 candidates AS (
                     (SELECT l.book_id AS id, 1 AS tier, count(DISTINCT l.user_id)::float8 AS score
                      FROM book_loans l JOIN readers r ON r.user_id = l.user_id
@@ -82,7 +85,7 @@ public static class RecommendationsApi
         {
             const string sql = """
                 WITH history AS (SELECT DISTINCT book_id FROM book_loans WHERE user_id = @user),
-                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN history h ON h.book_id = l.book_id WHERE l.user_id <> @user),
+                readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN history h ON h.book_id = l.book_id WHERE l.user_id <> @user AND l.user_id IS NOT NULL),
                 candidates AS (
                     (SELECT l.book_id AS id, 1 AS tier, count(DISTINCT l.user_id)::float8 AS score
                      FROM book_loans l JOIN readers r ON r.user_id = l.user_id

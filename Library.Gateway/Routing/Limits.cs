@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.RateLimiting;
 
 namespace Library.Gateway.Routing;
@@ -17,6 +18,9 @@ public sealed class LimitOptions
     public int LoginPerIpPerMinute { get; set; } = 120;
     public int RegisterPerMinute { get; set; } = 20;
     public long MaxBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>The catalog import's own, larger limit (<see cref="Limits.ImportPath"/>): a whole catalog file.</summary>
+    public long MaxImportBytes { get; set; } = 16 * 1024 * 1024;
 }
 
 /// <summary>
@@ -27,6 +31,9 @@ public sealed class LimitOptions
 public static class Limits
 {
     private const string EmailItem = "library.login-email";
+
+    /// <summary>The one request whose body may exceed <see cref="LimitOptions.MaxBodyBytes"/>: up to <see cref="LimitOptions.MaxImportBytes"/>.</summary>
+    public const string ImportPath = "/api/books/import";
 
     public static IServiceCollection AddLibraryRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
@@ -92,14 +99,25 @@ public static class Limits
 
     /// <summary>
     /// A declared body over the limit is refused before a byte of it is read (Kestrel's own
-    /// limit, set from the same key, stops chunked bodies that grow past it).
+    /// limit, set from the same key, stops chunked bodies that grow past it). A catalog import
+    /// (POST <see cref="ImportPath"/>) has its own limit, <c>RateLimiting:MaxImportBytes</c>: this
+    /// request's Kestrel limit is raised to it, every other request keeps the small one.
     /// </summary>
-    public static IApplicationBuilder UseBodyLimit(this IApplicationBuilder app, long maxBytes) => app.Use(async (context, next) =>
+    public static IApplicationBuilder UseBodyLimit(this IApplicationBuilder app, long maxBytes, long maxImportBytes) => app.Use(async (context, next) =>
     {
-        if (context.Request.ContentLength > maxBytes)
+        var limit = maxBytes;
+        if (HttpMethods.IsPost(context.Request.Method) && IsPath(context, ImportPath))
+        {
+            limit = maxImportBytes;
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } kestrel)
+            {
+                kestrel.MaxRequestBodySize = maxImportBytes;
+            }
+        }
+        if (context.Request.ContentLength > limit)
         {
             await Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request too large",
-                detail: $"Bodies are limited to {maxBytes} bytes.").ExecuteAsync(context);
+                detail: $"Bodies are limited to {limit} bytes.").ExecuteAsync(context);
             return;
         }
         await next(context);

@@ -15,6 +15,13 @@ namespace Library.Gateway.Routing;
 /// </summary>
 public static class ProxyConfig
 {
+    /// <summary>
+    /// The catalog import (POST <see cref="Limits.ImportPath"/>) goes to the book service through a
+    /// cluster of its own: the same replicas, but its own timeout (<c>Timeouts:import</c>, 300 s),
+    /// as a whole catalog file takes longer than any other request to answer (bench/import.sh).
+    /// </summary>
+    public const string ImportCluster = "bookservice-import";
+
     public static IReverseProxyBuilder AddLibraryProxy(this WebApplicationBuilder builder)
     {
         var proxy = builder.Services.AddReverseProxy()
@@ -35,6 +42,13 @@ public static class ProxyConfig
             // Anonymous GETs of the catalog may be answered at the door (CatalogOutputCache).
             OutputCachePolicy = entry.Service == ApiRoutes.BookService ? CatalogOutputCache.PolicyName : null,
         }).ToList();
+        routes.Add(new RouteConfig
+        {
+            RouteId = ImportCluster,
+            ClusterId = ImportCluster,
+            Match = new RouteMatch { Path = Limits.ImportPath, Methods = ["POST"] },
+            Order = -1, // before /api/books/{**rest}
+        });
         // Each service's OpenAPI document, for the docs page: /openapi/{service}.json.
         routes.AddRange(ApiRoutes.Services.Select(service => new RouteConfig
         {
@@ -54,13 +68,19 @@ public static class ProxyConfig
     }
 
     public static IReadOnlyList<ClusterConfig> Clusters(IConfiguration configuration) =>
-        ApiRoutes.Services.Select(service => new ClusterConfig
+        [
+            .. ApiRoutes.Services.Select(service => Cluster(service, service, RouteTimeout(configuration, service))),
+            Cluster(ImportCluster, ApiRoutes.BookService, ImportTimeout(configuration)),
+        ];
+
+    private static ClusterConfig Cluster(string id, string service, TimeSpan timeout) =>
+        new()
         {
-            ClusterId = service,
+            ClusterId = id,
             LoadBalancingPolicy = LoadBalancingPolicies.PowerOfTwoChoices,
             // A replica that has not answered (headers) in time: 504 problem details (a GET is
             // first tried once more on another replica).
-            HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = RouteTimeout(configuration, service) },
+            HttpRequest = new Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig { ActivityTimeout = timeout },
             Destinations = new Dictionary<string, DestinationConfig>
             {
                 [service] = new() { Address = $"http+https://{service}" },
@@ -85,13 +105,20 @@ public static class ProxyConfig
                     ReactivationPeriod = TimeSpan.FromSeconds(10),
                 },
             },
-        }).ToList();
+        };
 
     /// <summary><c>Timeouts:{service}</c> seconds, else <c>Timeouts:Default</c>, else 30 s.</summary>
     public static TimeSpan RouteTimeout(IConfiguration configuration, string service)
     {
         var seconds = configuration.GetValue<double?>($"Timeouts:{service}") ?? configuration.GetValue<double?>("Timeouts:Default") ?? 30;
         return TimeSpan.FromSeconds(seconds > 0 ? seconds : 30);
+    }
+
+    /// <summary><c>Timeouts:import</c> seconds, else 300 s.</summary>
+    public static TimeSpan ImportTimeout(IConfiguration configuration)
+    {
+        var seconds = configuration.GetValue<double?>("Timeouts:import") ?? 300;
+        return TimeSpan.FromSeconds(seconds > 0 ? seconds : 300);
     }
 
     private sealed class ReloadOnConfigurationChange(IConfiguration configuration, InMemoryConfigProvider proxy) : IHostedService, IDisposable

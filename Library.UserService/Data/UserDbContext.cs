@@ -23,6 +23,9 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
             user.Property(u => u.FirstName).HasMaxLength(100);
             user.Property(u => u.LastName).HasMaxLength(100);
             user.Property(u => u.Role).HasMaxLength(20);
+            // Existing readers keep their history (the default); the sentinel is the CLR
+            // initial value too, so an explicit false is written rather than taken for "unset".
+            user.Property(u => u.KeepLoanHistory).HasDefaultValue(true).HasSentinel(true);
             user.ToTable(t => t.HasCheckConstraint("ck_users_role", "role IN ('member', 'librarian', 'admin')"));
             user.HasIndex(u => new { u.LastName, u.FirstName, u.Id });
             // A group any user is in cannot be deleted (also under a race with an assignment).
@@ -74,6 +77,12 @@ public sealed class User
 
     /// <summary>The reader's patron group (new readers get the configured default).</summary>
     public Guid PatronGroupId { get; set; }
+
+    /// <summary>
+    /// The reader's privacy choice: false asks every service to forget them on their returned
+    /// loans (the lending service anonymises them; the user service only announces the choice).
+    /// </summary>
+    public bool KeepLoanHistory { get; set; } = true;
 
     /// <summary>Consecutive failed log-ins; reset by a success or a lockout.</summary>
     public int FailedLogins { get; set; }

@@ -26,6 +26,8 @@ public sealed class UsersGrpcService(UserDbContext db) : Library.Contracts.Users
             Active = user.Active,
             Version = user.Version,
             PatronGroupId = user.PatronGroupId.ToString(),
+            // Set always, so lending stores a reader fetched right after an opt-out as keeping none.
+            KeepLoanHistory = user.KeepLoanHistory,
         };
     }
 }

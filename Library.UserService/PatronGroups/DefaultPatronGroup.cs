@@ -1,6 +1,7 @@
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.UserService.Data;
+using Library.UserService.Users;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -93,7 +94,7 @@ public sealed class DefaultPatronGroup(IOptions<PatronGroupOptions> options)
         {
             user.Version++;
             user.UpdatedAt = now;
-            db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
+            db.AddEvent(UserEvents.Updated(user));
         }
         await db.SaveChangesAsync(ct);
         logger.LogInformation("Announced the default patron group {Name} and the group of {Count} existing users", group.Name, users.Count);

@@ -175,7 +175,7 @@ public static class PatronGroupsApi
         user.PatronGroupId = groupId;
         user.Version++;
         user.UpdatedAt = time.GetUtcNow();
-        db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
+        db.AddEvent(UserEvents.Updated(user));
         try
         {
             await db.SaveChangesAsync(ct);

@@ -39,7 +39,7 @@ public static class Enrolment
         };
         user.PasswordHash = hasher.HashPassword(user, password!);
         db.Users.Add(user);
-        db.AddEvent(new UserRegistered(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
+        db.AddEvent(UserEvents.Registered(user));
         try
         {
             await db.SaveChangesAsync(ct);

@@ -12,6 +12,7 @@ namespace Library.UserService.Users;
 
 public sealed record CreateUserRequest(string? Email, string? FirstName, string? LastName, string? Password, string? Role);
 public sealed record ChangeRoleRequest(string? Role);
+public sealed record PrivacyRequest(bool? KeepLoanHistory);
 
 public static class UsersApi
 {
@@ -19,6 +20,7 @@ public static class UsersApi
     {
         var users = app.MapGroup("/api/users").WithTags("Users");
         users.MapGet("/me", Me).RequireAuthorization(Policies.Member);
+        users.MapPut("/me/privacy", ChangePrivacy).RequireAuthorization(Policies.Member);
         users.MapPost("/", Create).RequireAuthorization(Policies.Librarian);
         users.MapGet("/", List).RequireAuthorization(Policies.Librarian);
         users.MapGet("/{id:guid}", Get).RequireAuthorization(Policies.Member);
@@ -31,6 +33,32 @@ public static class UsersApi
     {
         var user = await db.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == caller.UserId(), ct);
         return user is null ? Results.NotFound() : Results.Ok(UserResponse.From(user));
+    }
+
+    /// <summary>
+    /// The reader's own privacy choice. Announced (UserUpdated, same transaction) only when it
+    /// changes: the lending service anonymises the reader's returned loans from then on.
+    /// </summary>
+    private static async Task<IResult> ChangePrivacy(PrivacyRequest request, ClaimsPrincipal caller, UserDbContext db, TimeProvider time, ILogger<PrivacyRequest> logger, CancellationToken ct)
+    {
+        if (request.KeepLoanHistory is not { } keep)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["keepLoanHistory"] = ["keepLoanHistory is required (true or false)."] });
+        }
+        var user = await db.Users.SingleOrDefaultAsync(u => u.Id == caller.UserId(), ct);
+        if (user is null)
+        {
+            return Results.NotFound();
+        }
+        if (user.KeepLoanHistory != keep)
+        {
+            user.KeepLoanHistory = keep;
+            Touch(user, time);
+            db.AddEvent(UserEvents.Updated(user));
+            await db.SaveChangesAsync(ct);
+            logger.LogInformation("User {UserId} set keepLoanHistory to {KeepLoanHistory}", user.Id, keep);
+        }
+        return Results.Ok(UserResponse.From(user));
     }
 
     /// <summary>Enrolment at the desk; only an admin may give a role other than member.</summary>
@@ -114,7 +142,7 @@ public static class UsersApi
         {
             user.Role = request.Role!;
             Touch(user, time);
-            db.AddEvent(new UserUpdated(user.Id, user.Email, user.FirstName, user.LastName, user.Role, user.Active, user.Version, user.PatronGroupId));
+            db.AddEvent(UserEvents.Updated(user));
             await db.SaveChangesAsync(ct);
         }
         return Results.Ok(UserResponse.From(user));

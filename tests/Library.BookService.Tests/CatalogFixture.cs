@@ -32,6 +32,7 @@ public class CatalogFixture : IAsyncLifetime
             ["ConnectionStrings:bookdb"] = Database.ConnectionString,
             ["ConnectionStrings:cache"] = redis,
             ["Auth:MetadataAddress"] = Users.MetadataAddress,
+            ["Catalog:MaxImportBytes"] = "1048576", // 1 MiB: the import's size limit within a test's reach
         });
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
         (MemberId, MemberToken) = await Users.NewUserAsync("member");

@@ -46,6 +46,7 @@ public sealed class DoorFixture : IAsyncLifetime
             // The failover test reads as fast as it can: the anonymous limit is not its subject.
             ["RateLimiting:AnonymousPerMinute"] = "10000000",
             ["RateLimiting:RegisterPerMinute"] = "1000",
+            ["RateLimiting:MaxImportBytes"] = "524288", // 512 KiB: the import's own limit, within a test's reach
         }).OnPort(Ports.FreePort());
         // On Kestrel, as in production: its request limits (body size) apply.
         Gateway.StartServer();
@@ -86,6 +87,41 @@ public sealed class DoorTests(DoorFixture fixture) : IClassFixture<DoorFixture>
         // Another account from the same address is not held back by this one.
         using var other = await client.PostAsJsonAsync("/api/auth/login", new { email = $"other-{Guid.NewGuid():N}@library.test", password = "guess" }, Ct);
         Assert.Equal(HttpStatusCode.Unauthorized, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_catalog_import_has_its_own_larger_body_limit_and_nothing_else_does()
+    {
+        var (_, token) = await fixture.Users.NewUserAsync("librarian");
+        using var client = fixture.Client();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        static StringContent Csv(string text) => new(text, System.Text.Encoding.UTF8, "text/csv");
+        var header = "isbn,title,subtitle,authors,categories,publisher,publishedYear,language,copies\n";
+
+        // About 200 KiB: over the 64 KiB of every other request, under the import's 512 KiB.
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var rows = Enumerable.Range(0, 600).Select(i => $"{TestIsbn.Next()},Gateway Import {tag} {i} {new string('x', 300)},,,,Ace,2000,en,1\n");
+        var file = header + string.Concat(rows);
+        Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(file), 150 * 1024, 400 * 1024);
+        using var imported = await client.PostAsync("/api/books/import", Csv(file), Ct);
+        Assert.Equal(HttpStatusCode.OK, imported.StatusCode);
+        Assert.Equal(600, (await imported.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("created").GetInt32());
+
+        // Over the import's limit: declared, or chunked (Kestrel stops it as it grows).
+        var big = header + new string('#', 600 * 1024);
+        using var declared = await client.PostAsync("/api/books/import", Csv(big), Ct);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
+        Assert.Equal("application/problem+json", declared.Content.Headers.ContentType?.MediaType);
+        var chunked = new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(big)));
+        chunked.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/csv");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/books/import") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        using var streamed = await client.SendAsync(request, Ct);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
+
+        // The larger limit is the import's alone: the same body to another catalog write is refused.
+        using var elsewhere = await client.PostAsync("/api/books", Csv(file), Ct);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, elsewhere.StatusCode);
     }
 
     [Fact]

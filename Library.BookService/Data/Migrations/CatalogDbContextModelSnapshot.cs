@@ -17,10 +17,27 @@ namespace Library.BookService.Data.Migrations
         {
 #pragma warning disable 612, 618
             modelBuilder
-                .HasAnnotation("ProductVersion", "10.0.5")
+                .HasAnnotation("ProductVersion", "10.0.14")
                 .HasAnnotation("Relational:MaxIdentifierLength", 63);
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
+
+            modelBuilder.Entity("Library.BookService.Data.AnonymisedLoan", b =>
+                {
+                    b.Property<Guid>("LoanId")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("loan_id");
+
+                    b.Property<DateTimeOffset>("AnonymisedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("anonymised_at");
+
+                    b.HasKey("LoanId")
+                        .HasName("pk_anonymised_loans");
+
+                    b.ToTable("anonymised_loans", (string)null);
+                });
 
             modelBuilder.Entity("Library.BookService.Data.Author", b =>
                 {
@@ -177,7 +194,7 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("returned_at");
 
-                    b.Property<Guid>("UserId")
+                    b.Property<Guid?>("UserId")
                         .HasColumnType("uuid")
                         .HasColumnName("user_id");
 

@@ -277,6 +277,12 @@ namespace Library.UserService.Data.Migrations
                         .HasColumnType("character varying(100)")
                         .HasColumnName("first_name");
 
+                    b.Property<bool>("KeepLoanHistory")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("boolean")
+                        .HasDefaultValue(true)
+                        .HasColumnName("keep_loan_history");
+
                     b.Property<string>("LastName")
                         .IsRequired()
                         .HasMaxLength(100)
