@@ -1449,6 +1449,7 @@ async function renderAccount(box, userId, { staff }) {
     api('GET', `/api/fines${qs({ userId, page: 1, pageSize: 50 })}`),
   ]);
   const currency = account.currency;
+  const openCount = Array.isArray(account.openFines) ? account.openFines.length : account.openFines;
   const section = h('section', { 'aria-labelledby': 'fines-h', testid: 'fines' }, h('h2', { id: 'fines-h' }, 'Fines'), errorBox());
   section.append(fineTable(fines.items, currency, { staff, section, reload }));
   const onLift = staff ? (b, button) => busy(button, null, async () => {
@@ -1459,7 +1460,8 @@ async function renderAccount(box, userId, { staff }) {
   fill(box,
     h('p', { class: 'balance', testid: 'account-balance', 'data-balance': account.balance },
       'Balance: ', h('strong', {}, money(account.balance, currency)),
-      account.openFines ? ` in ${account.openFines} open fine${account.openFines === 1 ? '' : 's'}` : ''),
+      openCount ? ` in ${openCount} open fine${openCount === 1 ? '' : 's'}` : '',
+      account.accruing?.length ? h('span', { testid: 'account-accruing' }, ` · ${money(account.accruing.reduce((t, a) => t + a.amount, 0), currency)} more accruing on overdue loans`) : ''),
     h('section', { 'aria-labelledby': 'blocks-h', testid: 'blocks' }, h('h2', { id: 'blocks-h' }, 'Blocks'), blockList(account.blocks, { onLift })),
     staff ? placeBlockForm(userId, reload) : null,
     section);
