@@ -201,6 +201,11 @@ function describeProblem(err) {
     const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : ' Try again in a moment.';
     return { title: 'Slow down', detail: `Too many requests.${wait}` };
   }
+  if (err.status === 403 && Array.isArray(p.blocks) && p.blocks.length) {
+    // A block refusal names every block, so the reader knows what to settle first.
+    const why = p.blocks.map((b) => b.reason || b.source).filter(Boolean).join('; ');
+    return { title: p.title || 'Blocked', detail: [p.detail, why && !String(p.detail || '').includes(why) ? why : ''].filter(Boolean).join(' ') };
+  }
   if (err.status === 403 && !p.detail) return { title: 'Not allowed', detail: 'Your role does not allow this.' };
   if (err.status === 401 && !p.detail) return { title: 'Please log in', detail: 'This needs a signed-in user.' };
   if (err.status === 404 && !p.detail) return { title: 'Not found', detail: 'It does not exist (any more).' };
@@ -628,7 +633,7 @@ function holdRow(x, section, reload) {
 
 const ADMIN_TABS = [
   ['desk', 'Desk'], ['books', 'Books'], ['authors', 'Authors'], ['categories', 'Categories'],
-  ['readers', 'Readers'], ['borrowers', 'Borrowers'], ['unavailable', 'Unavailable'],
+  ['readers', 'Readers'], ['borrowers', 'Borrowers'], ['unavailable', 'Unavailable'], ['reports', 'Reports'],
 ];
 const ADMIN_ONLY_TABS = [['rules', 'Circulation rules'], ['calendar', 'Calendar']];
 const isAdmin = () => session.user && session.user.role === 'admin';
@@ -650,6 +655,8 @@ async function adminView(parts, params) {
     case 'readers': return readersView(params);
     case 'borrowers': return borrowersView(params);
     case 'unavailable': return unavailableView(params);
+    case 'reports': return reportsView(params);
+    case 'account': return readerAccountView(id);
     case 'book': return bookFormView(id);
     case 'desk': return deskView(params);
     case 'rules': return isAdmin() ? rulesView() : view('Admins only', h('p', {}, 'Only admins change the circulation rules.'));
@@ -911,7 +918,8 @@ async function readersView(params) {
     fill(list,
       h('p', { class: 'count', testid: 'readers-count' }, `${data.totalCount} found`),
       h('ul', { class: 'rows', testid: 'readers-list' }, data.items.map((u) => h('li', { class: 'row', testid: 'reader-row', 'data-user-id': u.id },
-        h('div', {}, h('strong', {}, `${u.firstName} ${u.lastName}`), h('p', { class: 'meta' }, `${u.email} · ${u.role}${u.active ? '' : ' · deactivated'} · since ${fmtDate(u.createdAt)}`))))),
+        h('div', {}, h('strong', {}, `${u.firstName} ${u.lastName}`), h('p', { class: 'meta' }, `${u.email} · ${u.role}${u.active ? '' : ' · deactivated'} · since ${fmtDate(u.createdAt)}`)),
+        h('div', { class: 'buttons' }, h('a', { class: 'button', href: `#/admin/account/${u.id}`, testid: 'reader-account' }, 'Account'))))),
       data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/admin/readers${qs({ search, page: p })}`; }) : null);
   } catch (err) {
     fill(list);
@@ -1344,6 +1352,311 @@ async function calendarView() {
   adminFrame('calendar', 'Calendar', form);
 }
 
+// ---------------------------------------------------------------- fines, blocks, notices: the account
+
+/** Money in minor units (cents), shown in the library's currency. */
+function money(minor, currency) {
+  const amount = Number(minor || 0) / 100;
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency: currency || 'EUR' }).format(amount);
+  } catch {
+    return `${amount.toFixed(2)} ${currency || ''}`.trim();
+  }
+}
+
+/** Parses "12.50" or "12,50" into minor units; null when it is not an amount. */
+function toMinor(text) {
+  const s = String(text || '').trim().replace(',', '.');
+  if (!/^\d+(\.\d{1,2})?$/.test(s)) return null;
+  const [whole, frac = ''] = s.split('.');
+  return Number.parseInt(whole, 10) * 100 + Number.parseInt((frac + '00').slice(0, 2), 10);
+}
+
+const BLOCK_SOURCES = { fines: 'Fines', overdue: 'Overdue loan', limit: 'Loan limit', manual: 'Placed by the library' };
+const NOTICE_KINDS = {
+  'due-soon': 'Due soon', overdue: 'Overdue', 'hold-ready': 'Hold ready', 'hold-expired': 'Hold expired', 'fine-charged': 'Fine charged',
+};
+
+/** The blocks of an account, each with what it stops; librarians get a Lift button on manual ones. */
+function blockList(blocks, { onLift } = {}) {
+  if (!blocks?.length) return h('p', { class: 'empty', testid: 'blocks-none' }, 'No blocks: borrowing, renewing and holds are open.');
+  return h('ul', { class: 'rows', testid: 'blocks-list' }, blocks.map((b) => {
+    const stops = [b.borrowing !== false && 'borrowing', b.renewals !== false && 'renewing', b.holds !== false && 'holds'].filter(Boolean);
+    const lift = onLift && b.source === 'manual' && b.id
+      ? h('button', { type: 'button', class: 'danger', testid: 'block-lift', onclick: (e) => onLift(b, e.currentTarget) }, 'Lift')
+      : null;
+    return h('li', { class: 'row', testid: 'block-row', 'data-source': b.source, 'data-block-id': b.id || '' },
+      h('div', {},
+        h('strong', {}, BLOCK_SOURCES[b.source] || b.source),
+        h('p', { class: 'meta' }, b.reason || '',
+          stops.length ? ` · stops ${stops.join(', ')}` : '',
+          b.expiresAt ? ` · until ${fmtDate(b.expiresAt)}` : '')),
+      lift ? h('div', { class: 'buttons' }, lift) : null);
+  }));
+}
+
+/** A reader's fines as a table; librarians pay and waive open ones in place. */
+function fineTable(fines, currency, { staff, section, reload } = {}) {
+  if (!fines.length) return h('p', { class: 'empty', testid: 'fines-none' }, 'No fines.');
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'fines-table' },
+    h('thead', {}, h('tr', {}, ['Title', 'Kind', 'Charged', 'Amount', 'Paid', 'Status', staff ? 'Take' : null].filter(Boolean).map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, fines.map((f) => {
+      let actions = null;
+      if (staff && f.status === 'open') {
+        const pay = h('form', { class: 'inline compact', testid: 'fine-pay-form', novalidate: true },
+          field('Amount', 'amount', { inputmode: 'decimal', value: ((f.amount - f.paidAmount) / 100).toFixed(2), testid: 'fine-pay-amount', size: '7' }),
+          h('button', { type: 'submit', class: 'primary', testid: 'fine-pay' }, 'Take payment'), errorBox());
+        pay.addEventListener('submit', (e) => {
+          e.preventDefault();
+          busy(pay.querySelector('button'), pay, async () => {
+            const minor = toMinor(pay.elements.amount.value);
+            if (minor === null) throw new ApiError(400, { title: 'Bad amount', errors: { amount: ['Write an amount such as 2.50.'] } });
+            await api('POST', `/api/fines/${f.id}/payments`, { body: { amount: minor } });
+            flash(`Payment of ${money(minor, currency)} taken for “${f.title}”.`, 'ok');
+            await reload();
+          });
+        });
+        const waive = h('form', { class: 'inline compact', testid: 'fine-waive-form', novalidate: true },
+          field('Reason to waive', 'reason', { testid: 'fine-waive-reason', maxlength: '500' }),
+          h('button', { type: 'submit', testid: 'fine-waive' }, 'Waive'), errorBox());
+        waive.addEventListener('submit', (e) => {
+          e.preventDefault();
+          busy(waive.querySelector('button'), waive, async () => {
+            await api('POST', `/api/fines/${f.id}/waive`, { body: { reason: waive.elements.reason.value.trim() } });
+            flash(`Fine for “${f.title}” waived.`, 'ok');
+            await reload();
+          });
+        });
+        actions = h('td', {}, pay, waive);
+      } else if (staff) actions = h('td', {});
+      return h('tr', { testid: 'fine-row', 'data-fine-id': f.id, 'data-status': f.status, 'data-kind': f.kind },
+        h('td', {}, f.bookId ? h('a', { href: `#/book/${f.bookId}` }, f.title || 'Book') : (f.title || '')),
+        h('td', {}, f.kind),
+        h('td', {}, fmtDate(f.createdAt)),
+        h('td', { testid: 'fine-amount' }, money(f.amount, currency)),
+        h('td', { testid: 'fine-paid' }, money(f.paidAmount, currency)),
+        h('td', {}, h('span', { class: `badge ${f.status}`, testid: 'fine-status' }, f.status)),
+        actions);
+    }))));
+}
+
+/** Balance, blocks and fines of one reader: the reader's own page and the librarian's both use it. */
+async function renderAccount(box, userId, { staff }) {
+  fill(box, h('p', {}, 'Loading…'));
+  const reload = () => renderAccount(box, userId, { staff });
+  const [{ data: account }, { data: fines }] = await Promise.all([
+    api('GET', `/api/users/${encodeURIComponent(userId)}/account`),
+    api('GET', `/api/fines${qs({ userId, page: 1, pageSize: 50 })}`),
+  ]);
+  const currency = account.currency;
+  const openCount = Array.isArray(account.openFines) ? account.openFines.length : account.openFines;
+  const section = h('section', { 'aria-labelledby': 'fines-h', testid: 'fines' }, h('h2', { id: 'fines-h' }, 'Fines'), errorBox());
+  section.append(fineTable(fines.items, currency, { staff, section, reload }));
+  const onLift = staff ? (b, button) => busy(button, null, async () => {
+    await api('DELETE', `/api/blocks/${b.id}`);
+    flash('Block lifted.', 'ok');
+    await reload();
+  }) : undefined;
+  fill(box,
+    h('p', { class: 'balance', testid: 'account-balance', 'data-balance': account.balance },
+      'Balance: ', h('strong', {}, money(account.balance, currency)),
+      openCount ? ` in ${openCount} open fine${openCount === 1 ? '' : 's'}` : '',
+      account.accruing?.length ? h('span', { testid: 'account-accruing' }, ` · ${money(account.accruing.reduce((t, a) => t + a.amount, 0), currency)} more accruing on overdue loans`) : ''),
+    h('section', { 'aria-labelledby': 'blocks-h', testid: 'blocks' }, h('h2', { id: 'blocks-h' }, 'Blocks'), blockList(account.blocks, { onLift })),
+    staff ? placeBlockForm(userId, reload) : null,
+    section);
+}
+
+function placeBlockForm(userId, reload) {
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'block-submit' }, 'Place block');
+  const check = (label, name) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked: true, testid: `block-${name}` }), label);
+  const form = h('form', { class: 'stack', testid: 'block-form', novalidate: true },
+    h('h2', {}, 'Place a block'),
+    field('Reason', 'reason', { testid: 'block-reason', maxlength: '500', required: true }),
+    field('Until (optional)', 'expiresAt', { type: 'date', testid: 'block-expires' }),
+    h('fieldset', {}, h('legend', {}, 'It stops'), check('Borrowing', 'borrowing'), check('Renewing', 'renewals'), check('New holds', 'holds')),
+    errorBox(), h('div', { class: 'buttons' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      const until = form.elements.expiresAt.value;
+      await api('POST', `/api/users/${encodeURIComponent(userId)}/blocks`, {
+        body: {
+          reason: form.elements.reason.value.trim(),
+          expiresAt: until ? new Date(`${until}T23:59:59`).toISOString() : null,
+          borrowing: form.elements.borrowing.checked,
+          renewals: form.elements.renewals.checked,
+          holds: form.elements.holds.checked,
+        },
+      });
+      flash('Block placed.', 'ok');
+      await reload();
+    });
+  });
+  return form;
+}
+
+async function noticesFeed(box, page) {
+  try {
+    const { data } = await api('GET', `/api/notices${qs({ page, pageSize: 20 })}`);
+    fill(box, data.items.length
+      ? h('ul', { class: 'rows', testid: 'notices-list' }, data.items.map((n) => h('li', { class: 'row', testid: 'notice-row', 'data-kind': n.kind },
+        h('div', {},
+          h('strong', {}, NOTICE_KINDS[n.kind] || n.kind), ' · ',
+          n.bookId ? h('a', { href: `#/book/${n.bookId}` }, n.title || 'Book') : (n.title || ''),
+          h('p', { class: 'meta' }, n.sentAt ? `sent ${fmtDateTime(n.sentAt)} by ${n.channel}` : `to be sent by ${n.channel}`)))))
+      : h('p', { class: 'empty', testid: 'notices-empty' }, 'No notices yet.'),
+      data.totalCount > 20 ? pager(page, 20, data.totalCount, (p) => { location.hash = `#/account${qs({ page: p })}`; }, 'notices-pager') : null);
+  } catch (err) {
+    fill(box, errorBox());
+    showError(box, err);
+  }
+}
+
+async function accountView(params) {
+  if (!session.user) return needLogin();
+  const page = Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+  const account = h('div', { testid: 'account' });
+  const notices = h('div', {}, h('p', {}, 'Loading…'));
+  const privacy = h('section', { 'aria-labelledby': 'privacy-h', testid: 'privacy' }, h('h2', { id: 'privacy-h' }, 'Privacy'), errorBox());
+  view('My account', account,
+    h('section', { 'aria-labelledby': 'notices-h' }, h('h2', { id: 'notices-h' }, 'Notices'), notices),
+    privacy);
+  const me = api('GET', '/api/users/me').then(({ data }) => data).catch(() => null);
+  await Promise.all([
+    renderAccount(account, session.user.id, { staff: false }).catch((err) => { fill(account, errorBox()); showError(account, err); }),
+    noticesFeed(notices, page),
+    me.then((u) => {
+      const box = h('input', { type: 'checkbox', name: 'keepLoanHistory', checked: u ? u.keepLoanHistory !== false : true, testid: 'privacy-keep' });
+      const save = h('button', { type: 'button', testid: 'privacy-save' }, 'Save');
+      save.addEventListener('click', () => busy(save, privacy, async () => {
+        await api('PUT', '/api/users/me/privacy', { body: { keepLoanHistory: box.checked } });
+        flash(box.checked ? 'Your loan history is kept.' : 'Your returned loans no longer name you.', 'ok');
+      }));
+      privacy.append(
+        h('label', { class: 'check' }, box, 'Keep my loan history (for my list of returned loans and personal recommendations)'),
+        h('p', { class: 'meta' }, 'Without it, each loan forgets you when you return it.'),
+        h('div', { class: 'buttons' }, save));
+    }),
+  ]);
+}
+
+async function readerAccountView(id) {
+  const box = h('div', { testid: 'account' });
+  const who = h('p', { testid: 'account-reader' });
+  adminFrame('readers', 'Reader account', who, box);
+  const u = await readerById(id);
+  fill(who, u ? `${readerName(u)} · ${u.email}` : id, ' · ', h('a', { href: `#/admin/desk${qs({ reader: id })}` }, 'Open at the desk'));
+  try {
+    await renderAccount(box, id, { staff: true });
+  } catch (err) {
+    fill(box, errorBox());
+    showError(box, err);
+  }
+}
+
+// ---------------------------------------------------------------- reports, import, export
+
+/** GET with a chosen Accept, saved as a file (the token goes in a header, so a plain link would not do). */
+async function download(path, accept, filename) {
+  const r = await fetch(path, { headers: { Accept: accept, Authorization: `Bearer ${session.access}` } });
+  if (!r.ok) {
+    const problem = await r.json().catch(() => ({ title: r.statusText }));
+    throw new ApiError(r.status, problem, r.headers.get('Retry-After'));
+  }
+  const blob = await r.blob();
+  const a = h('a', { href: URL.createObjectURL(blob), download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  return blob;
+}
+
+const CIRCULATION_COLUMNS = [
+  ['date', 'Day'], ['loans', 'Loans'], ['returns', 'Returns'], ['renewals', 'Renewals'], ['holdsPlaced', 'Holds placed'],
+  ['holdsFilled', 'Holds filled'], ['overdue', 'Overdue'], ['finesCharged', 'Fines charged'], ['finesPaid', 'Fines paid'],
+];
+
+async function reportsView(params) {
+  const today = new Date().toISOString().slice(0, 10);
+  const monthAgo = new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10);
+  const from = params.get('from') || monthAgo;
+  const to = params.get('to') || today;
+  const form = h('form', { class: 'inline', testid: 'reports-form', novalidate: true },
+    field('From', 'from', { type: 'date', value: from, testid: 'reports-from' }),
+    field('To', 'to', { type: 'date', value: to, testid: 'reports-to' }),
+    h('button', { type: 'submit', class: 'primary', testid: 'reports-submit' }, 'Show'), errorBox());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    location.hash = `#/admin/reports${qs({ from: form.elements.from.value, to: form.elements.to.value })}`;
+  });
+  const range = qs({ from, to });
+  const csvButton = (label, path, file, testid) => {
+    const b = h('button', { type: 'button', testid }, label);
+    b.addEventListener('click', () => busy(b, form, () => download(path, 'text/csv', file)));
+    return b;
+  };
+  const circulation = h('section', { 'aria-labelledby': 'circ-h', testid: 'report-circulation' },
+    h('h2', { id: 'circ-h' }, 'Circulation per day'),
+    csvButton('Download CSV', `/api/reports/circulation${range}`, `circulation-${from}-${to}.csv`, 'report-circulation-csv'),
+    h('div', { class: 'report-body' }, h('p', {}, 'Loading…')));
+  const popular = h('section', { 'aria-labelledby': 'pop-h', testid: 'report-popular' },
+    h('h2', { id: 'pop-h' }, 'Most borrowed titles'),
+    csvButton('Download CSV', `/api/reports/popular${qs({ from, to, limit: 50 })}`, `popular-${from}-${to}.csv`, 'report-popular-csv'),
+    h('div', { class: 'report-body' }, h('p', {}, 'Loading…')));
+  adminFrame('reports', 'Reports', form, circulation, popular, catalogTransfer());
+  const rows = (data) => (Array.isArray(data) ? data : data?.days || data?.items || []);
+  try {
+    const [{ data: circ }, { data: pop }] = await Promise.all([
+      api('GET', `/api/reports/circulation${range}`),
+      api('GET', `/api/reports/popular${qs({ from, to, limit: 50 })}`),
+    ]);
+    fill(circulation.querySelector('.report-body'), h('div', { class: 'table-wrap' }, h('table', { class: 'grid', testid: 'report-circulation-table' },
+      h('thead', {}, h('tr', {}, CIRCULATION_COLUMNS.map(([, t]) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, rows(circ).map((d) => h('tr', { testid: 'report-day', 'data-date': d.date },
+        CIRCULATION_COLUMNS.map(([k]) => h('td', {}, k.startsWith('fines') ? String(d[k] ?? 0) : (d[k] ?? 0)))))))));
+    fill(popular.querySelector('.report-body'), rows(pop).length
+      ? h('ol', { testid: 'report-popular-list' }, rows(pop).map((t) => h('li', { testid: 'report-popular-row', 'data-book-id': t.bookId },
+        h('a', { href: `#/book/${t.bookId}` }, t.title || t.bookId), ` · ${t.loans} loans`)))
+      : h('p', { class: 'empty' }, 'No loans in this range.'));
+  } catch (err) {
+    showError(form, err);
+  }
+}
+
+/** Import a CSV of titles and export the whole catalog. */
+function catalogTransfer() {
+  const file = h('input', { type: 'file', name: 'file', accept: '.csv,text/csv', testid: 'import-file' });
+  const submit = h('button', { type: 'submit', class: 'primary', testid: 'import-submit' }, 'Import');
+  const result = h('div', { testid: 'import-result', 'aria-live': 'polite' });
+  const form = h('form', { class: 'stack', testid: 'import-form', novalidate: true },
+    h('div', { class: 'field' }, h('label', {}, 'CSV file (isbn, title, subtitle, authors, categories, publisher, publishedYear, language, copies)', file)),
+    errorBox(), h('div', { class: 'buttons' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(submit, form, async () => {
+      fill(result);
+      const f = file.files[0];
+      if (!f) throw new ApiError(400, { title: 'No file', detail: 'Choose a CSV file to import.' });
+      const r = await fetch('/api/books/import', {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/csv', Accept: 'application/json, application/problem+json', Authorization: `Bearer ${session.access}` },
+        body: await f.text(),
+      });
+      const data = await r.json().catch(() => null);
+      if (!r.ok) throw new ApiError(r.status, data || { title: r.statusText }, r.headers.get('Retry-After'));
+      fill(result, h('div', { class: `msg ${data.rejected.length ? 'error' : 'ok'}`, testid: 'import-done', 'data-created': data.created, 'data-updated': data.updated, 'data-rejected': data.rejected.length },
+        h('strong', {}, `${data.created} created, ${data.updated} updated, ${data.rejected.length} rejected.`),
+        data.rejected.length ? h('ul', { testid: 'import-rejected' }, data.rejected.slice(0, 100).map((x) =>
+          h('li', {}, `Line ${x.line}: ${[].concat(...Object.values(x.errors || {})).concat(Array.isArray(x.errors) ? x.errors : []).join(' ')}`))) : null));
+    });
+  });
+  const exportButton = h('button', { type: 'button', testid: 'export-download' }, 'Download the catalog (CSV)');
+  exportButton.addEventListener('click', () => busy(exportButton, form, () => download('/api/books/export', 'text/csv', 'catalog.csv')));
+  return h('section', { 'aria-labelledby': 'transfer-h', testid: 'catalog-transfer' },
+    h('h2', { id: 'transfer-h' }, 'Catalog import and export'), form, result, h('div', { class: 'buttons' }, exportButton));
+}
+
 // ---------------------------------------------------------------- router
 
 async function route() {
@@ -1360,6 +1673,7 @@ async function route() {
     case 'login': return loginView();
     case 'register': return registerView();
     case 'loans': return loansView(params);
+    case 'account': return accountView(params);
     case 'admin': return adminView(parts.slice(1), params);
     default: return searchView(params);
   }
