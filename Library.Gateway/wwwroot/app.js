@@ -1605,7 +1605,7 @@ async function reportsView(params) {
     csvButton('Download CSV', `/api/reports/popular${qs({ from, to, limit: 50 })}`, `popular-${from}-${to}.csv`, 'report-popular-csv'),
     h('div', { class: 'report-body' }, h('p', {}, 'Loading…')));
   adminFrame('reports', 'Reports', form, circulation, popular, catalogTransfer());
-  const rows = (data) => (Array.isArray(data) ? data : data?.days || data?.items || []);
+  const rows = (data) => (Array.isArray(data) ? data : data?.days || data?.titles || data?.items || []);
   try {
     const [{ data: circ }, { data: pop }] = await Promise.all([
       api('GET', `/api/reports/circulation${range}`),

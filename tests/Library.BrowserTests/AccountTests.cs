@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Library.TestSupport;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -23,7 +24,7 @@ public sealed partial class PageTests
     }
 
     /// <summary>The rules as they are, with every rule charging <see cref="LostFee"/> for a lost copy (nothing else changes).</summary>
-    private async Task ChargeForLostCopiesAsync(HttpClient admin)
+    private static async Task ChargeForLostCopiesAsync(HttpClient admin)
     {
         var rules = (await admin.GetFromJsonAsync<JsonNode>("/api/circulation-rules"))!;
         var list = rules is JsonArray a ? a : rules["rules"]!.AsArray();
@@ -68,6 +69,7 @@ public sealed partial class PageTests
         await using (context)
         {
             await LoginAsync(page, email, "Reader-password-1");
+            await Expect(ById(page, "whoami")).ToContainTextAsync("(member)");
             await ById(page, "nav-account").ClickAsync();
             await Expect(ById(page, "view-title")).ToHaveTextAsync("My account");
             await Expect(ById(page, "account-balance")).ToHaveAttributeAsync("data-balance", LostFee.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -85,7 +87,9 @@ public sealed partial class PageTests
                 await Task.Delay(500);
                 await page.ReloadAsync();
                 await LoginAsync(page, email, "Reader-password-1");
+                await Expect(ById(page, "whoami")).ToContainTextAsync("(member)");
                 await ById(page, "nav-account").ClickAsync();
+                await Expect(ById(page, "view-title")).ToHaveTextAsync("My account");
             }
             await Expect(ById(page, "notice-row").And(page.Locator("[data-kind='fine-charged']"))).ToHaveCountAsync(1);
             await WholeLibrary.ScreenshotAsync(page, scenario, "1-reader-account");
@@ -97,6 +101,7 @@ public sealed partial class PageTests
         await using (context)
         {
             await LoginAsync(page, WholeLibrary.AdminEmail, WholeLibrary.AdminPassword);
+            await Expect(ById(page, "whoami")).ToContainTextAsync("(admin)");
             await page.GotoAsync($"{stack.BaseUrl}/#/admin/readers?search={Uri.EscapeDataString(email)}");
             await ById(page, "reader-account").ClickAsync();
             await Expect(ById(page, "view-title")).ToHaveTextAsync("Reader account");
@@ -158,6 +163,7 @@ public sealed partial class PageTests
         }
 
         await LoginAsync(page, WholeLibrary.AdminEmail, WholeLibrary.AdminPassword);
+        await Expect(ById(page, "whoami")).ToContainTextAsync("(admin)");
         await page.GotoAsync($"{stack.BaseUrl}/#/admin/reports");
         await Expect(ById(page, "view-title")).ToHaveTextAsync("Reports");
         var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
