@@ -55,7 +55,7 @@ public sealed class CatalogCache
                 return JsonSerializer.Deserialize<T>((byte[])cached!, Json)!;
             }
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             logger.LogWarning("Catalog cache unavailable, reading PostgreSQL: {Reason}", ex.Message);
             return await create(ct);
@@ -66,7 +66,7 @@ public sealed class CatalogCache
         {
             await redis.GetDatabase().StringSetAsync(cacheKey, JsonSerializer.SerializeToUtf8Bytes(value, Json), Lifetime, flags: CommandFlags.FireAndForget);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             logger.LogWarning("Could not cache a catalog answer: {Reason}", ex.Message);
         }
@@ -80,7 +80,7 @@ public sealed class CatalogCache
         {
             await redis.GetDatabase().StringIncrementAsync(versionKey);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // Cached answers stay valid until they expire (at most 10 minutes) if this is lost.
             logger.LogError("Could not invalidate the catalog cache: {Reason}", ex.Message);
