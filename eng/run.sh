@@ -113,6 +113,7 @@ summary() { # LOG SECONDS
 [run] the Library is up in $2 s
 [run]   gateway (the web page, /docs, /api/...):  http://127.0.0.1:$GATEWAY_PORT/
 [run]   dashboard (resources, logs, traces):      ${login:-see the AppHost log}
+[run]   mail catcher (the notices mailed):        the dashboard's "mail" resource, its http endpoint
 [run]   admin: the email and password are the AppHost's parameters admin-email / admin-password:
 [run]          dotnet user-secrets list --project Library.AppHost   (or the dashboard's parameters)
 EOF
