@@ -100,6 +100,8 @@ internal static class MailDev
         return builder.AddResource(resource)
             .WithEndpoint(name: SmtpEndpoint, scheme: "tcp", isProxied: false)
             .WithHttpEndpoint(name: HttpEndpoint, isProxied: false)
+            // npm's maildev 3 serves its web UI at /index.html (its / answers 404).
+            .WithUrlForEndpoint(HttpEndpoint, url => { url.Url = "/index.html"; url.DisplayText = "Mail received (MailDev)"; })
             .WithArgs(context =>
             {
                 foreach (var a in args)
