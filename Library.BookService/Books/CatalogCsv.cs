@@ -108,7 +108,8 @@ public static class CatalogCsv
                 continue;
             }
 
-            string? Field(string column) => index.TryGetValue(column, out var i) && !string.IsNullOrWhiteSpace(fields[i]) ? fields[i] : null;
+            // A cell the export protected from spreadsheets ('=...) reads as it was written.
+            string? Field(string column) => index.TryGetValue(column, out var i) && !string.IsNullOrWhiteSpace(fields[i]) ? SpreadsheetText.FromCell(fields[i]) : null;
             var year = Number(errors, "publishedYear", Field("publishedYear"));
             var copies = Number(errors, "copies", Field("copies"));
             var request = new BookRequest(Field("isbn"), Field("title"), Field("subtitle"), null, Field("publisher"), year, Field("language")?.Trim(), null, null, null, copies);

@@ -326,11 +326,12 @@ public static class CatalogTransferApi
             while (await reader.ReadAsync(ct))
             {
                 csv.WriteField(reader.GetString(0));
-                csv.WriteField(reader.GetString(1));
-                csv.WriteField(reader.IsDBNull(2) ? "" : reader.GetString(2));
-                csv.WriteField(reader.IsDBNull(3) ? "" : CatalogCsv.JoinNames(reader.GetFieldValue<string[]>(3)));
-                csv.WriteField(reader.IsDBNull(4) ? "" : CatalogCsv.JoinNames(reader.GetFieldValue<string[]>(4)));
-                csv.WriteField(reader.GetString(5));
+                // Text anyone with a librarian's pen wrote is made safe for spreadsheets (SpreadsheetText).
+                csv.WriteField(SpreadsheetText.ToCell(reader.GetString(1)));
+                csv.WriteField(reader.IsDBNull(2) ? "" : SpreadsheetText.ToCell(reader.GetString(2)));
+                csv.WriteField(reader.IsDBNull(3) ? "" : SpreadsheetText.ToCell(CatalogCsv.JoinNames(reader.GetFieldValue<string[]>(3))));
+                csv.WriteField(reader.IsDBNull(4) ? "" : SpreadsheetText.ToCell(CatalogCsv.JoinNames(reader.GetFieldValue<string[]>(4))));
+                csv.WriteField(SpreadsheetText.ToCell(reader.GetString(5)));
                 csv.WriteField(reader.IsDBNull(6) ? "" : reader.GetInt32(6).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 csv.WriteField(reader.IsDBNull(7) ? "" : reader.GetString(7));
                 csv.WriteField(reader.GetInt32(8).ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -148,17 +148,19 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         return outcome.Body is CheckInResponse checkIn ? Outcome.Ok(checkIn.Loan) : outcome;
     }
 
-    private async Task<Outcome> TakeBackAsync(Loan loan, DateTimeOffset now, CancellationToken ct)
+    private async Task<Outcome> TakeBackAsync(Loan found, DateTimeOffset now, CancellationToken ct)
     {
-        var title = await holds.LockTitleAsync(loan.BookId, ct);
+        var title = await holds.LockTitleAsync(found.BookId, ct);
         // Conditional on the loan being open: a concurrent return of the same loan finds it closed.
-        var closed = await db.Loans.Where(l => l.Id == loan.Id && l.ReturnedAt == null)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.ReturnedAt, now), ct);
-        if (closed == 0)
+        // The row as it is now, not as it was read before the lock: a renewal committed meanwhile
+        // moved its due date (the fine follows it), and a retried transaction starts afresh.
+        var closed = await db.Loans.FromSql($"UPDATE loans SET returned_at = {now} WHERE id = {found.Id} AND returned_at IS NULL RETURNING *")
+            .AsNoTracking().ToListAsync(ct);
+        if (closed.Count == 0)
         {
             return Outcome.Conflict("Already returned", "This loan was returned before.");
         }
-        loan.ReturnedAt = now;
+        var loan = closed[0];
         db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId!.Value, now));
         var current = await settings.CurrentAsync(ct);
         // Charged in the return's transaction: the copy is back, the fine is final.

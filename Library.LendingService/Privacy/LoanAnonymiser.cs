@@ -46,13 +46,14 @@ public sealed class LoanAnonymiser(LendingDbContext db)
         }
         var ids = loanIds.ToArray();
         // The hold the loan fulfilled: same reader and title, closed at the very moment of the loan.
-        var holds = (await db.Database.SqlQuery<Guid>($"""
+        var holdIds = (await db.Database.SqlQuery<Guid>($"""
             UPDATE holds h SET user_id = NULL
             FROM loans l
             WHERE l.id = ANY({ids}) AND l.returned_at IS NOT NULL AND l.anonymised_at IS NULL
               AND h.status = 'fulfilled' AND h.user_id = l.user_id AND h.book_id = l.book_id AND h.closed_at = l.borrowed_at
             RETURNING h.id AS value
-            """).ToListAsync(ct)).Select(id => id.ToString()).ToArray();
+            """).ToListAsync(ct)).ToArray();
+        var holds = holdIds.Select(id => id.ToString()).ToArray();
         var done = await db.Database.SqlQuery<Guid>($"""
             UPDATE loans SET user_id = NULL, anonymised_at = {now}
             WHERE id = ANY({ids}) AND returned_at IS NOT NULL AND anonymised_at IS NULL
@@ -79,6 +80,7 @@ public sealed class LoanAnonymiser(LendingDbContext db)
         }
         await ForgetStoredAnswersAsync(db, done.ToArray(), DateTimeOffset.MinValue, ct);
         await ForgetClosedFinesAsync(db, done.ToArray(), ct);
+        await Notices.NoticePrivacy.ForgetLoansAsync(db, [.. done], holdIds, ct);
         db.AddEvent(new LoansAnonymised(done));
         await db.SaveChangesAsync(ct);
         return done;
@@ -109,13 +111,22 @@ public sealed class LoanAnonymiser(LendingDbContext db)
     /// Closed fines of anonymised loans (of <paramref name="loanIds"/>, or of any: null) forget their
     /// reader: a fine paid or waived after its loan was anonymised is caught by the clock's next sweep.
     /// </summary>
-    public static Task<int> ForgetClosedFinesAsync(LendingDbContext db, Guid[]? loanIds, CancellationToken ct) =>
-        db.Database.ExecuteSqlAsync($"""
+    public static async Task<int> ForgetClosedFinesAsync(LendingDbContext db, Guid[]? loanIds, CancellationToken ct)
+    {
+        var fines = await db.Database.SqlQuery<Guid>($"""
             UPDATE fines f SET user_id = NULL
             FROM loans l
             WHERE f.loan_id = l.id AND l.anonymised_at IS NOT NULL AND f.status <> 'open' AND f.user_id IS NOT NULL
               AND ({loanIds}::uuid[] IS NULL OR l.id = ANY({loanIds}::uuid[]))
-            """, ct);
+            RETURNING f.id AS value
+            """).ToListAsync(ct);
+        if (fines.Count > 0)
+        {
+            // Their fine-charged notices went with the debt.
+            await db.Notices.Where(n => n.FineId != null && fines.Contains(n.FineId.Value)).ExecuteDeleteAsync(ct);
+        }
+        return fines.Count;
+    }
 
     /// <summary>
     /// Scrubs the reader from loan and hold events sent in the last <paramref name="within"/> whose

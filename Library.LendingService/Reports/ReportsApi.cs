@@ -150,6 +150,9 @@ public static class ReportsApi
         }, ct);
 
     /// <summary>from and to: ISO dates, both required, to not before from, at most <see cref="MaxDays"/> days.</summary>
+    private static readonly DateOnly EarliestDay = new(1900, 1, 1);
+    private static readonly DateOnly LatestDay = new(9998, 12, 31);
+
     public static bool TryRange(string? from, string? to, out DateOnly first, out DateOnly last, out IResult? problem)
     {
         var errors = new Dictionary<string, string[]>();
@@ -169,6 +172,14 @@ public static class ReportsApi
         else if (!DateOnly.TryParseExact(to, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out last))
         {
             errors["to"] = ["to must be a date as yyyy-MM-dd."];
+        }
+        // Dates a report can mean (and the time zones' arithmetic can reach without overflowing).
+        foreach (var (name, day) in new[] { ("from", first), ("to", last) })
+        {
+            if (!errors.ContainsKey(name) && (day < EarliestDay || day > LatestDay))
+            {
+                errors[name] = [$"{name} must be between {EarliestDay:yyyy-MM-dd} and {LatestDay:yyyy-MM-dd}."];
+            }
         }
         if (errors.Count == 0 && last < first)
         {
@@ -208,7 +219,8 @@ public static class ReportsApi
         {
             DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString() ?? "",
+            // A title is text anyone cataloguing wrote: safe for spreadsheets (SpreadsheetText).
+            _ => Library.ServiceDefaults.SpreadsheetText.ToCell(value.ToString() ?? ""),
         };
         return s.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? $"\"{s.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : s;
     }

@@ -302,7 +302,7 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
     }
 
     [Fact]
-    public async Task Anonymised_loans_take_their_notices_with_them()
+    public async Task Anonymised_loans_take_their_overdue_notices_with_them_and_leave_their_fines_notice_without_the_loan()
     {
         var reader = await ReaderAsync();
         var book = await fixture.TitleAsync(1, "Private Title");
@@ -310,17 +310,23 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         var (kept, forgotten) = (Guid.CreateVersion7(), Guid.CreateVersion7());
         foreach (var loanId in new[] { kept, forgotten })
         {
-            var fine = new FineCharged(Guid.CreateVersion7(), reader.Id, loanId, book, "overdue", 100, "EUR", fixture.Clock.GetUtcNow());
-            await Broker.PublishAsync(fixture.Exchange, "fine.charged", fine, fine.Id);
+            var overdue = new LoanOverdue(loanId, book, reader.Id, fixture.Clock.GetUtcNow().AddDays(-1));
+            await Broker.PublishAsync(fixture.Exchange, "loan.overdue", overdue, overdue.Id);
         }
-        await LendingFixture.WaitUntilAsync(async () => (await NoticesOfAsync(reader.Id)).Count == 2, "two fine notices");
+        var fine = new FineCharged(Guid.CreateVersion7(), reader.Id, forgotten, book, "overdue", 100, "EUR", fixture.Clock.GetUtcNow());
+        await Broker.PublishAsync(fixture.Exchange, "fine.charged", fine, fine.Id);
+        await LendingFixture.WaitUntilAsync(async () => (await NoticesOfAsync(reader.Id)).Count == 3, "two overdue notices and a fine's");
 
         var anonymised = new LoansAnonymised([forgotten]);
         await Broker.PublishAsync(fixture.Exchange, "loans.anonymised", anonymised, anonymised.Id);
         await ConsumedAsync(anonymised.Id);
-        var left = Assert.Single(await NoticesOfAsync(reader.Id));
-        Assert.Equal(kept, left.LoanId);
-        Assert.Equal(kept, Assert.Single(await FeedAsync(reader)).GetProperty("loanId").GetGuid());
+        var left = await NoticesOfAsync(reader.Id);
+        // The anonymised loan's overdue notice is gone; the fine's stays (the debt is the reader's), without the loan.
+        Assert.Equal(2, left.Count);
+        Assert.Contains(left, n => n.Kind == NoticeKinds.Overdue && n.LoanId == kept);
+        Assert.Contains(left, n => n.Kind == NoticeKinds.FineCharged && n.FineId == fine.FineId && n.LoanId == null);
+        Assert.DoesNotContain(left, n => n.LoanId == forgotten);
+        Assert.DoesNotContain((await FeedAsync(reader)).Select(n => n.GetProperty("loanId")), l => l.ValueKind == JsonValueKind.String && l.GetGuid() == forgotten);
     }
 
     [Fact]

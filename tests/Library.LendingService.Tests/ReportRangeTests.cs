@@ -24,6 +24,8 @@ public sealed class ReportRangeTests
     [InlineData("2026-01-01T00:00:00Z", "2026-03-01")]
     [InlineData("2026-03-02", "2026-03-01")]
     [InlineData("2025-01-01", "2028-01-04")]
+    [InlineData("9999-12-31", "9999-12-31")]
+    [InlineData("0001-01-01", "0001-01-02")]
     public void An_invalid_range_is_refused(string? from, string? to)
     {
         Assert.False(ReportsApi.TryRange(from, to, out _, out _, out var problem));
