@@ -206,7 +206,8 @@ public static class CatalogTransferApi
             {
                 await using var transaction = await db.Database.BeginTransactionAsync(token);
                 // New authors and categories, changed titles and every event first; then the new titles and their links.
-                await db.SaveChangesAsync(token);
+                // Changes stay pending until the commit (accepted after it), so a retried attempt writes them again.
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, token);
                 if (added.Count > 0)
                 {
                     await InsertAsync(db, added, now, token);
@@ -214,6 +215,7 @@ public static class CatalogTransferApi
                 await db.Database.ExecuteSqlAsync($"SELECT refresh_book_search({ids.ToArray()})", token);
                 await transaction.CommitAsync(token);
             }, ct);
+            db.ChangeTracker.AcceptAllChanges();
         }
         catch (Exception ex) when (ex is DbUpdateConcurrencyException
             || (ex as PostgresException ?? ex.InnerException as PostgresException) is { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.CheckViolation or PostgresErrorCodes.ForeignKeyViolation })
