@@ -70,6 +70,26 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         {
             return false;
         }
+        // Moot by now: a due-soon or overdue notice of a loan already back, a hold-ready notice of a
+        // hold no longer ready (picked up, cancelled, expired). Kept in the feed, not mailed.
+        var ids = batch.Select(n => n.Id).ToArray();
+        var moot = await db.Database.SqlQuery<Guid>($"""
+            UPDATE notices n SET channel = {NoticeChannels.Feed}, sent_at = {time.DatabaseNow()}, last_error = NULL
+            WHERE n.id = ANY({ids}) AND (
+                (n.kind IN ({NoticeKinds.DueSoon}, {NoticeKinds.Overdue}) AND EXISTS (SELECT 1 FROM loans l WHERE l.id = n.loan_id AND l.returned_at IS NOT NULL))
+                OR (n.kind = {NoticeKinds.HoldReady} AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.id = n.hold_id AND h.status = 'ready')))
+            RETURNING n.id AS value
+            """).ToListAsync(ct);
+        if (moot.Count > 0)
+        {
+            batch.RemoveAll(n => moot.Contains(n.Id));
+            logger.LogInformation("{Count} notices no longer apply (loan back, hold no longer ready): kept in the feed, not mailed", moot.Count);
+            if (batch.Count == 0)
+            {
+                await transaction.CommitAsync(ct);
+                return true;
+            }
+        }
         var userIds = batch.Select(n => n.UserId).Distinct().ToList();
         var readers = await db.Readers.AsNoTracking().Where(r => userIds.Contains(r.Id))
             .Select(r => new Recipient(r.Id, r.Email, r.FirstName, r.LastName)).ToDictionaryAsync(r => r.Id, ct);
