@@ -6,8 +6,12 @@ using System.Runtime.CompilerServices;
 
 namespace Library.EventBus;
 
-/// <summary>Wakes the outbox relay when a transaction that wrote outbox rows commits.</summary>
-public sealed class OutboxSignal
+/// <summary>
+/// A wake-up for a background worker that also polls: <see cref="Notify"/> after committing work
+/// for it, <see cref="WaitAsync"/> until then or the poll interval (a lost wake-up only delays).
+/// One pending wake-up at most: many notifications before the worker looks are one.
+/// </summary>
+public class WakeSignal
 {
     private readonly Channel<bool> _channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
     {
@@ -31,6 +35,9 @@ public sealed class OutboxSignal
         }
     }
 }
+
+/// <summary>Wakes the outbox relay when a transaction that wrote outbox rows commits.</summary>
+public sealed class OutboxSignal : WakeSignal;
 
 /// <summary>
 /// Notifies <see cref="OutboxSignal"/> after outbox rows are committed: at the end of

@@ -18,36 +18,20 @@ namespace Library.LendingService.Loans;
 /// </summary>
 public sealed class CirculationClock(
     IServiceScopeFactory scopes, TimeProvider time, IOptionsMonitor<LendingOptions> options, IOptionsMonitor<PrivacyOptions> privacy,
-    ILogger<CirculationClock> logger) : BackgroundService
+    ILogger<CirculationClock> logger) : MinuteClock(time, logger)
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
-
-    /// <summary>Loans anonymised per transaction: short transactions, a few locks at a time.</summary>
+    /// <summary>Loans anonymised per transaction: short transactions, a few locks at a Time.</summary>
     public const int AnonymiseBatch = 500;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await TickAsync(stoppingToken);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                logger.LogWarning(ex, "Circulation clock tick failed; next in {Interval}", Interval);
-            }
-        }
-    }
+    protected override string Name => "Circulation clock";
 
-    public async Task TickAsync(CancellationToken ct)
+    public override async Task TickAsync(CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
         var queue = scope.ServiceProvider.GetRequiredService<WaitingList>();
         var settings = scope.ServiceProvider.GetRequiredService<CirculationSettings>();
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
 
         var titles = await db.Holds.Where(h => h.Status == HoldStatus.Ready && h.ReadyUntil < now).Select(h => h.BookId).Distinct().ToListAsync(ct);
         foreach (var bookId in titles)
@@ -58,7 +42,7 @@ public sealed class CirculationClock(
                 await using var transaction = await db.Database.BeginTransactionAsync(token);
                 // One replica per title at a time; the others skip it this tick.
                 var locked = await db.Titles.FromSql($"SELECT * FROM titles WHERE id = {bookId} FOR UPDATE SKIP LOCKED").AsNoTracking().AnyAsync(token);
-                if (locked && await queue.ExpireReadyAsync(bookId, await settings.CurrentAsync(token), time.DatabaseNow(), token) > 0)
+                if (locked && await queue.ExpireReadyAsync(bookId, await settings.CurrentAsync(token), Time.DatabaseNow(), token) > 0)
                 {
                     logger.LogInformation("Expired ready holds of {BookId}; the copy passed on", bookId);
                 }

@@ -12,35 +12,21 @@ namespace Library.LendingService.Notices;
 /// at most <see cref="NoticeKinds.MaxOverdueNotices"/>). Replicas may all run it: the notices'
 /// unique keys turn a second insert into nothing.
 /// </summary>
-public sealed class NoticeClock(IServiceScopeFactory scopes, TimeProvider time, IOptionsMonitor<DueSoonOptions> options, NoticeSignal signal, ILogger<NoticeClock> logger) : BackgroundService
+public sealed class NoticeClock(IServiceScopeFactory scopes, TimeProvider time, IOptionsMonitor<DueSoonOptions> options, NoticeSignal signal, ILogger<NoticeClock> logger)
+    : Loans.MinuteClock(time, logger)
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
     private const int Batch = 500;
 
     private sealed record DueLoan(Guid Id, Guid UserId, Guid BookId, DateTimeOffset DueAt, int Next);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            try
-            {
-                await TickAsync(stoppingToken);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                logger.LogWarning(ex, "Notice clock tick failed; next in {Interval}", Interval);
-            }
-        }
-    }
+    protected override string Name => "Notice clock";
 
-    public async Task TickAsync(CancellationToken ct)
+    public override async Task TickAsync(CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
         var notices = scope.ServiceProvider.GetRequiredService<NoticeBook>();
-        var now = time.DatabaseNow();
+        var now = Time.DatabaseNow();
         var soon = now.AddDays(Math.Max(0, options.CurrentValue.DueSoonDays));
 
         var recorded = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>

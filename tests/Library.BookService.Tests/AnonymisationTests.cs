@@ -11,15 +11,7 @@ public sealed class AnonymisationTests(CatalogFixture fixture) : IClassFixture<C
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Not within 30 s: {what}");
-            await Task.Delay(50, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.WaitUntilAsync(condition, what);
 
     private Task Publish(string name, IntegrationEvent e) => Broker.PublishAsync(fixture.Host.Exchange, name, e, e.Id);
 

@@ -14,15 +14,7 @@ public sealed class ReadModelTests(CatalogFixture fixture) : IClassFixture<Catal
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Not within 30 s: {what}");
-            await Task.Delay(50, Ct);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.WaitUntilAsync(condition, what);
 
     private Task Publish(string name, object e, Guid id) => Broker.PublishAsync(fixture.Host.Exchange, name, e, id);
 

@@ -152,15 +152,7 @@ public class LendingFixture : IAsyncLifetime
         return await client.PostAsJsonAsync("/api/holds", new { bookId, userId });
     }
 
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Not within {seconds} s: {what}");
-            await Task.Delay(50);
-        }
-    }
+    public static Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 30) => Eventually.WaitUntilAsync(condition, what, seconds);
 
     public async ValueTask DisposeAsync()
     {
