@@ -118,6 +118,12 @@ for f in files:
     passed += int(c.get("passed", 0))
     failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
     skipped += int(c.get("notExecuted", 0))
+    # Name what failed, so the tail of a CI log says which test to look at.
+    for r in ET.parse(f).getroot().iter("{%s}UnitTestResult" % ns["t"]):
+        if r.get("outcome") not in ("Passed", "NotExecuted"):
+            msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+            first = (msg.text or "").strip().splitlines()[0][:300] if msg is not None and msg.text else ""
+            print(f"FAILED ({r.get('outcome')}, {r.get('duration', '?')}): {r.get('testName')}: {first}", file=sys.stderr)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed or not files or passed == 0 else 0)
 PY
