@@ -127,11 +127,26 @@ public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvide
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<CatalogDbContext>();
                 var since = time.GetUtcNow().AddDays(-90);
-                var changed = await db.Database.ExecuteSqlAsync($"""
-                    UPDATE books b SET recent_loans = coalesce(c.n, 0)
-                    FROM books b2 LEFT JOIN (SELECT book_id, count(*)::int AS n FROM book_loans WHERE borrowed_at >= {since} GROUP BY book_id) c ON c.book_id = b2.id
-                    WHERE b.id = b2.id AND b.recent_loans <> coalesce(c.n, 0) AND pg_try_advisory_xact_lock(7436298)
-                    """, stoppingToken);
+                var changed = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+                {
+                    await using var tx = await db.Database.BeginTransactionAsync(token);
+                    var mine = (await db.Database.SqlQuery<bool>($"SELECT pg_try_advisory_xact_lock(7436298) AS \"Value\"").ToListAsync(token)).Single();
+                    if (!mine)
+                    {
+                        return 0; // another replica is recomputing
+                    }
+                    // Alone against the loan-history writers: the count's snapshot is taken after
+                    // the lock, so an increment committed meanwhile is counted, not overwritten
+                    // (without it a LoanCreated committing during this UPDATE lost its +1).
+                    await LoanHistoryLock.ExclusiveAsync(db, token);
+                    var n = await db.Database.ExecuteSqlAsync($"""
+                        UPDATE books b SET recent_loans = coalesce(c.n, 0)
+                        FROM books b2 LEFT JOIN (SELECT book_id, count(*)::int AS n FROM book_loans WHERE borrowed_at >= {since} GROUP BY book_id) c ON c.book_id = b2.id
+                        WHERE b.id = b2.id AND b.recent_loans <> coalesce(c.n, 0)
+                        """, token);
+                    await tx.CommitAsync(token);
+                    return n;
+                }, stoppingToken);
                 if (changed > 0)
                 {
                     await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync();
