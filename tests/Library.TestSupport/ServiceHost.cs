@@ -61,6 +61,17 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
     public string Exchange => _settings["EventBus:Exchange"]!;
     public string QueuePrefix => _settings["EventBus:QueuePrefix"]!;
 
+    /// <summary>Stops the host, then removes its exchange and queues from the shared test broker (see <see cref="BrokerCleanup"/>).</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_settings["ConnectionStrings:messaging"] is { Length: > 0 } messaging)
+        {
+            await BrokerCleanup.DeleteTopologyAsync(messaging, Exchange, QueuePrefix);
+        }
+        GC.SuppressFinalize(this);
+    }
+
     public Uri Address => new(Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 
 }
