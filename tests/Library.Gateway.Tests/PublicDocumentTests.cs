@@ -63,16 +63,12 @@ public sealed class PublicDocumentTests(PublicLibrary library, ITestOutputHelper
             }
         }
         var report = OpenApiLint.Check("library (merged)", document.GetRawText());
-        output.WriteLine(report.ToString());
         Assert.Equal(operations, report.Operations);
         Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("Bearer", out _));
         Assert.Equal("1.0", document.GetProperty("info").GetProperty("version").GetString());
         Assert.False(string.IsNullOrEmpty(document.GetProperty("info").GetProperty("contact").GetProperty("email").GetString()));
         // Until the book and lending endpoints are typed (issue 17), LIBRARY_CONTRACT_CHECK=report shows their findings without failing.
-        if (ContractCheck.Mode == ContractMode.Enforce)
-        {
-            Assert.Empty(report.Findings);
-        }
+        OpenApiLint.AssertFollowsTheRules(report, output);
     }
 
     [Fact]
