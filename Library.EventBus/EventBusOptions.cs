@@ -29,13 +29,6 @@ public sealed class EventBusOptions
     /// </summary>
     public ushort ConsumerConcurrency { get; set; } = 4;
 
-    /// <summary>
-    /// Deliveries applied in one transaction at most. A batch holds what arrived while the previous
-    /// one committed (none is waited for), so this bounds a batch under load only; 1 gives every
-    /// delivery its own transaction.
-    /// </summary>
-    public int MaxBatchSize { get; set; } = 32;
-
     /// <summary>Outbox rows the relay claims and sends per round trip.</summary>
     public int PublishBatchSize { get; set; } = 200;
 

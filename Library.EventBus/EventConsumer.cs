@@ -62,8 +62,7 @@ internal sealed class EventConsumer<TContext>(
                     new CreateChannelOptions(
                         publisherConfirmationsEnabled: true,
                         publisherConfirmationTrackingEnabled: true,
-                        // Deliveries wait for their batch's commit: enough of them at once to fill a batch.
-                        consumerDispatchConcurrency: (ushort)Math.Max(_options.ConsumerConcurrency, Math.Min(_options.MaxBatchSize, _options.PrefetchCount))),
+                        consumerDispatchConcurrency: _options.ConsumerConcurrency),
                     stoppingToken);
                 await topology.DeclareAsync(channel, stoppingToken);
                 if (_handlers.Count == 0)
@@ -204,7 +203,10 @@ internal sealed class EventConsumer<TContext>(
 
         try
         {
-            await ApplyAsync(handlers, integrationEvent, stoppingToken);
+            foreach (var handler in handlers)
+            {
+                await ApplyOnceAsync(handler, integrationEvent, stoppingToken);
+            }
             await channel.BasicAckAsync(delivery.DeliveryTag, multiple: false, stoppingToken);
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -227,150 +229,7 @@ internal sealed class EventConsumer<TContext>(
         }
     }
 
-    /// <summary>
-    /// Applies the event with every handler of it, through the batch committer: deliveries that
-    /// arrive while a batch commits share the next one (one transaction, one fsync for all of them,
-    /// each with its own inbox row, so the inbox stays exact). Alone, a delivery is a batch of one:
-    /// an idle bus waits for nothing. A batch that fails is rolled back whole and each of its
-    /// deliveries applied alone (<see cref="ApplyOnceAsync"/>), so one bad event fails only itself.
-    /// </summary>
-    private Task ApplyAsync(IReadOnlyList<HandlerRegistration> handlers, IntegrationEvent integrationEvent, CancellationToken ct)
-    {
-        var pending = new PendingEvent(handlers, integrationEvent, ct);
-        if (!_pending.Writer.TryWrite(pending))
-        {
-            // Unbounded: only a completed writer refuses, and it never completes.
-            throw new InvalidOperationException("The consumer's batch queue is closed.");
-        }
-        EnsureCommitter();
-        return pending.Done.Task;
-    }
-
-    private sealed record PendingEvent(IReadOnlyList<HandlerRegistration> Handlers, IntegrationEvent Event, CancellationToken Token)
-    {
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private readonly System.Threading.Channels.Channel<PendingEvent> _pending =
-        System.Threading.Channels.Channel.CreateUnbounded<PendingEvent>(new() { SingleReader = true });
-    private int _committerStarted;
-
-    private void EnsureCommitter()
-    {
-        if (Interlocked.Exchange(ref _committerStarted, 1) == 0)
-        {
-            _ = Task.Run(CommitLoopAsync);
-        }
-    }
-
-    /// <summary>One batch at a time: what is queued when the previous batch is done, up to <see cref="EventBusOptions.MaxBatchSize"/>.</summary>
-    private async Task CommitLoopAsync()
-    {
-        var batch = new List<PendingEvent>(_options.MaxBatchSize);
-        while (await _pending.Reader.WaitToReadAsync(CancellationToken.None))
-        {
-            batch.Clear();
-            while (batch.Count < Math.Max(1, _options.MaxBatchSize) && _pending.Reader.TryRead(out var next))
-            {
-                if (!next.Token.IsCancellationRequested)
-                {
-                    batch.Add(next);
-                }
-                else
-                {
-                    next.Done.TrySetCanceled(next.Token);
-                }
-            }
-            if (batch.Count == 0)
-            {
-                continue;
-            }
-            try
-            {
-                await ApplyBatchAsync(batch, batch[0].Token);
-                foreach (var item in batch)
-                {
-                    item.Done.TrySetResult();
-                }
-            }
-            catch (Exception batchFailure)
-            {
-                if (batch.Count == 1)
-                {
-                    batch[0].Done.TrySetException(batchFailure);
-                    continue;
-                }
-                logger.LogInformation("A batch of {Count} events failed ({Reason}); applying each alone", batch.Count, batchFailure.Message);
-                foreach (var item in batch)
-                {
-                    try
-                    {
-                        foreach (var handler in item.Handlers)
-                        {
-                            await ApplyOnceAsync(handler, item.Event, item.Token);
-                        }
-                        item.Done.TrySetResult();
-                    }
-                    catch (Exception ex)
-                    {
-                        item.Done.TrySetException(ex);
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>Every handler of every event of the batch, each claiming its inbox row, in one transaction.</summary>
-    private async Task ApplyBatchAsync(List<PendingEvent> batch, CancellationToken ct)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        var afterCommit = scope.ServiceProvider.GetRequiredService<AfterCommit>();
-        var outcomes = new List<(string EventName, Guid EventId, string Handler, bool Applied)>();
-        await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
-        {
-            db.ChangeTracker.Clear();
-            afterCommit.Clear();
-            outcomes.Clear();
-            await using var transaction = await db.Database.BeginTransactionAsync(token);
-            foreach (var item in batch)
-            {
-                foreach (var handler in item.Handlers)
-                {
-                    // Claim the event for this handler first: a concurrent duplicate waits here on the
-                    // primary key until this transaction ends, then finds the row and does nothing
-                    // (a duplicate in this same batch finds it at once).
-                    var claimed = await db.Database.ExecuteSqlAsync(
-                        $"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({item.Event.Id}, {handler.HandlerName}, {time.GetUtcNow()}) ON CONFLICT DO NOTHING",
-                        token);
-                    if (claimed > 0)
-                    {
-                        await handler.Invoke(scope.ServiceProvider, item.Event, token);
-                        // Saved after each handler: the next one reads the database as if alone.
-                        await db.SaveChangesAsync(token);
-                    }
-                    outcomes.Add((handler.EventName, item.Event.Id, handler.HandlerName, claimed > 0));
-                }
-            }
-            await transaction.CommitAsync(token);
-        }, ct);
-
-        await afterCommit.RunAsync();
-        foreach (var (eventName, eventId, handlerName, applied) in outcomes)
-        {
-            if (applied)
-            {
-                metrics.Consumed(eventName);
-            }
-            else
-            {
-                metrics.Duplicate(eventName);
-                logger.LogInformation("Event {EventName} {EventId} was already applied by {Handler}; skipped", eventName, eventId, handlerName);
-            }
-        }
-    }
-
-    /// <summary>One handler alone: its effect and the inbox row commit together, or neither does.</summary>
+    /// <summary>The handler's effect and the inbox row commit together, or neither does.</summary>
     private async Task ApplyOnceAsync(HandlerRegistration handler, IntegrationEvent integrationEvent, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();

@@ -77,41 +77,6 @@ public sealed class DeliveryTests
     }
 
     [Fact]
-    public async Task A_backlog_is_applied_in_shared_transactions_and_a_failing_event_fails_only_itself()
-    {
-        await using var harness = await BusHarness.CreateAsync();
-        var publisher = await harness.StartPublisherAsync();
-        harness.Faults.Fail("backlog 150", times: -1);
-        harness.Faults.Fail("backlog 40", times: 1);
-        var events = new List<NoteAdded>();
-        for (var i = 0; i < 300; i++)
-        {
-            events.Add(await BusHarness.AddNoteAsync(publisher, $"backlog {i}"));
-        }
-        // Queued before any consumer runs: the consumer finds a backlog to batch.
-        await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "all 300 published");
-
-        await harness.StartConsumerAsync();
-        var broken = events[150];
-        var deadLetters = new List<RabbitMQ.Client.BasicGetResult>();
-        await BusHarness.WaitUntilAsync(async () =>
-        {
-            deadLetters.AddRange(await harness.DrainDeadLettersAsync());
-            return deadLetters.Count >= 1;
-        }, TimeSpan.FromSeconds(60), "the broken event dead-lettered");
-        await using var db = harness.NewContext();
-        await BusHarness.WaitUntilAsync(async () => await db.Applications.CountAsync() == 299, TimeSpan.FromSeconds(60), "the 299 others applied");
-
-        Assert.Equal(broken.Id.ToString(), Assert.Single(deadLetters).BasicProperties.MessageId);
-        await AssertEachAppliedOnce(harness, events.Where(e => e.Id != broken.Id).ToList());
-        Assert.False(await db.Set<InboxMessage>().AnyAsync(m => m.EventId == broken.Id));
-        // Rows committed by one transaction share its xmin: far fewer transactions than events.
-        var transactions = await db.Database.SqlQuery<int>($"""SELECT count(DISTINCT xmin::text)::int AS "Value" FROM inbox_messages""").SingleAsync();
-        Assert.InRange(transactions, 1, 150);
-        TestContext.Current.TestOutputHelper?.WriteLine($"299 events applied in {transactions} transactions");
-    }
-
-    [Fact]
     public async Task Duplicates_are_applied_once_and_the_newest_version_wins_in_any_order()
     {
         await using var harness = await BusHarness.CreateAsync();
