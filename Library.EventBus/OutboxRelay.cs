@@ -31,6 +31,7 @@ internal sealed class OutboxRelay<TContext>(
 {
     private readonly EventBusOptions _options = options.Value;
     private DateTimeOffset _nextCleanup;
+    private long _nextBacklogTick;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -180,14 +181,27 @@ internal sealed class OutboxRelay<TContext>(
         await channel.BasicPublishAsync(_options.Exchange, row.EventName, mandatory: true, properties, Encoding.UTF8.GetBytes(row.Payload), ct);
     }
 
-    /// <summary>Publishes the backlog gauge; now and then deletes rows past retention.</summary>
+    /// <summary>
+    /// Publishes the backlog gauge at most once per poll interval (the relay wakes after every
+    /// commit: counting each time was a query per borrow); now and then deletes rows past retention.
+    /// </summary>
     private async Task HousekeepingAsync(CancellationToken ct)
     {
+        // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the gauge.
+        var tick = Environment.TickCount64;
+        var now = time.GetUtcNow();
+        if (tick < _nextBacklogTick && now < _nextCleanup)
+        {
+            return;
+        }
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        metrics.Backlog(await db.Set<OutboxMessage>().LongCountAsync(m => m.SentAt == null, ct));
+        if (tick >= _nextBacklogTick)
+        {
+            _nextBacklogTick = tick + (long)_options.PollInterval.TotalMilliseconds;
+            metrics.Backlog(await db.Set<OutboxMessage>().LongCountAsync(m => m.SentAt == null, ct));
+        }
 
-        var now = time.GetUtcNow();
         if (now < _nextCleanup)
         {
             return;

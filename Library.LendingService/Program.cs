@@ -64,6 +64,7 @@ builder.Services.AddOptions<PrivacyOptions>().Bind(builder.Configuration.GetSect
     .Validate(o => o.AnonymiseAfterDays >= 0, "Circulation:AnonymiseAfterDays must be 0 (never) or more.").ValidateOnStart();
 builder.Services.AddScoped<LoanAnonymiser>();
 builder.Services.AddScoped<CirculationSettings>();
+builder.Services.AddSingleton<CirculationSettingsCache>();
 builder.Services.AddScoped<ReaderAccounts>();
 builder.Services.AddScoped<Shelf>();
 builder.Services.AddScoped<Stock>();

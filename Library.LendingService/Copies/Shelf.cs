@@ -87,7 +87,10 @@ public sealed class Shelf(LendingDbContext db)
         }
     }
 
-    /// <summary>Puts the title's availability after this transaction's changes in the outbox.</summary>
+    /// <summary>
+    /// Puts the title's availability after this transaction's changes in the outbox, and saves the
+    /// caller's pending changes with it (one SaveChanges per use case: callers need not save first).
+    /// </summary>
     public async Task PublishAvailabilityAsync(Guid bookId, CancellationToken ct)
     {
         // Every change of a title's availability gets a new version, so the catalog keeps the newest.
@@ -99,6 +102,11 @@ public sealed class Shelf(LendingDbContext db)
         DateTimeOffset? next = null;
         if (counts.OnShelf == 0)
         {
+            // The due dates read below include a loan this transaction has not saved yet.
+            if (db.ChangeTracker.HasChanges())
+            {
+                await db.SaveChangesAsync(ct);
+            }
             var waiting = await db.Holds.CountAsync(h => h.BookId == bookId && h.Status == HoldStatus.Waiting, ct);
             var dues = await db.Loans.Where(l => l.BookId == bookId && l.ReturnedAt == null).OrderBy(l => l.DueAt)
                 .Select(l => l.DueAt).Take(waiting + 1).ToListAsync(ct);

@@ -120,7 +120,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         };
         db.Loans.Add(loan);
         db.AddEvent(new LoanCreated(loan.Id, title.Id, reader.Id, loan.BorrowedAt, loan.DueAt));
-        await db.SaveChangesAsync(ct);
+        // Saved with the availability event (one SaveChanges, one round trip for the loan and both outbox rows).
         await shelf.PublishAvailabilityAsync(title.Id, ct);
         return Outcome.Created($"/api/loans/{loan.Id}", LoanResponse.From(loan, title.Name, copy.Barcode, now));
     }
@@ -173,7 +173,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             copy = await holds.LockCopyAsync(copyId, ct);
             (route, readied) = await holds.ReleaseAsync(copy, current, now, ct);
         }
-        await db.SaveChangesAsync(ct);
+        // Saves the fine and the events with the availability event.
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
         // A reader who keeps no history: the loan forgets them now. LoanReturned is already in the
         // outbox, so LoansAnonymised follows it and consumers forget what it just told them.
@@ -259,7 +259,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         // When, for the circulation report (the loan keeps only the count).
         db.LoanRenewals.Add(new LoanRenewal { LoanId = loan.Id, BookId = loan.BookId, RenewedAt = now, DueAt = newDue });
         db.AddEvent(new LoanRenewed(loan.Id, loan.BookId, loan.UserId!.Value, newDue, loan.Renewals));
-        await db.SaveChangesAsync(ct);
+        // Saves the renewal and its event with the availability event.
         await shelf.PublishAvailabilityAsync(loan.BookId, ct);
         var name = await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct);
         var barcode = await db.Copies.Where(c => c.Id == loan.CopyId).Select(c => c.Barcode).SingleOrDefaultAsync(ct);

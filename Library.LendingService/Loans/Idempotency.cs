@@ -22,12 +22,15 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
         // runs the use case again, and that row tells whether the first attempt committed: then
         // its answer is returned and nothing is done twice.
         var ownKey = key is null ? $"request:{Guid.NewGuid():N}" : null;
+        var attempts = 0;
         return await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
         {
             db.ChangeTracker.Clear();
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             var now = time.GetUtcNow();
-            if (ownKey is not null
+            // The key was made just now, so on the first attempt no row can hold it: the look-up is
+            // for a retry only (one round trip less on every keyless borrow, return and renewal).
+            if (ownKey is not null && ++attempts > 1
                 && await db.IdempotentRequests.AsNoTracking().SingleOrDefaultAsync(r => r.UserId == userId && r.Key == ownKey, token) is { } committed)
             {
                 await transaction.RollbackAsync(token);

@@ -17,16 +17,33 @@ public sealed record CirculationSettingsSnapshot(RuleSet Rules, LibraryCalendar 
 /// one, the rules are seeded from configuration (<see cref="LendingOptions"/>, version 0) and the
 /// calendar is the configured time zone with every day open.
 /// </summary>
-public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<LendingOptions> options)
+public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<LendingOptions> options, CirculationSettingsCache cache)
 {
     public const string RulesKind = "rules";
     public const string CalendarKind = "calendar";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>The newest rules and calendar, in one round trip.</summary>
+    /// <summary>
+    /// The newest rules and calendar. Every borrow, return and renewal asks, so the parsed documents
+    /// are kept (<see cref="CirculationSettingsCache"/>) and each call reads only which rows are the
+    /// newest, in the caller's transaction: a save committed by any replica is seen by the next
+    /// call, exactly as when the documents were read each time.
+    /// </summary>
     public async Task<CirculationSettingsSnapshot> CurrentAsync(CancellationToken ct)
     {
+        // xmin (the inserting transaction) tells a row from one of the same kind and version written
+        // after the table was emptied (tests reset the database under a running service).
+        var newest = await db.Database.SqlQuery<SettingsVersion>($"""
+            SELECT DISTINCT ON (kind) kind, version, xmin::text::bigint AS row_xid
+            FROM circulation_settings ORDER BY kind, version DESC
+            """).ToListAsync(ct);
+        var key = new CirculationSettingsCache.Key(
+            newest.SingleOrDefault(v => v.Kind == RulesKind), newest.SingleOrDefault(v => v.Kind == CalendarKind), options.CurrentValue);
+        if (cache.TryGet(key) is { } cached)
+        {
+            return cached;
+        }
         var rows = await db.CirculationSettings.FromSql($"""
             SELECT DISTINCT ON (kind) * FROM circulation_settings ORDER BY kind, version DESC
             """).AsNoTracking().ToListAsync(ct);
@@ -34,7 +51,13 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
         var calendar = rows.SingleOrDefault(r => r.Kind == CalendarKind) is { } c
             ? LibraryCalendar.From(JsonSerializer.Deserialize<CalendarDocument>(c.Document, Json)!)
             : DefaultCalendar();
-        return new(rules, calendar);
+        var snapshot = new CirculationSettingsSnapshot(rules, calendar);
+        // Kept only if nothing was saved between the two reads (else the next call parses again).
+        if (rows.Count == newest.Count && rows.All(row => newest.Any(v => v.Kind == row.Kind && v.Version == row.Version)))
+        {
+            cache.Set(key, snapshot);
+        }
+        return snapshot;
     }
 
     /// <summary>The rules of a given version (a loan's), or the current ones for a loan made before rules existed.</summary>
@@ -80,4 +103,26 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
 
     private LibraryCalendar DefaultCalendar() =>
         LibraryCalendar.From(new CalendarDocument(options.CurrentValue.TimeZone, [], []));
+}
+
+/// <summary>Which row of a kind is the newest.</summary>
+public sealed record SettingsVersion(string Kind, long Version, long RowXid);
+
+/// <summary>
+/// The parsed rules and calendar last read (one per replica), under the rows they came from: JSON
+/// parsing and time-zone look-ups once per save instead of on every borrow. Never trusted without
+/// the caller reading which rows are newest first (<see cref="CirculationSettings.CurrentAsync"/>).
+/// </summary>
+public sealed class CirculationSettingsCache
+{
+    /// <summary>The newest rows of each kind (null: none, the configured default) and the configuration seeding the defaults.</summary>
+    public sealed record Key(SettingsVersion? Rules, SettingsVersion? Calendar, LendingOptions Options);
+
+    private volatile Entry? _entry;
+
+    private sealed record Entry(Key Key, CirculationSettingsSnapshot Snapshot);
+
+    public CirculationSettingsSnapshot? TryGet(Key key) => _entry is { } entry && entry.Key == key ? entry.Snapshot : null;
+
+    public void Set(Key key, CirculationSettingsSnapshot snapshot) => _entry = new Entry(key, snapshot);
 }

@@ -93,6 +93,43 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Rules_and_a_calendar_saved_by_another_replica_apply_to_the_next_borrow_here()
+    {
+        var group = await GroupAsync("Elsewhere-" + Guid.NewGuid().ToString("N")[..8]);
+        var (readerId, token) = await fixture.ReaderAsync();
+        await MoveAsync(readerId, group);
+        using var admin = await AdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: group, maxLoanDays: 30), Rule() }, Ct)).StatusCode);
+        using (var first = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 20))
+        {
+            // This replica has now read (and kept) the rules and the calendar.
+            Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        }
+
+        // Another replica saves new rules and a calendar: rows this process never wrote.
+        var rules = JsonSerializer.Serialize(new[] { Rule(patronGroupId: group, loanDays: 5, maxLoanDays: 5), Rule() });
+        var calendar = JsonSerializer.Serialize(new { timeZone = "UTC", weeklyClosed = Array.Empty<string>(), closedDates = new[] { new { date = fixture.Clock.GetUtcNow().UtcDateTime.Date.AddDays(3).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), reason = "elsewhere" } } });
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync($"""
+            INSERT INTO circulation_settings (kind, version, document, changed_at)
+            SELECT kind, coalesce((SELECT max(version) FROM circulation_settings s WHERE s.kind = k.kind), 0) + 1,
+                   CASE kind WHEN 'rules' THEN {rules} ELSE {calendar} END::jsonb, now()
+            FROM (VALUES ('rules'), ('calendar')) AS k (kind)
+            """, Ct));
+
+        using var tooLong = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 20);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        using var lent = await fixture.BorrowAsync(await fixture.TitleAsync(1), token: token, days: 3);
+        Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
+        // Due on day 3, closed now: the next open day, day 4.
+        var due = (await lent.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("dueAt").GetDateTimeOffset();
+        Assert.Equal(fixture.Clock.GetUtcNow().UtcDateTime.Date.AddDays(5).AddSeconds(-1), due.UtcDateTime);
+
+        // Back to what the class's other tests expect: no closed date.
+        using var open = await admin.PutAsJsonAsync("/api/calendar", new { timeZone = "UTC", weeklyClosed = Array.Empty<string>(), closedDates = Array.Empty<object>() }, Ct);
+        Assert.Equal(HttpStatusCode.OK, open.StatusCode);
+    }
+
+    [Fact]
     public async Task A_groups_loan_limit_short_loans_and_new_rules_apply_to_new_loans_only()
     {
         var group = await GroupAsync("Limited-" + Guid.NewGuid().ToString("N")[..8]);
