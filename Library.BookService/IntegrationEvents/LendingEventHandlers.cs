@@ -135,7 +135,8 @@ public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvide
                     """, stoppingToken);
                 if (changed > 0)
                 {
-                    await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync();
+                    // The popular order and recommendations; nothing else reads recent_loans.
+                    await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync([CatalogDependency.Loans]);
                     logger.LogInformation("Popularity of {Count} titles recomputed", changed);
                 }
             }
