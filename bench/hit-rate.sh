@@ -32,24 +32,24 @@ n="$(wc -l <"$OUT/ids")"
 lent="$(wc -l <"$BENCH_LENDING/titles")"
 export READ_IDS="$OUT/ids" BORROW_DATA="$BENCH_LENDING/borrow-data.lua"
 
-reads() { # LABEL -> one row: hit rate and read rate
+reads() { # KEY LABEL -> rows: read rate, hit rate
   local hits total
   read -r _ hits _ total _ < <(grep '^hits' "$OUT/reads-$1.txt")
-  bench_wrk_row hits "anonymous book by id, $1: reads" "$OUT/reads-$1.txt" "$READERS conns, ${SECONDS_EACH} s, $n titles ($lent of them lent)" >/dev/null
-  bench_row hits "anonymous book by id, $1: gateway hit rate" "$(awk -v h="$hits" -v t="$total" 'BEGIN { printf "%.1f %%", t ? 100 * h / t : 0 }')" "" "" "$hits of $total answers carried Age"
+  bench_wrk_row hits "anonymous book by id, $2: reads" "$OUT/reads-$1.txt" "$READERS conns, ${SECONDS_EACH} s, $n titles ($lent of them lent)" >/dev/null
+  bench_row hits "anonymous book by id, $2: gateway hit rate" "$(awk -v h="$hits" -v t="$total" 'BEGIN { printf "%.1f %%", t ? 100 * h / t : 0 }')" "" "" "$hits of $total answers carried Age"
 }
 
 # Warm: every title read once or more.
 wrk -t2 -c4 -d5s -s "$BENCH_DIR/read-hits.lua" "$BENCH_URL" >/dev/null
 bench_log "anonymous reads alone: $READERS connections, ${SECONDS_EACH} s"
 bench_wrk "$OUT/reads-idle.txt" "$READERS" "$SECONDS_EACH" "$BENCH_URL" "$BENCH_DIR/read-hits.lua"
-reads idle
+reads idle idle
 bench_log "anonymous reads under the borrow load ($CONNECTIONS connections), ${SECONDS_EACH} s"
 bench_wrk "$OUT/borrow.txt" "$CONNECTIONS" "$SECONDS_EACH" "$BENCH_URL" "$BENCH_DIR/borrow.lua" &
 borrow_pid=$!
 bench_wrk "$OUT/reads-borrowing.txt" "$READERS" "$SECONDS_EACH" "$BENCH_URL" "$BENCH_DIR/read-hits.lua"
 wait "$borrow_pid"
-reads "under the borrow load"
+reads borrowing "under the borrow load"
 read -r rps _ < <(bench_wrk_fields "$OUT/borrow.txt")
 bench_wrk_row hits "borrow+return requests alongside" "$OUT/borrow.txt" "$CONNECTIONS conns, ${SECONDS_EACH} s" >/dev/null
 bench_row hits "borrows/s alongside" "$(fmt_rate "$(awk -v r="$rps" 'BEGIN { print r / 2 }')")" "" "" "each borrow followed by its return"

@@ -4,7 +4,7 @@
 local ids = {}
 for line in io.lines(os.getenv("READ_IDS")) do ids[#ids + 1] = line end
 local threads = {}
-local hits, oks = 0, 0
+hits, oks = 0, 0 -- globals: done() reads them from every thread
 
 setup = function(thread) threads[#threads + 1] = thread end
 
