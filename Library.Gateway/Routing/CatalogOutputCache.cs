@@ -314,9 +314,12 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
             var sequence = (long?)await redis.GetDatabase().StringGetAsync(sequenceKey) ?? 0;
             lock (gate)
             {
+                // From here on every stamp is heard; those before it only matter to entries older
+                // than the floor, which are refused. (A Redis that restarted empty counts from 0 again.)
                 Clear();
+                stamps.Clear();
                 floor = sequence;
-                heard = Math.Max(heard, sequence);
+                heard = sequence;
                 live = true;
                 news.TrySetResult();
                 news = new(TaskCreationOptions.RunContinuationsAsynchronously);
