@@ -28,6 +28,9 @@ builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
 builder.AddLibraryAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<CatalogCache>();
+// Every committed change invalidates the cached answers it touched, once, after the commit.
+builder.Services.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor, CatalogInvalidation>();
+builder.Services.AddHttpContextAccessor();
 builder.Services.AddHostedService<PopularityRefresher>();
 builder.Services.AddGrpc();
 builder.Services.AddOpenApi();
@@ -35,6 +38,7 @@ builder.Services.AddOpenApi();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseCatalogAnswerHeaders();
 app.MapOpenApi();
 app.MapBooks();
 app.MapAuthors();

@@ -71,7 +71,7 @@ public static class AuthorsApi
         return Results.Ok(new PagedList<BookResponse>(items, paging.Page, paging.PageSize, total));
     }
 
-    private static async Task<IResult> Create(AuthorRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> Create(AuthorRequest request, CatalogDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (Validate(request, time) is { } problem)
         {
@@ -80,13 +80,11 @@ public static class AuthorsApi
         var author = new Author { Name = request.Name!.Trim(), Bio = request.Bio?.Trim(), BirthYear = request.BirthYear };
         db.Authors.Add(author);
         await db.SaveChangesAsync(ct);
-        // The author list (and its totalCount) is cached by the catalog's version too.
-        await cache.InvalidateAsync();
         return Results.Created($"/api/authors/{author.Id}", new AuthorResponse(author.Id, author.Name, author.Bio, author.BirthYear));
     }
 
     /// <summary>A rename changes what the author's books are found by: their search text is refreshed.</summary>
-    private static async Task<IResult> Update(Guid id, AuthorRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> Update(Guid id, AuthorRequest request, CatalogDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (Validate(request, time) is { } problem)
         {
@@ -102,11 +100,10 @@ public static class AuthorsApi
         author.BirthYear = request.BirthYear;
         var bookIds = await db.Books.Where(b => b.Authors.Any(a => a.Id == id)).Select(b => b.Id).ToArrayAsync(ct);
         await BooksApi.SaveWithSearchAsync(db, bookIds, ct);
-        await cache.InvalidateAsync();
         return Results.Ok(new AuthorResponse(author.Id, author.Name, author.Bio, author.BirthYear));
     }
 
-    private static async Task<IResult> Delete(Guid id, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<IResult> Delete(Guid id, CatalogDbContext db, CancellationToken ct)
     {
         var author = await db.Authors.SingleOrDefaultAsync(a => a.Id == id, ct);
         if (author is null)
@@ -123,7 +120,6 @@ public static class AuthorsApi
             // The database refuses while a book names the author, even one added a moment ago.
             return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Author in use", detail: "Books in the catalog name this author; change or delete them first.");
         }
-        await cache.InvalidateAsync();
         return Results.NoContent();
     }
 

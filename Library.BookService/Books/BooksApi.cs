@@ -81,7 +81,7 @@ public static class BooksApi
                 ids = await IdsAsync(db, $"SELECT b.id {page}", parameters, token);
             }
             return new PagedList<BookResponse>(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total);
-        }, ct);
+        }, ct, CatalogCache.ListDependencies(filter, sort));
         return Results.Ok(result);
     }
 
@@ -126,7 +126,7 @@ public static class BooksApi
                 categories.OrderByDescending(c => c.Count).ThenBy(c => c.Name, StringComparer.Ordinal).ToList(),
                 publishers.OrderByDescending(p => p.Count).ThenBy(p => p.Name, StringComparer.Ordinal).Take(50).ToList(),
                 languages.OrderByDescending(l => l.Count).ThenBy(l => l.Code, StringComparer.Ordinal).ToList());
-        }, ct);
+        }, ct, CatalogCache.ListDependencies(filter, null));
         return Results.Ok(facets);
     }
 
@@ -142,7 +142,7 @@ public static class BooksApi
         return Results.Ok(book);
     }
 
-    private static async Task<IResult> CreateBook(BookRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpResponse response, CancellationToken ct)
+    private static async Task<IResult> CreateBook(BookRequest request, CatalogDbContext db, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
         var errors = BookRules.Validate(request, withStock: true, time, out var isbn);
         if (errors.Count > 0)
@@ -187,14 +187,13 @@ public static class BooksApi
         {
             return DuplicateIsbn(isbn);
         }
-        await cache.InvalidateAsync();
 
         var created = await db.Books.AsNoTracking().Where(b => b.Id == book.Id).Select(BookResponse.Projection).SingleAsync(ct);
         response.Headers.ETag = ETag(created.Version);
         return Results.Created($"/api/books/{book.Id}", created);
     }
 
-    private static async Task<IResult> UpdateBook(Guid id, BookRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpRequest http, CancellationToken ct)
+    private static async Task<IResult> UpdateBook(Guid id, BookRequest request, CatalogDbContext db, TimeProvider time, HttpRequest http, CancellationToken ct)
     {
         var errors = BookRules.Validate(request, withStock: false, time, out var isbn);
         if (errors.Count > 0)
@@ -245,12 +244,11 @@ public static class BooksApi
         {
             return DuplicateIsbn(isbn);
         }
-        await cache.InvalidateAsync();
         return await CurrentAsync(db, id, http.HttpContext.Response, ct);
     }
 
     /// <summary>409 while copies are on loan (from the lending service's availability events).</summary>
-    private static async Task<IResult> DeleteBook(Guid id, CatalogDbContext db, CatalogCache cache, HttpRequest http, CancellationToken ct)
+    private static async Task<IResult> DeleteBook(Guid id, CatalogDbContext db, HttpRequest http, CancellationToken ct)
     {
         var book = await db.Books.SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
@@ -277,12 +275,11 @@ public static class BooksApi
         {
             return PreconditionFailed();
         }
-        await cache.InvalidateAsync();
         return Results.NoContent();
     }
 
     /// <summary>Changes the copies the library owns; copies on loan stay on loan.</summary>
-    private static async Task<IResult> ChangeStock(Guid id, StockRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpRequest http, CancellationToken ct)
+    private static async Task<IResult> ChangeStock(Guid id, StockRequest request, CatalogDbContext db, TimeProvider time, HttpRequest http, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         BookRules.CheckStock(errors, request.TotalCopies);
@@ -316,7 +313,6 @@ public static class BooksApi
             {
                 return PreconditionFailed();
             }
-            await cache.InvalidateAsync();
         }
         return await CurrentAsync(db, id, http.HttpContext.Response, ct);
     }

@@ -40,7 +40,7 @@ public static class CategoriesApi
         return category is null ? Results.NotFound() : Results.Ok(category);
     }
 
-    private static async Task<IResult> Create(CategoryRequest request, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<IResult> Create(CategoryRequest request, CatalogDbContext db, CancellationToken ct)
     {
         if (Validate(request) is { } problem)
         {
@@ -52,12 +52,10 @@ public static class CategoriesApi
         {
             return refused;
         }
-        // The category list (and its totalCount) is cached by the catalog's version too.
-        await cache.InvalidateAsync();
         return Results.Created($"/api/categories/{category.Id}", new CategoryResponse(category.Id, category.Name, category.Description));
     }
 
-    private static async Task<IResult> Update(Guid id, CategoryRequest request, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<IResult> Update(Guid id, CategoryRequest request, CatalogDbContext db, CancellationToken ct)
     {
         if (Validate(request) is { } problem)
         {
@@ -75,11 +73,10 @@ public static class CategoriesApi
         {
             return conflict;
         }
-        await cache.InvalidateAsync();
         return Results.Ok(new CategoryResponse(category.Id, category.Name, category.Description));
     }
 
-    private static async Task<IResult> Delete(Guid id, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<IResult> Delete(Guid id, CatalogDbContext db, CancellationToken ct)
     {
         var category = await db.Categories.SingleOrDefaultAsync(c => c.Id == id, ct);
         if (category is null)
@@ -95,7 +92,6 @@ public static class CategoriesApi
         {
             return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Category in use", detail: "Books are filed under this category; move them first.");
         }
-        await cache.InvalidateAsync();
         return Results.NoContent();
     }
 

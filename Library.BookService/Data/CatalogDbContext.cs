@@ -12,6 +12,12 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
     public DbSet<BookLoan> BookLoans => Set<BookLoan>();
     public DbSet<AnonymisedLoan> AnonymisedLoans => Set<AnonymisedLoan>();
 
+    /// <summary>What the current unit of work changed, for the cache (<see cref="Books.CatalogInvalidation"/>); stamped after it commits.</summary>
+    internal HashSet<string> PendingInvalidations { get; } = [];
+
+    /// <summary>Names what a statement EF does not track (raw SQL) changes; invalidated after the commit.</summary>
+    public void Invalidates(params string[] dependencies) => PendingInvalidations.UnionWith(dependencies);
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.AddEventBusTables();

@@ -2,6 +2,7 @@ using Library.BookService.Books;
 using Library.BookService.Data;
 using Library.Contracts.Events;
 using Library.EventBus;
+using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.BookService.IntegrationEvents;
@@ -12,7 +13,7 @@ namespace Library.BookService.IntegrationEvents;
 /// One conditional update: an older version (late or re-delivered) changes nothing, whatever the
 /// concurrency.
 /// </summary>
-public sealed class AvailabilityChangedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit) : IIntegrationEventHandler<BookAvailabilityChanged>
+public sealed class AvailabilityChangedHandler(CatalogDbContext db) : IIntegrationEventHandler<BookAvailabilityChanged>
 {
     public async Task HandleAsync(BookAvailabilityChanged e, CancellationToken cancellationToken)
     {
@@ -22,7 +23,7 @@ public sealed class AvailabilityChangedHandler(CatalogDbContext db, CatalogCache
             """, cancellationToken);
         if (changed > 0)
         {
-            afterCommit.Add(cache.InvalidateAsync);
+            db.Invalidates(CatalogDependency.Book(e.BookId), CatalogDependency.Availability);
         }
     }
 }
@@ -53,7 +54,7 @@ internal static class LoanHistoryLock
 /// two events are independent). A loan already anonymised (its LoansAnonymised came first) is
 /// recorded without its reader.
 /// </summary>
-public sealed class LoanCreatedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit) : IIntegrationEventHandler<LoanCreated>
+public sealed class LoanCreatedHandler(CatalogDbContext db) : IIntegrationEventHandler<LoanCreated>
 {
     public async Task HandleAsync(LoanCreated e, CancellationToken cancellationToken)
     {
@@ -64,7 +65,7 @@ public sealed class LoanCreatedHandler(CatalogDbContext db, CatalogCache cache, 
             ON CONFLICT (loan_id) DO NOTHING
             """, cancellationToken);
         await db.Database.ExecuteSqlAsync($"UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}", cancellationToken);
-        afterCommit.Add(cache.InvalidateAsync);
+        db.Invalidates(CatalogDependency.Loans);
     }
 }
 
@@ -88,7 +89,7 @@ public sealed class LoanReturnedHandler(CatalogDbContext db) : IIntegrationEvent
 /// stay (book and dates): they still count for popularity, only no longer pair titles for "also
 /// borrowed" (that needs to know it was the same reader).
 /// </summary>
-public sealed class LoansAnonymisedHandler(CatalogDbContext db, CatalogCache cache, AfterCommit afterCommit, TimeProvider time, ILogger<LoansAnonymisedHandler> logger)
+public sealed class LoansAnonymisedHandler(CatalogDbContext db, TimeProvider time, ILogger<LoansAnonymisedHandler> logger)
     : IIntegrationEventHandler<LoansAnonymised>
 {
     public async Task HandleAsync(LoansAnonymised e, CancellationToken cancellationToken)
@@ -106,7 +107,7 @@ public sealed class LoansAnonymisedHandler(CatalogDbContext db, CatalogCache cac
         var forgotten = await db.Database.ExecuteSqlAsync(
             $"UPDATE book_loans SET user_id = NULL WHERE loan_id = ANY({ids}) AND user_id IS NOT NULL", cancellationToken);
         // Cached recommendations were computed from the readers just forgotten.
-        afterCommit.Add(cache.InvalidateAsync);
+        db.Invalidates(CatalogDependency.Loans);
         logger.LogInformation("Anonymised {Count} loans ({Forgotten} history rows lost their reader)", ids.Length, forgotten);
     }
 }
@@ -149,7 +150,8 @@ public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvide
                 }, stoppingToken);
                 if (changed > 0)
                 {
-                    await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync();
+                    // The popular order and recommendations; nothing else reads recent_loans.
+                    await scope.ServiceProvider.GetRequiredService<CatalogCache>().InvalidateAsync([CatalogDependency.Loans]);
                     logger.LogInformation("Popularity of {Count} titles recomputed", changed);
                 }
             }

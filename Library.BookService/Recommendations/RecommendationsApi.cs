@@ -66,7 +66,7 @@ public static class RecommendationsApi
                 """;
             var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("book", id), new NpgsqlParameter("n", n)], token);
             return await BooksApi.LoadInOrderAsync(db, ids, token);
-        }, ct);
+        }, ct, CatalogDependency.Loans, CatalogDependency.Lists);
         return Results.Ok(books);
     }
 
@@ -113,7 +113,7 @@ public static class RecommendationsApi
                 """;
             var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("user", userId), new NpgsqlParameter("n", n)], token);
             return await BooksApi.LoadInOrderAsync(db, ids, token);
-        }, ct);
+        }, ct, CatalogDependency.Loans, CatalogDependency.Lists);
         return Results.Ok(books);
     }
 
