@@ -6,6 +6,7 @@ using Library.BookService.Grpc;
 using Library.BookService.IntegrationEvents;
 using Library.BookService.Recommendations;
 using Library.BookService.Seeding;
+using Library.BookService.Validation;
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
@@ -30,6 +31,10 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<CatalogCache>();
 builder.Services.AddHostedService<PopularityRefresher>();
 builder.Services.AddGrpc();
+// Request records and parameters declare their rules (data annotations); the endpoints check them
+// before the handler runs, and the OpenAPI document shows the same limits.
+builder.Services.AddValidation();
+builder.Services.AddJsonNamedValidationErrors();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
