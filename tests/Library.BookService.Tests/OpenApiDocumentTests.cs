@@ -1,0 +1,166 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Library.TestSupport;
+
+namespace Library.BookService.Tests;
+
+/// <summary>
+/// The book service's own OpenAPI document (/openapi/v1.json), as the running service produces it:
+/// every operation named and described, every input with its limits (what the validation enforces,
+/// from the same annotations), every refusal a handler gives documented.
+/// </summary>
+public sealed class OpenApiDocumentTests(CatalogFixture fixture) : IClassFixture<CatalogFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Every_operation_is_named_summarised_described_and_tagged()
+    {
+        var document = await DocumentAsync();
+        var operations = Operations(document).ToList();
+        Assert.NotEmpty(operations);
+        foreach (var (method, path, operation) in operations)
+        {
+            foreach (var member in new[] { "operationId", "summary", "description" })
+            {
+                Assert.True(operation.TryGetProperty(member, out var value) && !string.IsNullOrWhiteSpace(value.GetString()), $"{method} {path} has no {member}");
+            }
+            Assert.True(operation.TryGetProperty("tags", out var tags) && tags.GetArrayLength() > 0, $"{method} {path} has no tag");
+        }
+        var ids = operations.Select(o => o.Operation.GetProperty("operationId").GetString()).ToList();
+        Assert.Equal(ids.Count, ids.Distinct(StringComparer.Ordinal).Count());
+    }
+
+    [Fact]
+    public async Task Every_input_declares_its_limits()
+    {
+        var document = await DocumentAsync();
+        var operations = Operations(document).ToList();
+        var inputs = new List<string>();
+        var unbounded = new List<string>();
+        foreach (var (method, path, operation) in operations)
+        {
+            if (operation.TryGetProperty("parameters", out var parameters))
+            {
+                foreach (var parameter in parameters.EnumerateArray())
+                {
+                    Check(document, $"{method} {path} {parameter.GetProperty("in").GetString()} {parameter.GetProperty("name").GetString()}",
+                        parameter.GetProperty("schema"), inputs, unbounded);
+                }
+            }
+            if (operation.TryGetProperty("requestBody", out var body))
+            {
+                foreach (var content in body.GetProperty("content").EnumerateObject())
+                {
+                    Check(document, $"{method} {path} body ({content.Name})", content.Value.GetProperty("schema"), inputs, unbounded);
+                }
+            }
+        }
+        var responses = operations.Sum(o => o.Operation.GetProperty("responses").EnumerateObject().Count());
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"book service: {operations.Count} operations, {responses} documented responses, {inputs.Count} inputs, {unbounded.Count} without limits");
+        Assert.True(unbounded.Count == 0, $"{unbounded.Count} of {inputs.Count} inputs without limits:\n{string.Join('\n', unbounded)}");
+    }
+
+    [Fact]
+    public async Task Operations_document_the_refusals_their_handlers_give()
+    {
+        var document = await DocumentAsync();
+        foreach (var (method, path, operation) in Operations(document))
+        {
+            var codes = operation.GetProperty("responses").EnumerateObject().Select(r => r.Name).ToHashSet();
+            Assert.Contains(codes, c => c.StartsWith('2'));
+            if (path.Contains("{id}", StringComparison.Ordinal))
+            {
+                Assert.True(codes.Contains("404"), $"{method} {path}: an unknown ID is a 404");
+            }
+            var hasLimitedInput = operation.TryGetProperty("requestBody", out _)
+                || (operation.TryGetProperty("parameters", out var parameters) && parameters.EnumerateArray().Any(p => p.GetProperty("in").GetString() == "query"));
+            if (hasLimitedInput)
+            {
+                Assert.True(codes.Contains("400"), $"{method} {path}: input out of its limits is a 400");
+            }
+        }
+        var create = Operation(document, "post", "/api/books");
+        Assert.Equal(["201", "400", "409"], create.GetProperty("responses").EnumerateObject().Select(r => r.Name).Order().ToArray());
+        Assert.True(Operation(document, "put", "/api/books/{id}").GetProperty("responses").TryGetProperty("412", out _));
+    }
+
+    [Fact]
+    public async Task Book_fields_carry_the_limits_the_service_enforces()
+    {
+        var document = await DocumentAsync();
+        var book = Resolve(document, Operation(document, "post", "/api/books").GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema"));
+        var properties = book.GetProperty("properties");
+        Assert.Equal(["isbn", "publisher", "title", "totalCopies"], book.GetProperty("required").EnumerateArray().Select(r => r.GetString()!).Order().ToArray());
+        Assert.Equal(500, properties.GetProperty("title").GetProperty("maxLength").GetInt32());
+        Assert.Equal(40, properties.GetProperty("isbn").GetProperty("maxLength").GetInt32());
+        Assert.Equal(1000, properties.GetProperty("publishedYear").GetProperty("minimum").GetInt32());
+        Assert.Equal(DateTime.UtcNow.Year + 1, properties.GetProperty("publishedYear").GetProperty("maximum").GetInt32());
+        Assert.Equal(10_000, properties.GetProperty("totalCopies").GetProperty("maximum").GetInt32());
+        Assert.Equal(50, properties.GetProperty("authorIds").GetProperty("maxItems").GetInt32());
+
+        // The documented ISBN pattern admits what the service accepts and refuses what it refuses for its form.
+        var isbn = new System.Text.RegularExpressions.Regex(properties.GetProperty("isbn").GetProperty("pattern").GetString()!);
+        Assert.Matches(isbn, "978-0-441-47812-5");
+        Assert.Matches(isbn, "ISBN 0-441-47812-3");
+        Assert.Matches(isbn, "044147812X");
+        Assert.DoesNotMatch(isbn, "not an isbn");
+        var title = new System.Text.RegularExpressions.Regex(properties.GetProperty("title").GetProperty("pattern").GetString()!);
+        Assert.Matches(title, "Line one\nline two");
+        Assert.DoesNotMatch(title, "Null\0byte");
+    }
+
+    private async Task<JsonElement> DocumentAsync() =>
+        await fixture.Client().GetFromJsonAsync<JsonElement>("/openapi/v1.json", Ct);
+
+    private static IEnumerable<(string Method, string Path, JsonElement Operation)> Operations(JsonElement document) =>
+        document.GetProperty("paths").EnumerateObject().SelectMany(path => path.Value.EnumerateObject()
+            .Where(o => o.Name is "get" or "put" or "post" or "delete" or "patch")
+            .Select(o => (o.Name.ToUpperInvariant(), path.Name, o.Value)));
+
+    private static JsonElement Operation(JsonElement document, string method, string path) =>
+        document.GetProperty("paths").GetProperty(path).GetProperty(method);
+
+    private static JsonElement Resolve(JsonElement document, JsonElement schema) =>
+        schema.TryGetProperty("$ref", out var reference)
+            ? document.GetProperty("components").GetProperty("schemas").GetProperty(reference.GetString()!.Split('/').Last())
+            : schema;
+
+    /// <summary>
+    /// A string needs maxLength (or a format/enum that bounds it: uuid, binary body), an integer
+    /// minimum and maximum, an array maxItems; objects and arrays are walked.
+    /// </summary>
+    private static void Check(JsonElement document, string name, JsonElement schema, List<string> inputs, List<string> unbounded)
+    {
+        schema = Resolve(document, schema);
+        var types = !schema.TryGetProperty("type", out var type) ? []
+            : type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Select(t => t.GetString()!).ToHashSet()
+            : [type.GetString()!];
+        if (types.Contains("object") && schema.TryGetProperty("properties", out var properties))
+        {
+            foreach (var property in properties.EnumerateObject())
+            {
+                Check(document, $"{name}.{property.Name}", property.Value, inputs, unbounded);
+            }
+            return;
+        }
+        inputs.Add(name);
+        var format = schema.TryGetProperty("format", out var f) ? f.GetString() : null;
+        var bounded = types switch
+        {
+            _ when types.Contains("array") => schema.TryGetProperty("maxItems", out _),
+            _ when types.Contains("integer") || types.Contains("number") => schema.TryGetProperty("minimum", out _) && schema.TryGetProperty("maximum", out _),
+            _ when types.Contains("string") => schema.TryGetProperty("maxLength", out _) || schema.TryGetProperty("enum", out _) || format is "uuid" or "binary",
+            _ => true,
+        };
+        if (!bounded)
+        {
+            unbounded.Add(name);
+        }
+        if (types.Contains("array") && schema.TryGetProperty("items", out var items) && Resolve(document, items).TryGetProperty("properties", out _))
+        {
+            Check(document, $"{name}[]", items, inputs, unbounded);
+        }
+    }
+}
