@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Library.BookService.Books;
 using Library.BookService.Data;
+using Library.BookService.OpenApi;
 using Library.BookService.Validation;
 using Library.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -51,7 +52,8 @@ public static class AuthorsApi
         writes.MapPost("/", Create).WithName("CreateAuthor")
             .WithSummary("Add an author")
             .WithDescription("Librarians. 201 with the author and its Location. 400 for a field out of its limits.")
-            .ProducesValidationProblem();
+            .ProducesValidationProblem()
+            .WithRequestExample("""{ "name": "Ursula K. Le Guin", "bio": "American author of science fiction and fantasy.", "birthYear": 1929 }""");
         writes.MapPut("/{id:guid}", Update).WithName("UpdateAuthor")
             .WithSummary("Change an author")
             .WithDescription("Librarians. A new name is what the author's books are then found by. 400 for a field out of its limits; 404 for an unknown ID.")

@@ -1,11 +1,13 @@
 using System.ComponentModel.DataAnnotations;
 using System.Data.Common;
 using Library.BookService.Data;
+using Library.BookService.OpenApi;
 using Library.BookService.Validation;
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -33,20 +35,25 @@ public static class BooksApi
             .ProducesValidationProblem();
         reads.MapGet("/{id:guid}", GetBook).WithName("GetBook")
             .WithSummary("Get a book")
-            .WithDescription("Anyone. The ETag header carries the book's version, for If-Match on a change. 404 for an unknown ID.");
+            .WithDescription("Anyone. The ETag header carries the book's version, for If-Match on a change. 404 for an unknown ID.")
+            .DocumentsETag();
 
         var writes = books.MapGroup("").RequireAuthorization(Policies.Librarian);
         writes.MapPost("/", CreateBook).WithName("CreateBook")
             .WithSummary("Add a title to the catalog")
             .WithDescription("Librarians. 201 with the book and its Location. 400 for a field out of its limits, a wrong ISBN check digit, or an unknown author or category ID; 409 when the ISBN is already catalogued.")
             .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .DocumentsETag()
+            .WithRequestExample(BookExample);
         writes.MapPut("/{id:guid}", UpdateBook).WithName("UpdateBook")
             .WithSummary("Change a book's fields")
             .WithDescription("Librarians. Every field but the stock (ChangeBookStock). 400 as CreateBook; 404 for an unknown ID; 409 when the new ISBN is another book's; 412 when If-Match names an older version.")
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status412PreconditionFailed);
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .DocumentsETag()
+            .WithRequestExample(BookExample);
         writes.MapDelete("/{id:guid}", DeleteBook).WithName("DeleteBook")
             .WithSummary("Remove a title from the catalog")
             .WithDescription("Librarians. 404 for an unknown ID; 409 while copies are on loan; 412 when If-Match names an older version.")
@@ -56,10 +63,28 @@ public static class BooksApi
             .WithSummary("Set the number of copies the library owns")
             .WithDescription("Librarians. Copies on loan stay on loan. 400 for a number outside 0..10000; 404 for an unknown ID; 412 when If-Match names an older version.")
             .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status412PreconditionFailed);
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .DocumentsETag()
+            .WithRequestExample("""{ "totalCopies": 3 }""");
         writes.MapCatalogTransfer();
         return app;
     }
+
+    private const string BookExample = """
+        {
+          "isbn": "978-0-441-47812-5",
+          "title": "The Left Hand of Darkness",
+          "subtitle": null,
+          "description": "A human envoy on a world whose people are of no fixed sex.",
+          "publisher": "Ace",
+          "publishedYear": 1969,
+          "language": "en",
+          "pageCount": 304,
+          "authorIds": ["01936f4e-8b2c-7d41-9a3e-5c2f1b0d4e6a"],
+          "categoryIds": ["01936f4e-8b2c-7d41-9a3e-5c2f1b0d4e6b"],
+          "totalCopies": 2
+        }
+        """;
 
     private static async Task<Ok<PagedList<BookResponse>>> ListBooks(
         CatalogDbContext db, CatalogCache cache,
@@ -228,7 +253,7 @@ public static class BooksApi
     }
 
     private static async Task<Results<Ok<BookResponse>, NotFound, ValidationProblem, ProblemHttpResult>> UpdateBook(
-        Guid id, BookRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpRequest http, CancellationToken ct)
+        Guid id, BookRequest request, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
         var isbn = NormalizedIsbn(request);
         var book = await db.Books.Include(b => b.Authors).Include(b => b.Categories).SingleOrDefaultAsync(b => b.Id == id, ct);
@@ -236,7 +261,7 @@ public static class BooksApi
         {
             return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
@@ -276,18 +301,19 @@ public static class BooksApi
             return DuplicateIsbn(isbn);
         }
         await cache.InvalidateAsync();
-        return await CurrentAsync(db, id, http.HttpContext.Response, ct);
+        return await CurrentAsync(db, id, response, ct);
     }
 
     /// <summary>409 while copies are on loan (from the lending service's availability events).</summary>
-    private static async Task<Results<NoContent, NotFound, ProblemHttpResult>> DeleteBook(Guid id, CatalogDbContext db, CatalogCache cache, HttpRequest http, CancellationToken ct)
+    private static async Task<Results<NoContent, NotFound, ProblemHttpResult>> DeleteBook(
+        Guid id, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
     {
         var book = await db.Books.SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
         {
             return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
@@ -313,14 +339,14 @@ public static class BooksApi
 
     /// <summary>Changes the copies the library owns; copies on loan stay on loan.</summary>
     private static async Task<Results<Ok<BookResponse>, NotFound, ProblemHttpResult>> ChangeStock(
-        Guid id, StockRequest request, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpRequest http, CancellationToken ct)
+        Guid id, StockRequest request, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, CatalogCache cache, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
         var book = await db.Books.SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
         {
             return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
@@ -343,7 +369,7 @@ public static class BooksApi
             }
             await cache.InvalidateAsync();
         }
-        return await CurrentAsync(db, id, http.HttpContext.Response, ct);
+        return await CurrentAsync(db, id, response, ct);
     }
 
     private static async Task<Ok<BookResponse>> CurrentAsync(CatalogDbContext db, Guid id, HttpResponse response, CancellationToken ct)
@@ -437,10 +463,13 @@ public static class BooksApi
 
     internal static string ETag(long version) => $"\"{version}\"";
 
+    /// <summary>The longest If-Match header taken: a list of a few ETags, never more.</summary>
+    public const int MaxIfMatch = 1000;
+    private const string IfMatchMessage = "If-Match must have at most 1000 characters.";
+
     /// <summary>412 when the client's If-Match names another version than the stored one.</summary>
-    private static ProblemHttpResult? StaleIfMatch(HttpRequest request, long version)
+    private static ProblemHttpResult? StaleIfMatch(string? ifMatch, long version)
     {
-        var ifMatch = request.Headers.IfMatch.ToString();
         if (string.IsNullOrEmpty(ifMatch) || ifMatch == "*")
         {
             return null;

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Library.BookService.Books;
 using Library.BookService.Data;
+using Library.BookService.OpenApi;
 using Library.BookService.Validation;
 using Library.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -44,7 +45,8 @@ public static class CategoriesApi
             .WithSummary("Add a category")
             .WithDescription("Librarians. 201 with the category and its Location. 400 for a field out of its limits; 409 when the name (any case) is taken.")
             .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithRequestExample("""{ "name": "Science Fiction", "description": "Speculative fiction about science and technology." }""");
         writes.MapPut("/{id:guid}", Update).WithName("UpdateCategory")
             .WithSummary("Change a category")
             .WithDescription("Librarians. 400 for a field out of its limits; 404 for an unknown ID; 409 when the name (any case) is another category's.")

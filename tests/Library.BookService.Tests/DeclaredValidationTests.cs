@@ -105,6 +105,16 @@ public sealed class DeclaredValidationTests(CatalogFixture fixture) : IClassFixt
 
         using var noStock = await fixture.Librarian().PutAsJsonAsync($"/api/books/{id}/stock", new { }, Ct);
         Assert.Equal(["totalCopies must be between 0 and 10000."], Messages(await ErrorsAsync(noStock), "totalCopies"));
+
+        // If-Match is a declared header (its errors keyed ifMatch, the parameter's name): a few ETags fit, a kilobyte of them is a 400, a stale one still a 412.
+        var librarian = fixture.Librarian();
+        librarian.DefaultRequestHeaders.TryAddWithoutValidation("If-Match", string.Join(", ", Enumerable.Range(100, 200).Select(v => $"\"{v}\"")));
+        using var longIfMatch = await librarian.PutAsJsonAsync($"/api/books/{id}/stock", new { totalCopies = 3 }, Ct);
+        Assert.Equal(["If-Match must have at most 1000 characters."], Messages(await ErrorsAsync(longIfMatch), "ifMatch"));
+        librarian.DefaultRequestHeaders.Remove("If-Match");
+        librarian.DefaultRequestHeaders.TryAddWithoutValidation("If-Match", "\"1\", \"99\"");
+        using var stale = await librarian.PutAsJsonAsync($"/api/books/{id}/stock", new { totalCopies = 3 }, Ct);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.StatusCode);
     }
 
     [Theory]

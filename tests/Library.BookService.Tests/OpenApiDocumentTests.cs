@@ -83,7 +83,13 @@ public sealed class OpenApiDocumentTests(CatalogFixture fixture) : IClassFixture
         }
         var create = Operation(document, "post", "/api/books");
         Assert.Equal(["201", "400", "409"], create.GetProperty("responses").EnumerateObject().Select(r => r.Name).Order().ToArray());
-        Assert.True(Operation(document, "put", "/api/books/{id}").GetProperty("responses").TryGetProperty("412", out _));
+        var update = Operation(document, "put", "/api/books/{id}");
+        Assert.True(update.GetProperty("responses").TryGetProperty("412", out _));
+        // Optimistic concurrency, documented both ways: the ETag a success carries, the If-Match a change takes.
+        Assert.Contains(update.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("in").GetString() == "header" && p.GetProperty("name").GetString() == "If-Match");
+        Assert.True(Operation(document, "get", "/api/books/{id}").GetProperty("responses").GetProperty("200").GetProperty("headers").TryGetProperty("ETag", out _));
+        var example = create.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("example");
+        Assert.Equal("The Left Hand of Darkness", example.GetProperty("title").GetString());
     }
 
     [Fact]
