@@ -6,7 +6,6 @@ using Library.BookService.Grpc;
 using Library.BookService.IntegrationEvents;
 using Library.BookService.Recommendations;
 using Library.BookService.Seeding;
-using Library.BookService.Validation;
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
@@ -34,7 +33,6 @@ builder.Services.AddGrpc();
 // Request records and parameters declare their rules (data annotations); the endpoints check them
 // before the handler runs, and the OpenAPI document shows the same limits.
 builder.Services.AddValidation();
-builder.Services.AddJsonNamedValidationErrors();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -69,8 +69,8 @@ public static class AuthorsApi
         CatalogDbContext db,
         [StringLength(MaxName, ErrorMessage = "search must have at most 200 characters.")]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
-        [Range(1, PageQuery.MaxPage, ErrorMessage = PageQuery.PageMessage)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageQuery.PageSizeMessage)] int? pageSize,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
         CancellationToken ct)
     {
         var paging = PageQuery.From(page, pageSize);
@@ -94,8 +94,8 @@ public static class AuthorsApi
 
     private static async Task<Results<Ok<PagedList<BookResponse>>, NotFound>> Books(
         Guid id, CatalogDbContext db,
-        [Range(1, PageQuery.MaxPage, ErrorMessage = PageQuery.PageMessage)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageQuery.PageSizeMessage)] int? pageSize,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
         CancellationToken ct)
     {
         var paging = PageQuery.From(page, pageSize);

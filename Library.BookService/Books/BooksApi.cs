@@ -101,8 +101,8 @@ public static class BooksApi
         [OneOf("true", "false", ErrorMessage = CatalogFilter.AvailableMessage)] string? available,
         [StringLength(16, ErrorMessage = CatalogFilter.SortMessage)]
         [OneOf("relevance", "title", "newest", "popular", ErrorMessage = CatalogFilter.SortMessage)] string? sort,
-        [Range(1, PageQuery.MaxPage, ErrorMessage = PageQuery.PageMessage)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageQuery.PageSizeMessage)] int? pageSize,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
         CancellationToken ct)
     {
         var filter = CatalogFilter.Create(search, authorId, categoryId, category, publisher, language, available);

@@ -43,9 +43,10 @@ public static class CatalogTransferApi
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             // The handler reads the raw body (to bound it and check its encoding), so the document learns of it here;
             // Accepts metadata would have routing refuse other content types before the handler can say why.
-            .AddOpenApiOperationTransformer((operation, _, _) =>
+            .AddOpenApiOperationTransformer((operation, context, _) =>
             {
-                var csv = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } };
+                var maxBytes = MaxImportBytes(context.ApplicationServices.GetRequiredService<IConfiguration>());
+                var csv = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary", MaxLength = (int)Math.Min(maxBytes, int.MaxValue) } };
                 operation.RequestBody = new OpenApiRequestBody
                 {
                     Required = true,
@@ -64,7 +65,7 @@ public static class CatalogTransferApi
     private static async Task<Results<Ok<ImportResult>, ProblemHttpResult>> Import(
         HttpContext http, CatalogDbContext db, CatalogCache cache, TimeProvider time, IConfiguration configuration, ILoggerFactory loggers, CancellationToken ct)
     {
-        var maxBytes = configuration.GetValue<long?>("Catalog:MaxImportBytes") ?? DefaultMaxImportBytes;
+        var maxBytes = MaxImportBytes(configuration);
         var mediaType = http.Request.GetTypedHeaders().ContentType?.MediaType.Value;
         if (mediaType is null || !(mediaType.Equals("text/csv", StringComparison.OrdinalIgnoreCase) || mediaType.Equals("application/csv", StringComparison.OrdinalIgnoreCase)))
         {
@@ -146,6 +147,9 @@ public static class CatalogTransferApi
             body.Length, created, updated, rejected.Count, started.Elapsed.TotalSeconds);
         return TypedResults.Ok(new ImportResult(created, updated, rejected));
     }
+
+    private static long MaxImportBytes(IConfiguration configuration) =>
+        configuration.GetValue<long?>("Catalog:MaxImportBytes") ?? DefaultMaxImportBytes;
 
     private sealed record BatchOutcome(int Created, int Updated, List<RejectedRow> Rejected);
 

@@ -61,8 +61,8 @@ public static class CategoriesApi
 
     private static async Task<Ok<PagedList<CategoryResponse>>> List(
         CatalogDbContext db,
-        [Range(1, PageQuery.MaxPage, ErrorMessage = PageQuery.PageMessage)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageQuery.PageSizeMessage)] int? pageSize,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
         CancellationToken ct)
     {
         var paging = PageQuery.From(page, pageSize);

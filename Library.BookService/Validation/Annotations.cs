@@ -81,16 +81,12 @@ public sealed class OneOfAttribute(params string[] values) : RegularExpressionAt
 }
 
 /// <summary>
-/// <c>?page=&amp;pageSize=</c> declared on the parameters (<c>[Range]</c> with these messages, the
-/// ones <see cref="Library.ServiceDefaults.PageRequest.TryCreate"/> gives), so the document shows
+/// <c>?page=&amp;pageSize=</c> declared on the parameters (<c>[Range]</c> with
+/// <see cref="Library.ServiceDefaults.PageRequest"/>'s limits and messages), so the document shows
 /// the limits; once validated, <see cref="From"/> applies the defaults.
 /// </summary>
 public static class PageQuery
 {
-    public const int MaxPage = 1_000_000;
-    public const string PageMessage = "page must be between 1 and 1000000.";
-    public const string PageSizeMessage = "pageSize must be between 1 and 100.";
-
     public static Library.ServiceDefaults.PageRequest From(int? page, int? pageSize) =>
         new(page ?? 1, pageSize ?? Library.ServiceDefaults.PageRequest.DefaultPageSize);
 }
