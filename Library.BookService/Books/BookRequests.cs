@@ -14,7 +14,7 @@ namespace Library.BookService.Books;
 public record BookRequest
 {
     [Required(ErrorMessage = BookRules.IsbnMessage)]
-    [StringLength(40, ErrorMessage = BookRules.IsbnMessage)]
+    [StringLength(IsbnAttribute.MaxLength, ErrorMessage = BookRules.IsbnMessage)]
     [Isbn(ErrorMessage = BookRules.IsbnMessage)]
     public string? Isbn { get; init; }
 

@@ -97,9 +97,9 @@ public static class BooksApi
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "publisher must not contain control characters.")] string? publisher,
         [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "language must have at most 200 characters.")]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "language must not contain control characters.")] string? language,
-        [StringLength(16, ErrorMessage = CatalogFilter.AvailableMessage)]
+        [StringLength(16, ErrorMessage = "available must have at most 16 characters.")]
         [OneOf("true", "false", ErrorMessage = CatalogFilter.AvailableMessage)] string? available,
-        [StringLength(16, ErrorMessage = CatalogFilter.SortMessage)]
+        [StringLength(16, ErrorMessage = "sort must have at most 16 characters.")]
         [OneOf("relevance", "title", "newest", "popular", ErrorMessage = CatalogFilter.SortMessage)] string? sort,
         [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
         [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
@@ -149,7 +149,7 @@ public static class BooksApi
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "publisher must not contain control characters.")] string? publisher,
         [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "language must have at most 200 characters.")]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "language must not contain control characters.")] string? language,
-        [StringLength(16, ErrorMessage = CatalogFilter.AvailableMessage)]
+        [StringLength(16, ErrorMessage = "available must have at most 16 characters.")]
         [OneOf("true", "false", ErrorMessage = CatalogFilter.AvailableMessage)] string? available,
         CancellationToken ct)
     {

@@ -15,7 +15,6 @@ public sealed record CatalogFilter(
     public const int MaxSearchLength = 200;
     /// <summary>The longest category, publisher or language filter: the longest of those columns.</summary>
     public const int MaxFilterLength = 200;
-    public static readonly string[] Sorts = ["relevance", "title", "newest", "popular"];
 
     public const string SearchMessage = "search must have at most 200 characters.";
     public const string AvailableMessage = "available must be true or false.";

@@ -21,14 +21,18 @@ public static class TextPattern
 
 /// <summary>
 /// An ISBN-10 or ISBN-13, hyphens, spaces and an "ISBN" prefix allowed. The pattern documents the
-/// form; <see cref="Isbn.TryNormalize"/> (the check digit) has the last word.
+/// form (every ISBN the check accepts matches it); the check is <see cref="Isbn.TryNormalize"/>
+/// (form and check digit), never the pattern: a crafted value (thousands of spaces) would make the
+/// overlapping pattern backtrack to its timeout. A value over <see cref="MaxLength"/> is left to
+/// the <see cref="StringLengthAttribute"/> beside it, so it is refused with one message, not two.
 /// </summary>
 public sealed class IsbnAttribute() : RegularExpressionAttribute(IsbnPattern)
 {
     public const string IsbnPattern = @"^\s*(?:[Ii][Ss][Bb][Nn][: -]*)?[0-9 -]*[0-9Xx][ -]*\s*$";
+    public const int MaxLength = 40;
 
     public override bool IsValid(object? value) =>
-        value is not string text || text.Length == 0 || (base.IsValid(text) && Isbn.TryNormalize(text, out _));
+        value is not string text || text.Length == 0 || text.Length > MaxLength || Isbn.TryNormalize(text, out _);
 }
 
 /// <summary>
@@ -58,12 +62,16 @@ public sealed class YearRangeAttribute(int minimum, int yearsAhead) : RangeAttri
 /// <summary>
 /// One of a few words, any case, surrounding spaces ignored, or nothing (the default). A pattern
 /// rather than <see cref="AllowedValuesAttribute"/>: that one is exact-case, and the document
-/// shows a pattern.
+/// shows a pattern. The check compares the trimmed value (what the pattern says), without running
+/// the pattern: its two <c>\s*</c> would backtrack on a long run of spaces.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field | AttributeTargets.Parameter)]
 public sealed class OneOfAttribute(params string[] values) : RegularExpressionAttribute(AnyCase(values))
 {
     public IReadOnlyList<string> Values { get; } = values;
+
+    public override bool IsValid(object? value) =>
+        value is not string text || string.IsNullOrWhiteSpace(text) || Values.Contains(text.Trim(), StringComparer.OrdinalIgnoreCase);
 
     private static string AnyCase(string[] values)
     {

@@ -117,6 +117,18 @@ public sealed class DeclaredValidationTests(CatalogFixture fixture) : IClassFixt
         Assert.Equal(HttpStatusCode.PreconditionFailed, stale.StatusCode);
     }
 
+    [Fact]
+    public async Task Values_crafted_to_make_a_pattern_backtrack_are_refused_at_once()
+    {
+        var spaces = new string(' ', 50_000);
+        using var isbn = await fixture.Librarian().PostAsJsonAsync("/api/books", new { isbn = spaces + "!", title = "T", publisher = "P", totalCopies = 1 }, Ct);
+        Assert.Equal(["isbn must be a valid ISBN-10 or ISBN-13 (check digit included)."], Messages(await ErrorsAsync(isbn), "isbn"));
+        using var sort = await fixture.Client().GetAsync($"/api/books?sort={new string('+', 5_000)}x&search={new string('+', 5_000)}%01", Ct);
+        var errors = await ErrorsAsync(sort);
+        Assert.Contains("sort must be one of: relevance, title, newest, popular.", Messages(errors, "sort"));
+        Assert.Contains("search must have at most 200 characters.", Messages(errors, "search"));
+    }
+
     [Theory]
     [InlineData("/api/books?sort=Title&available=TRUE", HttpStatusCode.OK, null)]
     [InlineData("/api/books?sort=%20newest%20&available=", HttpStatusCode.OK, null)]
