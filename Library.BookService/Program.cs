@@ -33,6 +33,9 @@ builder.Services.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterce
 builder.Services.AddHttpContextAccessor();
 builder.Services.AddHostedService<PopularityRefresher>();
 builder.Services.AddGrpc();
+// Request records and parameters declare their rules (data annotations); the endpoints check them
+// before the handler runs, and the OpenAPI document shows the same limits.
+builder.Services.AddValidation();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

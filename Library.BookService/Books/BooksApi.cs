@@ -1,8 +1,13 @@
+using System.ComponentModel.DataAnnotations;
 using System.Data.Common;
 using Library.BookService.Data;
+using Library.BookService.OpenApi;
+using Library.BookService.Validation;
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -18,43 +23,91 @@ public static class BooksApi
     public static IEndpointRouteBuilder MapBooks(this IEndpointRouteBuilder app)
     {
         var books = app.MapGroup("/api/books").WithTags("Books");
-        books.MapGet("/", ListBooks).WithName("ListBooks");
-        books.MapGet("/facets", GetFacets).WithName("GetFacets");
-        books.MapGet("/{id:guid}", GetBook).WithName("GetBook");
-        books.MapPost("/", CreateBook).RequireAuthorization(Policies.Librarian);
-        books.MapPut("/{id:guid}", UpdateBook).RequireAuthorization(Policies.Librarian);
-        books.MapDelete("/{id:guid}", DeleteBook).RequireAuthorization(Policies.Librarian);
-        books.MapPut("/{id:guid}/stock", ChangeStock).RequireAuthorization(Policies.Librarian);
-        books.MapCatalogTransfer();
+
+        var reads = books.MapGroup("").AllowAnonymous();
+        reads.MapGet("/", ListBooks).WithName("ListBooks")
+            .WithSummary("Search and list books")
+            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (typos forgiven), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
+            .ProducesValidationProblem();
+        reads.MapGet("/facets", GetFacets).WithName("GetFacets")
+            .WithSummary("Count the books by category, publisher and language")
+            .WithDescription("Anyone. The same filters as ListBooks; the 50 most frequent publishers. 400 for a filter out of its limits.")
+            .ProducesValidationProblem();
+        reads.MapGet("/{id:guid}", GetBook).WithName("GetBook")
+            .WithSummary("Get a book")
+            .WithDescription("Anyone. The ETag header carries the book's version, for If-Match on a change. 404 for an unknown ID.")
+            .DocumentsETag();
+
+        var writes = books.MapGroup("").RequireAuthorization(Policies.Librarian);
+        writes.MapPost("/", CreateBook).WithName("CreateBook")
+            .WithSummary("Add a title to the catalog")
+            .WithDescription("Librarians. 201 with the book and its Location. 400 for a field out of its limits, a wrong ISBN check digit, or an unknown author or category ID; 409 when the ISBN is already catalogued.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .DocumentsETag()
+            .WithRequestExample(BookExample);
+        writes.MapPut("/{id:guid}", UpdateBook).WithName("UpdateBook")
+            .WithSummary("Change a book's fields")
+            .WithDescription("Librarians. Every field but the stock (ChangeBookStock). 400 as CreateBook; 404 for an unknown ID; 409 when the new ISBN is another book's; 412 when If-Match names an older version.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .DocumentsETag()
+            .WithRequestExample(BookExample);
+        writes.MapDelete("/{id:guid}", DeleteBook).WithName("DeleteBook")
+            .WithSummary("Remove a title from the catalog")
+            .WithDescription("Librarians. 404 for an unknown ID; 409 while copies are on loan; 412 when If-Match names an older version.")
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed);
+        writes.MapPut("/{id:guid}/stock", ChangeStock).WithName("ChangeBookStock")
+            .WithSummary("Set the number of copies the library owns")
+            .WithDescription("Librarians. Copies on loan stay on loan. 400 for a number outside 0..10000; 404 for an unknown ID; 412 when If-Match names an older version.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .DocumentsETag()
+            .WithRequestExample("""{ "totalCopies": 3 }""");
+        writes.MapCatalogTransfer();
         return app;
     }
 
-    private static async Task<IResult> ListBooks(
+    private const string BookExample = """
+        {
+          "isbn": "978-0-441-47812-5",
+          "title": "The Left Hand of Darkness",
+          "subtitle": null,
+          "description": "A human envoy on a world whose people are of no fixed sex.",
+          "publisher": "Ace",
+          "publishedYear": 1969,
+          "language": "en",
+          "pageCount": 304,
+          "authorIds": ["01936f4e-8b2c-7d41-9a3e-5c2f1b0d4e6a"],
+          "categoryIds": ["01936f4e-8b2c-7d41-9a3e-5c2f1b0d4e6b"],
+          "totalCopies": 2
+        }
+        """;
+
+    private static async Task<Ok<PagedList<BookResponse>>> ListBooks(
         CatalogDbContext db, CatalogCache cache,
-        string? search, Guid? authorId, Guid? categoryId, string? category, string? publisher, string? language, string? available,
-        string? sort, int? page, int? pageSize, CancellationToken ct)
+        [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
+        Guid? authorId, Guid? categoryId,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "category must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "category must not contain control characters.")] string? category,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "publisher must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "publisher must not contain control characters.")] string? publisher,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "language must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "language must not contain control characters.")] string? language,
+        [StringLength(16, ErrorMessage = "available must have at most 16 characters.")]
+        [OneOf("true", "false", ErrorMessage = CatalogFilter.AvailableMessage)] string? available,
+        [StringLength(16, ErrorMessage = "sort must have at most 16 characters.")]
+        [OneOf("relevance", "title", "newest", "popular", ErrorMessage = CatalogFilter.SortMessage)] string? sort,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize,
+        CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        if (!PageRequest.TryCreate(page, pageSize, out var paging, out _))
-        {
-            errors["page"] = ["page must be 1 or more and pageSize between 1 and 100."];
-        }
-        if (!CatalogFilter.TryCreate(search, authorId, categoryId, category, publisher, language, available, out var filter, out var filterErrors))
-        {
-            foreach (var (k, v) in filterErrors)
-            {
-                errors[k] = v;
-            }
-        }
+        var filter = CatalogFilter.Create(search, authorId, categoryId, category, publisher, language, available);
+        var paging = PageQuery.From(page, pageSize);
         sort = string.IsNullOrWhiteSpace(sort) ? (filter.Search is null ? "title" : "relevance") : sort.Trim().ToLowerInvariant();
-        if (!CatalogFilter.Sorts.Contains(sort))
-        {
-            errors["sort"] = [$"sort must be one of: {string.Join(", ", CatalogFilter.Sorts)}."];
-        }
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
-        }
 
         var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize }, async token =>
         {
@@ -82,17 +135,25 @@ public static class BooksApi
             }
             return new PagedList<BookResponse>(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total);
         }, ct, CatalogCache.ListDependencies(filter, sort));
-        return Results.Ok(result);
+        return TypedResults.Ok(result);
     }
 
-    private static async Task<IResult> GetFacets(
+    private static async Task<Ok<Facets>> GetFacets(
         CatalogDbContext db, CatalogCache cache,
-        string? search, Guid? authorId, Guid? categoryId, string? category, string? publisher, string? language, string? available, CancellationToken ct)
+        [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
+        Guid? authorId, Guid? categoryId,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "category must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "category must not contain control characters.")] string? category,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "publisher must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "publisher must not contain control characters.")] string? publisher,
+        [StringLength(CatalogFilter.MaxFilterLength, ErrorMessage = "language must have at most 200 characters.")]
+        [RegularExpression(TextPattern.SingleLine, ErrorMessage = "language must not contain control characters.")] string? language,
+        [StringLength(16, ErrorMessage = "available must have at most 16 characters.")]
+        [OneOf("true", "false", ErrorMessage = CatalogFilter.AvailableMessage)] string? available,
+        CancellationToken ct)
     {
-        if (!CatalogFilter.TryCreate(search, authorId, categoryId, category, publisher, language, available, out var filter, out var errors))
-        {
-            return Results.ValidationProblem(errors);
-        }
+        var filter = CatalogFilter.Create(search, authorId, categoryId, category, publisher, language, available);
 
         var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
         {
@@ -127,28 +188,25 @@ public static class BooksApi
                 publishers.OrderByDescending(p => p.Count).ThenBy(p => p.Name, StringComparer.Ordinal).Take(50).ToList(),
                 languages.OrderByDescending(l => l.Count).ThenBy(l => l.Code, StringComparer.Ordinal).ToList());
         }, ct, CatalogCache.ListDependencies(filter, null));
-        return Results.Ok(facets);
+        return TypedResults.Ok(facets);
     }
 
-    private static async Task<IResult> GetBook(Guid id, CatalogDbContext db, CatalogCache cache, HttpResponse response, CancellationToken ct)
+    private static async Task<Results<Ok<BookResponse>, NotFound>> GetBook(Guid id, CatalogDbContext db, CatalogCache cache, HttpResponse response, CancellationToken ct)
     {
         var book = await cache.GetOrCreateAsync("book", id, token =>
             db.Books.AsNoTracking().Where(b => b.Id == id).Select(BookResponse.Projection).SingleOrDefaultAsync(token), ct);
         if (book is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
         response.Headers.ETag = ETag(book.Version);
-        return Results.Ok(book);
+        return TypedResults.Ok(book);
     }
 
-    private static async Task<IResult> CreateBook(BookRequest request, CatalogDbContext db, TimeProvider time, HttpResponse response, CancellationToken ct)
+    private static async Task<Results<Created<BookResponse>, ValidationProblem, ProblemHttpResult>> CreateBook(
+        NewBookRequest request, CatalogDbContext db, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
-        var errors = BookRules.Validate(request, withStock: true, time, out var isbn);
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
-        }
+        var isbn = NormalizedIsbn(request);
         var (authors, categories, unknown) = await ResolveAsync(db, request, ct);
         if (unknown is not null)
         {
@@ -190,22 +248,19 @@ public static class BooksApi
 
         var created = await db.Books.AsNoTracking().Where(b => b.Id == book.Id).Select(BookResponse.Projection).SingleAsync(ct);
         response.Headers.ETag = ETag(created.Version);
-        return Results.Created($"/api/books/{book.Id}", created);
+        return TypedResults.Created($"/api/books/{book.Id}", created);
     }
 
-    private static async Task<IResult> UpdateBook(Guid id, BookRequest request, CatalogDbContext db, TimeProvider time, HttpRequest http, CancellationToken ct)
+    private static async Task<Results<Ok<BookResponse>, NotFound, ValidationProblem, ProblemHttpResult>> UpdateBook(
+        Guid id, BookRequest request, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
-        var errors = BookRules.Validate(request, withStock: false, time, out var isbn);
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
-        }
+        var isbn = NormalizedIsbn(request);
         var book = await db.Books.Include(b => b.Authors).Include(b => b.Categories).SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
@@ -244,24 +299,25 @@ public static class BooksApi
         {
             return DuplicateIsbn(isbn);
         }
-        return await CurrentAsync(db, id, http.HttpContext.Response, ct);
+        return await CurrentAsync(db, id, response, ct);
     }
 
     /// <summary>409 while copies are on loan (from the lending service's availability events).</summary>
-    private static async Task<IResult> DeleteBook(Guid id, CatalogDbContext db, HttpRequest http, CancellationToken ct)
+    private static async Task<Results<NoContent, NotFound, ProblemHttpResult>> DeleteBook(
+        Guid id, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, CancellationToken ct)
     {
         var book = await db.Books.SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
         if (book.TotalCopies - book.AvailableCopies > 0)
         {
-            return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Copies on loan",
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Copies on loan",
                 detail: $"{book.TotalCopies - book.AvailableCopies} copies of this title are on loan; delete it once they are back.");
         }
 
@@ -275,24 +331,19 @@ public static class BooksApi
         {
             return PreconditionFailed();
         }
-        return Results.NoContent();
+        return TypedResults.NoContent();
     }
 
     /// <summary>Changes the copies the library owns; copies on loan stay on loan.</summary>
-    private static async Task<IResult> ChangeStock(Guid id, StockRequest request, CatalogDbContext db, TimeProvider time, HttpRequest http, CancellationToken ct)
+    private static async Task<Results<Ok<BookResponse>, NotFound, ProblemHttpResult>> ChangeStock(
+        Guid id, StockRequest request, [FromHeader(Name = "If-Match"), StringLength(MaxIfMatch, ErrorMessage = IfMatchMessage)] string? ifMatch, CatalogDbContext db, TimeProvider time, HttpResponse response, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        BookRules.CheckStock(errors, request.TotalCopies);
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
-        }
         var book = await db.Books.SingleOrDefaultAsync(b => b.Id == id, ct);
         if (book is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
-        if (StaleIfMatch(http, book.Version) is { } stale)
+        if (StaleIfMatch(ifMatch, book.Version) is { } stale)
         {
             return stale;
         }
@@ -314,14 +365,14 @@ public static class BooksApi
                 return PreconditionFailed();
             }
         }
-        return await CurrentAsync(db, id, http.HttpContext.Response, ct);
+        return await CurrentAsync(db, id, response, ct);
     }
 
-    private static async Task<IResult> CurrentAsync(CatalogDbContext db, Guid id, HttpResponse response, CancellationToken ct)
+    private static async Task<Ok<BookResponse>> CurrentAsync(CatalogDbContext db, Guid id, HttpResponse response, CancellationToken ct)
     {
         var book = await db.Books.AsNoTracking().Where(b => b.Id == id).Select(BookResponse.Projection).SingleAsync(ct);
         response.Headers.ETag = ETag(book.Version);
-        return Results.Ok(book);
+        return TypedResults.Ok(book);
     }
 
     /// <summary>Saves the unit of work and refreshes the books' search columns in the same transaction.</summary>
@@ -334,7 +385,7 @@ public static class BooksApi
             await transaction.CommitAsync(token);
         }, ct);
 
-    private static async Task<(List<Author> Authors, List<Category> Categories, IResult? Problem)> ResolveAsync(CatalogDbContext db, BookRequest request, CancellationToken ct)
+    private static async Task<(List<Author> Authors, List<Category> Categories, ValidationProblem? Problem)> ResolveAsync(CatalogDbContext db, BookRequest request, CancellationToken ct)
     {
         var authorIds = (request.AuthorIds ?? []).Distinct().ToList();
         var categoryIds = (request.CategoryIds ?? []).Distinct().ToList();
@@ -351,7 +402,7 @@ public static class BooksApi
         {
             errors["categoryIds"] = [$"Unknown category IDs: {string.Join(", ", missingCategories)}."];
         }
-        return (authors, categories, errors.Count > 0 ? Results.ValidationProblem(errors) : null);
+        return (authors, categories, errors.Count > 0 ? TypedResults.ValidationProblem(errors) : null);
     }
 
     internal static async Task<List<BookResponse>> LoadInOrderAsync(CatalogDbContext db, List<Guid> ids, CancellationToken ct)
@@ -408,10 +459,13 @@ public static class BooksApi
 
     internal static string ETag(long version) => $"\"{version}\"";
 
+    /// <summary>The longest If-Match header taken: a list of a few ETags, never more.</summary>
+    public const int MaxIfMatch = 1000;
+    private const string IfMatchMessage = "If-Match must have at most 1000 characters.";
+
     /// <summary>412 when the client's If-Match names another version than the stored one.</summary>
-    private static IResult? StaleIfMatch(HttpRequest request, long version)
+    private static ProblemHttpResult? StaleIfMatch(string? ifMatch, long version)
     {
-        var ifMatch = request.Headers.IfMatch.ToString();
         if (string.IsNullOrEmpty(ifMatch) || ifMatch == "*")
         {
             return null;
@@ -421,11 +475,15 @@ public static class BooksApi
         return tags.Contains(ETag(version)) ? null : PreconditionFailed();
     }
 
-    private static IResult PreconditionFailed() => Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed,
+    private static ProblemHttpResult PreconditionFailed() => TypedResults.Problem(statusCode: StatusCodes.Status412PreconditionFailed,
         title: "Changed meanwhile", detail: "The book changed since you read it (If-Match). Read it again and repeat the change.");
 
-    private static IResult DuplicateIsbn(string isbn) => Results.Problem(statusCode: StatusCodes.Status409Conflict,
+    private static ProblemHttpResult DuplicateIsbn(string isbn) => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict,
         title: "Duplicate ISBN", detail: $"A book with ISBN {isbn} is already in the catalog.");
+
+    /// <summary>The ISBN-13 of a request the endpoint's validation accepted (IsbnAttribute).</summary>
+    private static string NormalizedIsbn(BookRequest request) =>
+        Isbn.TryNormalize(request.Isbn, out var isbn) ? isbn : throw new InvalidOperationException("The request's ISBN was not validated.");
 
     private static string? Trim(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }

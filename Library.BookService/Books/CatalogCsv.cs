@@ -27,7 +27,7 @@ public sealed record ParsedCatalog(string? FileError, List<ImportRow> Rows, List
 /// (its field is then empty) but <c>isbn</c>, <c>title</c> and <c>publisher</c> must be there. A
 /// column the format does not know refuses the whole file (400 naming it): it means a misspelled
 /// or foreign file, and importing the rest would silently drop that column's data on every row.
-/// A row is checked with the rules of <c>POST /api/books</c> (<see cref="BookRules"/>); an ISBN
+/// A row is checked with the rules of <c>POST /api/books</c> (<see cref="BookRequest"/>'s annotations); an ISBN
 /// that appears on several rows rejects all of them (which one is meant cannot be guessed).
 /// </summary>
 public static class CatalogCsv
@@ -112,8 +112,12 @@ public static class CatalogCsv
             string? Field(string column) => index.TryGetValue(column, out var i) && !string.IsNullOrWhiteSpace(fields[i]) ? SpreadsheetText.FromCell(fields[i]) : null;
             var year = Number(errors, "publishedYear", Field("publishedYear"));
             var copies = Number(errors, "copies", Field("copies"));
-            var request = new BookRequest(Field("isbn"), Field("title"), Field("subtitle"), null, Field("publisher"), year, Field("language")?.Trim(), null, null, null, copies);
-            var ruleErrors = BookRules.Validate(request, withStock: false, time, out var isbn);
+            var request = new BookRequest
+            {
+                Isbn = Field("isbn"), Title = Field("title"), Subtitle = Field("subtitle"), Publisher = Field("publisher"),
+                PublishedYear = year, Language = Field("language")?.Trim(),
+            };
+            var ruleErrors = BookRules.Validate(request, time, out var isbn);
             foreach (var (field, messages) in ruleErrors)
             {
                 errors.TryAdd(field, messages);
@@ -121,9 +125,7 @@ public static class CatalogCsv
             if (copies is not null)
             {
                 // An empty field keeps an existing title's stock; a new title needs one (checked against the catalog).
-                var stock = new Dictionary<string, string[]>();
-                BookRules.CheckStock(stock, copies);
-                if (stock.Count > 0)
+                if (copies is < 0 or > BookRules.MaxCopies)
                 {
                     errors.TryAdd("copies", [$"copies must be between 0 and {BookRules.MaxCopies}."]);
                 }

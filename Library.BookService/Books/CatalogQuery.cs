@@ -1,56 +1,28 @@
 using System.Text;
-using Library.ServiceDefaults;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace Library.BookService.Books;
 
-/// <summary>The filters of GET /api/books and /api/books/facets, validated.</summary>
+/// <summary>
+/// The filters of GET /api/books and /api/books/facets, normalised (trimmed, blanks as none). The
+/// endpoints' parameter annotations have checked them (limits, no control character: NUL cannot
+/// even be compared in PostgreSQL, and no title, name or code holds one).
+/// </summary>
 public sealed record CatalogFilter(
     string? Search, Guid? AuthorId, Guid? CategoryId, string? Category, string? Publisher, string? Language, bool? Available)
 {
     public const int MaxSearchLength = 200;
-    public static readonly string[] Sorts = ["relevance", "title", "newest", "popular"];
+    /// <summary>The longest category, publisher or language filter: the longest of those columns.</summary>
+    public const int MaxFilterLength = 200;
 
-    public static bool TryCreate(string? search, Guid? authorId, Guid? categoryId, string? category, string? publisher, string? language, string? available,
-        out CatalogFilter filter, out Dictionary<string, string[]> errors)
-    {
-        errors = [];
-        search = string.IsNullOrWhiteSpace(search) ? null : search.Trim();
-        if (search is { Length: > MaxSearchLength })
-        {
-            errors["search"] = [$"search must have at most {MaxSearchLength} characters."];
-        }
-        bool? availableValue = null;
-        if (!string.IsNullOrWhiteSpace(available))
-        {
-            if (bool.TryParse(available, out var parsed))
-            {
-                availableValue = parsed;
-            }
-            else
-            {
-                errors["available"] = ["available must be true or false."];
-            }
-        }
-        foreach (var (name, value) in new[] { ("category", category), ("publisher", publisher), ("language", language) })
-        {
-            if (value is { Length: > 200 })
-            {
-                errors[name] = [$"{name} must have at most 200 characters."];
-            }
-        }
-        // NUL cannot even be compared in PostgreSQL; no title, name or code holds a control character.
-        foreach (var (name, value) in new[] { ("search", search), ("category", category), ("publisher", publisher), ("language", language) })
-        {
-            if (!errors.ContainsKey(name) && TextInput.HasControlCharacters(value))
-            {
-                errors[name] = TextInput.ControlCharactersError(name);
-            }
-        }
-        filter = new CatalogFilter(search, authorId, categoryId, Blank(category), Blank(publisher), Blank(language)?.ToLowerInvariant(), availableValue);
-        return errors.Count == 0;
-    }
+    public const string SearchMessage = "search must have at most 200 characters.";
+    public const string AvailableMessage = "available must be true or false.";
+    public const string SortMessage = "sort must be one of: relevance, title, newest, popular.";
+
+    public static CatalogFilter Create(string? search, Guid? authorId, Guid? categoryId, string? category, string? publisher, string? language, string? available) =>
+        new(Blank(search), authorId, categoryId, Blank(category), Blank(publisher), Blank(language)?.ToLowerInvariant(),
+            bool.TryParse(available, out var parsed) ? parsed : null);
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }

@@ -7,7 +7,9 @@ using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.OpenApi;
 using Npgsql;
 
 namespace Library.BookService.Books;
@@ -30,21 +32,44 @@ public static class CatalogTransferApi
     public const int BatchSize = 500;
     public const long DefaultMaxImportBytes = 16 * 1024 * 1024;
 
-    public static RouteGroupBuilder MapCatalogTransfer(this RouteGroupBuilder books)
+    /// <summary>On the books group's librarian-only part.</summary>
+    public static RouteGroupBuilder MapCatalogTransfer(this RouteGroupBuilder librarians)
     {
-        books.MapPost("/import", Import).RequireAuthorization(Policies.Librarian);
-        books.MapGet("/export", Export).RequireAuthorization(Policies.Librarian);
-        return books;
+        librarians.MapPost("/import", Import).WithName("ImportCatalog")
+            .WithSummary("Import titles from a CSV file")
+            .WithDescription("Librarians. Body: the CSV of ExportCatalog (text/csv, UTF-8, at most Catalog:MaxImportBytes, 16 MiB by default). A row adds a title or updates the one with its ISBN; a bad row is reported in rejected and never stops the others. 400 when the file is not UTF-8 or its header is not a catalog's; 413 over the size limit; 415 for another content type.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            // The handler reads the raw body (to bound it and check its encoding), so the document learns of it here;
+            // Accepts metadata would have routing refuse other content types before the handler can say why.
+            .AddOpenApiOperationTransformer((operation, context, _) =>
+            {
+                var maxBytes = MaxImportBytes(context.ApplicationServices.GetRequiredService<IConfiguration>());
+                var csv = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary", MaxLength = (int)Math.Min(maxBytes, int.MaxValue) } };
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Description = "The catalog as CSV: a header row naming the columns, then one title a row.",
+                    Content = new Dictionary<string, OpenApiMediaType> { ["text/csv"] = csv, ["application/csv"] = csv },
+                };
+                return Task.CompletedTask;
+            });
+        librarians.MapGet("/export", Export).WithName("ExportCatalog")
+            .WithSummary("Export the whole catalog as CSV")
+            .WithDescription("Librarians. Every title, ordered by ISBN, streamed; the file ImportCatalog reads.")
+            .Produces<string>(StatusCodes.Status200OK, "text/csv");
+        return librarians;
     }
 
-    private static async Task<IResult> Import(
+    private static async Task<Results<Ok<ImportResult>, ProblemHttpResult>> Import(
         HttpContext http, CatalogDbContext db, CatalogCache cache, TimeProvider time, IConfiguration configuration, ILoggerFactory loggers, CancellationToken ct)
     {
-        var maxBytes = configuration.GetValue<long?>("Catalog:MaxImportBytes") ?? DefaultMaxImportBytes;
+        var maxBytes = MaxImportBytes(configuration);
         var mediaType = http.Request.GetTypedHeaders().ContentType?.MediaType.Value;
         if (mediaType is null || !(mediaType.Equals("text/csv", StringComparison.OrdinalIgnoreCase) || mediaType.Equals("application/csv", StringComparison.OrdinalIgnoreCase)))
         {
-            return Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Not CSV",
+            return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Not CSV",
                 detail: "Send the catalog as Content-Type: text/csv (UTF-8).");
         }
         if (http.Request.ContentLength > maxBytes)
@@ -77,7 +102,7 @@ public static class CatalogTransferApi
         }
         catch (DecoderFallbackException)
         {
-            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not UTF-8", detail: "The file must be UTF-8 text.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not UTF-8", detail: "The file must be UTF-8 text.");
         }
         if (text.Length > 0 && text[0] == '\uFEFF')
         {
@@ -88,7 +113,7 @@ public static class CatalogTransferApi
         var parsed = CatalogCsv.Parse(text, time);
         if (parsed.FileError is not null)
         {
-            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a catalog file", detail: parsed.FileError);
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Not a catalog file", detail: parsed.FileError);
         }
 
         var rejected = parsed.Rejected;
@@ -120,8 +145,11 @@ public static class CatalogTransferApi
         loggers.CreateLogger("Library.CatalogImport").LogInformation(
             "Catalog import of {Bytes} bytes: {Created} created, {Updated} updated, {Rejected} rejected in {Seconds:F1} s",
             body.Length, created, updated, rejected.Count, started.Elapsed.TotalSeconds);
-        return Results.Ok(new ImportResult(created, updated, rejected));
+        return TypedResults.Ok(new ImportResult(created, updated, rejected));
     }
+
+    private static long MaxImportBytes(IConfiguration configuration) =>
+        configuration.GetValue<long?>("Catalog:MaxImportBytes") ?? DefaultMaxImportBytes;
 
     private sealed record BatchOutcome(int Created, int Updated, List<RejectedRow> Rejected);
 
@@ -299,15 +327,15 @@ public static class CatalogTransferApi
         return buffer.ToArray();
     }
 
-    private static IResult TooLarge(long maxBytes) => Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "File too large",
+    private static ProblemHttpResult TooLarge(long maxBytes) => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "File too large",
         detail: $"An import file may have at most {maxBytes} bytes (Catalog:MaxImportBytes); split it.");
 
     /// <summary>
     /// Every title, ordered by ISBN, streamed from a database reader straight into the response:
     /// the catalog is never in memory, whatever its size.
     /// </summary>
-    private static IResult Export(CatalogDbContext db, TimeProvider time, HttpContext http) =>
-        Results.Stream(async stream =>
+    private static PushStreamHttpResult Export(CatalogDbContext db, TimeProvider time, HttpContext http) =>
+        TypedResults.Stream(async stream =>
         {
             const string sql = """
                 SELECT b.isbn, b.title, b.subtitle,

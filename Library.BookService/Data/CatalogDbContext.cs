@@ -1,3 +1,6 @@
+using Library.BookService.Authors;
+using Library.BookService.Books;
+using Library.BookService.Categories;
 using Library.EventBus;
 using Microsoft.EntityFrameworkCore;
 
@@ -30,6 +33,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             book.Property(b => b.Subtitle).HasMaxLength(500);
             book.Property(b => b.Publisher).HasMaxLength(200);
             book.Property(b => b.Language).HasMaxLength(8);
+            // The text limits are the API's (BookRequest, AuthorRequest, CategoryRequest): one number each, stored here too.
+            book.Property(b => b.Description).HasMaxLength(BookRules.MaxDescription);
             book.HasIndex(b => new { b.Title, b.Id });
             book.HasIndex(b => b.PublishedYear);
             book.HasIndex(b => b.Language);
@@ -49,7 +54,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
         modelBuilder.Entity<Author>(author =>
         {
-            author.Property(a => a.Name).HasMaxLength(200);
+            author.Property(a => a.Name).HasMaxLength(AuthorsApi.MaxName);
+            author.Property(a => a.Bio).HasMaxLength(AuthorsApi.MaxBio);
             author.HasIndex(a => a.Name);
         });
 
@@ -65,7 +71,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
         modelBuilder.Entity<Category>(category =>
         {
-            category.Property(c => c.Name).HasMaxLength(100);
+            category.Property(c => c.Name).HasMaxLength(CategoriesApi.MaxName);
+            category.Property(c => c.Description).HasMaxLength(CategoriesApi.MaxDescription);
             // Category names are unique regardless of case ("Fantasy" and "fantasy" are one).
             category.HasIndex(c => c.NormalizedName).IsUnique();
             category.Property(c => c.NormalizedName).HasMaxLength(100);

@@ -1,7 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using Library.BookService.Books;
 using Library.BookService.Data;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -18,23 +20,32 @@ namespace Library.BookService.Recommendations;
 public static class RecommendationsApi
 {
     public const int MaxLimit = 50;
+    public const int DefaultLimit = 10;
+    private const string LimitMessage = "limit must be between 1 and 50.";
 
     public static IEndpointRouteBuilder MapRecommendations(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/books/{id:guid}/recommendations", ForBook).WithTags("Recommendations");
-        app.MapGet("/api/recommendations", ForReader).WithTags("Recommendations").RequireAuthorization(Policies.Member);
+        var recommendations = app.MapGroup("/api").WithTags("Recommendations");
+        recommendations.MapGroup("/books/{id:guid}/recommendations").AllowAnonymous()
+            .MapGet("/", ForBook).WithName("ListBookRecommendations")
+            .WithSummary("Books to read after this one")
+            .WithDescription("Anyone. What readers of this title also borrowed, then books by the same authors, then in the same categories, then the most popular. 400 for a limit outside 1..50; 404 for an unknown book.")
+            .ProducesValidationProblem();
+        recommendations.MapGroup("/recommendations").RequireAuthorization(Policies.Member)
+            .MapGet("/", ForReader).WithName("ListMyRecommendations")
+            .WithSummary("Books for the signed-in reader")
+            .WithDescription("Signed-in users. Seeded by every title the caller has borrowed, never one of them. 400 for a limit outside 1..50.")
+            .ProducesValidationProblem();
         return app;
     }
 
-    private static async Task<IResult> ForBook(Guid id, int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<Results<Ok<List<BookResponse>>, NotFound>> ForBook(
+        Guid id, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
     {
-        if (Limit(limit) is not { } n)
-        {
-            return LimitProblem();
-        }
+        var n = limit ?? DefaultLimit;
         if (!await db.Books.AnyAsync(b => b.Id == id, ct))
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
         var books = await cache.GetOrCreateAsync("recommend-book", new { id, n }, async token =>
         {
@@ -67,19 +78,17 @@ public static class RecommendationsApi
             var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("book", id), new NpgsqlParameter("n", n)], token);
             return await BooksApi.LoadInOrderAsync(db, ids, token);
         }, ct, CatalogDependency.Loans, CatalogDependency.Lists);
-        return Results.Ok(books);
+        return TypedResults.Ok(books);
     }
 
     /// <summary>
     /// For the caller, seeded by every title they have borrowed. Never a title they have borrowed
     /// (on loan now or read before): a reader wants something new.
     /// </summary>
-    private static async Task<IResult> ForReader(ClaimsPrincipal caller, int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+    private static async Task<Ok<List<BookResponse>>> ForReader(
+        ClaimsPrincipal caller, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
     {
-        if (Limit(limit) is not { } n)
-        {
-            return LimitProblem();
-        }
+        var n = limit ?? DefaultLimit;
         var userId = caller.UserId()!.Value;
         var books = await cache.GetOrCreateAsync("recommend-reader", new { userId, n }, async token =>
         {
@@ -114,16 +123,6 @@ public static class RecommendationsApi
             var ids = await BooksApi.IdsAsync(db, sql, [new NpgsqlParameter("user", userId), new NpgsqlParameter("n", n)], token);
             return await BooksApi.LoadInOrderAsync(db, ids, token);
         }, ct, CatalogDependency.Loans, CatalogDependency.Lists);
-        return Results.Ok(books);
+        return TypedResults.Ok(books);
     }
-
-    private static int? Limit(int? limit) => limit switch
-    {
-        null => 10,
-        >= 1 and <= MaxLimit => limit,
-        _ => null,
-    };
-
-    private static IResult LimitProblem() =>
-        Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"limit must be between 1 and {MaxLimit}."] });
 }

@@ -188,7 +188,7 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     [Theory]
     [InlineData("sort=cheapest", "sort")]
     [InlineData("available=maybe", "available")]
-    [InlineData("pageSize=0", "page")]
+    [InlineData("pageSize=0", "pageSize")]
     public async Task Bad_search_parameters_are_400s(string query, string field)
     {
         using var response = await fixture.Client().GetAsync($"/api/books?{query}", Ct);

@@ -47,7 +47,8 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnName("id");
 
                     b.Property<string>("Bio")
-                        .HasColumnType("text")
+                        .HasMaxLength(5000)
+                        .HasColumnType("character varying(5000)")
                         .HasColumnName("bio");
 
                     b.Property<int?>("BirthYear")
@@ -89,7 +90,8 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnName("created_at");
 
                     b.Property<string>("Description")
-                        .HasColumnType("text")
+                        .HasMaxLength(10000)
+                        .HasColumnType("character varying(10000)")
                         .HasColumnName("description");
 
                     b.Property<string>("Isbn")
@@ -221,7 +223,8 @@ namespace Library.BookService.Data.Migrations
                         .HasColumnName("id");
 
                     b.Property<string>("Description")
-                        .HasColumnType("text")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
                         .HasColumnName("description");
 
                     b.Property<string>("Name")
