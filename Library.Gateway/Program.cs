@@ -14,6 +14,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 });
 
 builder.AddServiceDefaults();
+// Several gateway processes on one port (Gateway:ReusePort; the process harness).
+builder.AddSharedPort();
 builder.AddLibraryAuthentication();
 builder.Services.AddLibraryRateLimits(builder.Configuration);
 // Bodies over the limit are refused while they are read: 413 problem details (a catalog
@@ -26,6 +28,7 @@ builder.AddLibraryProxy();
 
 var app = builder.Build();
 
+app.UseConnectionCloseWhileStopping();
 app.UsePageHeaders();
 app.UseBodyLimit(maxBody, limits.MaxImportBytes);
 app.MapDefaultEndpoints();
