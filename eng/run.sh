@@ -196,8 +196,8 @@ cmd_rolling_restart() { # [all|SERVICE]
       target="$(cd "$ROOT" && dotnet aspire describe --format Json --non-interactive --nologo --apphost "$APPHOST" \
         | python3 -c 'import json, sys
 doc = json.load(sys.stdin)
-items = doc.get("resources", doc) if isinstance(doc, dict) else doc
-ids = sorted(r["name"] for r in items if r.get("displayName", r.get("name")) == sys.argv[1] and r["name"] != sys.argv[1] or r.get("name") == sys.argv[1])
+items = doc.get("resources", []) if isinstance(doc, dict) else doc
+ids = sorted(r.get("name", "") for r in items if r.get("displayName", r.get("name")) == sys.argv[1])
 print(ids[0] if ids else "")' "$which")" || true
       [[ -n "$target" ]] || die "no running resource named $which (eng/run.sh status)" ;;
     *) die "usage: eng/run.sh rolling-restart [all|userservice|bookservice|lendingservice|gateway]" ;;
