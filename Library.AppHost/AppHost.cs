@@ -13,6 +13,8 @@ using Microsoft.Extensions.Configuration;
 //   Library:DataDir   process mode's data folder (default: <repository>/.local), kept across runs
 //   Library:GatewayPort  the gateway's fixed port (default 8080; 0: any free port)
 //   Library:Replicas  replicas of each service (default 2)
+//   Library:GatewayReplicas  replicas of the gateway behind its one address (default 2)
+//   Library:RollingSettleSeconds  a rolling restart's pause after each replica is healthy (default 3)
 //   Library:Catalog   a catalog file loaded into an empty catalog (default data/sample-catalog.json; none)
 //   Library:RunBuildOutput  true (default): services run as their built executables, not `dotnet run`
 var builder = DistributedApplication.CreateBuilder(args);
@@ -125,11 +127,29 @@ var gateway = builder.AddProject<Projects.Library_Gateway>("gateway", launchProf
     .WithReference(bookService).WaitFor(bookService)
     .WithReference(lendingService).WaitFor(lendingService)
     .WithExternalHttpEndpoints()
+    // Not a single point: its replicas share the one address (Aspire's endpoint proxy balances
+    // new connections over them; Azure Container Apps' ingress does it there).
+    .WithReplicas(config.GetValue("Library:GatewayReplicas", 2))
     .WithHttpHealthCheck("/health");
 if (builder.ExecutionContext.IsRunMode && config.GetValue("Library:GatewayPort", 8080) is var gatewayPort and > 0)
 {
-    // One address for readers, the page and the benchmarks, whatever ports the services get.
+    // One address for readers, the page and the benchmarks, whatever ports the services get
+    // (the proxy's port; each replica listens on a port of its own behind it).
     gateway.WithEndpoint("http", e => e.Port = gatewayPort);
+}
+
+if (builder.ExecutionContext.IsRunMode)
+{
+    // An operator's rolling restart: "Rolling restart" on each project (its replicas, one at a
+    // time, each back to Healthy before the next), and on the operations resource for everything
+    // (services first, the gateway last; eng/run.sh rolling-restart).
+    var settle = TimeSpan.FromSeconds(config.GetValue("Library:RollingSettleSeconds", 3.0));
+    IResourceBuilder<ProjectResource>[] order = [userService, bookService, lendingService, gateway];
+    foreach (var project in order)
+    {
+        project.WithRollingRestart(settle);
+    }
+    builder.AddOperations(order, settle);
 }
 
 if (builder.ExecutionContext.IsRunMode && config.GetValue("Library:RunBuildOutput", true))

@@ -15,6 +15,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 });
 
 builder.AddServiceDefaults();
+// Several gateway processes on one port (Gateway:ReusePort; the process harness).
+builder.AddSharedPort();
 builder.AddLibraryAuthentication();
 builder.Services.AddLibraryRateLimits(builder.Configuration);
 // Bodies over the limit are refused while they are read: 413 problem details (a catalog
@@ -28,6 +30,7 @@ builder.Services.AddPublicApiDocument();
 
 var app = builder.Build();
 
+app.UseConnectionCloseWhileStopping();
 app.UsePageHeaders();
 app.UseBodyLimit(maxBody, limits.MaxImportBytes);
 app.MapDefaultEndpoints();

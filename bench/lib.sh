@@ -27,6 +27,9 @@ source "$BENCH_ROOT/eng/lib/servers.sh"
 source "$BENCH_ROOT/eng/lib/common.sh"
 
 export LIBRARY_GATEWAY_PORT="${LIBRARY_GATEWAY_PORT:-8182}"
+# One gateway process (eng/processes.sh runs two by default): the figures stay comparable with
+# earlier runs, and a second gateway would take CPU from the two cores being measured.
+export LIBRARY_GATEWAY_REPLICAS="${LIBRARY_GATEWAY_REPLICAS:-1}"
 export LIBRARY_USERSERVICE_PORT="${LIBRARY_USERSERVICE_PORT:-5621}"
 export LIBRARY_BOOKSERVICE_PORT="${LIBRARY_BOOKSERVICE_PORT:-5721}"
 export LIBRARY_LENDINGSERVICE_PORT="${LIBRARY_LENDINGSERVICE_PORT:-5821}"

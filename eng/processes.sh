@@ -18,12 +18,18 @@
 #   eng/processes.sh stop          stop the services, then the servers
 #   eng/processes.sh restart       stop every service replica and the gateway at once (SIGTERM), start them
 #                            again (the servers keep running); also starts replicas that died
-#   eng/processes.sh rolling-restart [services|userservice|bookservice|lendingservice|gateway]
+#   eng/processes.sh rolling-restart [all|services|userservice|bookservice|lendingservice|gateway]
 #                            one process at a time: SIGTERM (it drains: /health 503 while still
 #                            serving, then finishes its requests), wait for its exit, start it, wait
 #                            for its /health Healthy and for the gateway to probe it, then the next;
-#                            services first, the gateway last (all, the default). With 2+ replicas
-#                            a service's restart costs no request; the gateway's (one process) does.
+#                            services first, the gateway replicas last (all, the default). With 2+
+#                            replicas of each, a restart costs no request.
+#
+# The gateway runs as LIBRARY_GATEWAY_REPLICAS processes (2) sharing LIBRARY_GATEWAY_PORT: each sets
+# SO_REUSEPORT on its listening socket (Gateway:ReusePort) and the kernel spreads new connections
+# over them; a stopping gateway closes its listening socket at once (new connections go to the
+# other) and answers Connection: close while it finishes what it has. Each also listens on a port
+# of its own (LIBRARY_GATEWAY_OWN_PORT + i), where status and the health waits reach that process.
 #   eng/processes.sh status        processes, their /health, and the servers (exit 3 unless all up)
 #   eng/processes.sh logs [svc]    follow the logs (svc = userservice|bookservice|lendingservice|gateway)
 #   eng/processes.sh help
@@ -39,7 +45,8 @@
 #
 # Environment (defaults): LIBRARY_DATA_DIR (<repo>/.local/processes), LIBRARY_REPLICAS (2),
 #   LIBRARY_PG_PORT (55432; the standby node uses +1), LIBRARY_PG_STANDBY (0), LIBRARY_REDIS_PORT (56379), LIBRARY_RABBITMQ_PORT (55672; +1, +2 too; MailDev SMTP +3, web +4),
-#   LIBRARY_GATEWAY_PORT (8080), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
+#   LIBRARY_GATEWAY_PORT (8080), LIBRARY_GATEWAY_REPLICAS (2), LIBRARY_GATEWAY_OWN_PORT (gateway port + 1;
+#   gateway i's own port is + i), LIBRARY_USERSERVICE_PORT (5101), LIBRARY_BOOKSERVICE_PORT (5201),
 #   LIBRARY_LENDINGSERVICE_PORT (5301) -- replica i listens on base + i,
 #   LIBRARY_START_TIMEOUT (180 s), LIBRARY_STOP_TIMEOUT (45 s: SIGTERM, then SIGKILL),
 #   LIBRARY_ROLLING_SETTLE (3 s: rolling-restart's wait after Healthy, > the gateway's 2 s probe),
@@ -70,6 +77,8 @@ REDIS_PORT="${LIBRARY_REDIS_PORT:-56379}"
 RABBIT_PORT="${LIBRARY_RABBITMQ_PORT:-55672}"
 GATEWAY_PORT="${LIBRARY_GATEWAY_PORT:-8080}"
 REPLICAS="${LIBRARY_REPLICAS:-2}"
+GATEWAY_REPLICAS="${LIBRARY_GATEWAY_REPLICAS:-2}"
+GATEWAY_OWN_PORT="${LIBRARY_GATEWAY_OWN_PORT:-$((GATEWAY_PORT + 1))}"
 START_TIMEOUT="${LIBRARY_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${LIBRARY_STOP_TIMEOUT:-45}"
 [[ "$HA" == 1 || -d "$DATA/postgres-2" ]] && HA=1 || HA=0
@@ -80,7 +89,7 @@ declare -A PROJECT=([userservice]=Library.UserService [bookservice]=Library.Book
 declare -A BASE_PORT=([userservice]="${LIBRARY_USERSERVICE_PORT:-5101}"
                       [bookservice]="${LIBRARY_BOOKSERVICE_PORT:-5201}"
                       [lendingservice]="${LIBRARY_LENDINGSERVICE_PORT:-5301}"
-                      [gateway]="$GATEWAY_PORT")
+                      [gateway]="$GATEWAY_OWN_PORT")   # each gateway's own port; they share GATEWAY_PORT
 declare -A CS=()     # connection strings by Aspire resource name (userdb, ..., cache, messaging)
 STARTED=()           # instances this invocation started (stopped again if the start fails)
 
@@ -88,17 +97,18 @@ log() { printf '[run] %s\n' "$*" >&2; }
 die() { printf '[run] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]] || die "LIBRARY_REPLICAS must be 1..99, not '$REPLICAS'"
+[[ "$GATEWAY_REPLICAS" =~ ^[1-9]$ ]] || die "LIBRARY_GATEWAY_REPLICAS must be 1..9, not '$GATEWAY_REPLICAS'"
 [[ "$STOP_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "LIBRARY_STOP_TIMEOUT must be whole seconds, not '$STOP_TIMEOUT'"
 
 # ------------------------------------------------------------------------------- instances
 
-# Instance names "<service>-<i>", services first and the gateway last (the start order).
+# Instance names "<service>-<i>", services first and the gateway replicas last (the start order).
 instances() {
   local s i
   for s in "${SERVICES[@]}"; do
     for ((i = 0; i < REPLICAS; i++)); do echo "$s-$i"; done
   done
-  echo "gateway-0"
+  for ((i = 0; i < GATEWAY_REPLICAS; i++)); do echo "gateway-$i"; done
 }
 svc_of() { echo "${1%-*}"; }
 port_of() { echo $((BASE_PORT[$(svc_of "$1")] + ${1##*-})); }
@@ -213,7 +223,9 @@ instance_env() {
     # The lending service's client credentials for its look-ups at the catalog and user service.
     lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}" "ConnectionStrings__mail=${CS[mail]}"
                            "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)") ;;
-    gateway)        ENVV+=("ConnectionStrings__cache=${CS[cache]}") ;;
+    # The shared address (SO_REUSEPORT, Gateway:ReusePort) and the process's own one.
+    gateway)        ENVV[0]="ASPNETCORE_URLS=http://127.0.0.1:$GATEWAY_PORT;http://127.0.0.1:$(port_of "$inst")"
+                    ENVV+=("ConnectionStrings__cache=${CS[cache]}" "Gateway__ReusePort=true") ;;
   esac
   # Service discovery: every replica of every service, for every process.
   for s in "${SERVICES[@]}"; do
@@ -226,12 +238,14 @@ instance_env() {
 # Refuses early (before installing or building anything) when a port we need is held by a
 # process that is not ours.
 check_ports() {
-  local inst p
+  local inst p gateways=0
   for inst in $(instances); do
-    pid_of "$inst" >/dev/null && continue
+    if pid_of "$inst" >/dev/null; then [[ "$inst" == gateway-* ]] && gateways=$((gateways + 1)); continue; fi
     p="$(port_of "$inst")"
     port_open "$p" && die "port $p (for $inst) is in use by another process$(port_owner "$p"); free it or change LIBRARY_*_PORT"
   done
+  # The shared gateway port: ours only while one of our gateways holds it.
+  ((gateways > 0)) || ! port_open "$GATEWAY_PORT" || die "port $GATEWAY_PORT (the gateway) is in use by another process$(port_owner "$GATEWAY_PORT"); set LIBRARY_GATEWAY_PORT"
   pg_running "$DATA" || [[ -e "$DATA/postgres/needs-rebuild" ]] || ! port_open "$PG_PORT" || die "port $PG_PORT (postgres) is in use$(port_owner "$PG_PORT"); set LIBRARY_PG_PORT"
   if [[ "$HA" == 1 ]]; then
     pg_running "$DATA" 2 || [[ -e "$DATA/postgres-2/needs-rebuild" ]] || ! port_open $((PG_PORT + 1)) \
@@ -268,7 +282,7 @@ launch() { # INSTANCE -- starts it in the background unless it already runs
    setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" env "${ENVV[@]}" dotnet "$dll" </dev/null >>"$log" 2>&1 &)
   for ((i = 0; i < 100; i++)); do [[ -s "$pidf" ]] && break; sleep 0.05; done
   STARTED+=("$inst")
-  log "started $inst on http://127.0.0.1:$(port_of "$inst") (pid $(cat "$pidf" 2>/dev/null || echo '?'), log $log)"
+  log "started $inst on http://127.0.0.1:$(port_of "$inst")$([[ "$inst" == gateway-* ]] && echo " and the shared :$GATEWAY_PORT") (pid $(cat "$pidf" 2>/dev/null || echo '?'), log $log)"
 }
 
 fail_instance() { # INSTANCE REASON
@@ -352,15 +366,15 @@ start_all() { # -> everything up and healthy, or exit non-zero
     fi
   fi
   DEADLINE=$((SECONDS + START_TIMEOUT))
-  local -a svcs=()
-  for inst in $(instances); do [[ "$inst" == gateway-* ]] || svcs+=("$inst"); done
+  local -a svcs=() gws=()
+  for inst in $(instances); do if [[ "$inst" == gateway-* ]]; then gws+=("$inst"); else svcs+=("$inst"); fi; done
   [[ -n "$all_up" ]] || for inst in "${svcs[@]}"; do launch "$inst"; done
   # Like Aspire's WaitFor: the gateway starts once its destinations are healthy, so its first
   # active health probes do not mark them down (and route 503s) for the first seconds.
   wait_healthy "${svcs[@]}"
   [[ -n "$all_up" ]] || log "services healthy after $(secs $(($(ms) - t0 - build_ms))) s (build excluded)"
-  [[ -n "$all_up" ]] || launch gateway-0
-  wait_healthy gateway-0
+  [[ -n "$all_up" ]] || for inst in "${gws[@]}"; do launch "$inst"; done
+  wait_healthy "${gws[@]}"
   STARTED=()
   summary "$(secs $(($(ms) - t0 - build_ms)))" "$build" "$all_up"   # start time excludes the build
 }
@@ -370,9 +384,9 @@ summary() { # SECONDS BUILD ALREADY
   [[ -n "${LIBRARY_ADMIN_PASSWORD:-}" ]] && pwfile="LIBRARY_ADMIN_PASSWORD"
   echo
   echo "Library is up (data: $DATA)"
-  printf '  %-16s %s\n' gateway "http://127.0.0.1:$GATEWAY_PORT   (try: curl http://127.0.0.1:$GATEWAY_PORT/api/books)"
+  printf '  %-16s %s\n' gateway "http://127.0.0.1:$GATEWAY_PORT   (try: curl http://127.0.0.1:$GATEWAY_PORT/api/books; $GATEWAY_REPLICAS processes share it)"
   for inst in $(instances); do
-    [[ "$inst" == gateway-* ]] || printf '  %-16s http://127.0.0.1:%s\n' "$inst" "$(port_of "$inst")"
+    printf '  %-16s http://127.0.0.1:%s%s\n' "$inst" "$(port_of "$inst")" "$([[ "$inst" == gateway-* ]] && echo "  (this gateway process only)")"
   done
   echo "  every process: /health (readiness, JSON) and /alive; each service: /openapi/v1.json"
   printf '  %-16s %s\n' postgres "127.0.0.1:$PG_PORT$([[ "$HA" == 1 ]] && echo ",127.0.0.1:$((PG_PORT + 1)) (primary node $(pg_primary_node "$DATA"), synchronous standby)")  (databases userdb, bookdb, lendingdb; passwords in $DATA/secrets)" \
@@ -414,6 +428,7 @@ cmd_rolling_restart() {
     pid_of "$inst" >/dev/null || die "$inst is not running: 'eng/processes.sh start' first (it also starts what died)"
   done
   ((REPLICAS > 1)) || [[ "$which" == gateway ]] || log "WARNING: LIBRARY_REPLICAS=1: each service is down while its one replica restarts"
+  ((GATEWAY_REPLICAS > 1)) || [[ "$which" != all && "$which" != gateway ]] || log "WARNING: LIBRARY_GATEWAY_REPLICAS=1: the gateway is down while it restarts"
   prepare_servers   # the servers run already; this fills in the connection strings
   t0="$(ms)"
   for inst in "${todo[@]}"; do

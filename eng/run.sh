@@ -11,6 +11,10 @@
 #   eng/run.sh stop          stops a background run (the AppHost stops every resource it started)
 #   eng/run.sh status        every resource with its state and health (aspire describe)
 #   eng/run.sh logs [name]   a resource's console log (aspire logs), e.g. logs lendingservice
+#   eng/run.sh rolling-restart [all|userservice|bookservice|lendingservice|gateway]
+#                            restarts the replicas one at a time, each back to /health Healthy before
+#                            the next (all: every service, then the gateway): the AppHost's "Rolling
+#                            restart" resource command, run through the Aspire CLI (aspire resource)
 #   eng/run.sh backup [DIR]  one consistent pg_dump of every service database (process mode), with
 #                            manifest.json, into DIR (default <repo>/backups/<UTC time>/); the
 #                            Library running or stopped (the dashboard's postgres "Back up" does it too)
@@ -181,6 +185,28 @@ cmd_logs() {
   (cd "$ROOT" && dotnet aspire logs --non-interactive --nologo --apphost "$APPHOST" "$@")
 }
 
+# The AppHost's rolling-restart command: on the operations resource for everything, on one of a
+# project's replicas for that project (a name with replicas is not unique; the CLI needs an id).
+cmd_rolling_restart() { # [all|SERVICE]
+  local which="${1:-all}" target started=$SECONDS
+  running_pid >/dev/null || { log "not running"; exit 3; }
+  case "$which" in
+    all) target=operations ;;
+    userservice | bookservice | lendingservice | gateway)
+      target="$(cd "$ROOT" && dotnet aspire describe --format Json --non-interactive --nologo --apphost "$APPHOST" \
+        | python3 -c 'import json, sys
+doc = json.load(sys.stdin)
+items = doc.get("resources", []) if isinstance(doc, dict) else doc
+ids = sorted(r.get("name", "") for r in items if r.get("displayName", r.get("name")) == sys.argv[1])
+print(ids[0] if ids else "")' "$which")" || true
+      [[ -n "$target" ]] || die "no running resource named $which (eng/run.sh status)" ;;
+    *) die "usage: eng/run.sh rolling-restart [all|userservice|bookservice|lendingservice|gateway]" ;;
+  esac
+  log "rolling restart of $which, one replica at a time (progress: eng/run.sh logs ${target%%-*}, or the dashboard)"
+  (cd "$ROOT" && dotnet aspire resource "$target" rolling-restart --non-interactive --nologo --apphost "$APPHOST")
+  log "rolling restart of $which done in $((SECONDS - started)) s"
+}
+
 DATA_DIR="$(realpath -m "${LIBRARY_DATA_DIR:-$ROOT/.local}")"
 
 cmd_backup() { # [DIR]
@@ -201,6 +227,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
+  rolling-restart) shift; cmd_rolling_restart "$@" ;;
   backup) shift; cmd_backup "$@" ;;
   restore) shift; cmd_restore "$@" ;;
   help | -h | --help) usage ;;

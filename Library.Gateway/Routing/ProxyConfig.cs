@@ -87,6 +87,11 @@ public static class ProxyConfig
             },
             HealthCheck = new HealthCheckConfig
             {
+                // With no destination healthy, try them all rather than answer 503: under the
+                // AppHost a service's one destination is Aspire's endpoint proxy in front of its
+                // replicas, and a probe that reached a draining replica must not take the whole
+                // service out.
+                AvailableDestinationsPolicy = HealthyOrPanic,
                 // Every 2 s, out after two failures in a row: a replica shutting down answers
                 // 503 on /health while it still serves for Shutdown:DrainSeconds (5 s,
                 // GracefulShutdown), so it leaves the rotation before it stops accepting.
@@ -106,6 +111,9 @@ public static class ProxyConfig
                 },
             },
         };
+
+    /// <summary>YARP's policy name: the healthy destinations, or every destination when none is.</summary>
+    private const string HealthyOrPanic = "HealthyOrPanic";
 
     /// <summary><c>Timeouts:{service}</c> seconds, else <c>Timeouts:Default</c>, else 30 s.</summary>
     public static TimeSpan RouteTimeout(IConfiguration configuration, string service)

@@ -137,7 +137,8 @@ public sealed class BrowserTests(LibraryAppHost library, AppHostBrowser browser)
         var spans = page.Locator("tr.fluent-data-grid-row td[col-index='1'][title]");
         var expected = new (string What, Regex Row)[]
         {
-            ("the gateway's request", new(@"^gateway: POST /api/loans")),
+            // The gateway runs replicas too: the dashboard names each (gateway-abcdwxyz).
+            ("the gateway's request", new(@"^gateway-\w+: POST /api/loans")),
             ("the lending service's request", new(@"^lendingservice-\w+: POST /api/loans")),
             ("the lending service's relay publishing to the exchange", new(@"^lendingservice-\w+: MSG rabbitmq\s+library\.events$")),
             ("the book service's consumer of its queue", new(@"^bookservice-\w+: MSG rabbitmq\s+bookservice$")),
@@ -170,7 +171,7 @@ public sealed class BrowserTests(LibraryAppHost library, AppHostBrowser browser)
         }
         // The gateway's span heads the trace: it continued our traceparent, and everything after
         // it (lending service, relay, broker, book service) is in this one trace.
-        await Expect(page.Locator("h1")).ToContainTextAsync("gateway: POST /api/loans");
+        await Expect(page.Locator("h1")).ToContainTextAsync(new Regex(@"gateway-\w+: POST /api/loans"));
         TestContext.Current.SendDiagnosticMessage($"trace {traceId}: {rows.Count} spans, e.g. {string.Join(" | ", rows.Where(r => expected.Any(e => e.Row.IsMatch(r))))}");
         await AppHostBrowser.ScreenshotAsync(page, "dashboard-borrow-trace");
 

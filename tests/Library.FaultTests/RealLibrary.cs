@@ -8,7 +8,8 @@ namespace Library.FaultTests;
 /// <summary>
 /// The whole Library as real processes, started by <c>eng/processes.sh --ha start</c> in a data folder
 /// of its own (under /tmp) on ports of its own: PostgreSQL primary and synchronous standby,
-/// Redis, RabbitMQ, two replicas of every service, the gateway. The faults are done to these
+/// Redis, RabbitMQ, two replicas of every service, two gateway processes sharing one port
+/// (SO_REUSEPORT; each also on a port of its own, the gateway port + 1 + i). The faults are done to these
 /// processes by their pid files and by the scripts' own verbs, never by process name.
 /// Ports (environment, defaults): LIBRARY_FAULT_PG_PORT (22432; +1 standby), LIBRARY_FAULT_REDIS_PORT
 /// (22379), LIBRARY_FAULT_RABBITMQ_PORT (22672; +1, +2), LIBRARY_FAULT_GATEWAY_PORT (22080), and the
@@ -80,6 +81,7 @@ public sealed class RealLibrary : IAsyncLifetime
         ["LIBRARY_BOOKSERVICE_PORT"] = Str(ServiceBase + 101),
         ["LIBRARY_LENDINGSERVICE_PORT"] = Str(ServiceBase + 201),
         ["LIBRARY_REPLICAS"] = "2",
+        ["LIBRARY_GATEWAY_REPLICAS"] = "2",
         ["LIBRARY_PG_STANDBY"] = "1",
         // eng/test.sh has just built Release; LIBRARY_FAULT_BUILD=1 builds first (a run on its own).
         ["LIBRARY_NO_BUILD"] = Environment.GetEnvironmentVariable("LIBRARY_FAULT_BUILD") == "1" ? "0" : "1",
@@ -217,6 +219,34 @@ public sealed class RealLibrary : IAsyncLifetime
         Log.AppendLine(CultureInfo.InvariantCulture, $"SIGKILL {string.Join(", ", killed)}");
         return killed;
     }
+
+    /// <summary>SIGKILL to one process (by its pid file, e.g. "gateway-0" or "lendingservice-0").</summary>
+    public string Kill(string instance)
+    {
+        var pid = int.Parse(File.ReadAllText(Path.Combine(Data, "run", $"{instance}.pid")).Trim(), CultureInfo.InvariantCulture);
+        using var process = Process.GetProcessById(pid);
+        process.Kill();
+        Log.AppendLine(CultureInfo.InvariantCulture, $"SIGKILL {instance} (pid {pid})");
+        return $"{instance} (pid {pid})";
+    }
+
+    /// <summary>Lines of the running gateways' logs that contain <paramref name="text"/>.</summary>
+    public int GatewayLogLines(string text) =>
+        Directory.EnumerateFiles(Path.Combine(Data, "logs"), "gateway-*.log")
+            .Sum(f =>
+            {
+                using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                using var reader = new StreamReader(stream);
+                var count = 0;
+                while (reader.ReadLine() is { } line)
+                {
+                    if (line.Contains(text, StringComparison.Ordinal))
+                    {
+                        count++;
+                    }
+                }
+                return count;
+            });
 
     /// <summary>SIGTERM to every service replica and the gateway at once (by their pid files).</summary>
     public IReadOnlyList<Process> StopEveryServiceAtOnce()
