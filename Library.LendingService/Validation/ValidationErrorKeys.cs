@@ -1,0 +1,42 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Library.LendingService.Validation;
+
+/// <summary>
+/// AddValidation keys its errors by the C# member path (<c>BookId</c>, a parameter's name); the
+/// contract keys them by what the client sent: the JSON (camelCase) field, the query parameter,
+/// the header. Applied to every problem details answer before it is written, so the annotations'
+/// 400s look exactly like the hand-built ones (whose keys it leaves as they are).
+/// </summary>
+public static class ValidationErrorKeys
+{
+    /// <summary>Header parameters, by their C# name, as the client names them.</summary>
+    private static readonly Dictionary<string, string> Headers = new(StringComparer.Ordinal)
+    {
+        ["idempotencyKey"] = Loans.Idempotency.Header,
+    };
+
+    public static void ToClientNames(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails is not HttpValidationProblemDetails { Errors.Count: > 0 } problem
+            || !problem.Errors.Keys.Any(NeedsRenaming))
+        {
+            return;
+        }
+        var renamed = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var (key, messages) in problem.Errors)
+        {
+            var name = ClientName(key);
+            renamed[name] = renamed.TryGetValue(name, out var earlier) ? [.. earlier, .. messages] : messages;
+        }
+        problem.Errors = renamed;
+    }
+
+    private static bool NeedsRenaming(string key) => ClientName(key) != key;
+
+    /// <summary><c>Rules[0].LoanDays</c> is <c>rules[0].loanDays</c>; a name with a hyphen is a header's already.</summary>
+    public static string ClientName(string key) =>
+        Headers.TryGetValue(key, out var header) ? header
+        : key.Contains('-', StringComparison.Ordinal) ? key
+        : string.Join('.', key.Split('.').Select(segment => segment.Length > 0 && char.IsUpper(segment[0]) ? char.ToLowerInvariant(segment[0]) + segment[1..] : segment));
+}
