@@ -24,13 +24,10 @@ public sealed class PrintableTextAttribute(int maximumLength) : StringLengthAttr
 {
     public bool Multiline { get; init; }
 
-    /// <summary>Leading and trailing white space does not count (the value is stored trimmed), so blank text is refused when <c>MinimumLength</c> is 1.</summary>
-    public bool Trimmed { get; init; }
-
     public override bool IsValid(object? value) => value switch
     {
         null => true,
-        string s => base.IsValid(Trimmed ? s.Trim() : s) && !TextInput.HasControlCharacters(s, Multiline),
+        string s => base.IsValid(s) && !TextInput.HasControlCharacters(s, Multiline),
         _ => false,
     };
 }
@@ -58,7 +55,7 @@ public static class InputLimits
     public const int BarcodeLength = 32;
 
     /// <summary><c>fine_transactions.reason</c> and <c>blocks.reason</c> (varchar(500)).</summary>
-    public const int ReasonLength = 500;
+    public const int ReasonLength = Fines.FinesApi.MaxReasonLength;
 
     /// <summary><c>copies.call_number</c> and <c>copies.location</c> (varchar(100)).</summary>
     public const int CopyTextLength = 100;

@@ -18,8 +18,9 @@ public static class ValidationErrorKeys
 
     public static void ToClientNames(ProblemDetailsContext context)
     {
+        // Two annotations of one field (a barcode's length and pattern) may both fail with the one message: said once.
         if (context.ProblemDetails is not HttpValidationProblemDetails { Errors.Count: > 0 } problem
-            || !problem.Errors.Keys.Any(NeedsRenaming))
+            || !problem.Errors.Any(e => NeedsRenaming(e.Key) || e.Value.Distinct(StringComparer.Ordinal).Count() < e.Value.Length))
         {
             return;
         }
@@ -27,7 +28,7 @@ public static class ValidationErrorKeys
         foreach (var (key, messages) in problem.Errors)
         {
             var name = ClientName(key);
-            renamed[name] = renamed.TryGetValue(name, out var earlier) ? [.. earlier, .. messages] : messages;
+            renamed[name] = (renamed.TryGetValue(name, out var earlier) ? [.. earlier, .. messages] : messages).Distinct(StringComparer.Ordinal).ToArray();
         }
         problem.Errors = renamed;
     }
