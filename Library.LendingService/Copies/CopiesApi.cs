@@ -52,7 +52,7 @@ public static class CopiesApi
             .WithDescription("Librarians: a new copy with its barcode (unique whatever the case); it serves the title's hold queue first. "
                 + "Refuses: 400 a bad barcode or unknown loan type, 404 unknown title, 409 barcode taken.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
-        copies.MapGet("/copies/by-barcode/{barcode}", ByBarcode).WithName("GetCopyByBarcode")
+        copies.MapGet("/copies/by-barcode/{barcode}", ByBarcode).WithName("GetCopyByBarcode").ProducesValidationProblem()
             .WithSummary("Find a copy by its barcode")
             .WithDescription("Librarians: the copy with its current loan and hold, if any (what the desk shows on a scan). 404 for an unknown barcode.")
             .ProducesProblem(StatusCodes.Status404NotFound);

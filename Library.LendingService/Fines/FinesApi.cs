@@ -35,7 +35,7 @@ public static class FinesApi
     public static IEndpointRouteBuilder MapFines(this IEndpointRouteBuilder app)
     {
         var fines = app.MapGroup("/api/fines").WithTags("Fines").RequireAuthorization(Policies.Member);
-        fines.MapGet("/", List).WithName("ListFines")
+        fines.MapGet("/", List).WithName("ListFines").ProducesValidationProblem()
             .WithSummary("List fines")
             .WithDescription("A member lists their own fines (naming another reader is a 403); a librarian anyone's, or every fine without userId. Filter: status.")
             .ProducesProblem(StatusCodes.Status403Forbidden);

@@ -26,7 +26,7 @@ public static class HoldsApi
                 + "422 an Idempotency-Key used for another request.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        holds.MapGet("/", List).WithName("ListHolds")
+        holds.MapGet("/", List).WithName("ListHolds").ProducesValidationProblem()
             .WithSummary("List holds")
             .WithDescription("A member lists their own holds (naming another reader is a 403); a librarian anyone's, or every hold without userId. Newest first, with the queue position.")
             .ProducesProblem(StatusCodes.Status403Forbidden);

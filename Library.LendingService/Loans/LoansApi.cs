@@ -47,7 +47,7 @@ public static class LoansApi
                 + "404 unknown title or reader, 409 no copy left or the only one held for another reader, 422 an Idempotency-Key used for another request.")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
-        loans.MapGet("/", List).WithName("ListLoans")
+        loans.MapGet("/", List).WithName("ListLoans").ProducesValidationProblem()
             .WithSummary("List loans")
             .WithDescription("A member lists their own loans (naming another reader is a 403); a librarian anyone's, or every loan without userId. Filters: bookId, status.")
             .ProducesProblem(StatusCodes.Status403Forbidden);
@@ -69,10 +69,10 @@ public static class LoansApi
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
         var desk = app.MapGroup("/api").WithTags("Loans").RequireAuthorization(Policies.Librarian);
-        desk.MapGet("/borrowers", Borrowers).WithName("ListBorrowers")
+        desk.MapGet("/borrowers", Borrowers).WithName("ListBorrowers").ProducesValidationProblem()
             .WithSummary("List readers with active loans")
             .WithDescription("Librarians: each reader with at least one active loan, and those loans (soonest due first).");
-        desk.MapGet("/unavailable-books", UnavailableBooks).WithName("ListUnavailableBooks")
+        desk.MapGet("/unavailable-books", UnavailableBooks).WithName("ListUnavailableBooks").ProducesValidationProblem()
             .WithSummary("List titles with no copy on the shelf")
             .WithDescription("Librarians: titles with no copy to lend now, their copies on loan and when one is expected back (after the waiting holds).");
         return app;

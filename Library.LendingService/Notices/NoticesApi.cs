@@ -22,7 +22,7 @@ public static class NoticesApi
     public static IEndpointRouteBuilder MapNotices(this IEndpointRouteBuilder app)
     {
         app.MapGroup("/api/notices").WithTags("Notices").RequireAuthorization(Policies.Member)
-            .MapGet("/", List).WithName("ListMyNotices")
+            .MapGet("/", List).WithName("ListMyNotices").ProducesValidationProblem()
             .WithSummary("List my notices")
             .WithDescription("Any signed-in user: their own notices (due soon, overdue, hold ready, hold expired, fine charged), newest first, "
                 + "with whether and when each was mailed. No one reads another's feed, librarians included.");

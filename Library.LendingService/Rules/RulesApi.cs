@@ -73,10 +73,25 @@ public static class RulesApi
         return TypedResults.Ok(rules!);
     }
 
-    private static async Task<Results<Ok<RuleResolution>, ProblemHttpResult>> Resolve(
+    private static async Task<Results<Ok<RuleResolution>, ValidationProblem, ProblemHttpResult>> Resolve(
         [Required(ErrorMessage = "userId is required.")] Guid? userId, [Required(ErrorMessage = "copyId is required.")] Guid? copyId,
         LendingDbContext db, CirculationSettings settings, CancellationToken ct)
     {
+        // [Required] marks them required in the document; AddValidation does not check it on a
+        // Guid? query parameter (a missing one reached the handler), so it is checked here too.
+        if (userId is null || copyId is null)
+        {
+            var errors = new Dictionary<string, string[]>();
+            if (userId is null)
+            {
+                errors["userId"] = ["userId is required."];
+            }
+            if (copyId is null)
+            {
+                errors["copyId"] = ["copyId is required."];
+            }
+            return TypedResults.ValidationProblem(errors);
+        }
         var reader = await db.Readers.AsNoTracking().SingleOrDefaultAsync(r => r.Id == userId, ct);
         if (reader is null)
         {
