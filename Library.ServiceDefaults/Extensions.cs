@@ -23,7 +23,8 @@ public static class Extensions
 
     /// <summary>
     /// Telemetry, JSON logs, health checks, graceful shutdown (<see cref="GracefulShutdown"/>),
-    /// service discovery, resilient HttpClients and problem details: everything every Library
+    /// service discovery, resilient HttpClients, problem details and what every OpenAPI document
+    /// says (<see cref="OpenApiDefaults"/>): everything every Library
     /// service needs before its own features.
     /// </summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
@@ -33,6 +34,7 @@ public static class Extensions
         builder.AddDefaultHealthChecks();
         builder.AddGracefulShutdown();
         builder.Services.AddLibraryProblemDetails();
+        builder.Services.ConfigureLibraryOpenApi(builder.Configuration);
 
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>

@@ -47,7 +47,7 @@ public sealed class RealUserService<TProgram> : IAsyncDisposable where TProgram 
 
     public async Task<string> LoginAsync(string email, string password)
     {
-        using var client = new HttpClient { BaseAddress = Host.Address };
+        using var client = Host.AddressClient();
         using var response = await client.PostAsJsonAsync("/api/auth/login", new { email, password });
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString()!;
@@ -57,7 +57,7 @@ public sealed class RealUserService<TProgram> : IAsyncDisposable where TProgram 
     public async Task<(Guid Id, string Token)> NewUserAsync(string role)
     {
         var email = $"{role}-{Guid.NewGuid():N}@library.test";
-        using var client = new HttpClient { BaseAddress = Host.Address };
+        using var client = Host.AddressClient();
         client.DefaultRequestHeaders.Authorization = new("Bearer", await AdminTokenAsync());
         using var response = await client.PostAsJsonAsync("/api/users", new { email, firstName = "Test", lastName = role, password = "Test-password-1", role });
         response.EnsureSuccessStatusCode();
@@ -68,7 +68,7 @@ public sealed class RealUserService<TProgram> : IAsyncDisposable where TProgram 
     /// <summary>A service token (client credentials), as the lending service gets one.</summary>
     public async Task<string> ServiceTokenAsync()
     {
-        using var client = new HttpClient { BaseAddress = Host.Address };
+        using var client = Host.AddressClient();
         using var response = await client.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["grant_type"] = "client_credentials",

@@ -2,7 +2,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Library.TestSupport.Contract;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.Mvc.Testing.Handlers;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -55,7 +57,51 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
     public ServiceHost<TProgram> OnPort(int port)
     {
         UseKestrel(port);
+        _kestrel = true;
         return this;
+    }
+
+    private bool _kestrel;
+
+    /// <summary>
+    /// The OpenAPI document answers are checked against (<see cref="ContractCheck"/>): the
+    /// service's own by default; null: answers are not checked.
+    /// </summary>
+    public string? ContractDocumentPath { get; set; } = IsGateway ? null : "/openapi/v1.json";
+
+    private static bool IsGateway => typeof(TProgram).Assembly.GetName().Name == "Library.Gateway";
+
+    /// <summary>The document's name in reports: the service's assembly (one document per service).</summary>
+    public string ContractName { get; set; } = typeof(TProgram).Assembly.GetName().Name!;
+
+    /// <summary>
+    /// A client as <see cref="WebApplicationFactory{TEntryPoint}.CreateClient()"/> makes it
+    /// (redirects followed, cookies kept), whose every answer is checked against the service's
+    /// published document (<see cref="ContractCheck"/>).
+    /// </summary>
+    public new HttpClient CreateClient() =>
+        _kestrel
+            ? AddressClient()
+            : CreateDefaultClient(ClientOptions.BaseAddress, new RedirectHandler(ClientOptions.MaxAutomaticRedirections), new CookieContainerHandler(), ContractHandler());
+
+    /// <summary>A plain client to <see cref="Address"/> (a real socket), contract-checked.</summary>
+    public HttpClient AddressClient() => new(ContractHandler(new SocketsHttpHandler { AllowAutoRedirect = false })) { BaseAddress = Address };
+
+    /// <summary>The contract check for this service's answers, in front of <paramref name="inner"/> when given.</summary>
+    public DelegatingHandler ContractHandler(HttpMessageHandler? inner = null)
+    {
+        var handler = ContractCheck.Handler(ContractName, LoadContractAsync, ContractDocumentPath is null ? ContractMode.Off : null);
+        if (inner is not null)
+        {
+            handler.InnerHandler = inner;
+        }
+        return handler;
+    }
+
+    private async Task<string> LoadContractAsync(CancellationToken ct)
+    {
+        using var client = _kestrel ? new HttpClient { BaseAddress = Address } : CreateDefaultClient();
+        return await client.GetStringAsync(ContractDocumentPath!, ct);
     }
 
     public string Exchange => _settings["EventBus:Exchange"]!;

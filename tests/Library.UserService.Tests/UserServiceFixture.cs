@@ -49,7 +49,8 @@ public class UserServiceFixture : IAsyncLifetime
 
     public HttpClient Client(string? accessToken = null)
     {
-        var client = new HttpClient { BaseAddress = Host.Address };
+        // Every answer is checked against the service's published document (ContractCheck).
+        var client = Host.AddressClient();
         if (accessToken is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
