@@ -51,10 +51,11 @@ public static class RulesApi
     /// <summary>
     /// The list's length is annotated; each rule is checked by <see cref="RuleSet.Validate"/>, by hand:
     /// its messages name the rule's place ("rule 2: ..."), and whether a rule hides a later one, the
-    /// catch-all and the patron groups (the database) are rules over the whole list.
+    /// catch-all and the patron groups (the database) are rules over the whole list. The body is
+    /// required (no body, or null, is refused by binding: a 400 too).
     /// </summary>
     private static async Task<Results<Ok<List<CirculationRule?>>, ValidationProblem>> Put(
-        [MaxLength(RuleSet.MaxRules, ErrorMessage = RulesMaxRule)] List<CirculationRule?>? rules, ClaimsPrincipal caller, HttpResponse response, LendingDbContext db,
+        [MaxLength(RuleSet.MaxRules, ErrorMessage = RulesMaxRule)] List<CirculationRule?> rules, ClaimsPrincipal caller, HttpResponse response, LendingDbContext db,
         CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         var groups = (await db.PatronGroups.Where(g => !g.Deleted).Select(g => g.Id).ToListAsync(ct)).ToHashSet();
@@ -66,11 +67,11 @@ public static class RulesApi
         long version = 0;
         await idempotency.RunAsync(caller.UserId()!.Value, null, "rules", async token =>
         {
-            version = await settings.SaveRulesAsync(rules!.Select(r => r!).ToList(), caller.UserId()!.Value, time.DatabaseNow(), token);
+            version = await settings.SaveRulesAsync(rules.Select(r => r!).ToList(), caller.UserId()!.Value, time.DatabaseNow(), token);
             return Outcome.NoContent();
         }, ct);
         response.Headers[VersionHeader] = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return TypedResults.Ok(rules!);
+        return TypedResults.Ok(rules);
     }
 
     private static async Task<Results<Ok<RuleResolution>, ValidationProblem, ProblemHttpResult>> Resolve(
