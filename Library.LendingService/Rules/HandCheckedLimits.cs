@@ -46,8 +46,8 @@ public static class HandCheckedLimits
             }
             else if (property.Name == "loanType")
             {
+                // No enum: a loan type is matched whatever its case, and null means any.
                 schema.MaxLength = Validation.InputLimits.LoanTypeLength;
-                schema.Enum = [.. LoanTypes.All.Select(t => (System.Text.Json.Nodes.JsonNode)t.Name)];
             }
         }
         else if (property?.DeclaringType == typeof(CalendarDocument))
