@@ -1,3 +1,4 @@
+using Library.Gateway.OpenApi;
 using Library.Gateway.Routing;
 using Library.ServiceDefaults;
 using Scalar.AspNetCore;
@@ -23,6 +24,7 @@ var maxBody = limits.MaxBodyBytes;
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
 builder.AddCatalogOutputCache();
 builder.AddLibraryProxy();
+builder.Services.AddPublicApiDocument();
 
 var app = builder.Build();
 
@@ -31,15 +33,19 @@ app.UseBodyLimit(maxBody, limits.MaxImportBytes);
 app.MapDefaultEndpoints();
 app.UseTokenCheckAtTheDoor();
 app.UseLoginEmailForLimits();
+app.UseRateLimitHeaders();
 app.UseRateLimiter();
 app.UseOutputCache();
 app.UseDefaultFiles();
 app.UseStaticFiles();
-// Every service's OpenAPI document, fetched through the gateway (/openapi/{service}.json).
+// The whole public API in one document (shown first), and every service's own, fetched through
+// the gateway (/openapi/{service}.json).
+app.MapPublicApiDocument();
 app.MapScalarApiReference("/docs", o => o
     .WithTitle("Library API")
+    .AddDocument("library", "Library API (all)", PublicApiDocument.Path, isDefault: true)
     .AddDocument("userservice", "Users and auth", "/openapi/userservice.json")
-    .AddDocument("bookservice", "Catalog", "/openapi/bookservice.json", isDefault: true)
+    .AddDocument("bookservice", "Catalog", "/openapi/bookservice.json")
     .AddDocument("lendingservice", "Lending", "/openapi/lendingservice.json"));
 app.MapReverseProxy(proxy =>
 {

@@ -98,8 +98,8 @@ builder.Services.PostConfigure<ProblemDetailsOptions>(o =>
     var customize = o.CustomizeProblemDetails;
     o.CustomizeProblemDetails = context =>
     {
-        ValidationErrorKeys.ToClientNames(context);
         customize?.Invoke(context);
+        ValidationErrorKeys.ToClientNames(context);
     };
 });
 

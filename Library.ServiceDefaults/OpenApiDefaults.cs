@@ -103,6 +103,15 @@ public static class OpenApiDefaults
         operation.Responses ??= new OpenApiResponses();
         var anonymous = metadata.OfType<IAllowAnonymous>().Any();
         var policies = metadata.OfType<IAuthorizeData>().Select(a => a.Policy ?? a.Roles ?? "authenticated").Distinct().ToList();
+        // A group's "member" under an endpoint's "admin" is simply "admin": the roles nest.
+        if (policies.Contains(Policies.Admin) || policies.Contains(Policies.Librarian))
+        {
+            policies.Remove(Policies.Member);
+        }
+        if (policies.Contains(Policies.Admin))
+        {
+            policies.Remove(Policies.Librarian);
+        }
 
         if (anonymous)
         {

@@ -13,6 +13,11 @@ public readonly record struct PageRequest(int Page, int PageSize)
 {
     public const int DefaultPageSize = 20;
     public const int MaxPageSize = 100;
+    public const int MaxPage = 1_000_000;
+
+    /// <summary>The 400 messages, for <c>[Range(1, MaxPage, ErrorMessage = PageMessage)] int? page</c> on an endpoint's parameters.</summary>
+    public const string PageMessage = "page must be between 1 and 1000000.";
+    public const string PageSizeMessage = "pageSize must be between 1 and 100.";
 
     public int Skip => (Page - 1) * PageSize;
 
@@ -21,13 +26,13 @@ public readonly record struct PageRequest(int Page, int PageSize)
         var errors = new Dictionary<string, string[]>();
         var p = page ?? 1;
         var size = pageSize ?? DefaultPageSize;
-        if (p < 1 || p > 1_000_000)
+        if (p < 1 || p > MaxPage)
         {
-            errors["page"] = ["page must be between 1 and 1000000."];
+            errors["page"] = [PageMessage];
         }
         if (size is < 1 or > MaxPageSize)
         {
-            errors["pageSize"] = [$"pageSize must be between 1 and {MaxPageSize}."];
+            errors["pageSize"] = [PageSizeMessage];
         }
 
         request = new PageRequest(p, size);

@@ -30,6 +30,10 @@ public static class ProblemDetailsDefaults
             {
                 ctx.ProblemDetails.Detail ??= bad.Message;
             }
+            if (ctx.ProblemDetails is HttpValidationProblemDetails validation)
+            {
+                CamelCaseKeys(validation.Errors);
+            }
         });
 
         // After the default writer, which declines when the Accept header names no JSON type: a
@@ -40,6 +44,26 @@ public static class ProblemDetailsDefaults
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddTransient<IStartupFilter, ErrorHandlingStartupFilter>();
         return services;
+    }
+
+    /// <summary>
+    /// The framework's validation (AddValidation) keys errors by the C# member
+    /// (<c>PatronGroupId</c>, <c>Items[0].Name</c>); the contract keys them by the JSON field
+    /// (<c>patronGroupId</c>), as the handlers' own errors are.
+    /// </summary>
+    private static void CamelCaseKeys(IDictionary<string, string[]> errors)
+    {
+        if (!errors.Keys.Any(k => k.Length > 0 && char.IsUpper(k[0]) || k.Contains('.', StringComparison.Ordinal)))
+        {
+            return;
+        }
+        var entries = errors.ToList();
+        errors.Clear();
+        foreach (var (key, messages) in entries)
+        {
+            var camel = string.Join('.', key.Split('.').Select(part => part.Length > 0 ? char.ToLowerInvariant(part[0]) + part[1..] : part));
+            errors[camel] = errors.TryGetValue(camel, out var known) ? [.. known, .. messages] : messages;
+        }
     }
 
     /// <summary>

@@ -26,6 +26,8 @@ builder.Services.AddSingleton<SigningKeys>();
 builder.Services.AddSingleton<TokenIssuer>();
 builder.Services.AddGrpc();
 builder.Services.AddOpenApi();
+// The request records' annotations, checked before a handler runs (400 with the field's message).
+builder.Services.AddValidation();
 
 var app = builder.Build();
 

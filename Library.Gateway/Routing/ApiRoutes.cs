@@ -43,6 +43,25 @@ public static class ApiRoutes
     ];
 
     /// <summary>
+    /// The service a path (or an OpenAPI path template) is routed to, by the first entry of
+    /// <see cref="Table"/> it falls under (the specific ones come first, as the proxy's
+    /// precedence has it); null when the gateway does not route it.
+    /// </summary>
+    public static string? ServiceFor(string path)
+    {
+        var segments = path.Trim('/').Split('/');
+        foreach (var (prefix, service) in Table)
+        {
+            var parts = prefix.Trim('/').Split('/');
+            if (parts.Length <= segments.Length && parts.Select((p, i) => p.StartsWith('{') || p.Equals(segments[i], StringComparison.OrdinalIgnoreCase)).All(x => x))
+            {
+                return service;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
     /// The writes whose service answers a repeated <c>Idempotency-Key</c> with the first answer and
     /// does nothing again (the lending service: borrow, return, renew, place and cancel a hold, check-out and check-in at the desk, pay and waive a fine), so
     /// one that carries a key may be sent again to another replica. No other write is: the user

@@ -30,7 +30,7 @@ public sealed class LimitOptions
 /// </summary>
 public static class Limits
 {
-    private const string EmailItem = "library.login-email";
+    private const string EmailItem = RateLimitPolicies.EmailItem;
 
     /// <summary>The one request whose body may exceed <see cref="LimitOptions.MaxBodyBytes"/>: up to <see cref="LimitOptions.MaxImportBytes"/>.</summary>
     public const string ImportPath = "/api/books/import";
@@ -38,21 +38,11 @@ public static class Limits
     public static IServiceCollection AddLibraryRateLimits(this IServiceCollection services, IConfiguration configuration)
     {
         var limits = configuration.GetSection(LimitOptions.SectionName).Get<LimitOptions>() ?? new LimitOptions();
+        var policies = new RateLimitPolicies(limits);
+        services.AddSingleton(policies);
         services.AddRateLimiter(o =>
         {
-            o.GlobalLimiter = PartitionedRateLimiter.CreateChained(
-                PartitionedRateLimiter.Create<HttpContext, string>(context => context.User.FindFirstValue("sub") is { } sub
-                    ? PerMinute("user:" + sub, limits.UserPerMinute)
-                    : PerMinute("ip:" + Ip(context), limits.AnonymousPerMinute)),
-                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/login", "/api/auth/refresh")
-                    ? PerMinute("login-ip:" + Ip(context), limits.LoginPerIpPerMinute)
-                    : RateLimitPartition.GetNoLimiter("none")),
-                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/login", "/api/auth/refresh")
-                    ? PerMinute($"login:{Ip(context)}:{context.Items[EmailItem] as string}", limits.LoginPerMinute)
-                    : RateLimitPartition.GetNoLimiter("none")),
-                PartitionedRateLimiter.Create<HttpContext, string>(context => IsPath(context, "/api/auth/register")
-                    ? PerMinute("register:" + Ip(context), limits.RegisterPerMinute)
-                    : RateLimitPartition.GetNoLimiter("none")));
+            o.GlobalLimiter = policies.Chained;
             o.OnRejected = async (rejected, ct) =>
             {
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(60);
@@ -123,12 +113,75 @@ public static class Limits
         await next(context);
     });
 
+    private static bool IsPath(HttpContext context, params string[] paths) =>
+        paths.Any(p => context.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase));
+
+}
+
+/// <summary>
+/// The limits of the contract's "Limits" table, each a named policy (the names the RateLimit
+/// headers give: <see cref="RateLimitHeaders"/>): every request counts against its signed-in user
+/// (<c>user</c>) or its client IP (<c>anonymous</c>); log-in and refresh also per IP
+/// (<c>login-ip</c>) and per (IP, email) (<c>login</c>); registration per IP (<c>register</c>).
+/// </summary>
+public sealed class RateLimitPolicies
+{
+    public const string EmailItem = "library.login-email";
+
+    /// <summary>Sliding windows of a minute in six parts: a part of the quota comes back every 10 s.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
+    public const int Segments = 6;
+
+    public RateLimitPolicies(LimitOptions limits)
+    {
+        Limits = limits;
+        Identity = PartitionedRateLimiter.Create<HttpContext, string>(context => context.User.FindFirstValue("sub") is { } sub
+            ? PerMinute("user:" + sub, limits.UserPerMinute)
+            : PerMinute("ip:" + Ip(context), limits.AnonymousPerMinute));
+        LoginPerIp = PartitionedRateLimiter.Create<HttpContext, string>(context => IsLogin(context)
+            ? PerMinute("login-ip:" + Ip(context), limits.LoginPerIpPerMinute)
+            : RateLimitPartition.GetNoLimiter("none"));
+        Login = PartitionedRateLimiter.Create<HttpContext, string>(context => IsLogin(context)
+            ? PerMinute($"login:{Ip(context)}:{context.Items[EmailItem] as string}", limits.LoginPerMinute)
+            : RateLimitPartition.GetNoLimiter("none"));
+        Register = PartitionedRateLimiter.Create<HttpContext, string>(context => IsRegister(context)
+            ? PerMinute("register:" + Ip(context), limits.RegisterPerMinute)
+            : RateLimitPartition.GetNoLimiter("none"));
+        Chained = PartitionedRateLimiter.CreateChained(Identity, LoginPerIp, Login, Register);
+    }
+
+    public LimitOptions Limits { get; }
+    public PartitionedRateLimiter<HttpContext> Identity { get; }
+    public PartitionedRateLimiter<HttpContext> LoginPerIp { get; }
+    public PartitionedRateLimiter<HttpContext> Login { get; }
+    public PartitionedRateLimiter<HttpContext> Register { get; }
+    public PartitionedRateLimiter<HttpContext> Chained { get; }
+
+    /// <summary>The policies a request counts against: name, quota per window, its limiter.</summary>
+    public IEnumerable<(string Name, int Quota, PartitionedRateLimiter<HttpContext> Limiter)> For(HttpContext context)
+    {
+        yield return context.User.FindFirstValue("sub") is not null ? ("user", Limits.UserPerMinute, Identity) : ("anonymous", Limits.AnonymousPerMinute, Identity);
+        if (IsLogin(context))
+        {
+            yield return ("login-ip", Limits.LoginPerIpPerMinute, LoginPerIp);
+            yield return ("login", Limits.LoginPerMinute, Login);
+        }
+        if (IsRegister(context))
+        {
+            yield return ("register", Limits.RegisterPerMinute, Register);
+        }
+    }
+
+    private static bool IsLogin(HttpContext context) => IsPath(context, "/api/auth/login", "/api/auth/refresh");
+
+    private static bool IsRegister(HttpContext context) => IsPath(context, "/api/auth/register");
+
     private static RateLimitPartition<string> PerMinute(string key, int permits) =>
         RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
         {
             PermitLimit = permits,
-            Window = TimeSpan.FromMinutes(1),
-            SegmentsPerWindow = 6,
+            Window = Window,
+            SegmentsPerWindow = Segments,
             QueueLimit = 0,
             AutoReplenishment = true,
         });

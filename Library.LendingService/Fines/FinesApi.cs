@@ -56,8 +56,8 @@ public static class FinesApi
 
     private static async Task<Results<Ok<PagedList<FineResponse>>, ProblemHttpResult>> List(ClaimsPrincipal caller, LendingDbContext db, Guid? userId,
         [StringLength(InputLimits.StatusLength, ErrorMessage = StatusRule), RegularExpression("^(open|paid|waived)$", ErrorMessage = StatusRule)] string? status,
-        [Range(1, LoansApi.MaxPage, ErrorMessage = LoansApi.PageRule)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = LoansApi.PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = LoansApi.Paging(page, pageSize);
         // A member reads only their own fines: naming another reader is a 403.

@@ -62,8 +62,8 @@ public static class HoldsApi
     }
 
     private static async Task<Results<Ok<PagedList<HoldResponse>>, ProblemHttpResult>> List(ClaimsPrincipal caller, LendingDbContext db, WaitingList queue, Guid? userId,
-        [Range(1, LoansApi.MaxPage, ErrorMessage = LoansApi.PageRule)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = LoansApi.PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = LoansApi.Paging(page, pageSize);
         var (reader, forbidden) = LoansApi.ActingFor(caller, userId);

@@ -31,9 +31,6 @@ public static class LoansApi
     public const int MaxDaysEver = 366;
 
     public const string DaysRule = "days must be between 1 and the rule's maxLoanDays (at most 366).";
-    public const string PageRule = "page must be between 1 and 1000000.";
-    public const string PageSizeRule = "pageSize must be between 1 and 100.";
-    public const int MaxPage = 1_000_000;
     public const string LoanStatusRule = "status must be one of: active, overdue, returned.";
     public const string IdempotencyKeyRule = "Idempotency-Key must be 1 to 100 printable characters.";
 
@@ -169,7 +166,7 @@ public static class LoansApi
     private static async Task<Results<Ok<PagedList<LoanResponse>>, ProblemHttpResult>> List(
         ClaimsPrincipal caller, LendingDbContext db, TimeProvider time, Guid? userId, Guid? bookId,
         [RegularExpression("^(active|overdue|returned)$", ErrorMessage = LoanStatusRule), StringLength(InputLimits.StatusLength, ErrorMessage = LoanStatusRule)] string? status,
-        [Range(1, MaxPage, ErrorMessage = PageRule)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = Paging(page, pageSize);
         // A member sees only their own loans, whatever userId they ask for.
@@ -208,7 +205,7 @@ public static class LoansApi
 
     /// <summary>Readers with active loans, and those loans (librarians).</summary>
     private static async Task<Ok<PagedList<Borrower>>> Borrowers(LendingDbContext db, TimeProvider time,
-        [Range(1, MaxPage, ErrorMessage = PageRule)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = Paging(page, pageSize);
         var borrowing = db.Readers.AsNoTracking().Where(r => db.Loans.Any(l => l.UserId == r.Id && l.ReturnedAt == null));
@@ -228,7 +225,7 @@ public static class LoansApi
 
     /// <summary>Titles with no copy on the shelf, and when one is expected back (librarians).</summary>
     private static async Task<Ok<PagedList<UnavailableBook>>> UnavailableBooks(LendingDbContext db, Shelf shelf,
-        [Range(1, MaxPage, ErrorMessage = PageRule)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page, [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = Paging(page, pageSize);
         var none = shelf.TitlesWithNoneOnShelf().AsNoTracking();

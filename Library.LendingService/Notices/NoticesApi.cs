@@ -31,8 +31,8 @@ public static class NoticesApi
 
     /// <summary>The signed-in user's own notices, newest first (a librarian sees their own too: no one else's).</summary>
     private static async Task<Ok<PagedList<NoticeResponse>>> List(ClaimsPrincipal caller, LendingDbContext db,
-        [Range(1, LoansApi.MaxPage, ErrorMessage = LoansApi.PageRule)] int? page,
-        [Range(1, PageRequest.MaxPageSize, ErrorMessage = LoansApi.PageSizeRule)] int? pageSize, CancellationToken ct)
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
         var paging = LoansApi.Paging(page, pageSize);
         var userId = caller.UserId()!.Value;

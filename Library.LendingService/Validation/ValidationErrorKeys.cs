@@ -3,17 +3,22 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Library.LendingService.Validation;
 
 /// <summary>
-/// AddValidation keys its errors by the C# member path (<c>BookId</c>, a parameter's name); the
-/// contract keys them by what the client sent: the JSON (camelCase) field, the query parameter,
-/// the header. Applied to every problem details answer before it is written, so the annotations'
-/// 400s look exactly like the hand-built ones (whose keys it leaves as they are).
+/// AddValidation keys its errors by the C# member path (<c>BookId</c>) or parameter name
+/// (<c>idempotencyKey</c>); the contract keys them by what the client sent. The shared defaults
+/// (ProblemDetailsDefaults) camel-case the JSON fields; this, run after them, names the headers
+/// as they are sent (<c>Idempotency-Key</c>, which the camel-casing also lowers) and says a message
+/// once when two annotations of one field fail with it (a barcode's length and pattern).
 /// </summary>
 public static class ValidationErrorKeys
 {
-    /// <summary>Header parameters, by their C# name, as the client names them.</summary>
+    /// <summary>
+    /// Header parameters as the client names them, by their C# name, and as the shared camel-casing
+    /// (ProblemDetailsDefaults, which runs first) leaves a hand-built key (<c>idempotency-Key</c>).
+    /// </summary>
     private static readonly Dictionary<string, string> Headers = new(StringComparer.Ordinal)
     {
         ["idempotencyKey"] = Loans.Idempotency.Header,
+        ["idempotency-Key"] = Loans.Idempotency.Header,
     };
 
     public static void ToClientNames(ProblemDetailsContext context)

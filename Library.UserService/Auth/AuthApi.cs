@@ -1,44 +1,108 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using Library.ServiceDefaults;
 using Library.UserService.Data;
 using Library.UserService.PatronGroups;
 using Library.UserService.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Library.UserService.Auth;
 
-public sealed record RegisterRequest(string? Email, string? FirstName, string? LastName, string? Password);
-public sealed record LoginRequest(string? Email, string? Password);
-public sealed record RefreshRequest(string? RefreshToken);
+/// <summary>
+/// A new reader's details. The limits are the columns' (users.email 254, first/last name 100);
+/// what no annotation says (a name of spaces or control characters, an address MailAddress
+/// refuses) is <see cref="UserRules"/>'s, checked by the enrolment.
+/// </summary>
+public sealed class RegisterRequest
+{
+    [Required(ErrorMessage = UserRules.EmailMessage)]
+    [MaxLength(UserRules.MaxEmailLength, ErrorMessage = UserRules.EmailMessage)]
+    [EmailAddress(ErrorMessage = UserRules.EmailMessage)]
+    public string? Email { get; init; }
+
+    [Required(ErrorMessage = UserRules.FirstNameRequired)]
+    [MaxLength(UserRules.MaxNameLength, ErrorMessage = UserRules.FirstNameTooLong)]
+    public string? FirstName { get; init; }
+
+    [Required(ErrorMessage = UserRules.LastNameRequired)]
+    [MaxLength(UserRules.MaxNameLength, ErrorMessage = UserRules.LastNameTooLong)]
+    public string? LastName { get; init; }
+
+    [Required(ErrorMessage = UserRules.PasswordTooShort)]
+    [MinLength(UserRules.MinPasswordLength, ErrorMessage = UserRules.PasswordTooShort)]
+    [MaxLength(UserRules.MaxPasswordLength, ErrorMessage = UserRules.PasswordTooLong)]
+    public string? Password { get; init; }
+}
+
+/// <summary>
+/// Credentials. Missing ones are one "credentials" error (the handler's: the contract names
+/// neither field); only the lengths are declared, so an oversized body is refused unread.
+/// </summary>
+public sealed class LoginRequest
+{
+    [MaxLength(UserRules.MaxEmailLength, ErrorMessage = UserRules.EmailMessage)]
+    public string? Email { get; init; }
+
+    [MaxLength(UserRules.MaxPasswordLength, ErrorMessage = UserRules.PasswordTooLong)]
+    public string? Password { get; init; }
+}
+
+/// <summary>A refresh token as login and refresh hand it out (86 characters of base64url).</summary>
+public sealed class RefreshRequest
+{
+    public const string Message = "A refresh token is required.";
+
+    [Required(ErrorMessage = Message)]
+    [MaxLength(200, ErrorMessage = Message)]
+    public string? RefreshToken { get; init; }
+}
 
 public static class AuthApi
 {
     public static IEndpointRouteBuilder MapAuth(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/auth").WithTags("Auth");
-        auth.MapPost("/register", Register).AllowAnonymous();
-        auth.MapPost("/login", Login).AllowAnonymous();
-        auth.MapPost("/refresh", Refresh).AllowAnonymous();
-        auth.MapPost("/logout", Logout).RequireAuthorization(Policies.Member);
+        var anonymous = auth.MapGroup("").AllowAnonymous();
+        anonymous.MapPost("/register", Register)
+            .WithName("Register")
+            .WithSummary("Register as a reader")
+            .WithDescription("Anyone. Creates a member (never another role, whatever the body says). 400 for a bad email, a name missing or too long, a password under 8 or over 128 characters; 409 when the email is taken.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        anonymous.MapPost("/login", Login)
+            .WithName("LogIn")
+            .WithSummary("Log in")
+            .WithDescription("Anyone. Answers an access token (15 minutes) and a refresh token. 401 for a wrong email or password, a locked or deactivated account: the same answer for each, so it tells nothing about which emails exist.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        anonymous.MapPost("/refresh", Refresh)
+            .WithName("RefreshTokens")
+            .WithSummary("Trade a refresh token for a new pair")
+            .WithDescription("Anyone holding a refresh token. The token is spent; presenting it again revokes its whole family (every token of that log-in). 401 for an unknown, expired, revoked or spent token.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        auth.MapPost("/logout", Logout)
+            .RequireAuthorization(Policies.Member)
+            .WithName("LogOut")
+            .WithSummary("Log out")
+            .WithDescription("Any signed-in person. Revokes the log-in the refresh token belongs to, if it is the caller's; 204 either way.");
         return app;
     }
 
     /// <summary>Self-registration: always a member, whatever else the body says.</summary>
-    private static async Task<IResult> Register(RegisterRequest request, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup, CancellationToken ct)
+    private static async Task<Results<Created<UserResponse>, ValidationProblem, ProblemHttpResult>> Register(RegisterRequest request, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup, CancellationToken ct)
     {
         var result = await Enrolment.EnrolAsync(db, hasher, time, defaultGroup, request.Email, request.FirstName, request.LastName, request.Password, Roles.Member, ct);
-        return result.Problem ?? Results.Created($"/api/users/{result.User!.Id}", UserResponse.From(result.User));
+        return result.Answer();
     }
 
-    private static async Task<IResult> Login(
+    private static async Task<Results<Ok<TokenPair>, ValidationProblem, ProblemHttpResult>> Login(
         LoginRequest request, UserDbContext db, IPasswordHasher<User> hasher, TokenIssuer tokens,
         IOptions<IssuerOptions> options, TimeProvider time, DummyPassword dummy, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(request.Email) || string.IsNullOrEmpty(request.Password))
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["credentials"] = ["Email and password are required."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["credentials"] = ["Email and password are required."] });
         }
 
         var email = UserRules.NormalizeEmail(request.Email);
@@ -79,18 +143,13 @@ public static class AuthApi
         }
         var pair = await IssueAsync(db, tokens, options.Value, time, user, familyId: Guid.CreateVersion7(), ct);
         await db.SaveChangesAsync(ct);
-        return Results.Ok(pair);
+        return TypedResults.Ok(pair);
     }
 
-    private static async Task<IResult> Refresh(RefreshRequest request, UserDbContext db, TokenIssuer tokens, IOptions<IssuerOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<Results<Ok<TokenPair>, ProblemHttpResult>> Refresh(RefreshRequest request, UserDbContext db, TokenIssuer tokens, IOptions<IssuerOptions> options, TimeProvider time, ILoggerFactory loggers, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(request.RefreshToken) || request.RefreshToken.Length > 200)
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["refreshToken"] = ["A refresh token is required."] });
-        }
-
         var now = time.GetUtcNow();
-        var hash = TokenIssuer.Hash(request.RefreshToken);
+        var hash = TokenIssuer.Hash(request.RefreshToken!);
         var token = await db.RefreshTokens.AsNoTracking().SingleOrDefaultAsync(t => t.TokenHash == hash, ct);
         if (token is null || token.RevokedAt is not null || token.ExpiresAt <= now)
         {
@@ -118,17 +177,12 @@ public static class AuthApi
 
         var pair = await IssueAsync(db, tokens, options.Value, time, user, token.FamilyId, ct);
         await db.SaveChangesAsync(ct);
-        return Results.Ok(pair);
+        return TypedResults.Ok(pair);
     }
 
-    private static async Task<IResult> Logout(RefreshRequest request, ClaimsPrincipal caller, UserDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<NoContent> Logout(RefreshRequest request, ClaimsPrincipal caller, UserDbContext db, TimeProvider time, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(request.RefreshToken) || request.RefreshToken.Length > 200)
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["refreshToken"] = ["A refresh token is required."] });
-        }
-
-        var hash = TokenIssuer.Hash(request.RefreshToken);
+        var hash = TokenIssuer.Hash(request.RefreshToken!);
         var userId = caller.UserId();
         // Only the caller's own token, and the whole log-in it belongs to.
         var familyId = await db.RefreshTokens.Where(t => t.TokenHash == hash && t.UserId == userId).Select(t => (Guid?)t.FamilyId).SingleOrDefaultAsync(ct);
@@ -136,7 +190,7 @@ public static class AuthApi
         {
             await RevokeFamilyAsync(db, family, time.GetUtcNow(), ct);
         }
-        return Results.NoContent();
+        return TypedResults.NoContent();
     }
 
     private static async Task<TokenPair> IssueAsync(UserDbContext db, TokenIssuer tokens, IssuerOptions options, TimeProvider time, User user, Guid familyId, CancellationToken ct)
@@ -159,12 +213,12 @@ public static class AuthApi
         db.RefreshTokens.Where(t => t.FamilyId == familyId && t.RevokedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.RevokedAt, now), ct);
 
-    private static IResult InvalidCredentials() => Results.Problem(
+    private static ProblemHttpResult InvalidCredentials() => TypedResults.Problem(
         statusCode: StatusCodes.Status401Unauthorized,
         title: "Invalid credentials",
         detail: "The email or password is wrong, or the account is locked or deactivated.");
 
-    private static IResult InvalidRefreshToken() => Results.Problem(
+    private static ProblemHttpResult InvalidRefreshToken() => TypedResults.Problem(
         statusCode: StatusCodes.Status401Unauthorized,
         title: "Invalid refresh token",
         detail: "The refresh token is unknown, expired, revoked or already used. Log in again.");

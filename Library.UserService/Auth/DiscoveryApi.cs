@@ -19,7 +19,8 @@ public static class DiscoveryApi
 
     public static IEndpointRouteBuilder MapDiscovery(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("").WithTags("Discovery").AllowAnonymous();
+        // Not part of the public API (the gateway routes none of it): out of the documents.
+        var group = app.MapGroup("").WithTags("Discovery").AllowAnonymous().ExcludeFromDescription();
         group.MapGet("/.well-known/openid-configuration", Discovery);
         group.MapGet("/.well-known/jwks.json", Jwks);
         group.MapPost("/connect/token", Token).DisableAntiforgery();

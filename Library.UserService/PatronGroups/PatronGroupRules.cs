@@ -6,6 +6,9 @@ namespace Library.UserService.PatronGroups;
 /// <summary>What a valid patron group looks like: the rules, with no I/O.</summary>
 public static class PatronGroupRules
 {
+    public const string NameTooLong = "name must have at most 50 characters.";
+    public const string DescriptionTooLong = "description must have at most 500 characters.";
+
     public static Dictionary<string, string[]> Validate(string? name, string? description)
     {
         var errors = new Dictionary<string, string[]>();

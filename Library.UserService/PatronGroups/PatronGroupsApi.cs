@@ -1,15 +1,34 @@
+using System.ComponentModel.DataAnnotations;
 using Library.Contracts.Events;
 using Library.EventBus;
 using Library.ServiceDefaults;
 using Library.UserService.Data;
 using Library.UserService.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace Library.UserService.PatronGroups;
 
-public sealed record PatronGroupRequest(string? Name, string? Description);
-public sealed record ChangePatronGroupRequest(Guid? PatronGroupId);
+/// <summary>
+/// A patron group's name and description, within the columns' limits. Blank names, control
+/// characters and the trimming are <see cref="PatronGroupRules"/>' (no annotation says them).
+/// </summary>
+public sealed class PatronGroupRequest
+{
+    [Required(ErrorMessage = "name is required.")]
+    [MaxLength(PatronGroup.MaxNameLength, ErrorMessage = PatronGroupRules.NameTooLong)]
+    public string? Name { get; init; }
+
+    [MaxLength(PatronGroup.MaxDescriptionLength, ErrorMessage = PatronGroupRules.DescriptionTooLong)]
+    public string? Description { get; init; }
+}
+
+public sealed class ChangePatronGroupRequest
+{
+    [Required(ErrorMessage = "patronGroupId is required.")]
+    public Guid? PatronGroupId { get; init; }
+}
 
 /// <summary>A patron group as the API shows it.</summary>
 public sealed record PatronGroupResponse(Guid Id, string Name, string? Description)
@@ -25,35 +44,58 @@ public static class PatronGroupsApi
 {
     public static IEndpointRouteBuilder MapPatronGroups(this IEndpointRouteBuilder app)
     {
-        var groups = app.MapGroup("/api/patron-groups").WithTags("Patron groups");
-        groups.MapGet("/", List).RequireAuthorization(Policies.Librarian);
-        groups.MapGet("/{id:guid}", Get).RequireAuthorization(Policies.Librarian);
-        groups.MapPost("/", Create).RequireAuthorization(Policies.Admin);
-        groups.MapPut("/{id:guid}", Update).RequireAuthorization(Policies.Admin);
-        groups.MapDelete("/{id:guid}", Delete).RequireAuthorization(Policies.Admin);
+        var groups = app.MapGroup("/api/patron-groups").WithTags("Patron groups").RequireAuthorization(Policies.Librarian);
+        groups.MapGet("/", List)
+            .WithName("ListPatronGroups")
+            .WithSummary("Every patron group")
+            .WithDescription("Librarians and admins.");
+        groups.MapGet("/{id:guid}", Get)
+            .WithName("GetPatronGroup")
+            .WithSummary("A patron group")
+            .WithDescription("Librarians and admins. 404 for an unknown ID.");
+        var admin = groups.MapGroup("").RequireAuthorization(Policies.Admin);
+        admin.MapPost("/", Create)
+            .WithName("CreatePatronGroup")
+            .WithSummary("Create a patron group")
+            .WithDescription("Admins. 409 when another group has the name (compared without regard to case).")
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        admin.MapPut("/{id:guid}", Update)
+            .WithName("UpdatePatronGroup")
+            .WithSummary("Rename or describe a patron group")
+            .WithDescription("Admins. 409 when another group has the name, or to rename the default group; 404 for an unknown ID.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        admin.MapDelete("/{id:guid}", Delete)
+            .WithName("DeletePatronGroup")
+            .WithSummary("Delete a patron group")
+            .WithDescription("Admins. Only a group no reader is in, never the default one (409); 404 for an unknown ID.")
+            .ProducesProblem(StatusCodes.Status409Conflict);
 
-        app.MapPut("/api/users/{id:guid}/patron-group", ChangeUserGroup).WithTags("Users").RequireAuthorization(Policies.Librarian);
+        app.MapGroup("/api/users").WithTags("Users").RequireAuthorization(Policies.Librarian)
+            .MapPut("/{id:guid}/patron-group", ChangeUserGroup)
+            .WithName("ChangeUserPatronGroup")
+            .WithSummary("Put a reader in a patron group")
+            .WithDescription("Librarians and admins. 400 for an unknown group; 404 for an unknown user.");
         return app;
     }
 
-    private static async Task<IResult> List(UserDbContext db, CancellationToken ct)
+    private static async Task<Ok<List<PatronGroupResponse>>> List(UserDbContext db, CancellationToken ct)
     {
         var groups = await db.PatronGroups.AsNoTracking().OrderBy(g => g.NormalizedName).ToListAsync(ct);
-        return Results.Ok(groups.Select(PatronGroupResponse.From).ToList());
+        return TypedResults.Ok(groups.Select(PatronGroupResponse.From).ToList());
     }
 
-    private static async Task<IResult> Get(Guid id, UserDbContext db, CancellationToken ct)
+    private static async Task<Results<Ok<PatronGroupResponse>, NotFound>> Get(Guid id, UserDbContext db, CancellationToken ct)
     {
         var group = await db.PatronGroups.AsNoTracking().SingleOrDefaultAsync(g => g.Id == id, ct);
-        return group is null ? Results.NotFound() : Results.Ok(PatronGroupResponse.From(group));
+        return group is null ? TypedResults.NotFound() : TypedResults.Ok(PatronGroupResponse.From(group));
     }
 
-    private static async Task<IResult> Create(PatronGroupRequest request, UserDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Created<PatronGroupResponse>, ValidationProblem, ProblemHttpResult>> Create(PatronGroupRequest request, UserDbContext db, TimeProvider time, CancellationToken ct)
     {
         var errors = PatronGroupRules.Validate(request.Name, request.Description);
         if (errors.Count > 0)
         {
-            return Results.ValidationProblem(errors);
+            return TypedResults.ValidationProblem(errors);
         }
         var now = time.GetUtcNow();
         var group = new PatronGroup
@@ -74,26 +116,26 @@ public static class PatronGroupsApi
         {
             return NameTaken(group.Name);
         }
-        return Results.Created($"/api/patron-groups/{group.Id}", PatronGroupResponse.From(group));
+        return TypedResults.Created($"/api/patron-groups/{group.Id}", PatronGroupResponse.From(group));
     }
 
-    private static async Task<IResult> Update(Guid id, PatronGroupRequest request, UserDbContext db, DefaultPatronGroup defaultGroup, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<PatronGroupResponse>, ValidationProblem, NotFound, ProblemHttpResult>> Update(Guid id, PatronGroupRequest request, UserDbContext db, DefaultPatronGroup defaultGroup, TimeProvider time, CancellationToken ct)
     {
         var errors = PatronGroupRules.Validate(request.Name, request.Description);
         if (errors.Count > 0)
         {
-            return Results.ValidationProblem(errors);
+            return TypedResults.ValidationProblem(errors);
         }
         var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, ct);
         if (group is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
         var name = request.Name!.Trim();
         var normalized = PatronGroup.Normalize(name);
         if (defaultGroup.Is(group) && normalized != defaultGroup.NormalizedName)
         {
-            return Results.Problem(
+            return TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict,
                 title: "Default patron group",
                 detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be renamed. Change the configuration first.");
@@ -101,7 +143,7 @@ public static class PatronGroupsApi
         var description = PatronGroupRules.CleanDescription(request.Description);
         if (group.Name == name && group.Description == description)
         {
-            return Results.Ok(PatronGroupResponse.From(group));
+            return TypedResults.Ok(PatronGroupResponse.From(group));
         }
         group.Name = name;
         group.NormalizedName = normalized;
@@ -117,20 +159,20 @@ public static class PatronGroupsApi
         {
             return NameTaken(name);
         }
-        return Results.Ok(PatronGroupResponse.From(group));
+        return TypedResults.Ok(PatronGroupResponse.From(group));
     }
 
     /// <summary>Only a group no user is in, and never the default one.</summary>
-    private static async Task<IResult> Delete(Guid id, UserDbContext db, DefaultPatronGroup defaultGroup, CancellationToken ct)
+    private static async Task<Results<NoContent, NotFound, ProblemHttpResult>> Delete(Guid id, UserDbContext db, DefaultPatronGroup defaultGroup, CancellationToken ct)
     {
         var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, ct);
         if (group is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
         if (defaultGroup.Is(group))
         {
-            return Results.Problem(
+            return TypedResults.Problem(
                 statusCode: StatusCodes.Status409Conflict,
                 title: "Default patron group",
                 detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be deleted.");
@@ -150,23 +192,20 @@ public static class PatronGroupsApi
             // A reader was put in the group after the check above.
             return GroupInUse(group.Name);
         }
-        return Results.NoContent();
+        return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> ChangeUserGroup(Guid id, ChangePatronGroupRequest request, UserDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<UserResponse>, ValidationProblem, NotFound>> ChangeUserGroup(Guid id, ChangePatronGroupRequest request, UserDbContext db, TimeProvider time, CancellationToken ct)
     {
-        if (request.PatronGroupId is not { } groupId)
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["patronGroupId"] = ["patronGroupId is required."] });
-        }
+        var groupId = request.PatronGroupId!.Value;
         var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, ct);
         if (user is null)
         {
-            return Results.NotFound();
+            return TypedResults.NotFound();
         }
         if (user.PatronGroupId == groupId)
         {
-            return Results.Ok(UserResponse.From(user));
+            return TypedResults.Ok(UserResponse.From(user));
         }
         if (!await db.PatronGroups.AnyAsync(g => g.Id == groupId, ct))
         {
@@ -185,22 +224,22 @@ public static class PatronGroupsApi
             // The group was deleted after the check above.
             return UnknownGroup(groupId);
         }
-        return Results.Ok(UserResponse.From(user));
+        return TypedResults.Ok(UserResponse.From(user));
     }
 
     private static bool IsUniqueViolation(DbUpdateException ex) =>
         ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 
-    private static IResult NameTaken(string name) => Results.Problem(
+    private static ProblemHttpResult NameTaken(string name) => TypedResults.Problem(
         statusCode: StatusCodes.Status409Conflict,
         title: "Patron group name taken",
         detail: $"A patron group named '{name}' already exists (names are compared without regard to case).");
 
-    private static IResult GroupInUse(string name) => Results.Problem(
+    private static ProblemHttpResult GroupInUse(string name) => TypedResults.Problem(
         statusCode: StatusCodes.Status409Conflict,
         title: "Patron group in use",
         detail: $"Readers are in the patron group '{name}'; move them to another group before deleting it.");
 
-    private static IResult UnknownGroup(Guid groupId) => Results.ValidationProblem(
+    private static ValidationProblem UnknownGroup(Guid groupId) => TypedResults.ValidationProblem(
         new Dictionary<string, string[]> { ["patronGroupId"] = [$"There is no patron group {groupId}."] });
 }

@@ -2,13 +2,22 @@ using Library.Contracts.Events;
 using Library.EventBus;
 using Library.UserService.Data;
 using Library.UserService.PatronGroups;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace Library.UserService.Users;
 
-public sealed record EnrolmentResult(User? User, IResult? Problem);
+/// <summary>The user enrolled, or why not: the rules' errors (400), or the email already taken (409).</summary>
+public sealed record EnrolmentResult(User? User, Dictionary<string, string[]>? Errors = null, ProblemHttpResult? Conflict = null)
+{
+    /// <summary>How the enrolment endpoints answer it: 201 with the user, 400 or 409.</summary>
+    public Results<Created<UserResponse>, ValidationProblem, ProblemHttpResult> Answer() =>
+        Errors is not null ? TypedResults.ValidationProblem(Errors)
+        : Conflict is not null ? Conflict
+        : TypedResults.Created($"/api/users/{User!.Id}", UserResponse.From(User));
+}
 
 /// <summary>Creating a user, the same way for self-registration, the desk and the first admin (in the default patron group).</summary>
 public static class Enrolment
@@ -20,7 +29,7 @@ public static class Enrolment
         var errors = UserRules.Validate(email, firstName, lastName, password, role);
         if (errors.Count > 0)
         {
-            return new(null, Results.ValidationProblem(errors));
+            return new(null, Errors: errors);
         }
 
         var patronGroupId = await defaultGroup.GetIdAsync(db, ct);
@@ -46,12 +55,12 @@ public static class Enrolment
         }
         catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
-            return new(null, EmailTaken());
+            return new(null, Conflict: EmailTaken());
         }
         return new(user, null);
     }
 
-    public static IResult EmailTaken() => Results.Problem(
+    public static ProblemHttpResult EmailTaken() => TypedResults.Problem(
         statusCode: StatusCodes.Status409Conflict,
         title: "Email already registered",
         detail: "A user with this email address already exists.");

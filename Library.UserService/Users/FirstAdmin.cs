@@ -38,7 +38,7 @@ public static class FirstAdmin
         var result = await Enrolment.EnrolAsync(
             db, services.GetRequiredService<IPasswordHasher<User>>(), services.GetRequiredService<TimeProvider>(), defaultGroup,
             email, "Library", "Admin", password, Roles.Admin, ct);
-        if (result.Problem is not null)
+        if (result.User is null)
         {
             throw new InvalidOperationException("The configured first admin is invalid: Library:Admin:Email must be an email address and Library:Admin:Password at least 8 characters.");
         }

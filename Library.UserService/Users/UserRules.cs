@@ -10,6 +10,19 @@ public static class UserRules
     public const int MaxPasswordLength = 128;
     public const int MaxNameLength = 100;
     public const int MaxEmailLength = 254;
+    public const int MaxRoleLength = 20;
+
+    // The messages of the contract's 400 answers, shared by the request records' annotations
+    // (checked by the framework before a handler runs) and the rules below (enrolment by the
+    // first-admin seeding, which has no request).
+    public const string EmailMessage = "A valid email address is required.";
+    public const string PasswordTooShort = "The password must have at least 8 characters.";
+    public const string PasswordTooLong = "The password must have at most 128 characters.";
+    public const string FirstNameRequired = "firstName is required.";
+    public const string FirstNameTooLong = "firstName must have at most 100 characters.";
+    public const string LastNameRequired = "lastName is required.";
+    public const string LastNameTooLong = "lastName must have at most 100 characters.";
+    public const string RoleMessage = "The role must be one of: member, librarian, admin.";
 
     /// <summary>Trimmed and lower-cased: what uniqueness and log-in compare.</summary>
     public static string NormalizeEmail(string email) => email.Trim().ToLowerInvariant();

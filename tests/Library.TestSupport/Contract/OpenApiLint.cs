@@ -28,6 +28,20 @@ public static class OpenApiLint
     /// <summary>Path fragments that mark an internal endpoint (never in a public document).</summary>
     private static readonly string[] InternalPaths = ["/connect/", "/.well-known", "jwks", "/health", "/alive", "/openapi", "/internal"];
 
+    /// <summary>
+    /// The report in the test's output; its findings fail the test when the contract check is
+    /// enforced (<see cref="ContractCheck.Mode"/>), so a service still being described can run
+    /// its tests with <c>LIBRARY_CONTRACT_CHECK=report</c> and read what is left to do.
+    /// </summary>
+    public static void AssertFollowsTheRules(LintReport report, Xunit.ITestOutputHelper output)
+    {
+        output.WriteLine(report.ToString());
+        if (ContractCheck.Mode == ContractMode.Enforce)
+        {
+            Xunit.Assert.True(report.Findings.Count == 0 && report.InputsWithoutLimits == 0, report.ToString());
+        }
+    }
+
     public static LintReport Check(string name, string json)
     {
         using var document = JsonDocument.Parse(json);
