@@ -12,6 +12,16 @@ using Microsoft.OpenApi;
 
 namespace Library.ServiceDefaults;
 
+/// <summary>
+/// An example of a request or response body, shown in the documents (<c>example</c> of the type's
+/// schema): <c>[OpenApiExample("""{"email":"ann@library.example"}""")]</c> on the record.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class OpenApiExampleAttribute(string json) : Attribute
+{
+    public string Json { get; } = json;
+}
+
 /// <summary>Settings of the section <c>OpenApi</c>: what the documents say about the API as a whole.</summary>
 public sealed class LibraryOpenApiOptions
 {
@@ -82,11 +92,15 @@ public static class OpenApiDefaults
     }
 
     /// <summary>
-    /// Formats the framework does not derive from annotations: <c>[EmailAddress]</c> is an email;
-    /// enums of the contract are strings.
+    /// What the framework does not derive from annotations: <c>[EmailAddress]</c> is an email;
+    /// <see cref="OpenApiExampleAttribute"/> gives a body its example.
     /// </summary>
     private static Task DescribeFormats(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken ct)
     {
+        if (context.JsonPropertyInfo is null && context.JsonTypeInfo.Type.GetCustomAttributes(typeof(OpenApiExampleAttribute), false) is [OpenApiExampleAttribute example, ..])
+        {
+            schema.Example = JsonNode.Parse(example.Json);
+        }
         var attributes = context.JsonPropertyInfo?.AttributeProvider?.GetCustomAttributes(true)
             ?? (context.ParameterDescription?.ParameterDescriptor is Microsoft.AspNetCore.Mvc.Infrastructure.IParameterInfoParameterDescriptor p
                 ? p.ParameterInfo.GetCustomAttributes(true) : []);

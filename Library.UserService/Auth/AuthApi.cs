@@ -16,6 +16,7 @@ namespace Library.UserService.Auth;
 /// what no annotation says (a name of spaces or control characters, an address MailAddress
 /// refuses) is <see cref="UserRules"/>'s, checked by the enrolment.
 /// </summary>
+[OpenApiExample("""{"email":"ann.reader@library.example","firstName":"Ann","lastName":"Reader","password":"correct-horse-battery"}""")]
 public sealed class RegisterRequest
 {
     [Required(ErrorMessage = UserRules.EmailMessage)]
@@ -41,6 +42,7 @@ public sealed class RegisterRequest
 /// Credentials. Missing ones are one "credentials" error (the handler's: the contract names
 /// neither field); only the lengths are declared, so an oversized body is refused unread.
 /// </summary>
+[OpenApiExample("""{"email":"ann.reader@library.example","password":"correct-horse-battery"}""")]
 public sealed class LoginRequest
 {
     [MaxLength(UserRules.MaxEmailLength, ErrorMessage = UserRules.EmailMessage)]

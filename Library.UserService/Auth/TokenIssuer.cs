@@ -7,6 +7,7 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Library.UserService.Auth;
 
+[OpenApiExample("""{"accessToken":"eyJhbGciOiJFUzI1NiIsImtpZCI6IjAxOTc...","refreshToken":"q3Zk9c1mXyV0a2h2b3F6...","expiresIn":900,"tokenType":"Bearer"}""")]
 public sealed record TokenPair(string AccessToken, string RefreshToken, int ExpiresIn, string TokenType = "Bearer");
 
 /// <summary>Signs access tokens (people) and service tokens (other services).</summary>

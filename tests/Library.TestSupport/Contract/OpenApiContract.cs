@@ -31,7 +31,9 @@ public sealed class OpenApiContract
     public OpenApiContract(string name, string json)
     {
         Name = name;
-        _document = JsonDocument.Parse(json);
+        var node = JsonNode.Parse(json)!;
+        WithoutOpenApiKeywords(node, parentKey: null);
+        _document = JsonDocument.Parse(node.ToJsonString());
         _baseUri = new Uri($"https://contract.library.test/{Interlocked.Increment(ref _documents)}/{Uri.EscapeDataString(name)}.json");
         var registry = new SchemaRegistry();
         registry.Register(_baseUri, new JsonElementBaseDocument(_document.RootElement, _baseUri));
@@ -214,6 +216,43 @@ public sealed class OpenApiContract
                 _schemas[key] = schema;
             }
             return schema;
+        }
+    }
+
+    /// <summary>Members whose keys are names (a property called "example"), not keywords.</summary>
+    private static readonly HashSet<string> NameMaps = ["properties", "patternProperties", "$defs", "definitions", "schemas", "dependentSchemas"];
+
+    /// <summary>OpenAPI's own schema keywords, which a JSON Schema 2020-12 validator refuses as unknown.</summary>
+    private static readonly HashSet<string> OpenApiKeywords = ["example", "discriminator", "xml", "externalDocs"];
+
+    /// <summary>
+    /// Drops what is OpenAPI's and not JSON Schema's (<c>example</c>, <c>discriminator</c>,
+    /// <c>xml</c>, <c>externalDocs</c>, <c>x-*</c> extensions): annotations that say nothing about
+    /// validity, and that JsonSchema.Net 8 refuses as unknown keywords.
+    /// </summary>
+    private static void WithoutOpenApiKeywords(JsonNode? node, string? parentKey)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                if (parentKey is null || !NameMaps.Contains(parentKey))
+                {
+                    foreach (var key in o.Select(p => p.Key).Where(k => OpenApiKeywords.Contains(k) || k.StartsWith("x-", StringComparison.Ordinal)).ToList())
+                    {
+                        o.Remove(key);
+                    }
+                }
+                foreach (var (key, child) in o.ToList())
+                {
+                    WithoutOpenApiKeywords(child, key);
+                }
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                {
+                    WithoutOpenApiKeywords(child, null);
+                }
+                break;
         }
     }
 
