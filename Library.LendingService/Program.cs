@@ -18,6 +18,7 @@ using Library.LendingService.Privacy;
 using Library.LendingService.Reports;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
+using Library.LendingService.Validation;
 using Library.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -89,7 +90,19 @@ builder.Services.AddSingleton<ServiceTokens>();
 builder.Services.AddHttpClient(ServiceTokens.HttpClientName, c => c.BaseAddress = new Uri("http://userservice"));
 builder.Services.AddGrpcClient<Catalog.CatalogClient>(o => o.Address = new Uri("http://bookservice")).ConfigureInternalGrpc();
 builder.Services.AddGrpcClient<Users.UsersClient>(o => o.Address = new Uri("http://userservice")).ConfigureInternalGrpc();
-builder.Services.AddOpenApi();
+builder.Services.AddOpenApi(o => o.AddSchemaTransformer(HandCheckedLimits.TransformAsync));
+// The request records' and parameters' data annotations, checked before a handler runs (a 400
+// naming the field): the same annotations give the OpenAPI document its limits.
+builder.Services.AddValidation();
+builder.Services.PostConfigure<ProblemDetailsOptions>(o =>
+{
+    var customize = o.CustomizeProblemDetails;
+    o.CustomizeProblemDetails = context =>
+    {
+        customize?.Invoke(context);
+        ValidationErrorKeys.ToClientNames(context);
+    };
+});
 
 var app = builder.Build();
 

@@ -1,75 +1,93 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
-using System.Text.RegularExpressions;
 using Library.LendingService.Data;
 using Library.LendingService.Desk;
 using Library.LendingService.Holds;
 using Library.LendingService.Loans;
 using Library.LendingService.Replicas;
 using Library.LendingService.Rules;
+using Library.LendingService.Validation;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
 namespace Library.LendingService.Copies;
 
-public sealed record NewCopyRequest(string? Barcode, string? CallNumber, string? Location, string? LoanType);
-public sealed record CopyChangeRequest(string? Status, string? CallNumber, string? Location, string? LoanType);
+/// <summary>A new copy. <c>loanType</c>'s name is checked in the handler: it is matched whatever its case, which a pattern in the document cannot say.</summary>
+public sealed record NewCopyRequest(
+    [property: Required(ErrorMessage = CopiesApi.BarcodeRule), StringLength(InputLimits.BarcodeLength, ErrorMessage = CopiesApi.BarcodeRule),
+        RegularExpression(InputLimits.BarcodePattern, ErrorMessage = CopiesApi.BarcodeRule)] string? Barcode,
+    [property: PrintableText(InputLimits.CopyTextLength, ErrorMessage = CopiesApi.CallNumberRule)] string? CallNumber,
+    [property: PrintableText(InputLimits.CopyTextLength, ErrorMessage = CopiesApi.LocationRule)] string? Location,
+    [property: StringLength(InputLimits.LoanTypeLength, ErrorMessage = CopiesApi.LoanTypeRule)] string? LoanType);
+
+/// <summary>A change to a copy: only what is sent changes. <c>status</c> only to one a librarian may set by hand.</summary>
+public sealed record CopyChangeRequest(
+    [property: StringLength(InputLimits.StatusLength, ErrorMessage = CopiesApi.StatusRule),
+        RegularExpression("^(available|missing|in-repair|withdrawn|lost)$", ErrorMessage = CopiesApi.StatusRule)] string? Status,
+    [property: PrintableText(InputLimits.CopyTextLength, ErrorMessage = CopiesApi.CallNumberRule)] string? CallNumber,
+    [property: PrintableText(InputLimits.CopyTextLength, ErrorMessage = CopiesApi.LocationRule)] string? Location,
+    [property: StringLength(InputLimits.LoanTypeLength, ErrorMessage = CopiesApi.LoanTypeRule)] string? LoanType);
 
 /// <summary>A title's copies: listed by anyone (who has them: librarians), added, looked up by barcode and changed by librarians.</summary>
-public static partial class CopiesApi
+public static class CopiesApi
 {
-    public const int MaxTextLength = 100;
-
-    [GeneratedRegex("^[A-Za-z0-9-]{1,32}$")]
-    private static partial Regex BarcodePattern();
-
     public const string BarcodeRule = "barcode must be 1 to 32 letters, digits or hyphens.";
-
-    public static bool IsBarcode(string? barcode) => barcode is not null && BarcodePattern().IsMatch(barcode);
+    public const string CallNumberRule = "callNumber must be at most 100 printable characters.";
+    public const string LocationRule = "location must be at most 100 printable characters.";
+    public const string LoanTypeRule = "loanType must be one of: standard, short-loan, reference.";
+    public const string StatusRule = "status must be one of: available, missing, in-repair, withdrawn, lost (checking out and in is done at the desk).";
 
     public static IEndpointRouteBuilder MapCopies(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/books/{id:guid}/copies", List).WithTags("Copies").AllowAnonymous();
-        app.MapPost("/api/books/{id:guid}/copies", Add).WithTags("Copies").RequireAuthorization(Policies.Librarian);
-        app.MapGet("/api/copies/by-barcode/{barcode}", ByBarcode).WithTags("Copies").RequireAuthorization(Policies.Librarian);
-        app.MapPatch("/api/copies/{id:guid}", Change).WithTags("Copies").RequireAuthorization(Policies.Librarian);
+        app.MapGroup("/api/books/{id:guid}/copies").WithTags("Copies").AllowAnonymous()
+            .MapGet("/", List).WithName("ListCopies")
+            .WithSummary("List a title's copies")
+            .WithDescription("Anyone: every copy of the title, its status and due date; the current loan's loanId and userId only to librarians. 404 for an unknown title.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        var copies = app.MapGroup("/api").WithTags("Copies").RequireAuthorization(Policies.Librarian);
+        copies.MapPost("/books/{id:guid}/copies", Add).WithName("AddCopy")
+            .WithSummary("Add a copy to a title")
+            .WithDescription("Librarians: a new copy with its barcode (unique whatever the case); it serves the title's hold queue first. "
+                + "Refuses: 400 a bad barcode or unknown loan type, 404 unknown title, 409 barcode taken.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        copies.MapGet("/copies/by-barcode/{barcode}", ByBarcode).WithName("GetCopyByBarcode").ProducesValidationProblem()
+            .WithSummary("Find a copy by its barcode")
+            .WithDescription("Librarians: the copy with its current loan and hold, if any (what the desk shows on a scan). 404 for an unknown barcode.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        copies.MapPatch("/copies/{id:guid}", Change).WithName("ChangeCopy")
+            .WithSummary("Change a copy")
+            .WithDescription("Librarians: its call number, location, loan type, or status (available, missing, in-repair, withdrawn, lost; lost while out ends the loan "
+                + "and charges the reader). Refuses: 404 unknown copy, 409 a status change not allowed from the current one (e.g. withdrawn while checked out).")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         return app;
     }
 
-    private static async Task<IResult> List(Guid id, ClaimsPrincipal caller, LendingDbContext db, ReplicaLookup replicas, CancellationToken ct)
+    private static async Task<Results<Ok<List<CopyResponse>>, ProblemHttpResult>> List(Guid id, ClaimsPrincipal caller, LendingDbContext db, ReplicaLookup replicas, CancellationToken ct)
     {
         if (!await replicas.EnsureTitleAsync(id, ct))
         {
-            return Outcome.NotFound("book").ToResult();
+            return Outcome.NotFound("book").ToProblem();
         }
         var rows = await db.Copies.AsNoTracking().Where(c => c.BookId == id).OrderBy(c => c.Barcode)
             .Select(c => new { Copy = c, Loan = db.Loans.FirstOrDefault(l => l.CopyId == c.Id && l.ReturnedAt == null) })
             .ToListAsync(ct);
         var librarian = caller.IsLibrarian();
-        return Results.Ok(rows.Select(r => CopyResponse.From(r.Copy, r.Loan, librarian)).ToList());
+        return TypedResults.Ok(rows.Select(r => CopyResponse.From(r.Copy, r.Loan, librarian)).ToList());
     }
 
-    private static async Task<IResult> Add(Guid id, NewCopyRequest request, ClaimsPrincipal caller, LendingDbContext db, ReplicaLookup replicas,
-        CirculationDesk desk, Shelf shelf, WaitingList queue, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Created<CopyResponse>, ValidationProblem, ProblemHttpResult>> Add(Guid id, NewCopyRequest request, ClaimsPrincipal caller,
+        LendingDbContext db, ReplicaLookup replicas, CirculationDesk desk, Shelf shelf, WaitingList queue, CirculationSettings settings, Idempotency idempotency,
+        TimeProvider time, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        if (!IsBarcode(request.Barcode))
+        if (UnknownLoanType(request.LoanType) is { } unknown)
         {
-            errors["barcode"] = [BarcodeRule];
-        }
-        CheckText(errors, "callNumber", request.CallNumber);
-        CheckText(errors, "location", request.Location);
-        if (request.LoanType is not null && !LoanTypes.IsKnown(request.LoanType))
-        {
-            errors["loanType"] = [$"loanType must be one of: {string.Join(", ", LoanTypes.All.Select(t => t.Name))}."];
-        }
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
+            return unknown;
         }
         if (!await replicas.EnsureTitleAsync(id, ct))
         {
-            return Outcome.NotFound("book").ToResult();
+            return Outcome.NotFound("book").ToProblem();
         }
         try
         {
@@ -98,51 +116,38 @@ public static partial class CopiesApi
                 var saved = await db.Copies.AsNoTracking().SingleAsync(c => c.Id == copy.Id, token);
                 return Outcome.Created($"/api/copies/{copy.Id}", CopyResponse.From(saved, null, includeBorrower: true));
             }, ct);
-            return outcome.ToResult();
+            return outcome.ToCreated<CopyResponse>();
         }
         catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
             // Two desks adding the same barcode at once: the unique index decides.
-            return BarcodeTaken(request.Barcode!).ToResult();
+            return BarcodeTaken(request.Barcode!).ToProblem();
         }
     }
 
-    private static async Task<IResult> ByBarcode(string barcode, LendingDbContext db, CirculationDesk desk, WaitingList queue, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<CopyResponse>, ProblemHttpResult>> ByBarcode(
+        [StringLength(InputLimits.BarcodeLength, ErrorMessage = BarcodeRule), RegularExpression(InputLimits.BarcodePattern, ErrorMessage = BarcodeRule)] string barcode,
+        LendingDbContext db, CirculationDesk desk, WaitingList queue, TimeProvider time, CancellationToken ct)
     {
-        if (!IsBarcode(barcode))
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["barcode"] = [BarcodeRule] });
-        }
         var copy = await desk.FindByBarcodeAsync(barcode, ct);
         if (copy is null)
         {
-            return Outcome.NotFound("copy with this barcode").ToResult();
+            return Outcome.NotFound("copy with this barcode").ToProblem();
         }
-        return Results.Ok(await DetailAsync(db, queue, copy, time.GetUtcNow(), ct));
+        return TypedResults.Ok(await DetailAsync(db, queue, copy, time.GetUtcNow(), ct));
     }
 
-    private static async Task<IResult> Change(Guid id, CopyChangeRequest request, ClaimsPrincipal caller, LendingDbContext db, Shelf shelf,
-        WaitingList queue, CirculationDesk desk, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
+    private static async Task<Results<Ok<CopyResponse>, ValidationProblem, ProblemHttpResult>> Change(Guid id, CopyChangeRequest request, ClaimsPrincipal caller,
+        LendingDbContext db, Shelf shelf, WaitingList queue, CirculationDesk desk, CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
-        var errors = new Dictionary<string, string[]>();
-        if (request.Status is not null && !CopyStatus.ManualTargets.Contains(request.Status))
+        if (UnknownLoanType(request.LoanType) is { } unknown)
         {
-            errors["status"] = [$"status must be one of: {string.Join(", ", CopyStatus.ManualTargets)} (checking out and in is done at the desk)."];
-        }
-        CheckText(errors, "callNumber", request.CallNumber);
-        CheckText(errors, "location", request.Location);
-        if (request.LoanType is not null && !LoanTypes.IsKnown(request.LoanType))
-        {
-            errors["loanType"] = [$"loanType must be one of: {string.Join(", ", LoanTypes.All.Select(t => t.Name))}."];
-        }
-        if (errors.Count > 0)
-        {
-            return Results.ValidationProblem(errors);
+            return unknown;
         }
         var found = await db.Copies.AsNoTracking().SingleOrDefaultAsync(c => c.Id == id, ct);
         if (found is null)
         {
-            return Outcome.NotFound("copy").ToResult();
+            return Outcome.NotFound("copy").ToProblem();
         }
         var outcome = await idempotency.RunAsync(caller.UserId()!.Value, null, "change-copy", async token =>
         {
@@ -184,7 +189,7 @@ public static partial class CopiesApi
             var saved = await db.Copies.AsNoTracking().SingleAsync(c => c.Id == id, token);
             return Outcome.Ok(await DetailAsync(db, queue, saved, now, token));
         }, ct);
-        return outcome.ToResult();
+        return outcome.ToOk<CopyResponse>();
     }
 
     /// <summary>A copy with its open loan and its hold, if any (librarians).</summary>
@@ -203,11 +208,12 @@ public static partial class CopiesApi
     private static Outcome BarcodeTaken(string barcode) =>
         Outcome.Conflict("Barcode taken", $"Another copy already has the barcode {barcode} (barcodes are unique whatever the case).");
 
-    private static void CheckText(Dictionary<string, string[]> errors, string field, string? value)
-    {
-        if (value is not null && (value.Length > MaxTextLength || TextInput.HasControlCharacters(value)))
-        {
-            errors[field] = [$"{field} must be at most {MaxTextLength} printable characters."];
-        }
-    }
+    /// <summary>
+    /// The one check of a copy's input left to the handler: a loan type's name, matched whatever its
+    /// case (a pattern in the document would have to spell every casing). Its length is annotated.
+    /// </summary>
+    private static ValidationProblem? UnknownLoanType(string? loanType) =>
+        loanType is not null && !LoanTypes.IsKnown(loanType)
+            ? TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["loanType"] = [LoanTypeRule] })
+            : null;
 }

@@ -38,10 +38,10 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         modelBuilder.Entity<Copy>(copy =>
         {
             copy.Property(c => c.Id).ValueGeneratedNever();
-            copy.Property(c => c.Barcode).HasMaxLength(32);
-            copy.Property(c => c.CallNumber).HasMaxLength(100);
-            copy.Property(c => c.Location).HasMaxLength(100);
-            copy.Property(c => c.LoanType).HasMaxLength(32);
+            copy.Property(c => c.Barcode).HasMaxLength(Library.LendingService.Validation.InputLimits.BarcodeLength);
+            copy.Property(c => c.CallNumber).HasMaxLength(Library.LendingService.Validation.InputLimits.CopyTextLength);
+            copy.Property(c => c.Location).HasMaxLength(Library.LendingService.Validation.InputLimits.CopyTextLength);
+            copy.Property(c => c.LoanType).HasMaxLength(Library.LendingService.Validation.InputLimits.LoanTypeLength);
             copy.Property(c => c.Status).HasMaxLength(16);
             // Unique whatever the case: the unique index on lower(barcode) is made by the migration.
             copy.HasIndex(c => new { c.BookId, c.Status });
@@ -159,7 +159,7 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         modelBuilder.Entity<IdempotentRequest>(request =>
         {
             request.HasKey(r => new { r.UserId, r.Key });
-            request.Property(r => r.Key).HasMaxLength(100);
+            request.Property(r => r.Key).HasMaxLength(Library.LendingService.Loans.Idempotency.MaxKeyLength);
             request.Property(r => r.Operation).HasMaxLength(50);
             request.Property(r => r.Response).HasColumnType("jsonb");
             request.HasIndex(r => r.CreatedAt);

@@ -1,13 +1,22 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using Library.LendingService.Data;
 using Library.LendingService.Loans;
+using Library.LendingService.Rules;
+using Library.LendingService.Validation;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Fines;
 
-public sealed record PaymentRequest(long? Amount);
-public sealed record WaiveRequest(string? Reason);
+/// <summary>A payment in minor units; over the fine's balance is refused once the fine is locked (a 400 too). No fine is ever over <see cref="RuleSet.MaxMoney"/>.</summary>
+public sealed record PaymentRequest(
+    [property: Required(ErrorMessage = FinesApi.AmountRule), Range(1d, RuleSet.MaxMoney, ErrorMessage = FinesApi.AmountRule)] long? Amount);
+
+public sealed record WaiveRequest(
+    [property: Required(ErrorMessage = FinesApi.WaiveReasonRule), PrintableText(InputLimits.ReasonLength, ErrorMessage = FinesApi.WaiveReasonRule)] string? Reason);
 
 /// <summary>
 /// Fines: a reader reads their own, a librarian anyone's; librarians take payments (partial ones
@@ -19,26 +28,38 @@ public static class FinesApi
     public const int MaxReasonLength = 500;
     public const string Payment = "payment";
     public const string Waiver = "waiver";
+    public const string AmountRule = "amount must be a positive whole number of minor units (cents).";
+    public const string WaiveReasonRule = "reason is required: 1 to 500 printable characters saying why the fine is waived.";
+    public const string StatusRule = "status must be one of: open, paid, waived.";
 
     public static IEndpointRouteBuilder MapFines(this IEndpointRouteBuilder app)
     {
         var fines = app.MapGroup("/api/fines").WithTags("Fines").RequireAuthorization(Policies.Member);
-        fines.MapGet("/", List);
-        fines.MapPost("/{id:guid}/payments", Pay).RequireAuthorization(Policies.Librarian);
-        fines.MapPost("/{id:guid}/waive", Waive).RequireAuthorization(Policies.Librarian);
+        fines.MapGet("/", List).WithName("ListFines").ProducesValidationProblem()
+            .WithSummary("List fines")
+            .WithDescription("A member lists their own fines (naming another reader is a 403); a librarian anyone's, or every fine without userId. Filter: status.")
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var desk = fines.MapGroup("/{id:guid}").RequireAuthorization(Policies.Librarian);
+        desk.MapPost("/payments", Pay).WithName("PayFine")
+            .WithSummary("Take a payment on a fine")
+            .WithDescription("Librarians: a payment, partial or whole, recorded with who took it. Refuses: 400 not positive, over the balance or a closed fine, "
+                + "404 unknown fine, 422 an Idempotency-Key used for another request.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        desk.MapPost("/waive", Waive).WithName("WaiveFine")
+            .WithSummary("Waive a fine")
+            .WithDescription("Librarians: what is still owed is waived, with the reason and who waived it. Refuses: 404 unknown fine, 409 a fine already paid or waived, "
+                + "422 an Idempotency-Key used for another request.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         return app;
     }
 
-    private static async Task<IResult> List(ClaimsPrincipal caller, LendingDbContext db, Guid? userId, string? status, int? page, int? pageSize, CancellationToken ct)
+    private static async Task<Results<Ok<PagedList<FineResponse>>, ProblemHttpResult>> List(ClaimsPrincipal caller, LendingDbContext db, Guid? userId,
+        [StringLength(InputLimits.StatusLength, ErrorMessage = StatusRule), RegularExpression("^(open|paid|waived)$", ErrorMessage = StatusRule)] string? status,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
-        if (!PageRequest.TryCreate(page, pageSize, out var paging, out var problem))
-        {
-            return problem!;
-        }
-        if (status is not null && !FineStatus.All.Contains(status))
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["status"] = [$"status must be one of: {string.Join(", ", FineStatus.All)}."] });
-        }
+        var paging = LoansApi.Paging(page, pageSize);
         // A member reads only their own fines: naming another reader is a 403.
         var (reader, forbidden) = LoansApi.ActingFor(caller, userId);
         if (forbidden is not null)
@@ -56,25 +77,17 @@ public static class FinesApi
         }
         var total = await query.LongCountAsync(ct);
         var rows = await query.OrderByDescending(f => f.CreatedAt).ThenBy(f => f.Id).Skip(paging.Skip).Take(paging.PageSize).ToListAsync(ct);
-        return Results.Ok(new PagedList<FineResponse>(rows.Select(FineResponse.From).ToList(), paging.Page, paging.PageSize, total));
+        return TypedResults.Ok(new PagedList<FineResponse>(rows.Select(FineResponse.From).ToList(), paging.Page, paging.PageSize, total));
     }
 
-    private static async Task<IResult> Pay(Guid id, PaymentRequest request, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db,
+    private static async Task<Results<Ok<FineResponse>, ValidationProblem, ProblemHttpResult>> Pay(Guid id, PaymentRequest request,
+        [FromHeader(Name = Idempotency.Header), IdempotencyKey] string? idempotencyKey, ClaimsPrincipal caller, LendingDbContext db,
         Idempotency idempotency, TimeProvider time, ILogger<ReaderAccounts> logger, CancellationToken ct)
     {
-        // Not positive: refused before anything is read; over the balance: once the fine is locked.
-        if (FinePolicy.PaymentRefusal(request.Amount, long.MaxValue) is { } invalid)
-        {
-            return Outcome.Invalid("amount", invalid).ToResult();
-        }
-        var key = http.Headers[Idempotency.Header].FirstOrDefault();
-        if (Idempotency.InvalidKey(key) is { } badKey)
-        {
-            return badKey;
-        }
+        // Not positive: refused by the annotations before anything is read; over the balance: once the fine is locked.
         var librarian = caller.UserId()!.Value;
         var amount = request.Amount!.Value;
-        return (await idempotency.RunAsync(librarian, key, $"pay-fine:{id:N}", async token =>
+        return (await idempotency.RunAsync(librarian, idempotencyKey, $"pay-fine:{id:N}", async token =>
         {
             var now = time.DatabaseNow();
             var fine = await LockAsync(db, id, token);
@@ -99,24 +112,16 @@ public static class FinesApi
             logger.LogInformation("Fine {FineId} of reader {UserId}: {Amount} paid, taken by {LibrarianId}; {Outstanding} still owed",
                 fine.Id, fine.UserId, amount, librarian, fine.Amount - fine.PaidAmount);
             return Outcome.Ok(FineResponse.From(fine));
-        }, ct)).ToResult();
+        }, ct)).ToOk<FineResponse>();
     }
 
-    private static async Task<IResult> Waive(Guid id, WaiveRequest request, ClaimsPrincipal caller, HttpRequest http, LendingDbContext db,
+    private static async Task<Results<Ok<FineResponse>, ValidationProblem, ProblemHttpResult>> Waive(Guid id, WaiveRequest request,
+        [FromHeader(Name = Idempotency.Header), IdempotencyKey] string? idempotencyKey, ClaimsPrincipal caller, LendingDbContext db,
         Idempotency idempotency, TimeProvider time, ILogger<ReaderAccounts> logger, CancellationToken ct)
     {
-        var reason = request.Reason?.Trim();
-        if (string.IsNullOrEmpty(reason) || reason.Length > MaxReasonLength || TextInput.HasControlCharacters(reason))
-        {
-            return Outcome.Invalid("reason", $"reason is required: 1 to {MaxReasonLength} printable characters saying why the fine is waived.").ToResult();
-        }
-        var key = http.Headers[Idempotency.Header].FirstOrDefault();
-        if (Idempotency.InvalidKey(key) is { } badKey)
-        {
-            return badKey;
-        }
+        var reason = request.Reason!.Trim();
         var librarian = caller.UserId()!.Value;
-        return (await idempotency.RunAsync(librarian, key, $"waive-fine:{id:N}", async token =>
+        return (await idempotency.RunAsync(librarian, idempotencyKey, $"waive-fine:{id:N}", async token =>
         {
             var now = time.DatabaseNow();
             var fine = await LockAsync(db, id, token);
@@ -136,7 +141,7 @@ public static class FinesApi
             await db.SaveChangesAsync(token);
             logger.LogInformation("Fine {FineId} of reader {UserId}: {Amount} waived by {LibrarianId}", fine.Id, fine.UserId, waived, librarian);
             return Outcome.Ok(FineResponse.From(fine));
-        }, ct)).ToResult();
+        }, ct)).ToOk<FineResponse>();
     }
 
     private static Task<Fine?> LockAsync(LendingDbContext db, Guid id, CancellationToken ct) =>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Library.LendingService.Loans;
 
@@ -46,6 +47,48 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
         : Errors is not null
             ? Results.ValidationProblem(Errors, detail: Detail, statusCode: Status, title: Title)
             : Results.Problem(statusCode: Status, title: Title, detail: Detail, extensions: Extensions);
+
+    /// <summary>
+    /// The answer typed for the endpoint's document: its success (200 with <typeparamref name="T"/>),
+    /// a 400 with <c>errors</c>, or any other refusal as problem details (extension members, such
+    /// as a block refusal's <c>blocks</c>, kept). A replayed answer's body is JSON again, read back as <typeparamref name="T"/>.
+    /// </summary>
+    public Results<Ok<T>, ValidationProblem, ProblemHttpResult> ToOk<T>() =>
+        Succeeded ? TypedResults.Ok(BodyAs<T>(StatusCodes.Status200OK)) : Errors is not null ? ToValidationProblem() : ToProblem();
+
+    /// <summary>As <see cref="ToOk{T}"/>, for a use case that creates (201 with its <c>Location</c>).</summary>
+    public Results<Created<T>, ValidationProblem, ProblemHttpResult> ToCreated<T>() =>
+        Succeeded ? TypedResults.Created(Location, BodyAs<T>(StatusCodes.Status201Created)) : Errors is not null ? ToValidationProblem() : ToProblem();
+
+    /// <summary>As <see cref="ToOk{T}"/>, for a use case that answers nothing (204).</summary>
+    public Results<NoContent, ValidationProblem, ProblemHttpResult> ToNoContent() =>
+        Succeeded ? NoContentOf() : Errors is not null ? ToValidationProblem() : ToProblem();
+
+    /// <summary>A refusal (never a success) as problem details; use <see cref="IsValidationProblem"/> to pick between this and <see cref="ToValidationProblem"/>.</summary>
+    public ProblemHttpResult ToProblem() => TypedResults.Problem(Detail, statusCode: Status, title: Title, extensions: Extensions);
+
+    public bool IsValidationProblem => Errors is not null;
+
+    public ValidationProblem ToValidationProblem() => TypedResults.ValidationProblem(Errors!, Detail, title: Title);
+
+    private T BodyAs<T>(int expected)
+    {
+        if (Status != expected)
+        {
+            // A use case answers one success status; another one is a programming error, not an input's.
+            throw new InvalidOperationException($"The use case answered {Status} where {expected} was expected.");
+        }
+        return Body switch
+        {
+            T body => body,
+            JsonElement stored => stored.Deserialize<T>(Json)!,
+            _ => throw new InvalidOperationException($"The use case answered a {Body?.GetType().Name ?? "null"} where a {typeof(T).Name} was expected."),
+        };
+    }
+
+    private NoContent NoContentOf() => Status == StatusCodes.Status204NoContent
+        ? TypedResults.NoContent()
+        : throw new InvalidOperationException($"The use case answered {Status} where 204 was expected.");
 
     public string Serialize() => JsonSerializer.Serialize(this, Json);
 

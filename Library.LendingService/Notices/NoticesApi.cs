@@ -1,6 +1,9 @@
 using System.Security.Claims;
+using System.ComponentModel.DataAnnotations;
 using Library.LendingService.Data;
+using Library.LendingService.Loans;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Notices;
@@ -19,17 +22,19 @@ public static class NoticesApi
     public static IEndpointRouteBuilder MapNotices(this IEndpointRouteBuilder app)
     {
         app.MapGroup("/api/notices").WithTags("Notices").RequireAuthorization(Policies.Member)
-            .MapGet("/", List);
+            .MapGet("/", List).WithName("ListMyNotices").ProducesValidationProblem()
+            .WithSummary("List my notices")
+            .WithDescription("Any signed-in user: their own notices (due soon, overdue, hold ready, hold expired, fine charged), newest first, "
+                + "with whether and when each was mailed. No one reads another's feed, librarians included.");
         return app;
     }
 
     /// <summary>The signed-in user's own notices, newest first (a librarian sees their own too: no one else's).</summary>
-    private static async Task<IResult> List(ClaimsPrincipal caller, LendingDbContext db, int? page, int? pageSize, CancellationToken ct)
+    private static async Task<Ok<PagedList<NoticeResponse>>> List(ClaimsPrincipal caller, LendingDbContext db,
+        [Range(1, PageRequest.MaxPage, ErrorMessage = PageRequest.PageMessage)] int? page,
+        [Range(1, PageRequest.MaxPageSize, ErrorMessage = PageRequest.PageSizeMessage)] int? pageSize, CancellationToken ct)
     {
-        if (!PageRequest.TryCreate(page, pageSize, out var paging, out var problem))
-        {
-            return problem!;
-        }
+        var paging = LoansApi.Paging(page, pageSize);
         var userId = caller.UserId()!.Value;
         var query = db.Set<Notice>().AsNoTracking().Where(n => n.UserId == userId);
         var total = await query.LongCountAsync(ct);
@@ -41,6 +46,6 @@ public static class NoticesApi
             var title = titles.GetValueOrDefault(n.BookId, "");
             return new NoticeResponse(n.Id, n.Kind, title, NoticeMail.Subject(n, title), n.BookId, n.LoanId, n.HoldId, n.FineId, n.SentAt, n.Channel, n.CreatedAt, n.FailedAt);
         }).ToList();
-        return Results.Ok(new PagedList<NoticeResponse>(items, paging.Page, paging.PageSize, total));
+        return TypedResults.Ok(new PagedList<NoticeResponse>(items, paging.Page, paging.PageSize, total));
     }
 }

@@ -1,8 +1,11 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
 using Library.LendingService.Data;
 using Library.LendingService.Rules;
+using Library.LendingService.Validation;
 using Library.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using NodaTime;
@@ -32,12 +35,26 @@ public static class ReportsApi
     public const int MaxDays = 3 * 366;
     public const int DefaultLimit = 10;
     public const int MaxLimit = 100;
+    public const string FromRequired = "from is required (yyyy-MM-dd).";
+    public const string FromFormat = "from must be a date as yyyy-MM-dd.";
+    public const string ToRequired = "to is required (yyyy-MM-dd).";
+    public const string ToFormat = "to must be a date as yyyy-MM-dd.";
+    public const string LimitRule = "limit must be between 1 and 100.";
+    private const string Csv = "text/csv";
 
     public static IEndpointRouteBuilder MapReports(this IEndpointRouteBuilder app)
     {
         var reports = app.MapGroup("/api/reports").WithTags("Reports").RequireAuthorization(Policies.Librarian);
-        reports.MapGet("/circulation", Circulation);
-        reports.MapGet("/popular", Popular);
+        reports.MapGet("/circulation", Circulation).WithName("GetCirculationReport")
+            .WithSummary("Circulation per day")
+            .WithDescription("Librarians: per day of the library's time zone, from and to included (at most 1098 days): loans, returns, renewals, holds placed and filled, "
+                + "loans fallen overdue, fines charged and paid (minor units), and the totals. JSON, or CSV with Accept: text/csv.")
+            .Produces<string>(StatusCodes.Status200OK, Csv);
+        reports.MapGet("/popular", Popular).WithName("GetPopularReport")
+            .WithSummary("Most borrowed titles")
+            .WithDescription("Librarians: the titles most borrowed between from and to (included), limit of them (1 to 100, default 10), ties in title ID order. "
+                + "JSON, or CSV with Accept: text/csv.")
+            .Produces<string>(StatusCodes.Status200OK, Csv);
         return app;
     }
 
@@ -51,8 +68,11 @@ public static class ReportsApi
             WHERE kind = 'payment' AND created_at >= {3} AND created_at < {4} GROUP BY 1)
         """;
 
-    private static async Task<IResult> Circulation(HttpContext http, LendingDbContext db, CirculationSettings settings, TimeProvider time,
-        string? from, string? to, CancellationToken ct)
+    private static async Task<Results<Ok<CirculationReport>, FileContentHttpResult, ValidationProblem>> Circulation(HttpContext http, LendingDbContext db,
+        CirculationSettings settings, TimeProvider time,
+        [Required(ErrorMessage = FromRequired), StringLength(10, ErrorMessage = FromFormat), RegularExpression(InputLimits.DatePattern, ErrorMessage = FromFormat)] string? from,
+        [Required(ErrorMessage = ToRequired), StringLength(10, ErrorMessage = ToFormat), RegularExpression(InputLimits.DatePattern, ErrorMessage = ToFormat)] string? to,
+        CancellationToken ct)
     {
         if (!TryRange(from, to, out var first, out var last, out var problem))
         {
@@ -98,23 +118,22 @@ public static class ReportsApi
             days.Sum(d => d.HoldsFilled), days.Sum(d => d.Overdue), days.Sum(d => d.FinesCharged), days.Sum(d => d.FinesPaid));
         if (WantsCsv(http))
         {
-            return Csv($"circulation-{first:yyyy-MM-dd}-{last:yyyy-MM-dd}.csv",
+            return CsvFile($"circulation-{first:yyyy-MM-dd}-{last:yyyy-MM-dd}.csv",
                 ["date", "loans", "returns", "renewals", "holdsPlaced", "holdsFilled", "overdue", "finesCharged", "finesPaid"],
                 days.Select(d => new object[] { d.Date, d.Loans, d.Returns, d.Renewals, d.HoldsPlaced, d.HoldsFilled, d.Overdue, d.FinesCharged, d.FinesPaid }));
         }
-        return Results.Ok(new CirculationReport(first, last, tz, days, totals));
+        return TypedResults.Ok(new CirculationReport(first, last, tz, days, totals));
     }
 
-    private static async Task<IResult> Popular(HttpContext http, LendingDbContext db, CirculationSettings settings,
-        string? from, string? to, int? limit, CancellationToken ct)
+    private static async Task<Results<Ok<PopularReport>, FileContentHttpResult, ValidationProblem>> Popular(HttpContext http, LendingDbContext db,
+        CirculationSettings settings,
+        [Required(ErrorMessage = FromRequired), StringLength(10, ErrorMessage = FromFormat), RegularExpression(InputLimits.DatePattern, ErrorMessage = FromFormat)] string? from,
+        [Required(ErrorMessage = ToRequired), StringLength(10, ErrorMessage = ToFormat), RegularExpression(InputLimits.DatePattern, ErrorMessage = ToFormat)] string? to,
+        [Range(1, MaxLimit, ErrorMessage = LimitRule)] int? limit, CancellationToken ct)
     {
         if (!TryRange(from, to, out var first, out var last, out var problem))
         {
             return problem!;
-        }
-        if (limit is < 1 or > MaxLimit)
-        {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"limit must be between 1 and {MaxLimit}."] });
         }
         var zone = (await settings.CurrentAsync(ct)).Calendar.Zone;
         var (start, end) = Window(zone, first, last);
@@ -129,10 +148,10 @@ public static class ReportsApi
             """).ToListAsync(token), ct);
         if (WantsCsv(http))
         {
-            return Csv($"popular-{first:yyyy-MM-dd}-{last:yyyy-MM-dd}.csv", ["bookId", "title", "loans"],
+            return CsvFile($"popular-{first:yyyy-MM-dd}-{last:yyyy-MM-dd}.csv", ["bookId", "title", "loans"],
                 titles.Select(t => new object[] { t.BookId, t.Title, t.Loans }));
         }
-        return Results.Ok(new PopularReport(first, last, zone.Id, titles));
+        return TypedResults.Ok(new PopularReport(first, last, zone.Id, titles));
     }
 
     /// <summary>
@@ -149,11 +168,15 @@ public static class ReportsApi
             return result;
         }, ct);
 
-    /// <summary>from and to: ISO dates, both required, to not before from, at most <see cref="MaxDays"/> days.</summary>
+    /// <summary>
+    /// from and to: ISO dates, both required, to not before from, at most <see cref="MaxDays"/> days.
+    /// The annotations on the parameters refuse a missing or misshapen date first; this says what a
+    /// pattern cannot: a real calendar date, within the years a report can mean, and the range's order and length.
+    /// </summary>
     private static readonly DateOnly EarliestDay = new(1900, 1, 1);
     private static readonly DateOnly LatestDay = new(9998, 12, 31);
 
-    public static bool TryRange(string? from, string? to, out DateOnly first, out DateOnly last, out IResult? problem)
+    public static bool TryRange(string? from, string? to, out DateOnly first, out DateOnly last, out ValidationProblem? problem)
     {
         var errors = new Dictionary<string, string[]>();
         first = last = default;
@@ -189,7 +212,7 @@ public static class ReportsApi
         {
             errors["to"] = [$"The range must be at most {MaxDays} days."];
         }
-        problem = errors.Count == 0 ? null : Results.ValidationProblem(errors);
+        problem = errors.Count == 0 ? null : TypedResults.ValidationProblem(errors);
         return problem is null;
     }
 
@@ -202,7 +225,7 @@ public static class ReportsApi
         http.Request.GetTypedHeaders().Accept.Any(a => a.MediaType.Equals("text/csv", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>RFC 4180: a header row, CRLF, fields quoted when they hold a comma, quote or line break.</summary>
-    private static IResult Csv(string fileName, IReadOnlyList<string> header, IEnumerable<object[]> rows)
+    private static FileContentHttpResult CsvFile(string fileName, IReadOnlyList<string> header, IEnumerable<object[]> rows)
     {
         var text = new StringBuilder();
         text.Append(string.Join(',', header)).Append("\r\n");
@@ -210,7 +233,7 @@ public static class ReportsApi
         {
             text.Append(string.Join(',', row.Select(Field))).Append("\r\n");
         }
-        return Results.File(Encoding.UTF8.GetBytes(text.ToString()), "text/csv; charset=utf-8", fileName);
+        return TypedResults.File(Encoding.UTF8.GetBytes(text.ToString()), "text/csv; charset=utf-8", fileName);
     }
 
     private static string Field(object value)
