@@ -291,6 +291,18 @@ fail_instance() { # INSTANCE REASON
   exit 1
 }
 
+# exited INSTANCE -- true when the instance's process is gone: pid_of fails three times over a
+# second. Once is not enough: while the launcher execs env and then dotnet (slow on a loaded
+# machine), /proc/<pid>/cmdline can read empty, and a starting replica was taken for a dead one.
+exited() {
+  local i
+  for ((i = 0; i < 3; i++)); do
+    pid_of "$1" >/dev/null && return 1
+    sleep 0.3
+  done
+  return 0
+}
+
 # wait_healthy INSTANCE... -- polls /health until all answer Healthy, one dies, or the deadline.
 wait_healthy() {
   local -a pending=("$@") left
@@ -298,7 +310,7 @@ wait_healthy() {
   while ((${#pending[@]})); do
     left=()
     for inst in "${pending[@]}"; do
-      pid_of "$inst" >/dev/null || fail_instance "$inst" "exited during startup"
+      exited "$inst" && fail_instance "$inst" "exited during startup"
       health "$inst" >/dev/null || left+=("$inst")
     done
     pending=("${left[@]+"${left[@]}"}")
