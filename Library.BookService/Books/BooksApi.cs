@@ -58,7 +58,7 @@ public static class BooksApi
 
         var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize }, async token =>
         {
-            var (where, parameters) = CatalogQuery.Where(filter);
+            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, token);
             var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
             List<Guid> ids;
             long total;
@@ -96,7 +96,7 @@ public static class BooksApi
 
         var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
         {
-            var (where, parameters) = CatalogQuery.Where(filter);
+            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, token);
             var sql = $"""
                 WITH f AS (SELECT b.id, b.publisher, b.language FROM books b WHERE {where})
                 SELECT 'category', c.id::text, c.name, count(*) FROM f
