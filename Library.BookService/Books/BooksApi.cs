@@ -69,7 +69,7 @@ public static class BooksApi
                 // matches: about half the database work of an uncached search (bench/README.md).
                 // The other orders keep a separate count: an index can serve them and stop after
                 // the page, which a window over every match would prevent.
-                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, count(*) OVER () {page}", parameters, token);
+                (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip), parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
                     total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
