@@ -26,7 +26,16 @@ public static class RedisExtensions
         var clientName = builder.Environment.ApplicationName;
         builder.AddRedisClient(
             connectionName,
-            settings => settings.DisableHealthChecks = true,
+            settings =>
+            {
+                settings.DisableHealthChecks = true;
+                // Aspire's Redis tracing keeps every traced request's Activity and Redis profiling
+                // session in memory until its flush, every 10 s (not configurable from here): at
+                // 10,000 reads/s a book-service replica held 190 MiB of them (bench/README.md, issue
+                // 15, memory). Kept where the spans go somewhere (an OTLP endpoint: the AppHost's
+                // dashboard, a collector), off where nothing would ever read them.
+                settings.DisableTracing = string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+            },
             options =>
             {
                 options.AbortOnConnectFail = false;

@@ -97,15 +97,18 @@ explain() { # LABEL SQL
   echo "-- $1"
   pg_psql "$DATA" -d bookdb -Atc "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) $2" | grep -E "Index|Bitmap|Seq Scan|Execution Time" | sed 's/^/   /'
 }
+SCIFI="$(pg_psql "$DATA" -d bookdb -Atc "SELECT id FROM categories WHERE normalized_name = 'science fiction'")"
 {
 echo "EXPLAIN (ANALYZE) of the main queries at $COUNT titles:"
-explain "full text + typo: search=darkness" \
-  "SELECT b.id FROM books b WHERE (b.search_vector @@ websearch_to_tsquery('library_english','darkness') OR lower(unaccent('darkness')) <% b.search_text) ORDER BY ts_rank_cd(b.search_vector, websearch_to_tsquery('library_english','darkness')) DESC, b.title, b.id LIMIT 20"
-explain "count for the same search" \
-  "SELECT count(*) FROM books b WHERE (b.search_vector @@ websearch_to_tsquery('library_english','darkness') OR lower(unaccent('darkness')) <% b.search_text)"
+# The SQL CatalogQuery sends (the search's tsquery, unaccented text and a category's ID resolved
+# first, then passed as constants).
+explain "full text + typo, ranked page with its count: search=darkness" \
+  "SELECT m.id, count(*) OVER () FROM (SELECT b.id, b.title, ts_rank_cd(b.search_vector, '''dark'''::tsquery) + word_similarity('darkness', b.search_text) AS score FROM books b WHERE (b.search_vector @@ '''dark'''::tsquery OR 'darkness' <% b.search_text) OFFSET 0) m ORDER BY m.score DESC, m.title, m.id LIMIT 20"
+explain "search=river&sort=newest" \
+  "SELECT b.id FROM books b WHERE (b.search_vector @@ '''river'''::tsquery OR 'river' <% b.search_text) ORDER BY b.published_year DESC NULLS LAST, b.created_at DESC, b.id LIMIT 20"
 explain "title order, page 50" "SELECT b.id FROM books b ORDER BY b.title, b.id LIMIT 20 OFFSET 980"
-explain "category by name, popular" \
-  "SELECT b.id FROM books b WHERE EXISTS (SELECT 1 FROM book_categories bc JOIN categories c ON c.id = bc.categories_id WHERE bc.books_id = b.id AND c.normalized_name = 'science fiction') ORDER BY b.recent_loans DESC, b.title, b.id LIMIT 20"
+explain "category (its ID looked up by name first), popular" \
+  "SELECT b.id FROM books b WHERE EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = '$SCIFI') ORDER BY b.recent_loans DESC, b.title, b.id LIMIT 20"
 explain "publisher" "SELECT count(*) FROM books b WHERE lower(b.publisher) = lower('Ace Books')"
 } >"$BENCH_WORK/explain-$COUNT.txt"
 [[ -n "${BENCH_PRINTS_TABLE:-}" ]] && cat "$BENCH_WORK/explain-$COUNT.txt"

@@ -111,7 +111,7 @@ public static class BooksApi
 
         var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize }, async token =>
         {
-            var (where, parameters) = CatalogQuery.Where(filter);
+            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, token);
             var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
             List<Guid> ids;
             long total;
@@ -122,7 +122,7 @@ public static class BooksApi
                 // matches: about half the database work of an uncached search (bench/README.md).
                 // The other orders keep a separate count: an index can serve them and stop after
                 // the page, which a window over every match would prevent.
-                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, count(*) OVER () {page}", parameters, token);
+                (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip), parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
                     total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
@@ -157,7 +157,7 @@ public static class BooksApi
 
         var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
         {
-            var (where, parameters) = CatalogQuery.Where(filter);
+            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, token);
             var sql = $"""
                 WITH f AS (SELECT b.id, b.publisher, b.language FROM books b WHERE {where})
                 SELECT 'category', c.id::text, c.name, count(*) FROM f

@@ -1,4 +1,6 @@
 using System.Text;
+using Library.BookService.Data;
+using Library.ServiceDefaults;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -34,13 +36,43 @@ public sealed record CatalogFilter(
 /// </summary>
 public static class CatalogQuery
 {
-    public static (string Where, List<NpgsqlParameter> Parameters) Where(CatalogFilter filter)
+    /// <summary>
+    /// The WHERE clause of a filter and its parameters. The search's tsquery and its unaccented
+    /// lower case, and a category's ID by name, are resolved first in one round trip and passed
+    /// as constants: written inline, <c>websearch_to_tsquery</c> and <c>unaccent</c> (stable, not
+    /// immutable) ran again for every match in the ranking, and a join to <c>categories</c> by
+    /// name hid the category from the planner's statistics (bench/README.md, search at scale).
+    /// </summary>
+    public static async Task<(string Where, List<NpgsqlParameter> Parameters)> WhereAsync(CatalogDbContext db, CatalogFilter filter, CancellationToken ct)
+    {
+        string? tsQuery = null, unaccented = null;
+        Guid? categoryByName = null;
+        if (filter.Search is not null || filter.Category is not null)
+        {
+            await using var command = await BooksApi.CommandAsync(db, """
+                SELECT websearch_to_tsquery('library_english', @q)::text, lower(unaccent(@q)),
+                       (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)
+                """,
+                [new NpgsqlParameter("q", filter.Search ?? ""), new NpgsqlParameter("category_name", filter.Category?.ToLowerInvariant() ?? "")], ct);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            tsQuery = reader.GetString(0);
+            unaccented = reader.GetString(1);
+            categoryByName = reader.IsDBNull(2) ? null : reader.GetGuid(2);
+        }
+        return Where(filter, tsQuery, unaccented, categoryByName);
+    }
+
+    private static (string Where, List<NpgsqlParameter> Parameters) Where(CatalogFilter filter, string? tsQuery, string? unaccented, Guid? categoryByName)
     {
         var where = new StringBuilder("TRUE");
         var parameters = new List<NpgsqlParameter>();
         if (filter.Search is { } search)
         {
-            parameters.Add(new NpgsqlParameter("q", search));
+            // tsquery's text form reads back as the same query; the cast of a constant is folded
+            // at planning, so the planner still sees the words (row estimates, index choice).
+            parameters.Add(new NpgsqlParameter("tsq", tsQuery));
+            parameters.Add(new NpgsqlParameter("uq", unaccented));
             var isbnClause = "";
             if (Isbn.TryNormalize(search, out var isbn))
             {
@@ -48,7 +80,7 @@ public static class CatalogQuery
                 isbnClause = " OR b.isbn = @isbn";
             }
             // word_similarity (<%) finds a misspelt word inside title/authors ("Le Guinn").
-            where.Append($" AND (b.search_vector @@ websearch_to_tsquery('library_english', @q) OR lower(unaccent(@q)) <% b.search_text{isbnClause})");
+            where.Append($" AND (b.search_vector @@ @tsq::tsquery OR @uq <% b.search_text{isbnClause})");
         }
         if (filter.AuthorId is { } authorId)
         {
@@ -60,10 +92,18 @@ public static class CatalogQuery
             parameters.Add(new NpgsqlParameter("category_id", categoryId));
             where.Append(" AND EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = @category_id)");
         }
-        if (filter.Category is { } category)
+        if (filter.Category is not null)
         {
-            parameters.Add(new NpgsqlParameter("category_name", category.ToLowerInvariant()));
-            where.Append(" AND EXISTS (SELECT 1 FROM book_categories bc JOIN categories c ON c.id = bc.categories_id WHERE bc.books_id = b.id AND c.normalized_name = @category_name)");
+            // No category of that name: no book matches (as the join by name answered before).
+            if (categoryByName is { } byName)
+            {
+                parameters.Add(new NpgsqlParameter("category_by_name", byName));
+                where.Append(" AND EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = @category_by_name)");
+            }
+            else
+            {
+                where.Append(" AND FALSE");
+            }
         }
         if (filter.Publisher is { } publisher)
         {
@@ -82,10 +122,25 @@ public static class CatalogQuery
         return (where.ToString(), parameters);
     }
 
+    /// <summary>
+    /// A ranked page's IDs with the count of every match (<c>count(*) OVER ()</c>), in the order of
+    /// <see cref="OrderBy"/>'s "relevance". The score is computed below the window (OFFSET 0 keeps
+    /// the planner from pulling it up): the window then buffers (id, title, score) per match, not
+    /// the whole row with its tsvector, which at 100,000 titles spilled to a temporary file on
+    /// every ranked search (EXPLAIN ANALYZE in bench/README.md).
+    /// </summary>
+    public static string RankedPageWithTotal(string where, int take, int skip) => $"""
+        SELECT m.id, count(*) OVER () FROM (
+            SELECT b.id, b.title, ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) AS score
+            FROM books b WHERE {where} OFFSET 0) m
+        ORDER BY m.score DESC, m.title, m.id LIMIT {take} OFFSET {skip}
+        """;
+
+    /// <summary>The ORDER BY of a page; "relevance" uses the parameters <see cref="WhereAsync"/> resolved.</summary>
     public static string OrderBy(string sort, bool hasSearch) => sort switch
     {
         "relevance" when hasSearch =>
-            "ts_rank_cd(b.search_vector, websearch_to_tsquery('library_english', @q)) + word_similarity(lower(unaccent(@q)), b.search_text) DESC, b.title, b.id",
+            "ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) DESC, b.title, b.id",
         "newest" => "b.published_year DESC NULLS LAST, b.created_at DESC, b.id",
         "popular" => "b.recent_loans DESC, b.title, b.id",
         _ => "b.title, b.id",

@@ -138,7 +138,10 @@ public sealed class CatalogOutputCacheOptions
 
     public long MaximumBodyBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>The memory all entries of one replica may take; the oldest go first beyond it.</summary>
+    /// <summary>
+    /// The memory all entries of one replica may take, each counted with its key and terms as well
+    /// as its body (<see cref="CatalogAnswerStore.Footprint"/>); the oldest go first beyond it.
+    /// </summary>
     public long MaximumCacheBytes { get; set; } = 32 * 1024 * 1024;
 }
 
@@ -224,11 +227,12 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
                 dependencies.Add(tag);
             }
         }
-        if (snapshot is null || value.Length > options.MaximumCacheBytes)
+        var deps = dependencies.ToArray();
+        var size = Footprint(key, value, deps);
+        if (snapshot is null || size > options.MaximumCacheBytes)
         {
             return ValueTask.CompletedTask;
         }
-        var deps = dependencies.ToArray();
         lock (gate)
         {
             if (!live || snapshot < floor || !IsCurrent(snapshot.Value, deps))
@@ -240,14 +244,40 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
                 Remove(key, old);
             }
             var node = byAge.AddLast(key);
-            entries[key] = new Entry(value, snapshot.Value, deps, time.GetTimestamp() + (long)(validFor.TotalSeconds * time.TimestampFrequency), node);
-            bytes += value.Length;
+            entries[key] = new Entry(value, snapshot.Value, deps, time.GetTimestamp() + (long)(validFor.TotalSeconds * time.TimestampFrequency), node, size);
+            bytes += size;
             while (bytes > options.MaximumCacheBytes && byAge.First is { } oldest)
             {
                 Remove(oldest.Value, entries[oldest.Value]);
             }
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Entries held now and the bytes they are counted for (for the tests and the bound's check).</summary>
+    public (int Entries, long Bytes) Usage()
+    {
+        lock (gate)
+        {
+            return (entries.Count, bytes);
+        }
+    }
+
+    /// <summary>
+    /// What an entry costs this process: its body, its key (the path and query, as long as a client
+    /// makes it) and its terms as UTF-16 strings, and the objects that hold them (entry, list node,
+    /// dictionary slot, arrays: about 200 bytes on x64). Counting bodies alone let a flood of
+    /// distinct searches with long query strings and tiny answers grow the store without bound.
+    /// </summary>
+    public static long Footprint(string key, byte[] value, string[] dependencies)
+    {
+        const int PerObject = 200, PerString = 24;
+        long size = PerObject + value.Length + PerString + 2L * key.Length;
+        foreach (var dependency in dependencies)
+        {
+            size += PerString + 2L * dependency.Length + 8;
+        }
+        return size;
     }
 
     /// <summary>Tags are terms here, not groups to evict: nothing evicts by tag.</summary>
@@ -418,7 +448,7 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
     {
         entries.Remove(key);
         byAge.Remove(entry.Node);
-        bytes -= entry.Value.Length;
+        bytes -= entry.Size;
     }
 
     private void Clear()
@@ -428,5 +458,5 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
         bytes = 0;
     }
 
-    private sealed record Entry(byte[] Value, long Snapshot, string[] Dependencies, long ExpiresAt, LinkedListNode<string> Node);
+    private sealed record Entry(byte[] Value, long Snapshot, string[] Dependencies, long ExpiresAt, LinkedListNode<string> Node, long Size);
 }

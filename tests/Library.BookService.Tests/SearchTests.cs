@@ -186,6 +186,43 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     }
 
     [Theory]
+    [InlineData("title")]
+    [InlineData("newest")]
+    [InlineData("popular")]
+    [InlineData("relevance")]
+    public async Task A_category_by_name_selects_what_its_ID_selects_and_an_unknown_name_nothing(string sort)
+    {
+        // The name is looked up before the search (its ID then reaches the planner as a constant).
+        await fixture.SeedAsync();
+        Assert.Equal(6, (await TitlesAsync($"categoryId={fixture.Classics}&sort={sort}")).Count);
+        Assert.Equal(await TitlesAsync($"categoryId={fixture.Classics}&sort={sort}"), await TitlesAsync($"category=CLASSICS&sort={sort}"));
+        Assert.Equal(await TitlesAsync($"search=darkness&categoryId={fixture.Classics}&sort={sort}"), await TitlesAsync($"search=darkness&category=classics&sort={sort}"));
+        Assert.Equal(2, (await TitlesAsync($"search=darkness&category=classics&sort={sort}")).Count);
+
+        using var client = fixture.Client();
+        var none = await client.GetFromJsonAsync<JsonElement>($"/api/books?category=no%20such%20shelf&sort={sort}", Ct);
+        Assert.Equal(0, none.GetProperty("totalCount").GetInt64());
+        Assert.Empty(none.GetProperty("items").EnumerateArray());
+        var facets = await client.GetFromJsonAsync<JsonElement>("/api/books/facets?category=no%20such%20shelf", Ct);
+        Assert.Empty(facets.GetProperty("categories").EnumerateArray());
+        Assert.Empty(facets.GetProperty("publishers").EnumerateArray());
+        Assert.Empty(facets.GetProperty("languages").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Newest_puts_the_latest_year_first_and_ranked_search_orders_by_its_score()
+    {
+        await fixture.SeedAsync();
+        using var client = fixture.Client();
+        var newest = await client.GetFromJsonAsync<JsonElement>("/api/books?sort=newest&pageSize=100", Ct);
+        var years = newest.GetProperty("items").EnumerateArray().Select(b => b.GetProperty("publishedYear").GetInt32()).ToList();
+        Assert.Equal(8, years.Count);
+        Assert.Equal(years.OrderByDescending(y => y), years);
+        // A typo matches through the trigram term alone; its score still ranks the closest title first.
+        Assert.Equal("Heart of Darkness", (await TitlesAsync("search=heart%20of%20darknes"))[0]);
+    }
+
+    [Theory]
     [InlineData("sort=cheapest", "sort")]
     [InlineData("available=maybe", "available")]
     [InlineData("pageSize=0", "pageSize")]
@@ -201,6 +238,8 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     [InlineData("\"unbalanced")]
     [InlineData("!!! & | :*")]
     [InlineData("%00")]
+    [InlineData("the of")]
+    [InlineData("-")]
     public async Task Hostile_search_text_is_just_text(string search)
     {
         using var response = await fixture.Client().GetAsync($"/api/books?search={Uri.EscapeDataString(search)}", Ct);

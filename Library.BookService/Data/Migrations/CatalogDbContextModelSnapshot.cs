@@ -165,11 +165,18 @@ namespace Library.BookService.Data.Migrations
                     b.HasIndex("PublishedYear")
                         .HasDatabaseName("ix_books_published_year");
 
-                    b.HasIndex("RecentLoans", "Title")
-                        .HasDatabaseName("ix_books_recent_loans_title");
-
                     b.HasIndex("Title", "Id")
                         .HasDatabaseName("ix_books_title_id");
+
+                    b.HasIndex(new[] { "PublishedYear", "CreatedAt", "Id" }, "ix_books_newest")
+                        .IsDescending(true, true, false)
+                        .HasDatabaseName("ix_books_published_year_created_at_id");
+
+                    NpgsqlIndexBuilderExtensions.HasNullSortOrder(b.HasIndex(new[] { "PublishedYear", "CreatedAt", "Id" }, "ix_books_newest"), new[] { NullSortOrder.NullsLast, NullSortOrder.NullsFirst, NullSortOrder.NullsLast });
+
+                    b.HasIndex(new[] { "RecentLoans", "Title", "Id" }, "ix_books_popular")
+                        .IsDescending(true, false, false)
+                        .HasDatabaseName("ix_books_recent_loans_title_id");
 
                     b.ToTable("books", null, t =>
                         {
