@@ -115,19 +115,10 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
 
     [Fact]
     public Task F6_Rolling_restart_of_every_service_replica() =>
-        RunAsync("rolling restart of every service replica", async load =>
-        {
-            // What an operator runs to deploy: one replica at a time, each draining first
-            // (/health 503 while it still serves), the next once it is back and probed healthy.
-            // The gateway's replicas too: F7.
-            load.MarkFault();
-            var output = await stack.RunAsync("rolling restart", "eng/processes.sh rolling-restart services", TimeSpan.FromMinutes(6));
-            foreach (var step in output.Split('\n').Where(l => l.Contains("restarted and healthy", StringComparison.Ordinal) || l.Contains("rolling restart of", StringComparison.Ordinal)))
-            {
-                stack.Log.AppendLine(step);
-            }
-            return () => Task.CompletedTask;
-        },
+        // What an operator runs to deploy: one replica at a time, each draining first (/health 503
+        // while it still serves), the next once it is back and probed healthy. The gateway's
+        // replicas too: F7.
+        RunAsync("rolling restart of every service replica", RollingRestart("services", TimeSpan.FromMinutes(6)),
         load =>
         {
             // A graceful restart, one replica at a time, costs no request at all.
@@ -136,19 +127,10 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
 
     [Fact]
     public Task F7_Rolling_restart_of_everything_the_gateway_included() =>
-        RunAsync("rolling restart of everything, the gateway included", async load =>
-        {
-            // Every service replica, then each of the two gateway processes that share the port:
-            // a stopping gateway closes its listening socket at once (the kernel sends new
-            // connections to the other) and answers Connection: close while it finishes.
-            load.MarkFault();
-            var output = await stack.RunAsync("rolling restart", "eng/processes.sh rolling-restart all", TimeSpan.FromMinutes(8));
-            foreach (var step in output.Split('\n').Where(l => l.Contains("restarted and healthy", StringComparison.Ordinal) || l.Contains("rolling restart of", StringComparison.Ordinal)))
-            {
-                stack.Log.AppendLine(step);
-            }
-            return () => Task.CompletedTask;
-        },
+        // Every service replica, then each of the two gateway processes that share the port: a
+        // stopping gateway closes its listening socket at once (the kernel sends new connections
+        // to the other) and answers Connection: close while it finishes.
+        RunAsync("rolling restart of everything, the gateway included", RollingRestart("all", TimeSpan.FromMinutes(8)),
         load =>
         {
             Assert.Equal(0, load.Errors);
@@ -204,6 +186,18 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
     /// checks. The recovery time is from the fault to the first borrow sent after it that was
     /// answered 201.
     /// </summary>
+    /// <summary>The fault of F6 and F7: `eng/processes.sh rolling-restart TARGET` under the load, its steps kept in the log.</summary>
+    private Func<Load, Task<Func<Task>>> RollingRestart(string target, TimeSpan timeout) => async load =>
+    {
+        load.MarkFault();
+        var output = await stack.RunAsync("rolling restart", $"eng/processes.sh rolling-restart {target}", timeout);
+        foreach (var step in output.Split('\n').Where(l => l.Contains("restarted and healthy", StringComparison.Ordinal) || l.Contains("rolling restart of", StringComparison.Ordinal)))
+        {
+            stack.Log.AppendLine(step);
+        }
+        return () => Task.CompletedTask;
+    };
+
     private async Task RunAsync(string fault, Func<Load, Task<Func<Task>>> inject, Action<Load>? expect = null)
     {
         var output = TestContext.Current.TestOutputHelper!;
