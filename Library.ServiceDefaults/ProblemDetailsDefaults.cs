@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,11 @@ public static class ProblemDetailsDefaults
             if (ctx.Exception is BadHttpRequestException bad)
             {
                 ctx.ProblemDetails.Detail ??= bad.Message;
+            }
+            if (ctx.Exception is DbUpdateConcurrencyException)
+            {
+                ctx.ProblemDetails.Title = "Changed concurrently";
+                ctx.ProblemDetails.Detail ??= "Other requests kept changing the same record while this one was applied; read it again and retry.";
             }
             if (ctx.ProblemDetails is HttpValidationProblemDetails validation)
             {
@@ -96,6 +102,9 @@ public static class ProblemDetailsDefaults
                 StatusCodeSelector = ex => ex switch
                 {
                     BadHttpRequestException bad => bad.StatusCode,
+                    // A write that lost its race every time it was tried (optimistic concurrency):
+                    // the client can retry; nothing was changed.
+                    DbUpdateConcurrencyException => StatusCodes.Status409Conflict,
                     OperationCanceledException => 499,
                     _ => StatusCodes.Status500InternalServerError,
                 },

@@ -28,6 +28,9 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
             user.Property(u => u.KeepLoanHistory).HasDefaultValue(true).HasSentinel(true);
             user.ToTable(t => t.HasCheckConstraint("ck_users_role", "role IN ('member', 'librarian', 'admin')"));
             user.HasIndex(u => new { u.LastName, u.FirstName, u.Id });
+            // Two changes of one user at once would both announce the same next version and
+            // consumers (which keep the newest) would keep one of them: each write checks it.
+            user.Property(u => u.Version).IsConcurrencyToken();
             // A group any user is in cannot be deleted (also under a race with an assignment).
             user.HasOne<PatronGroup>().WithMany().HasForeignKey(u => u.PatronGroupId).OnDelete(DeleteBehavior.Restrict);
         });
@@ -38,6 +41,7 @@ public sealed class UserDbContext(DbContextOptions<UserDbContext> options) : DbC
             group.Property(g => g.NormalizedName).HasMaxLength(PatronGroup.MaxNameLength);
             group.HasIndex(g => g.NormalizedName).IsUnique();
             group.Property(g => g.Description).HasMaxLength(PatronGroup.MaxDescriptionLength);
+            group.Property(g => g.Version).IsConcurrencyToken();
         });
 
         modelBuilder.Entity<RefreshToken>(token =>

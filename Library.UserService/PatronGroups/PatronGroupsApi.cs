@@ -121,110 +121,119 @@ public static class PatronGroupsApi
 
     private static async Task<Results<Ok<PatronGroupResponse>, ValidationProblem, NotFound, ProblemHttpResult>> Update(Guid id, PatronGroupRequest request, UserDbContext db, DefaultPatronGroup defaultGroup, TimeProvider time, CancellationToken ct)
     {
-        var errors = PatronGroupRules.Validate(request.Name, request.Description);
-        if (errors.Count > 0)
+        return await db.RetryOnConflictAsync(async Task<Results<Ok<PatronGroupResponse>, ValidationProblem, NotFound, ProblemHttpResult>> (token) =>
         {
-            return TypedResults.ValidationProblem(errors);
-        }
-        var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, ct);
-        if (group is null)
-        {
-            return TypedResults.NotFound();
-        }
-        var name = request.Name!.Trim();
-        var normalized = PatronGroup.Normalize(name);
-        if (defaultGroup.Is(group) && normalized != defaultGroup.NormalizedName)
-        {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status409Conflict,
-                title: "Default patron group",
-                detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be renamed. Change the configuration first.");
-        }
-        var description = PatronGroupRules.CleanDescription(request.Description);
-        if (group.Name == name && group.Description == description)
-        {
+            var errors = PatronGroupRules.Validate(request.Name, request.Description);
+            if (errors.Count > 0)
+            {
+                return TypedResults.ValidationProblem(errors);
+            }
+            var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, token);
+            if (group is null)
+            {
+                return TypedResults.NotFound();
+            }
+            var name = request.Name!.Trim();
+            var normalized = PatronGroup.Normalize(name);
+            if (defaultGroup.Is(group) && normalized != defaultGroup.NormalizedName)
+            {
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Default patron group",
+                    detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be renamed. Change the configuration first.");
+            }
+            var description = PatronGroupRules.CleanDescription(request.Description);
+            if (group.Name == name && group.Description == description)
+            {
+                return TypedResults.Ok(PatronGroupResponse.From(group));
+            }
+            group.Name = name;
+            group.NormalizedName = normalized;
+            group.Description = description;
+            group.Version++;
+            group.UpdatedAt = time.GetUtcNow();
+            db.AddEvent(new PatronGroupUpdated(group.Id, group.Name, group.Version));
+            try
+            {
+                await db.SaveChangesAsync(token);
+            }
+            catch (DbUpdateException ex) when (IsUniqueViolation(ex))
+            {
+                return NameTaken(name);
+            }
             return TypedResults.Ok(PatronGroupResponse.From(group));
-        }
-        group.Name = name;
-        group.NormalizedName = normalized;
-        group.Description = description;
-        group.Version++;
-        group.UpdatedAt = time.GetUtcNow();
-        db.AddEvent(new PatronGroupUpdated(group.Id, group.Name, group.Version));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException ex) when (IsUniqueViolation(ex))
-        {
-            return NameTaken(name);
-        }
-        return TypedResults.Ok(PatronGroupResponse.From(group));
+        }, ct);
     }
 
     /// <summary>Only a group no user is in, and never the default one.</summary>
     private static async Task<Results<NoContent, NotFound, ProblemHttpResult>> Delete(Guid id, UserDbContext db, DefaultPatronGroup defaultGroup, CancellationToken ct)
     {
-        var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, ct);
-        if (group is null)
+        return await db.RetryOnConflictAsync(async Task<Results<NoContent, NotFound, ProblemHttpResult>> (token) =>
         {
-            return TypedResults.NotFound();
-        }
-        if (defaultGroup.Is(group))
-        {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status409Conflict,
-                title: "Default patron group",
-                detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be deleted.");
-        }
-        if (await db.Users.AnyAsync(u => u.PatronGroupId == id, ct))
-        {
-            return GroupInUse(group.Name);
-        }
-        db.PatronGroups.Remove(group);
-        db.AddEvent(new PatronGroupDeleted(group.Id, group.Version + 1));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
-        {
-            // A reader was put in the group after the check above.
-            return GroupInUse(group.Name);
-        }
-        return TypedResults.NoContent();
+            var group = await db.PatronGroups.SingleOrDefaultAsync(g => g.Id == id, token);
+            if (group is null)
+            {
+                return TypedResults.NotFound();
+            }
+            if (defaultGroup.Is(group))
+            {
+                return TypedResults.Problem(
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "Default patron group",
+                    detail: $"'{group.Name}' is the default group new readers get (PatronGroups:Default); it cannot be deleted.");
+            }
+            if (await db.Users.AnyAsync(u => u.PatronGroupId == id, token))
+            {
+                return GroupInUse(group.Name);
+            }
+            db.PatronGroups.Remove(group);
+            db.AddEvent(new PatronGroupDeleted(group.Id, group.Version + 1));
+            try
+            {
+                await db.SaveChangesAsync(token);
+            }
+            catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
+            {
+                // A reader was put in the group after the check above.
+                return GroupInUse(group.Name);
+            }
+            return TypedResults.NoContent();
+        }, ct);
     }
 
     private static async Task<Results<Ok<UserResponse>, ValidationProblem, NotFound>> ChangeUserGroup(Guid id, ChangePatronGroupRequest request, UserDbContext db, TimeProvider time, CancellationToken ct)
     {
-        var groupId = request.PatronGroupId!.Value;
-        var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, ct);
-        if (user is null)
+        return await db.RetryOnConflictAsync(async Task<Results<Ok<UserResponse>, ValidationProblem, NotFound>> (token) =>
         {
-            return TypedResults.NotFound();
-        }
-        if (user.PatronGroupId == groupId)
-        {
+            var groupId = request.PatronGroupId!.Value;
+            var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, token);
+            if (user is null)
+            {
+                return TypedResults.NotFound();
+            }
+            if (user.PatronGroupId == groupId)
+            {
+                return TypedResults.Ok(UserResponse.From(user));
+            }
+            if (!await db.PatronGroups.AnyAsync(g => g.Id == groupId, token))
+            {
+                return UnknownGroup(groupId);
+            }
+            user.PatronGroupId = groupId;
+            user.Version++;
+            user.UpdatedAt = time.GetUtcNow();
+            db.AddEvent(UserEvents.Updated(user));
+            try
+            {
+                await db.SaveChangesAsync(token);
+            }
+            catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
+            {
+                // The group was deleted after the check above.
+                return UnknownGroup(groupId);
+            }
             return TypedResults.Ok(UserResponse.From(user));
-        }
-        if (!await db.PatronGroups.AnyAsync(g => g.Id == groupId, ct))
-        {
-            return UnknownGroup(groupId);
-        }
-        user.PatronGroupId = groupId;
-        user.Version++;
-        user.UpdatedAt = time.GetUtcNow();
-        db.AddEvent(UserEvents.Updated(user));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException ex) when (ex.InnerException is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation })
-        {
-            // The group was deleted after the check above.
-            return UnknownGroup(groupId);
-        }
-        return TypedResults.Ok(UserResponse.From(user));
+        }, ct);
     }
 
     private static bool IsUniqueViolation(DbUpdateException ex) =>

@@ -107,24 +107,25 @@ public static class UsersApi
     /// The reader's own privacy choice. Announced (UserUpdated, same transaction) only when it
     /// changes: the lending service anonymises the reader's returned loans from then on.
     /// </summary>
-    private static async Task<Results<Ok<UserResponse>, NotFound>> ChangePrivacy(PrivacyRequest request, ClaimsPrincipal caller, UserDbContext db, TimeProvider time, ILogger<PrivacyRequest> logger, CancellationToken ct)
-    {
-        var keep = request.KeepLoanHistory!.Value;
-        var user = await db.Users.SingleOrDefaultAsync(u => u.Id == caller.UserId(), ct);
-        if (user is null)
+    private static Task<Results<Ok<UserResponse>, NotFound>> ChangePrivacy(PrivacyRequest request, ClaimsPrincipal caller, UserDbContext db, TimeProvider time, ILogger<PrivacyRequest> logger, CancellationToken ct) =>
+        db.RetryOnConflictAsync(async Task<Results<Ok<UserResponse>, NotFound>> (token) =>
         {
-            return TypedResults.NotFound();
-        }
-        if (user.KeepLoanHistory != keep)
-        {
-            user.KeepLoanHistory = keep;
-            Touch(user, time);
-            db.AddEvent(UserEvents.Updated(user));
-            await db.SaveChangesAsync(ct);
-            logger.LogInformation("User {UserId} set keepLoanHistory to {KeepLoanHistory}", user.Id, keep);
-        }
-        return TypedResults.Ok(UserResponse.From(user));
-    }
+            var keep = request.KeepLoanHistory!.Value;
+            var user = await db.Users.SingleOrDefaultAsync(u => u.Id == caller.UserId(), token);
+            if (user is null)
+            {
+                return TypedResults.NotFound();
+            }
+            if (user.KeepLoanHistory != keep)
+            {
+                user.KeepLoanHistory = keep;
+                Touch(user, time);
+                db.AddEvent(UserEvents.Updated(user));
+                await db.SaveChangesAsync(token);
+                logger.LogInformation("User {UserId} set keepLoanHistory to {KeepLoanHistory}", user.Id, keep);
+            }
+            return TypedResults.Ok(UserResponse.From(user));
+        }, ct);
 
     /// <summary>Enrolment at the desk; only an admin may give a role other than member.</summary>
     private static async Task<Results<Created<UserResponse>, ValidationProblem, ProblemHttpResult>> Create(CreateUserRequest request, ClaimsPrincipal caller, UserDbContext db, IPasswordHasher<User> hasher, TimeProvider time, DefaultPatronGroup defaultGroup, CancellationToken ct)
@@ -191,19 +192,22 @@ public static class UsersApi
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Own role", detail: "An admin cannot change their own role; ask another admin.");
         }
 
-        var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, ct);
-        if (user is null)
+        return await db.RetryOnConflictAsync(async Task<Results<Ok<UserResponse>, NotFound, ProblemHttpResult>> (token) =>
         {
-            return TypedResults.NotFound();
-        }
-        if (user.Role != request.Role)
-        {
-            user.Role = request.Role!;
-            Touch(user, time);
-            db.AddEvent(UserEvents.Updated(user));
-            await db.SaveChangesAsync(ct);
-        }
-        return TypedResults.Ok(UserResponse.From(user));
+            var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, token);
+            if (user is null)
+            {
+                return TypedResults.NotFound();
+            }
+            if (user.Role != request.Role)
+            {
+                user.Role = request.Role!;
+                Touch(user, time);
+                db.AddEvent(UserEvents.Updated(user));
+                await db.SaveChangesAsync(token);
+            }
+            return TypedResults.Ok(UserResponse.From(user));
+        }, ct);
     }
 
     /// <summary>A deactivated user can neither log in nor refresh; every refresh token is revoked.</summary>
@@ -213,27 +217,30 @@ public static class UsersApi
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Own account", detail: "An admin cannot deactivate their own account.");
         }
-        var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, ct);
-        if (user is null)
+        return await db.RetryOnConflictAsync(async Task<Results<Ok<UserResponse>, NotFound, ProblemHttpResult>> (attempt) =>
         {
-            return TypedResults.NotFound();
-        }
-        if (user.Active)
-        {
-            var now = time.GetUtcNow();
-            await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+            var user = await db.Users.SingleOrDefaultAsync(u => u.Id == id, attempt);
+            if (user is null)
             {
-                await using var transaction = await db.Database.BeginTransactionAsync(token);
-                user.Active = false;
-                Touch(user, time);
-                db.AddEvent(new UserDeactivated(user.Id, user.Version));
-                await db.SaveChangesAsync(token);
-                await db.RefreshTokens.Where(t => t.UserId == id && t.RevokedAt == null)
-                    .ExecuteUpdateAsync(s => s.SetProperty(t => t.RevokedAt, now), token);
-                await transaction.CommitAsync(token);
-            }, ct);
-        }
-        return TypedResults.Ok(UserResponse.From(user));
+                return TypedResults.NotFound();
+            }
+            if (user.Active)
+            {
+                var now = time.GetUtcNow();
+                await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+                {
+                    await using var transaction = await db.Database.BeginTransactionAsync(token);
+                    user.Active = false;
+                    Touch(user, time);
+                    db.AddEvent(new UserDeactivated(user.Id, user.Version));
+                    await db.SaveChangesAsync(token);
+                    await db.RefreshTokens.Where(t => t.UserId == id && t.RevokedAt == null)
+                        .ExecuteUpdateAsync(s => s.SetProperty(t => t.RevokedAt, now), token);
+                    await transaction.CommitAsync(token);
+                }, attempt);
+            }
+            return TypedResults.Ok(UserResponse.From(user));
+        }, ct);
     }
 
     private static void Touch(User user, TimeProvider time)
