@@ -17,7 +17,7 @@ namespace Library.UserService.Auth;
 /// refuses) is <see cref="UserRules"/>'s, checked by the enrolment.
 /// </summary>
 [OpenApiExample("""{"email":"ann.reader@library.example","firstName":"Ann","lastName":"Reader","password":"correct-horse-battery"}""")]
-public sealed class RegisterRequest
+public class RegisterRequest
 {
     [Required(ErrorMessage = UserRules.EmailMessage)]
     [MaxLength(UserRules.MaxEmailLength, ErrorMessage = UserRules.EmailMessage)]

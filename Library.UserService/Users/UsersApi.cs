@@ -12,27 +12,9 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Library.UserService.Users;
 
-/// <summary>Enrolment at the desk: a reader's details (as <see cref="RegisterRequest"/>) and, for an admin, a role.</summary>
-public sealed class CreateUserRequest
+/// <summary>Enrolment at the desk: the details a reader registers with (<see cref="RegisterRequest"/>, the same rules) and, for an admin, a role.</summary>
+public sealed class CreateUserRequest : RegisterRequest
 {
-    [Required(ErrorMessage = UserRules.EmailMessage)]
-    [MaxLength(UserRules.MaxEmailLength, ErrorMessage = UserRules.EmailMessage)]
-    [EmailAddress(ErrorMessage = UserRules.EmailMessage)]
-    public string? Email { get; init; }
-
-    [Required(ErrorMessage = UserRules.FirstNameRequired)]
-    [MaxLength(UserRules.MaxNameLength, ErrorMessage = UserRules.FirstNameTooLong)]
-    public string? FirstName { get; init; }
-
-    [Required(ErrorMessage = UserRules.LastNameRequired)]
-    [MaxLength(UserRules.MaxNameLength, ErrorMessage = UserRules.LastNameTooLong)]
-    public string? LastName { get; init; }
-
-    [Required(ErrorMessage = UserRules.PasswordTooShort)]
-    [MinLength(UserRules.MinPasswordLength, ErrorMessage = UserRules.PasswordTooShort)]
-    [MaxLength(UserRules.MaxPasswordLength, ErrorMessage = UserRules.PasswordTooLong)]
-    public string? Password { get; init; }
-
     /// <summary>member when not given; librarian or admin only by an admin (403 otherwise).</summary>
     [MaxLength(UserRules.MaxRoleLength, ErrorMessage = UserRules.RoleMessage)]
     [AllowedValues(null, Roles.Member, Roles.Librarian, Roles.Admin, ErrorMessage = UserRules.RoleMessage)]

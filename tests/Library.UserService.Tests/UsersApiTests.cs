@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 
 namespace Library.UserService.Tests;
 
@@ -44,6 +45,29 @@ public sealed class UsersApiTests(UserServiceFixture fixture) : IClassFixture<Us
         var (_, _, memberToken) = await fixture.NewMemberAsync();
         using var byMember = await fixture.Client(memberToken).PostAsJsonAsync("/api/users", new { email = $"m-{Guid.NewGuid():N}@library.test", firstName = "S", lastName = "T", password = "Staff-password-1" }, Ct);
         Assert.Equal(HttpStatusCode.Forbidden, byMember.StatusCode);
+    }
+
+    [Fact]
+    public async Task Desk_enrolment_checks_a_readers_details_as_registration_does_and_enrols_nobody_on_bad_input()
+    {
+        var (_, librarianToken) = await fixture.NewLibrarianAsync();
+        using var librarian = fixture.Client(librarianToken);
+        var email = $"bad-{Guid.NewGuid():N}@library.test";
+
+        using var response = await librarian.PostAsJsonAsync("/api/users", new { email = "not-an-address", firstName = new string('F', 101), lastName = "", password = "short", role = "service" }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errors");
+        Assert.Equal(["email", "firstName", "lastName", "password", "role"], errors.EnumerateObject().Select(e => e.Name).Order());
+
+        // The same rules as registration, field by field: one bad field is enough to enrol nobody.
+        using var longName = await librarian.PostAsJsonAsync("/api/users", new { email, firstName = "Desk", lastName = new string('L', 101), password = "Desk-password-1" }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, longName.StatusCode);
+        using var register = await fixture.Client().PostAsJsonAsync("/api/auth/register", new { email, firstName = "Desk", lastName = new string('L', 101), password = "Desk-password-1" }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, register.StatusCode);
+        Assert.Equal(
+            (await register.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errors").GetRawText(),
+            (await longName.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errors").GetRawText());
+        Assert.False(await fixture.InScopeAsync(db => db.Users.AnyAsync(u => u.NormalizedEmail == email, Ct)));
     }
 
     [Fact]
