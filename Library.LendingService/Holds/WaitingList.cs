@@ -19,7 +19,7 @@ public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid? User
 /// Every change runs in the caller's transaction with the title's row locked, so returns, new
 /// holds and the clock see one queue.
 /// </summary>
-public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAccounts accounts)
+public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAccounts accounts, CirculationSettings circulation)
 {
     /// <summary>Locks the title's row for this transaction (queue changes of one title one at a time).</summary>
     public Task<Title?> LockTitleAsync(Guid bookId, CancellationToken ct) =>
@@ -45,9 +45,19 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         {
             return Outcome.NotFound("book");
         }
-        if ((await shelf.CountAsync(bookId, ct)).OnShelf > 0)
+        // Only what this reader may borrow counts: a copy of a type their rule does not lend (a
+        // short loan for a group that may not take those) neither stops them waiting nor comes to them.
+        var allowed = LendableTo(reader.PatronGroupId, (await circulation.CurrentAsync(ct)).Rules);
+        var kinds = await db.Copies
+            .Where(c => c.BookId == bookId && c.Status != CopyStatus.Withdrawn && c.Status != CopyStatus.Lost && !c.WithdrawOnCheckIn)
+            .Select(c => new { c.LoanType, OnShelf = c.Status == CopyStatus.Available }).Distinct().ToListAsync(ct);
+        if (kinds.Any(k => k.OnShelf && allowed.Contains(k.LoanType)))
         {
             return Outcome.Conflict("A copy is on the shelf", "A copy of this title is available: borrow it instead of placing a hold.");
+        }
+        if (kinds.Count > 0 && !kinds.Any(k => allowed.Contains(k.LoanType)))
+        {
+            return Outcome.Conflict("Not loanable", $"The copies of this title ({string.Join(", ", kinds.Select(k => k.LoanType).Distinct())}) are not lent to this reader: use them in the library.");
         }
         if (await db.Holds.AnyAsync(h => h.BookId == bookId && h.UserId == userId && (h.Status == HoldStatus.Waiting || h.Status == HoldStatus.Ready), ct))
         {
@@ -111,7 +121,7 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
     /// </summary>
     public async Task<(CheckInRoute Route, Hold? Readied)> ReleaseAsync(Copy copy, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
     {
-        var first = await FirstWaitingAsync(copy.BookId, ct);
+        var first = copy.WithdrawOnCheckIn ? null : await FirstWaitingForAsync(copy, settings.Rules, ct);
         var route = CheckInRouting.Route(copy.WithdrawOnCheckIn, first is not null);
         switch (route)
         {
@@ -127,19 +137,34 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         }
     }
 
-    /// <summary>Copies on the shelf go to the readers waiting, first come first served (after new copies arrived).</summary>
+    /// <summary>
+    /// Copies on the shelf go to the readers waiting, first come first served (after new copies
+    /// arrived), each reader a copy of a type their rule lends; one who may take none of those on the
+    /// shelf keeps their place for the next copy.
+    /// </summary>
     public async Task ServeAsync(Guid bookId, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
     {
-        while (await FirstWaitingAsync(bookId, ct) is { } next)
+        if ((await shelf.CountAsync(bookId, ct)).OnShelf == 0)
         {
-            var copy = await shelf.TakeFromShelfAsync(bookId, LoanTypes.LoanableNames, ct);
-            if (copy is null)
+            return;
+        }
+        foreach (var (hold, group) in await WaitingAsync(bookId, ct))
+        {
+            var copy = await shelf.TakeFromShelfAsync(bookId, LendableTo(group, settings.Rules), ct);
+            if (copy is not null)
+            {
+                await SetAsideAsync(copy, hold, settings, now, ct);
+            }
+            else if ((await shelf.CountAsync(bookId, ct)).OnShelf == 0)
             {
                 return;
             }
-            await SetAsideAsync(copy, next, settings, now, ct);
         }
     }
+
+    /// <summary>The loan types a reader of this group may borrow under the rules.</summary>
+    private static List<string> LendableTo(Guid? patronGroupId, RuleSet rules) =>
+        LoanTypes.All.Where(t => rules.IsLoanable(patronGroupId, t.Name)).Select(t => t.Name).ToList();
 
     private async Task<Hold> SetAsideAsync(Copy copy, Hold hold, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
     {
@@ -156,10 +181,24 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         return hold;
     }
 
-    private Task<Hold?> FirstWaitingAsync(Guid bookId, CancellationToken ct) =>
-        db.Holds.FromSql($"""
-            SELECT * FROM holds WHERE book_id = {bookId} AND status = 'waiting' ORDER BY sequence LIMIT 1 FOR UPDATE
-            """).AsNoTracking().SingleOrDefaultAsync(ct);
+    /// <summary>The title's waiting holds in queue order, locked, with each reader's patron group.</summary>
+    private async Task<List<(Hold Hold, Guid? Group)>> WaitingAsync(Guid bookId, CancellationToken ct)
+    {
+        var waiting = await db.Holds.FromSql($"""
+            SELECT * FROM holds WHERE book_id = {bookId} AND status = 'waiting' ORDER BY sequence FOR UPDATE
+            """).AsNoTracking().ToListAsync(ct);
+        if (waiting.Count == 0)
+        {
+            return [];
+        }
+        var readers = waiting.Select(h => h.UserId!.Value).Distinct().ToList();
+        var groups = await db.Readers.Where(r => readers.Contains(r.Id)).Select(r => new { r.Id, r.PatronGroupId }).ToDictionaryAsync(r => r.Id, r => r.PatronGroupId, ct);
+        return waiting.Select(h => (h, groups.GetValueOrDefault(h.UserId!.Value))).ToList();
+    }
+
+    /// <summary>The first reader waiting whose rule lends this copy's loan type, if any.</summary>
+    private async Task<Hold?> FirstWaitingForAsync(Copy copy, RuleSet rules, CancellationToken ct) =>
+        (await WaitingAsync(copy.BookId, ct)).FirstOrDefault(w => rules.IsLoanable(w.Group, copy.LoanType)).Hold;
 
     public Task<Copy> LockCopyAsync(Guid copyId, CancellationToken ct) =>
         db.Copies.FromSql($"SELECT * FROM copies WHERE id = {copyId} FOR UPDATE").AsNoTracking().SingleAsync(ct);

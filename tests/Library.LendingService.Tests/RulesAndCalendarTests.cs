@@ -130,6 +130,76 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Holds_count_and_receive_only_the_copies_the_readers_rule_lends()
+    {
+        var group = await GroupAsync("NoShort-" + Guid.NewGuid().ToString("N")[..8]);
+        var (limitedId, limitedToken) = await fixture.ReaderAsync();
+        await MoveAsync(limitedId, group);
+        using var admin = await AdminAsync();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[]
+        {
+            Rule(patronGroupId: group, loanType: "short-loan", loanable: false),
+            Rule(loanType: "short-loan", loanDays: 2, maxLoanDays: 3, renewalDays: 2),
+            Rule(),
+        }, Ct)).StatusCode);
+        var book = await fixture.TitleAsync(1);
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).Total == 1, "lending has the standard copy");
+        var shortBarcode = "SL-" + Guid.NewGuid().ToString("N")[..10];
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{book}/copies", new { barcode = shortBarcode, loanType = "short-loan" }, Ct)).StatusCode);
+
+        // The standard copy goes out: only the short loan is on the shelf.
+        var (_, firstToken) = await fixture.ReaderAsync();
+        using var standardLoan = await fixture.BorrowAsync(book, token: firstToken, days: 7);
+        Assert.Equal(HttpStatusCode.Created, standardLoan.StatusCode);
+        var standard = await standardLoan.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.NotEqual(shortBarcode, standard.GetProperty("barcode").GetString());
+
+        // The limited reader may not take it home, so they may wait for a copy they can borrow...
+        using var notLoanable = await fixture.BorrowAsync(book, token: limitedToken, days: 7);
+        Assert.Equal(HttpStatusCode.Conflict, notLoanable.StatusCode);
+        Assert.Equal("Not loanable", (await notLoanable.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("title").GetString());
+        using var limitedHold = await fixture.PlaceHoldAsync(book, token: limitedToken);
+        Assert.Equal(HttpStatusCode.Created, limitedHold.StatusCode);
+        var limitedHoldId = (await limitedHold.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        // ...while a reader who may borrow it is told to.
+        var (_, shortToken) = await fixture.ReaderAsync();
+        using var borrowIt = await fixture.PlaceHoldAsync(book, token: shortToken);
+        Assert.Equal(HttpStatusCode.Conflict, borrowIt.StatusCode);
+        Assert.Equal("A copy is on the shelf", (await borrowIt.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("title").GetString());
+
+        // That reader borrows the short loan; another waits behind the limited reader.
+        using var shortLoan = await fixture.BorrowAsync(book, token: shortToken, days: 2);
+        Assert.Equal(HttpStatusCode.Created, shortLoan.StatusCode);
+        var shortLoanId = (await shortLoan.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var (_, nextToken) = await fixture.ReaderAsync();
+        using var nextHold = await fixture.PlaceHoldAsync(book, token: nextToken);
+        Assert.Equal(HttpStatusCode.Created, nextHold.StatusCode);
+        var nextHoldId = (await nextHold.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        Task<string> StatusAsync(Guid hold) => fixture.InLendingAsync(db => db.Holds.Where(h => h.Id == hold).Select(h => h.Status).SingleAsync(Ct));
+
+        // The short loan comes back: it passes over the limited reader (who keeps their place) to the next.
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client(shortToken).PostAsync($"/api/loans/{shortLoanId}/return", null, Ct)).StatusCode);
+        Assert.Equal(("waiting", "ready"), (await StatusAsync(limitedHoldId), await StatusAsync(nextHoldId)));
+
+        // The standard copy comes back: the limited reader's turn, and they borrow it.
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client(firstToken).PostAsync($"/api/loans/{standard.GetProperty("id").GetGuid()}/return", null, Ct)).StatusCode);
+        Assert.Equal("ready", await StatusAsync(limitedHoldId));
+        using var limitedLoan = await fixture.BorrowAsync(book, token: limitedToken, days: 7);
+        Assert.Equal(HttpStatusCode.Created, limitedLoan.StatusCode);
+        Assert.Equal(standard.GetProperty("barcode").GetString(), (await limitedLoan.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("barcode").GetString());
+
+        // A title whose every copy is of a type the reader's rule does not lend cannot be held by them.
+        var shortOnly = await fixture.TitleAsync(0);
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == shortOnly, Ct)), "lending has the title");
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{shortOnly}/copies", new { barcode = "SL-" + Guid.NewGuid().ToString("N")[..10], loanType = "short-loan" }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(shortOnly, token: nextToken, days: 2)).StatusCode);
+        using var never = await fixture.PlaceHoldAsync(shortOnly, token: limitedToken);
+        Assert.Equal(HttpStatusCode.Conflict, never.StatusCode);
+        Assert.Equal("Not loanable", (await never.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("title").GetString());
+        Assert.Equal(0, await fixture.InLendingAsync(db => db.Holds.CountAsync(h => h.BookId == shortOnly, Ct)));
+    }
+
+    [Fact]
     public async Task A_groups_loan_limit_short_loans_and_new_rules_apply_to_new_loans_only()
     {
         var group = await GroupAsync("Limited-" + Guid.NewGuid().ToString("N")[..8]);
