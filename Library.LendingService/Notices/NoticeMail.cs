@@ -1,13 +1,16 @@
 using System.Globalization;
 using System.Net;
 using MimeKit;
+using NodaTime;
 
 namespace Library.LendingService.Notices;
 
 /// <summary>
 /// A notice as mail: subject, a plain-text and an HTML body (multipart/alternative: mail readers
 /// show the HTML, text-only ones and screen readers the plain part). Pure, so tested without a server.
-/// Dates are written in UTC; money in major units with the currency's code.
+/// Dates are written in the library's time zone (the calendar's, the one due dates are counted
+/// in: a loan due at the end of the day is due at 23:59 there, whatever UTC says); money in major
+/// units with the currency's code.
 /// </summary>
 public static class NoticeMail
 {
@@ -24,9 +27,9 @@ public static class NoticeMail
     };
 
     /// <summary>The body's one paragraph, in plain words; the HTML body is the same text, encoded.</summary>
-    public static string Paragraph(Notice notice, string title)
+    public static string Paragraph(Notice notice, string title, DateTimeZone? zone = null)
     {
-        var date = notice.Deadline is { } d ? When(d) : "";
+        var date = notice.Deadline is { } d ? When(d, zone) : "";
         return notice.Kind switch
         {
             NoticeKinds.DueSoon => $"\"{title}\" is due back on {date}. Please return or renew it by then.",
@@ -38,7 +41,7 @@ public static class NoticeMail
         };
     }
 
-    public static MimeMessage Compose(Notice notice, Addressee to, string title, MailboxAddress from)
+    public static MimeMessage Compose(Notice notice, Addressee to, string title, MailboxAddress from, DateTimeZone? zone = null)
     {
         var name = $"{to.FirstName} {to.LastName}".Trim();
         var message = new MimeMessage();
@@ -47,7 +50,7 @@ public static class NoticeMail
         message.Subject = Subject(notice, title);
         // The notice's id as the message id: the same notice sent twice is recognisably one.
         message.MessageId = $"notice-{notice.Id:N}@library.local";
-        var paragraph = Paragraph(notice, title);
+        var paragraph = Paragraph(notice, title, zone);
         var body = new BodyBuilder
         {
             TextBody = $"Dear {name},\n\n{paragraph}\n\nThe Library\n",
@@ -64,7 +67,13 @@ public static class NoticeMail
         return message;
     }
 
-    public static string When(DateTimeOffset at) => at.ToUniversalTime().ToString("dddd d MMMM yyyy, HH:mm 'UTC'", CultureInfo.InvariantCulture);
+    /// <summary>A moment as the library's clocks show it, naming the zone (<c>UTC</c> by default).</summary>
+    public static string When(DateTimeOffset at, DateTimeZone? zone = null)
+    {
+        zone ??= DateTimeZone.Utc;
+        var local = Instant.FromDateTimeOffset(at).InZone(zone).ToDateTimeOffset();
+        return local.ToString("dddd d MMMM yyyy, HH:mm", CultureInfo.InvariantCulture) + " " + zone.Id;
+    }
 
     /// <summary>Minor units as major units: 2 decimals, but none for currencies without minor units.</summary>
     public static string Money(long minor, string currency)

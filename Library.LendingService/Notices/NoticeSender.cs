@@ -1,4 +1,5 @@
 using Library.LendingService.Data;
+using Library.LendingService.Rules;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.EntityFrameworkCore;
@@ -54,11 +55,12 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         var settings = options.CurrentValue;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
+        var circulation = scope.ServiceProvider.GetRequiredService<CirculationSettings>();
         // A transient database failure runs the batch again: its mails may go twice (at least once).
-        return await db.Database.CreateExecutionStrategy().ExecuteAsync(token => SendBatchAsync(db, mail, settings, token), ct);
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(token => SendBatchAsync(db, circulation, mail, settings, token), ct);
     }
 
-    private async Task<bool> SendBatchAsync(LendingDbContext db, MailServer mail, NoticeOptions settings, CancellationToken ct)
+    private async Task<bool> SendBatchAsync(LendingDbContext db, CirculationSettings circulation, MailServer mail, NoticeOptions settings, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
@@ -95,6 +97,7 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
             .Select(r => new Recipient(r.Id, r.Email, r.FirstName, r.LastName)).ToDictionaryAsync(r => r.Id, ct);
         var bookIds = batch.Select(n => n.BookId).Distinct().ToList();
         var titles = await db.Titles.AsNoTracking().Where(t => bookIds.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.Name, ct);
+        var zone = (await circulation.CurrentAsync(ct)).Calendar.Zone;
 
         var sent = 0;
         using var client = new SmtpClient { Timeout = (int)settings.SmtpTimeout.TotalMilliseconds };
@@ -129,7 +132,7 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
                 {
                     var reader = readers[notice.UserId];
                     var message = NoticeMail.Compose(notice, new NoticeMail.Addressee(reader.Email, reader.FirstName, reader.LastName),
-                        titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From));
+                        titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From), zone);
                     await client.SendAsync(message, ct);
                 }
                 catch (SmtpCommandException ex) when ((int)ex.StatusCode >= 500)

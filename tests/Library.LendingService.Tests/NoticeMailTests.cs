@@ -31,6 +31,18 @@ public sealed class NoticeMailTests
         Assert.Equal("ada@library.test", Assert.IsType<MailboxAddress>(Assert.Single(message.To)).Address);
     }
 
+    [Fact]
+    public void Dates_are_written_as_the_librarys_clocks_show_them_naming_the_zone()
+    {
+        // The end of the library's day in Paris in winter is 22:59:59 UTC.
+        var due = new DateTimeOffset(2026, 12, 3, 22, 59, 59, TimeSpan.Zero);
+        Assert.Equal("Thursday 3 December 2026, 23:59 Europe/Paris", NoticeMail.When(due, NodaTime.DateTimeZoneProviders.Tzdb["Europe/Paris"]));
+        Assert.Equal("Thursday 3 December 2026, 22:59 UTC", NoticeMail.When(due));
+        var notice = new Notice { Kind = NoticeKinds.DueSoon, Key = "k", Channel = NoticeChannels.Email, Deadline = due };
+        Assert.Equal("\"T\" is due back on Thursday 3 December 2026, 23:59 Europe/Paris. Please return or renew it by then.",
+            NoticeMail.Paragraph(notice, "T", NodaTime.DateTimeZoneProviders.Tzdb["Europe/Paris"]));
+    }
+
     [Theory]
     [InlineData(1, "Overdue: T")]
     [InlineData(2, "Overdue (reminder 1): T")]
