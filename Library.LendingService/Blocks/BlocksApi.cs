@@ -51,7 +51,7 @@ public static class BlocksApi
             .ProducesProblem(StatusCodes.Status404NotFound);
         blocks.MapDelete("/blocks/{id:guid}", Delete).WithName("LiftBlock")
             .WithSummary("Lift a manual block")
-            .WithDescription("Librarians: deletes a manual block (the others lift when their cause goes). 404 for an unknown block.")
+            .WithDescription("Librarians: deletes a manual block (the others lift when their cause goes). 403 for a block on the librarian themself, 404 for an unknown block.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
@@ -101,10 +101,14 @@ public static class BlocksApi
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Delete(Guid id, ClaimsPrincipal caller, LendingDbContext db, ILogger<ReaderAccounts> logger, CancellationToken ct)
     {
-        var deleted = await db.Blocks.Where(b => b.Id == id).ExecuteDeleteAsync(ct);
+        var librarian = caller.UserId();
+        // Separation of duties: a block placed on a member of staff is lifted by someone else.
+        var deleted = await db.Blocks.Where(b => b.Id == id && b.UserId != librarian).ExecuteDeleteAsync(ct);
         if (deleted == 0)
         {
-            return Outcome.NotFound("block").ToProblem();
+            return await db.Blocks.AnyAsync(b => b.Id == id, ct)
+                ? Outcome.Forbidden("A librarian cannot lift a block on themselves: another librarian must.").ToProblem()
+                : Outcome.NotFound("block").ToProblem();
         }
         logger.LogInformation("Block {BlockId} lifted by {LibrarianId}", id, caller.UserId());
         return TypedResults.NoContent();

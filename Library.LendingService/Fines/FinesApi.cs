@@ -47,7 +47,7 @@ public static class FinesApi
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         desk.MapPost("/waive", Waive).WithName("WaiveFine")
             .WithSummary("Waive a fine")
-            .WithDescription("Librarians: what is still owed is waived, with the reason and who waived it. Refuses: 404 unknown fine, 409 a fine already paid or waived, "
+            .WithDescription("Librarians: what is still owed is waived, with the reason and who waived it. Refuses: 403 the librarian's own fine, 404 unknown fine, 409 a fine already paid or waived, "
                 + "422 an Idempotency-Key used for another request.")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
@@ -128,6 +128,11 @@ public static class FinesApi
             if (fine is null)
             {
                 return Outcome.NotFound("fine");
+            }
+            if (fine.UserId == librarian)
+            {
+                // Separation of duties: staff may pay their own fines at the desk, not waive them.
+                return Outcome.Forbidden("A librarian cannot waive their own fine: another librarian must.");
             }
             if (fine.Status != FineStatus.Open)
             {

@@ -144,6 +144,33 @@ public sealed class FinesTests(FinesFixture fixture) : IClassFixture<FinesFixtur
     }
 
     [Fact]
+    public async Task Staff_pay_their_own_fines_but_another_librarian_waives_them_and_lifts_their_blocks()
+    {
+        await RulesAsync();
+        var (staffId, staffToken) = await fixture.Users.NewUserAsync("librarian");
+        var (_, colleagueToken) = await fixture.Users.NewUserAsync("librarian");
+        using var staff = fixture.Client(staffToken);
+        using var colleague = fixture.Client(colleagueToken);
+        var loan = await BorrowAsync(await fixture.TitleAsync(1, "Lost By Staff"), staffToken, days: 14);
+        Assert.Equal(HttpStatusCode.OK, (await colleague.PatchAsJsonAsync($"/api/copies/{loan.GetProperty("copyId").GetGuid()}", new { status = "lost" }, Ct)).StatusCode);
+        var fineId = Assert.Single((await colleague.GetFromJsonAsync<JsonElement>($"/api/fines?userId={staffId}&status=open", Ct)).GetProperty("items").EnumerateArray()).GetProperty("id").GetGuid();
+
+        var own = await ProblemAsync(await staff.PostAsJsonAsync($"/api/fines/{fineId}/waive", new { reason = "Mine, so why not" }, Ct), HttpStatusCode.Forbidden);
+        Assert.Contains("another librarian", own.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, await fixture.InLendingAsync(db => db.FineTransactions.CountAsync(t => t.FineId == fineId, Ct)));
+        Assert.Equal(HttpStatusCode.OK, (await staff.PostAsJsonAsync($"/api/fines/{fineId}/payments", new { amount = 100 }, Ct)).StatusCode); // paying is fine
+        Assert.Equal(HttpStatusCode.OK, (await colleague.PostAsJsonAsync($"/api/fines/{fineId}/waive", new { reason = "Staff goodwill, agreed by the head" }, Ct)).StatusCode);
+
+        using var created = await colleague.PostAsJsonAsync($"/api/users/{staffId}/blocks", new { reason = "Card misuse under review", borrowing = true }, Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var blockId = (await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        await ProblemAsync(await staff.DeleteAsync($"/api/blocks/{blockId}", Ct), HttpStatusCode.Forbidden);
+        Assert.True(await fixture.InLendingAsync(db => db.Blocks.AnyAsync(b => b.Id == blockId, Ct)));
+        Assert.Equal(HttpStatusCode.NoContent, (await colleague.DeleteAsync($"/api/blocks/{blockId}", Ct)).StatusCode);
+        await ProblemAsync(await colleague.DeleteAsync($"/api/blocks/{blockId}", Ct), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
     public async Task Payments_may_be_partial_never_over_the_balance_waivers_record_who_and_why_and_paying_under_the_threshold_lifts_the_block_at_once()
     {
         await RulesAsync();
