@@ -10,7 +10,7 @@
 # A/B: BENCH_SEARCH_BASELINE_DLL=<another build's Library.BookService.dll> (same schema) adds a third
 # process, uncached, on the port +2, and measures it and the uncached one of this tree in turns
 # (this, other, this, other), on the same database in the same run; the ratio is this / other.
-# BENCH_SEARCH_BASELINE_PG_OPTIONS='-c jit=on -c work_mem=4MB' gives that process's sessions other
+# BENCH_SEARCH_BASELINE_PG_OPTIONS='-c random_page_cost=4 -c work_mem=4MB' gives that process's sessions other
 # PostgreSQL settings (Npgsql's Options), to measure the servers' settings in the same A/B.
 # BENCH_SEARCH_COPIES=N multiplies the imported catalog N times in SQL (bench/replicate-catalog.sql):
 # `BENCH_SEARCH_COPIES=10 bench/catalog-search.sh 100000` measures 1,000,000 titles without an

@@ -113,7 +113,6 @@ internal static class PostgresProcessExtensions
             shared_buffers = 256MB
             # The catalog's searches (bench/README.md, search at scale; as in eng/lib/servers.sh).
             random_page_cost = 1.1
-            jit = off
             work_mem = 16MB
             password_encryption = scram-sha-256
             wal_level = replica

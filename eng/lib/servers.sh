@@ -236,11 +236,10 @@ max_connections = 300
 shared_buffers = 256MB
 # Planner and executor settings for the catalog's searches (bench/README.md, search at scale;
 # the same in Library.AppHost/Servers/PostgresProcess.cs): the data is in memory or on SSD, so a
-# random page costs about a sequential one (at 4 the planner scanned every book for a category's
-# facets instead of probing its IDs); JIT compiled big plans for tens of ms per query and saved
-# less; 16 MB keeps the facets' hash aggregates in memory (4 MB spilled to temporary files).
+# random page costs about a sequential one (at 4 the planner read every book for a category's
+# facets instead of the category's IDs); 16 MB keeps the facets' hashes in memory (4 MB spilled
+# them to temporary files).
 random_page_cost = 1.1
-jit = off
 work_mem = 16MB
 fsync = on
 synchronous_commit = on
