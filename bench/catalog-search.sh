@@ -10,6 +10,11 @@
 # A/B: BENCH_SEARCH_BASELINE_DLL=<another build's Library.BookService.dll> (same schema) adds a third
 # process, uncached, on the port +2, and measures it and the uncached one of this tree in turns
 # (this, other, this, other), on the same database in the same run; the ratio is this / other.
+# BENCH_SEARCH_BASELINE_PG_OPTIONS='-c random_page_cost=4 -c work_mem=4MB' gives that process's sessions other
+# PostgreSQL settings (Npgsql's Options), to measure the servers' settings in the same A/B.
+# BENCH_SEARCH_COPIES=N multiplies the imported catalog N times in SQL (bench/replicate-catalog.sql):
+# `BENCH_SEARCH_COPIES=10 bench/catalog-search.sh 100000` measures 1,000,000 titles without an
+# hour-long import.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 COUNT="${1:-100000}"
@@ -42,9 +47,9 @@ python3 "$BENCH_DIR/generate-catalog.py" --count "$COUNT" --seed 42 --out "$DATA
 [[ "${BENCH_NO_BUILD:-0}" == 1 ]] || dotnet build "$BENCH_ROOT/Library.BookService" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
 DLL="$BENCH_ROOT/Library.BookService/bin/Release/net10.0/Library.BookService.dll"
 
-start_book() { # PORT CACHE [SEEDFILE]   (DLL: which build)
+start_book() { # PORT CACHE [SEEDFILE] [PG OPTIONS]   (DLL: which build)
   (cd "$(dirname "$DLL")" && exec env ASPNETCORE_URLS="http://127.0.0.1:$1" ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning \
-    ConnectionStrings__bookdb="$BOOKDB" ConnectionStrings__cache="$2" \
+    ConnectionStrings__bookdb="$BOOKDB${4:+;Options=\"$4\"}" ConnectionStrings__cache="$2" \
     ConnectionStrings__messaging="$(rabbitmq_cs "$DATA" "$RABBIT")" Catalog__SeedFile="${3:-}" \
     dotnet "$DLL" >"$DATA/book-$1.log" 2>&1) &
   pids+=($!)
@@ -65,10 +70,18 @@ import_seconds=$((SECONDS - started))
 start_book "$UNCACHED" "127.0.0.1:1,password=none"
 wait_health "$UNCACHED" 120
 if [[ -n "${BENCH_SEARCH_BASELINE_DLL:-}" ]]; then
-  DLL="$BENCH_SEARCH_BASELINE_DLL" start_book "$((UNCACHED + 1))" "127.0.0.1:1,password=none"
+  DLL="$BENCH_SEARCH_BASELINE_DLL" start_book "$((UNCACHED + 1))" "127.0.0.1:1,password=none" "" "${BENCH_SEARCH_BASELINE_PG_OPTIONS:-}"
   wait_health "$((UNCACHED + 1))" 120
 fi
 # A fresh planner view of the imported data.
+COPIES="${BENCH_SEARCH_COPIES:-1}"
+if ((COPIES > 1)); then
+  bench_log "search: replicating the catalog $COPIES times in SQL"
+  started=$SECONDS
+  pg_psql "$DATA" -d bookdb -q -v copies="$COPIES" -f "$BENCH_DIR/replicate-catalog.sql" >/dev/null
+  bench_log "search: $((COUNT * COPIES)) titles after $((SECONDS - started)) s"
+  COUNT=$((COUNT * COPIES))
+fi
 pg_psql "$DATA" -d bookdb -qc "VACUUM ANALYZE" >/dev/null
 
 declare -A RPS=()
@@ -95,21 +108,24 @@ fi
 
 explain() { # LABEL SQL
   echo "-- $1"
-  pg_psql "$DATA" -d bookdb -Atc "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) $2" | grep -E "Index|Bitmap|Seq Scan|Execution Time" | sed 's/^/   /'
+  pg_psql "$DATA" -d bookdb -Atc "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) $2" | grep -E "Index|Bitmap|Seq Scan|Removed by Filter|Execution Time" | sed 's/^/   /'
 }
 SCIFI="$(pg_psql "$DATA" -d bookdb -Atc "SELECT id FROM categories WHERE normalized_name = 'science fiction'")"
 {
 echo "EXPLAIN (ANALYZE) of the main queries at $COUNT titles:"
 # The SQL CatalogQuery sends (the search's tsquery, unaccented text and a category's ID resolved
 # first, then passed as constants).
-explain "full text + typo, ranked page with its count: search=darkness" \
-  "SELECT m.id, count(*) OVER () FROM (SELECT b.id, b.title, ts_rank_cd(b.search_vector, '''dark'''::tsquery) + word_similarity('darkness', b.search_text) AS score FROM books b WHERE (b.search_vector @@ '''dark'''::tsquery OR 'darkness' <% b.search_text) OFFSET 0) m ORDER BY m.score DESC, m.title, m.id LIMIT 20"
+explain "full text + typo, ranked page with its count: search=darkness (word_similarity only where it can reach the page)" \
+  "WITH m AS MATERIALIZED (SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, '''dark'''::tsquery) AS rank FROM books b WHERE (b.search_vector @@ '''dark'''::tsquery OR 'darkness' <% b.search_text)), bound AS (SELECT s.score FROM (SELECT m.rank + word_similarity('darkness', m.search_text) AS score FROM m ORDER BY m.rank DESC LIMIT 100) s ORDER BY s.score DESC OFFSET 19 LIMIT 1) SELECT p.id, (SELECT count(*) FROM m) FROM (SELECT m.id, m.title, m.rank + word_similarity('darkness', m.search_text) AS score FROM m WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p ORDER BY p.score DESC, p.title, p.id LIMIT 20"
 explain "search=river&sort=newest" \
   "SELECT b.id FROM books b WHERE (b.search_vector @@ '''river'''::tsquery OR 'river' <% b.search_text) ORDER BY b.published_year DESC NULLS LAST, b.created_at DESC, b.id LIMIT 20"
 explain "title order, page 50" "SELECT b.id FROM books b ORDER BY b.title, b.id LIMIT 20 OFFSET 980"
 explain "category (its ID looked up by name first), popular" \
   "SELECT b.id FROM books b WHERE EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = '$SCIFI') ORDER BY b.recent_loans DESC, b.title, b.id LIMIT 20"
 explain "publisher" "SELECT count(*) FROM books b WHERE lower(b.publisher) = lower('Ace Books')"
+FANTASY="$(pg_psql "$DATA" -d bookdb -Atc "SELECT id FROM categories WHERE normalized_name = 'fantasy'")"
+explain "facets of a category (its IDs from ix_book_categories_categories_id_books_id)" \
+  "WITH f AS (SELECT b.id, b.publisher, b.language FROM books b WHERE EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = '$FANTASY')) SELECT 'category', c.id::text, c.name, count(*) FROM f JOIN book_categories bc ON bc.books_id = f.id JOIN categories c ON c.id = bc.categories_id GROUP BY c.id, c.name UNION ALL SELECT 'publisher', NULL, min(f.publisher), count(*) FROM f GROUP BY lower(f.publisher) UNION ALL SELECT 'language', NULL, f.language, count(*) FROM f WHERE f.language IS NOT NULL GROUP BY f.language"
 } >"$BENCH_WORK/explain-$COUNT.txt"
 [[ -n "${BENCH_PRINTS_TABLE:-}" ]] && cat "$BENCH_WORK/explain-$COUNT.txt"
 bench_finish

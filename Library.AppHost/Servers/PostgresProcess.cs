@@ -111,6 +111,9 @@ internal static class PostgresProcessExtensions
             unix_socket_permissions = 0700
             max_connections = 300
             shared_buffers = 256MB
+            # The catalog's searches (bench/README.md, search at scale; as in eng/lib/servers.sh).
+            random_page_cost = 1.1
+            work_mem = 16MB
             password_encryption = scram-sha-256
             wal_level = replica
             max_wal_senders = 10

@@ -123,18 +123,38 @@ public static class CatalogQuery
     }
 
     /// <summary>
-    /// A ranked page's IDs with the count of every match (<c>count(*) OVER ()</c>), in the order of
-    /// <see cref="OrderBy"/>'s "relevance". The score is computed below the window (OFFSET 0 keeps
-    /// the planner from pulling it up): the window then buffers (id, title, score) per match, not
-    /// the whole row with its tsvector, which at 100,000 titles spilled to a temporary file on
-    /// every ranked search (EXPLAIN ANALYZE in bench/README.md).
+    /// A ranked page's IDs with the count of every match, in the order of <see cref="OrderBy"/>'s
+    /// "relevance" (score = <c>ts_rank_cd</c> + <c>word_similarity</c>, then title, ID), exactly.
+    /// <c>word_similarity</c> cost about 8 us per match, most of a broad search (bench/README.md,
+    /// search at scale), so it is computed only where it can change the page: it lies in [0, 1],
+    /// so a match whose rank + 1 is below a score that <paramref name="skip"/> + <paramref name="take"/>
+    /// matches already reach cannot be on the page or before it. That bound comes from the full
+    /// scores of the best matches by rank alone (a few times the page, at least
+    /// <see cref="BoundCandidates"/>); the rest are filtered out before the ORDER BY, which then sorts the
+    /// same scores (same real arithmetic) as before. With fewer matches than the page's end, no
+    /// bound: every match is scored.
     /// </summary>
-    public static string RankedPageWithTotal(string where, int take, int skip) => $"""
-        SELECT m.id, count(*) OVER () FROM (
-            SELECT b.id, b.title, ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) AS score
-            FROM books b WHERE {where} OFFSET 0) m
-        ORDER BY m.score DESC, m.title, m.id LIMIT {take} OFFSET {skip}
-        """;
+    public static string RankedPageWithTotal(string where, int take, int skip)
+    {
+        var end = (long)skip + take;
+        var candidates = Math.Max(BoundCandidates, 4 * end);
+        return $"""
+            WITH m AS MATERIALIZED (
+                SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
+                FROM books b WHERE {where}),
+            bound AS (
+                SELECT s.score FROM (
+                    SELECT m.rank + word_similarity(@uq, m.search_text) AS score FROM m ORDER BY m.rank DESC LIMIT {candidates}) s
+                ORDER BY s.score DESC OFFSET {end - 1} LIMIT 1)
+            SELECT p.id, (SELECT count(*) FROM m) FROM (
+                SELECT m.id, m.title, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
+                WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p
+            ORDER BY p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
+            """;
+    }
+
+    /// <summary>How many of the best matches by rank are fully scored to bound a ranked page (at least).</summary>
+    public const int BoundCandidates = 100;
 
     /// <summary>The ORDER BY of a page; "relevance" uses the parameters <see cref="WhereAsync"/> resolved.</summary>
     public static string OrderBy(string sort, bool hasSearch) => sort switch

@@ -381,8 +381,8 @@ namespace Library.BookService.Data.Migrations
                     b.HasKey("BooksId", "CategoriesId")
                         .HasName("pk_book_categories");
 
-                    b.HasIndex("CategoriesId")
-                        .HasDatabaseName("ix_book_categories_categories_id");
+                    b.HasIndex("CategoriesId", "BooksId")
+                        .HasDatabaseName("ix_book_categories_categories_id_books_id");
 
                     b.ToTable("book_categories", (string)null);
                 });
