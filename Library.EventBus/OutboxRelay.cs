@@ -98,6 +98,9 @@ internal sealed class OutboxRelay<TContext>(
         return await strategy.ExecuteAsync(async token =>
         {
             db.ChangeTracker.Clear();
+            // One save per batch, and a failed one fails the batch (rolled back, claimed again): no
+            // SAVEPOINT / RELEASE round trips around it (EF's default inside a transaction).
+            db.Database.AutoSavepointsEnabled = false;
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             var now = time.GetUtcNow();
             var rows = await db.Set<OutboxMessage>()

@@ -16,6 +16,20 @@ namespace Library.LendingService.Desk;
 public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, string RoutedTo, HoldResponse? Hold, FineResponse? Fine);
 
 /// <summary>
+/// What a borrow reads before its transaction, in one round trip and without a lock: whether the
+/// title and reader replicas exist (null: not known here yet), whether any copy of the title is on
+/// the shelf (status available, of any loan type) and whether the reader's own hold on it is ready.
+/// </summary>
+public sealed record BorrowGlance(bool? TitleDeleted, bool? ReaderActive, bool AnyOnShelf, bool OwnHoldReady)
+{
+    public bool TitleKnown => TitleDeleted is not null;
+    public bool ReaderKnown => ReaderActive is not null;
+
+    /// <summary>Nothing the lock path could lend: no copy on the shelf and no copy set aside for this reader.</summary>
+    public bool NothingToLend => TitleKnown && ReaderKnown && !AnyOnShelf && !OwnHoldReady;
+}
+
+/// <summary>
 /// The circulation desk: lending a copy (by title or by barcode), taking it back and routing it,
 /// renewing, charging the overdue fine or lost fee. Each use case runs in the caller's transaction;
 /// every decision is taken by the pure <see cref="LoanPolicy"/>, <see cref="BlockPolicy"/>,
@@ -25,6 +39,49 @@ public sealed record CheckInResponse(LoanResponse Loan, CopyResponse Copy, strin
 /// </summary>
 public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts, LoanAnonymiser anonymiser)
 {
+    /// <summary>The borrow's look before its transaction (see <see cref="BorrowGlance"/>).</summary>
+    public Task<BorrowGlance> GlanceAsync(Guid bookId, Guid userId, CancellationToken ct) =>
+        db.Database.SqlQuery<BorrowGlance>($"""
+            SELECT (SELECT deleted FROM titles WHERE id = {bookId}) AS title_deleted,
+                   (SELECT active FROM readers WHERE id = {userId}) AS reader_active,
+                   EXISTS (SELECT 1 FROM copies WHERE book_id = {bookId} AND status = 'available') AS any_on_shelf,
+                   EXISTS (SELECT 1 FROM holds WHERE book_id = {bookId} AND user_id = {userId} AND status = 'ready') AS own_hold_ready
+            """).SingleAsync(ct);
+
+    /// <summary>
+    /// The answer of a borrow whose glance saw nothing to lend (<see cref="BorrowGlance.NothingToLend"/>),
+    /// without a transaction or a lock: a title with nothing on the shelf that readers keep asking for
+    /// costs two reads per request instead of a write transaction with row locks. (In a burst for the
+    /// last copies it rarely applies: the glances run before the winners commit.) Deciding on a committed snapshot is
+    /// still correct: at that instant no copy was on the shelf or set aside for this reader, so the
+    /// borrow is ordered before any return that commits later, which is what a concurrent request
+    /// may see; it writes nothing, so no copy can be lent twice. It answers exactly what the lock path
+    /// answers in that state, in its order: a deactivated or blocked reader (403), a deleted title
+    /// (404), then "No copy left" (409; the loan limit is only checked once a copy is found, and with
+    /// no copy available at all "Not loanable" cannot arise). Requests with an Idempotency-Key take
+    /// the lock path (their refusal is stored, a replay answers the first answer).
+    /// </summary>
+    public async Task<Outcome> RefuseNothingToLendAsync(BorrowGlance glance, Guid userId, DateTimeOffset now, CancellationToken ct)
+    {
+        if (!glance.NothingToLend)
+        {
+            throw new InvalidOperationException("The glance saw something to lend: the borrow takes the lock path.");
+        }
+        if (LoanPolicy.ReaderRefusal(glance.ReaderActive!.Value) is { } inactive)
+        {
+            return Outcome.Refused(inactive);
+        }
+        var standing = await accounts.StandingAsync(userId, maxActiveLoans: null, now, ct);
+        if (accounts.Refusal(standing, BlockedAction.Borrowing, now) is { } blocked)
+        {
+            return Outcome.Refused(blocked);
+        }
+        return glance.TitleDeleted == true ? Outcome.NotFound("book") : NoCopyLeft;
+    }
+
+    private static Outcome NoCopyLeft => Outcome.Conflict("No copy left",
+        "Every copy of this title is on loan or set aside for a reader whose hold is ready. Place a hold to be next.");
+
     /// <summary><c>POST /api/loans</c>: a copy of the title the reader's rule allows (theirs if a hold set one aside).</summary>
     public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
     {
@@ -40,10 +97,14 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         var current = await settings.CurrentAsync(ct);
 
-        // The reader's own ready hold, if any: the copy set aside for them.
-        var ready = await db.Holds.FromSql($"""
-            SELECT * FROM holds WHERE book_id = {bookId} AND user_id = {userId} AND status = 'ready' FOR UPDATE
+        // The reader's own hold on the title, if any (at most one waiting or ready: a unique index):
+        // ready, it names the copy set aside for them; waiting, it is fulfilled by this loan. Read
+        // (and locked) here so the loan closes a waiting hold only when there is one.
+        var own = await db.Holds.FromSql($"""
+            SELECT * FROM holds WHERE book_id = {bookId} AND user_id = {userId} AND status IN ('ready', 'waiting') FOR UPDATE
             """).AsNoTracking().SingleOrDefaultAsync(ct);
+        var ready = own?.Status == HoldStatus.Ready ? own : null;
+        var waiting = new OwnWaitingHold(Known: true, own?.Status == HoldStatus.Waiting ? own.Id : null);
         Copy? copy;
         if (ready?.CopyId is { } setAside)
         {
@@ -60,12 +121,14 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
                 var typesOnShelf = await db.Copies.Where(c => c.BookId == bookId && c.Status == CopyStatus.Available).Select(c => c.LoanType).Distinct().ToListAsync(ct);
                 return typesOnShelf.Count > 0 && !typesOnShelf.Intersect(allowed).Any()
                     ? Outcome.Conflict("Not loanable", $"The copies on the shelf ({string.Join(", ", typesOnShelf)}) are not lent to this reader: use them in the library.")
-                    : Outcome.Conflict("No copy left",
-                        "Every copy of this title is on loan or set aside for a reader whose hold is ready. Place a hold to be next.");
+                    : NoCopyLeft;
             }
         }
-        return await LendAsync(reader!, standing!, title, copy, ready, current, days, now, ct);
+        return await LendAsync(reader!, standing!, title, copy, ready, waiting, current, days, now, ct);
     }
+
+    /// <summary>The reader's waiting hold on the title when the caller has read it (<c>Known</c>); else looked for by the loan's UPDATE.</summary>
+    private readonly record struct OwnWaitingHold(bool Known, Guid? Id);
 
     /// <summary><c>POST /api/circulation/check-out</c>: that exact copy, for the reader.</summary>
     public async Task<Outcome> CheckOutAsync(string barcode, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
@@ -87,10 +150,10 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         {
             return Outcome.Refused(refused);
         }
-        return await LendAsync(reader!, standing!, title, copy, copy.Status == CopyStatus.AwaitingPickup ? ready : null, await settings.CurrentAsync(ct), days, now, ct);
+        return await LendAsync(reader!, standing!, title, copy, copy.Status == CopyStatus.AwaitingPickup ? ready : null, default, await settings.CurrentAsync(ct), days, now, ct);
     }
 
-    private async Task<Outcome> LendAsync(Reader reader, ReaderStanding standing, Title title, Copy copy, Hold? pickedUp, CirculationSettingsSnapshot current, int? days, DateTimeOffset now, CancellationToken ct)
+    private async Task<Outcome> LendAsync(Reader reader, ReaderStanding standing, Title title, Copy copy, Hold? pickedUp, OwnWaitingHold waiting, CirculationSettingsSnapshot current, int? days, DateTimeOffset now, CancellationToken ct)
     {
         var match = current.Rules.Resolve(reader.PatronGroupId, copy.LoanType);
         var period = days ?? match.Rule.LoanDays;
@@ -110,8 +173,12 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
                 .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
         }
         // A reader still waiting in the queue for this title is served now: their hold is done.
-        await db.Holds.Where(h => h.BookId == title.Id && h.UserId == reader.Id && h.Status == HoldStatus.Waiting)
-            .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+        // (No statement at all when the borrow has read that there is none: most borrows.)
+        if (!waiting.Known || waiting.Id is not null)
+        {
+            await db.Holds.Where(h => h.BookId == title.Id && h.UserId == reader.Id && h.Status == HoldStatus.Waiting)
+                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+        }
         await holds.SetStatusAsync(copy, CopyStatus.CheckedOut, now, ct);
         var loan = new Loan
         {

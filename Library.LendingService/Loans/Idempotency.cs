@@ -26,6 +26,11 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
         return await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
         {
             db.ChangeTracker.Clear();
+            // No SAVEPOINT / RELEASE around each SaveChanges (EF's default inside a transaction: two
+            // round trips per save): a failed save fails the whole use case, whose transaction is
+            // rolled back and retried from the start, never continued. Set per use (a pooled
+            // context is reset to the default when it goes back to the pool).
+            db.Database.AutoSavepointsEnabled = false;
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             var now = time.GetUtcNow();
             // The key was made just now, so on the first attempt no row can hold it: the look-up is

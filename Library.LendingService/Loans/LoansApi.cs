@@ -99,14 +99,21 @@ public static class LoansApi
             return forbidden;
         }
 
-        // Replicas first, outside the transaction (the one call to another service, if any).
-        if (!await replicas.EnsureTitleAsync(request.BookId!.Value, ct))
+        // One read outside the transaction: are the replicas here (else they are fetched, the one
+        // call to another service, if any), and is there anything to lend at all?
+        var glance = await desk.GlanceAsync(request.BookId!.Value, userId!.Value, ct);
+        if (!glance.TitleKnown && !await replicas.EnsureTitleAsync(request.BookId.Value, ct))
         {
             return Outcome.NotFound("book").ToProblem();
         }
-        if (!await replicas.EnsureReaderAsync(userId!.Value, ct))
+        if (!glance.ReaderKnown && !await replicas.EnsureReaderAsync(userId.Value, ct))
         {
             return Outcome.NotFound("reader").ToProblem();
+        }
+        if (glance.NothingToLend && idempotencyKey is null)
+        {
+            // Refused without a transaction or a lock (why that is the lock path's answer: the method's comment).
+            return (await desk.RefuseNothingToLendAsync(glance, userId.Value, time.DatabaseNow(), ct)).ToCreated<LoanResponse>();
         }
 
         var outcome = await idempotency.RunAsync(caller.UserId()!.Value, idempotencyKey, "borrow",
