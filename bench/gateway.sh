@@ -15,6 +15,8 @@
 # running gateway's environment, that build, port BENCH_BASEGW_PORT 8194) in front of the same
 # services, and measures both gateways' cached reads in turns (this, other, this, other); the
 # ratio is this / other, and each against the bare endpoint measured in between.
+# BENCH_AB_TURNS (2): turns of that A/B; more of them (shorter: BENCH_SECONDS) when the machine is
+# shared and one turn can be swamped by another process.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECONDS_EACH="${BENCH_SECONDS:-10}"
@@ -86,18 +88,19 @@ measure search-bare "search page: bare Kestrel endpoint" "$BARE$SEARCH" "$note, 
 measure search-service "search page: book service direct" "$S$SEARCH" "$note, one replica"
 
 if [[ -n "$B" ]]; then
-  bench_log "A/B of the gateway builds: 2 turns each, alternating, with the bare endpoint in between"
+  TURNS="${BENCH_AB_TURNS:-2}"
+  bench_log "A/B of the gateway builds: $TURNS turns each, alternating, with the bare endpoint in between"
   sum() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { print a + b }'; }
   for k in book search; do
     path="/api/books/$BOOK"; [[ $k == search ]] && path="$SEARCH"
     this=0 other=0 bare=0
-    for turn in 1 2; do
+    for turn in $(seq "$TURNS"); do
       measure "$k-ab-this-$turn" "$k: gateway, this build (turn $turn)" "$G$path" "$note, A/B"
       measure "$k-ab-bare-$turn" "$k: bare Kestrel endpoint (turn $turn)" "$BARE$path" "$note, A/B"
       measure "$k-ab-other-$turn" "$k: gateway, baseline build (turn $turn)" "$B$path" "$note, A/B"
       this="$(sum "$this" "${RPS[$k-ab-this-$turn]}")" other="$(sum "$other" "${RPS[$k-ab-other-$turn]}")" bare="$(sum "$bare" "${RPS[$k-ab-bare-$turn]}")"
     done
-    bench_row baseline "$k: gateway, this / baseline build" "$(ratio "$this" "$other")x" "" "" "req/s summed over 2 alternating turns; baseline: $BENCH_GATEWAY_BASELINE_DLL"
+    bench_row baseline "$k: gateway, this / baseline build" "$(ratio "$this" "$other")x" "" "" "req/s summed over $TURNS alternating turns; baseline: $BENCH_GATEWAY_BASELINE_DLL"
     bench_row baseline "$k: gateway, this build / bare" "$(ratio "$this" "$bare")x" "" "" "the same turns"
     bench_row baseline "$k: gateway, baseline build / bare" "$(ratio "$other" "$bare")x" "" "" "the same turns"
   done
