@@ -389,10 +389,12 @@ public sealed class CatalogAnswerStore : BackgroundService
     private static readonly Counter<long> Misses = Meter.CreateCounter<long>("library.gateway.catalog_cache.misses", description: "Catalog reads looked up and not found (or no longer valid)");
 
     private readonly object gate = new();
-    private readonly Dictionary<string, Entry> entries;
-    private readonly Dictionary<string, Entry>.AlternateLookup<ReadOnlySpan<char>> lookup;
+    // Read without the lock (every hit looks up both: a lock taken on every hit was contended on
+    // two oversubscribed cores, a preempted holder stalling every other reader); written under it.
+    private readonly ConcurrentDictionary<string, Entry> entries;
+    private readonly ConcurrentDictionary<string, Entry>.AlternateLookup<ReadOnlySpan<char>> lookup;
     private readonly LinkedList<string> byAge = new();
-    private readonly Dictionary<string, (long Sequence, long HeardAt)> stamps = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Sequence, long HeardAt)> stamps = new(StringComparer.Ordinal);
     private readonly IConnectionMultiplexer redis;
     private readonly CatalogOutputCacheOptions options;
     private readonly TimeProvider time;
@@ -449,19 +451,27 @@ public sealed class CatalogAnswerStore : BackgroundService
         }
     }
 
+    /// <summary>
+    /// Without the lock: a stamp heard while this runs may or may not be seen, as if the read had
+    /// come just before it; a writer's next read comes after its stamp was heard
+    /// (<see cref="WaitUntilHeardAsync"/>), and stamps are recorded before they count as heard.
+    /// </summary>
     public bool TryGet(ReadOnlySpan<char> key, [NotNullWhen(true)] out CatalogAnswer? answer)
     {
-        lock (gate)
+        if (live && lookup.TryGetValue(key, out var stored, out var entry))
         {
-            if (live && lookup.TryGetValue(key, out var stored, out var entry))
+            if (entry.ExpiresAt > time.GetTimestamp() && IsCurrent(entry.Snapshot, entry.Dependencies) && live)
             {
-                if (entry.ExpiresAt > time.GetTimestamp() && IsCurrent(entry.Snapshot, entry.Dependencies))
+                Hits.Add(1);
+                answer = entry.Answer;
+                return true;
+            }
+            lock (gate)
+            {
+                if (entries.TryGetValue(stored, out var current) && ReferenceEquals(current, entry))
                 {
-                    Hits.Add(1);
-                    answer = entry.Answer;
-                    return true;
+                    Remove(stored, entry);
                 }
-                Remove(stored, entry);
             }
         }
         Misses.Add(1);
@@ -693,14 +703,14 @@ public sealed class CatalogAnswerStore : BackgroundService
             }
             foreach (var dependency in stamps.Where(s => s.Value.HeardAt < forget).Select(s => s.Key).ToList())
             {
-                stamps.Remove(dependency);
+                stamps.TryRemove(dependency, out _);
             }
         }
     }
 
     private void Remove(string key, Entry entry)
     {
-        entries.Remove(key);
+        entries.TryRemove(key, out _);
         byAge.Remove(entry.Node);
         bytes -= entry.Size;
     }
