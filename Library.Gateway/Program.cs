@@ -30,6 +30,12 @@ builder.Services.AddPublicApiDocument();
 
 var app = builder.Build();
 
+// Anonymous catalog reads answered from memory come first: a hit skips routing, authentication
+// and everything below (it writes the headers they would have; CatalogOutputCache).
+app.UseCatalogOutputCache();
+app.UseRouting();
+app.UseAuthentication();
+app.UseAuthorization();
 app.UseConnectionCloseWhileStopping();
 app.UsePageHeaders();
 app.UseBodyLimit(maxBody, limits.MaxImportBytes);
@@ -38,7 +44,6 @@ app.UseTokenCheckAtTheDoor();
 app.UseLoginEmailForLimits();
 app.UseRateLimitHeaders();
 app.UseRateLimiter();
-app.UseOutputCache();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 // The whole public API in one document (shown first), and every service's own, fetched through

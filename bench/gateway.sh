@@ -12,9 +12,12 @@
 #   bench/gateway.sh   (BENCH_SECONDS=10, BENCH_CONNECTIONS=64; BENCH_USE_RUNNING=1: see bench/lib.sh)
 # Baseline ports: BENCH_BARE_PORT 8191, BENCH_HOP_PORT 8192; the second gateway BENCH_NOCACHE_PORT 8193.
 # A/B: BENCH_GATEWAY_BASELINE_DLL=<another build's Library.Gateway.dll> adds a third gateway (the
-# running gateway's environment, that build, port BENCH_BASEGW_PORT 8194) in front of the same
-# services, and measures both gateways' cached reads in turns (this, other, this, other); the
-# ratio is this / other, and each against the bare endpoint measured in between.
+# running gateway's environment, that build, port BENCH_BASEGW_PORT 8194) and a fourth (this
+# build, launched the same way, BENCH_THISGW_PORT 8195) in front of the same services, and
+# measures both gateways' cached reads in turns (this, bare, other, ...); the ratio is this /
+# other, and each against the bare endpoint measured in between.
+# BENCH_AB_TURNS (2): turns of that A/B; more of them (shorter: BENCH_SECONDS) when the machine is
+# shared and one turn can be swamped by another process.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECONDS_EACH="${BENCH_SECONDS:-10}"
@@ -54,14 +57,25 @@ mapfile -d '' GW_CMD <"/proc/$GW_PID/cmdline"
   OutputCache__Enabled=false "${GW_CMD[@]}") >"$OUT/gateway-nocache.log" 2>&1 &
 BENCH_CHILD_PIDS+=($!)
 N="http://127.0.0.1:$NOCACHE_PORT"
-BASEGW_PORT="${BENCH_BASEGW_PORT:-8194}" B=""
+BASEGW_PORT="${BENCH_BASEGW_PORT:-8194}" B="" T=""
 if [[ -n "${BENCH_GATEWAY_BASELINE_DLL:-}" ]]; then
+  # This build for the A/B: a side process launched as the baseline is (same environment, same
+  # session). The stack's own gateway runs in a session of its own (eng/processes.sh: setsid), so
+  # with the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) it shares
+  # the CPU with wrk and the side processes as one group among all the machine's sessions: on this
+  # shared machine it got 2-3x fewer requests through than the same build launched beside the
+  # baseline, whatever the build (bench/README.md, issue 15 goal 3).
+  THISGW_PORT="${BENCH_THISGW_PORT:-8195}"
+  (cd "$(readlink "/proc/$GW_PID/cwd")" && exec env -i "${GW_ENV[@]}" "ASPNETCORE_URLS=http://127.0.0.1:$THISGW_PORT" \
+    "${GW_CMD[@]}") >"$OUT/gateway-this.log" 2>&1 &
+  BENCH_CHILD_PIDS+=($!)
+  T="http://127.0.0.1:$THISGW_PORT"
   (cd "$(dirname "$BENCH_GATEWAY_BASELINE_DLL")" && exec env -i "${GW_ENV[@]}" "ASPNETCORE_URLS=http://127.0.0.1:$BASEGW_PORT" \
     dotnet "$BENCH_GATEWAY_BASELINE_DLL") >"$OUT/gateway-baseline.log" 2>&1 &
   BENCH_CHILD_PIDS+=($!)
   B="http://127.0.0.1:$BASEGW_PORT"
 fi
-for u in "$BARE/health" "$HOP/health" "$N/health" ${B:+"$B/health"}; do
+for u in "$BARE/health" "$HOP/health" "$N/health" ${B:+"$B/health"} ${T:+"$T/health"}; do
   for _ in $(seq 100); do curl -sf -m 1 "$u" >/dev/null && break; sleep 0.1; done
   curl -sf -m 1 "$u" >/dev/null || bench_die "baseline $u did not start (logs in $OUT)"
 done
@@ -86,18 +100,19 @@ measure search-bare "search page: bare Kestrel endpoint" "$BARE$SEARCH" "$note, 
 measure search-service "search page: book service direct" "$S$SEARCH" "$note, one replica"
 
 if [[ -n "$B" ]]; then
-  bench_log "A/B of the gateway builds: 2 turns each, alternating, with the bare endpoint in between"
+  TURNS="${BENCH_AB_TURNS:-2}"
+  bench_log "A/B of the gateway builds: $TURNS turns each, alternating, with the bare endpoint in between"
   sum() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { print a + b }'; }
   for k in book search; do
     path="/api/books/$BOOK"; [[ $k == search ]] && path="$SEARCH"
     this=0 other=0 bare=0
-    for turn in 1 2; do
-      measure "$k-ab-this-$turn" "$k: gateway, this build (turn $turn)" "$G$path" "$note, A/B"
+    for turn in $(seq "$TURNS"); do
+      measure "$k-ab-this-$turn" "$k: gateway, this build (turn $turn)" "$T$path" "$note, A/B, side process"
       measure "$k-ab-bare-$turn" "$k: bare Kestrel endpoint (turn $turn)" "$BARE$path" "$note, A/B"
       measure "$k-ab-other-$turn" "$k: gateway, baseline build (turn $turn)" "$B$path" "$note, A/B"
       this="$(sum "$this" "${RPS[$k-ab-this-$turn]}")" other="$(sum "$other" "${RPS[$k-ab-other-$turn]}")" bare="$(sum "$bare" "${RPS[$k-ab-bare-$turn]}")"
     done
-    bench_row baseline "$k: gateway, this / baseline build" "$(ratio "$this" "$other")x" "" "" "req/s summed over 2 alternating turns; baseline: $BENCH_GATEWAY_BASELINE_DLL"
+    bench_row baseline "$k: gateway, this / baseline build" "$(ratio "$this" "$other")x" "" "" "req/s summed over $TURNS alternating turns; baseline: $BENCH_GATEWAY_BASELINE_DLL"
     bench_row baseline "$k: gateway, this build / bare" "$(ratio "$this" "$bare")x" "" "" "the same turns"
     bench_row baseline "$k: gateway, baseline build / bare" "$(ratio "$other" "$bare")x" "" "" "the same turns"
   done

@@ -1,7 +1,10 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Library.ServiceDefaults;
-using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using StackExchange.Redis;
 using Yarp.ReverseProxy.Transforms;
@@ -11,21 +14,29 @@ namespace Library.Gateway.Routing;
 
 /// <summary>
 /// Anonymous catalog reads (books, a book, search pages, facets, authors, categories, a title's
-/// recommendations) answered at the door from ASP.NET Core's output cache, held in this
-/// replica's memory (<see cref="CatalogAnswerStore"/>): a hit costs no network round trip. It is
-/// kept exact by the catalog's per-entity invalidation (<see cref="CacheKeys"/>): the catalog
-/// sends each answer's snapshot and dependencies (<see cref="CacheKeys.AnswerHeader"/>, removed
-/// here), and every replica hears every stamp on the Redis channel at once. A stamp later than
-/// an entry's snapshot on one of its dependencies drops it; so a borrow of one title leaves
-/// other titles cached. A write's answer carries its stamp (<see cref="CacheKeys.InvalidatedHeader"/>):
-/// the replica that forwards it waits until it has heard that stamp, so the writer's next read
-/// is never older than the write. Without the channel (Redis down), nothing is served from the
-/// cache, and what was cached before is dropped: the stamps of the outage are never heard.
-/// Signed-in requests, non-200 answers, answers without terms and everything else are never cached.
+/// recommendations) answered at the door from this replica's memory (<see cref="CatalogAnswerStore"/>):
+/// a hit costs no network round trip. It is kept exact by the catalog's per-entity invalidation
+/// (<see cref="CacheKeys"/>): the catalog sends each answer's snapshot and dependencies
+/// (<see cref="CacheKeys.AnswerHeader"/>, removed here), and every replica hears every stamp on
+/// the Redis channel at once. A stamp later than an entry's snapshot on one of its dependencies
+/// drops it; so a borrow of one title leaves other titles cached. A write's answer carries its
+/// stamp (<see cref="CacheKeys.InvalidatedHeader"/>): the replica that forwards it waits until it
+/// has heard that stamp, so the writer's next read is never older than the write. Without the
+/// channel (Redis down), nothing is served from the cache, and what was cached before is dropped:
+/// the stamps of the outage are never heard. Signed-in requests, non-200 answers, answers without
+/// terms and everything else are never cached.
+/// <para>
+/// A hit is the gateway's hottest path, so it is served first in the pipeline, before routing,
+/// authentication and the middlewares a forwarded request needs (<see cref="UseCatalogOutputCache"/>):
+/// the answer is kept as its body and headers, ready to write; the hit still counts against the
+/// anonymous rate limit and carries every header a forwarded answer has (the RateLimit headers,
+/// the security headers, the request ID, <c>Age</c>). ASP.NET Core's output cache did the same
+/// through its key building, entry serialisation and a lookup dispatcher on every hit: with
+/// the rest of the pipeline, 0.2x of a bare Kestrel endpoint (bench/README.md, issue 15 goal 3).
+/// </para>
 /// </summary>
 public static class CatalogOutputCache
 {
-    public const string PolicyName = "catalog-reads";
     public const string SectionName = "OutputCache";
 
     public static IHostApplicationBuilder AddCatalogOutputCache(this IHostApplicationBuilder builder)
@@ -35,23 +46,27 @@ public static class CatalogOutputCache
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<CatalogAnswerStore>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CatalogAnswerStore>());
-        // Registered before AddOutputCache, which then keeps it instead of its own memory store.
-        builder.Services.AddSingleton<IOutputCacheStore>(sp => sp.GetRequiredService<CatalogAnswerStore>());
-        builder.Services.AddOutputCache(o =>
-        {
-            o.MaximumBodySize = options.MaximumBodyBytes;
-            o.AddPolicy(PolicyName, new CatalogReadPolicy(TimeSpan.FromSeconds(options.LifetimeSeconds), options.Enabled));
-        });
+        builder.Services.AddSingleton<CatalogAnswers>();
         builder.Services.AddSingleton<ITransformProvider, CatalogAnswerTransforms>();
         return builder;
     }
 
-    /// <summary>The catalog's terms for an answer, taken off the proxied response for the policy.</summary>
+    /// <summary>
+    /// First in the pipeline: a hit is answered here; everything else goes on (a catalog read
+    /// that may be kept is recorded on its way back).
+    /// </summary>
+    public static IApplicationBuilder UseCatalogOutputCache(this IApplicationBuilder app)
+    {
+        var answers = app.ApplicationServices.GetRequiredService<CatalogAnswers>();
+        return app.Use(next => context => answers.InvokeAsync(context, next));
+    }
+
+    /// <summary>The catalog's terms for an answer, taken off the proxied response.</summary>
     internal sealed record Terms(long Snapshot, string[] Dependencies);
 
     /// <summary>
     /// Every proxied answer loses the two catalog headers (they are for the gateway only); a
-    /// read's terms are kept for the policy, a write's stamp is waited for.
+    /// read's terms are kept for <see cref="CatalogAnswers"/>, a write's stamp is waited for.
     /// </summary>
     private sealed class CatalogAnswerTransforms(CatalogAnswerStore store) : ITransformProvider
     {
@@ -84,46 +99,260 @@ public static class CatalogOutputCache
             return true;
         }
     }
+}
 
-    private sealed class CatalogReadPolicy(TimeSpan lifetime, bool enabled) : IOutputCachePolicy
+/// <summary>
+/// One answer kept in memory: its body and the headers the catalog (and the proxy) gave it,
+/// without those that belong to one request (date, length, request ID, rate limits, security
+/// headers: written again on every hit), and when it was stored (for <c>Age</c>).
+/// </summary>
+public sealed record CatalogAnswer(byte[] Body, KeyValuePair<string, StringValues>[] Headers, long StoredAt);
+
+/// <summary>
+/// The door of the catalog cache (<see cref="CatalogOutputCache"/>): serves hits, records misses.
+/// </summary>
+public sealed class CatalogAnswers(
+    CatalogAnswerStore store,
+    CatalogOutputCacheOptions options,
+    RateLimitPolicies limits,
+    GracefulShutdown.ShutdownState shutdown,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time)
+{
+    /// <summary>Headers of one request or one connection, never kept with an answer.</summary>
+    private static readonly HashSet<string> PerRequest = new(StringComparer.OrdinalIgnoreCase)
     {
-        public ValueTask CacheRequestAsync(OutputCacheContext context, CancellationToken cancellation)
+        HeaderNames.Date, HeaderNames.Server, HeaderNames.ContentLength, HeaderNames.TransferEncoding,
+        HeaderNames.Connection, HeaderNames.KeepAlive, HeaderNames.Age, HeaderNames.SetCookie, HeaderNames.Trailer,
+        HeaderNames.XContentTypeOptions, HeaderNames.XFrameOptions, HeaderNames.ContentSecurityPolicy, "Referrer-Policy",
+        PageHeaders.RequestIdHeader, RateLimitHeaders.PolicyHeader, RateLimitHeaders.Header,
+        CacheKeys.AnswerHeader, CacheKeys.InvalidatedHeader,
+    };
+
+    /// <summary>Age values of the first minutes, so a hit allocates no string for it.</summary>
+    private static readonly string[] Ages = [.. Enumerable.Range(0, 600).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+
+    /// <summary>Misses being forwarded, by key: a second request for the same answer waits for the first (as the output cache's locking did).</summary>
+    private readonly ConcurrentDictionary<string, Task> filling = new(StringComparer.Ordinal);
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var request = context.Request;
+        if (!options.Enabled || !HttpMethods.IsGet(request.Method) || !store.IsLive || !IsCatalogRead(request))
         {
-            var request = context.HttpContext.Request;
-            if (!enabled
-                || !(HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
-                || request.Headers.ContainsKey(HeaderNames.Authorization)
-                || !context.HttpContext.RequestServices.GetRequiredService<CatalogAnswerStore>().IsLive)
+            await next(context);
+            return;
+        }
+        var waited = false;
+        while (true)
+        {
+            if (store.TryGet(request.Path, request.QueryString, out var answer))
             {
-                return ValueTask.CompletedTask;
+                if (await TryServeAsync(context, answer))
+                {
+                    return;
+                }
+                // Over the budget: the limiter's own 429 (with Retry-After), from the pipeline.
+                await next(context);
+                return;
             }
-            context.EnableOutputCaching = true;
-            context.AllowCacheLookup = true;
-            context.AllowCacheStorage = true;
-            context.AllowLocking = true;
-            context.ResponseExpirationTimeSpan = lifetime;
-            context.CacheVaryByRules.QueryKeys = "*";
-            return ValueTask.CompletedTask;
+            var key = CatalogAnswerStore.Key(request.Path, request.QueryString);
+            if (waited)
+            {
+                await ForwardAndKeepAsync(context, next, key);
+                return;
+            }
+            var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var running = filling.GetOrAdd(key, mine.Task);
+            if (running == mine.Task)
+            {
+                try
+                {
+                    await ForwardAndKeepAsync(context, next, key);
+                }
+                finally
+                {
+                    filling.TryRemove(new KeyValuePair<string, Task>(key, mine.Task));
+                    mine.TrySetResult();
+                }
+                return;
+            }
+            await running.WaitAsync(context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            context.RequestAborted.ThrowIfCancellationRequested();
+            waited = true;
+        }
+    }
+
+    /// <summary>
+    /// Anonymous GETs of the book service's paths only (the routes of <see cref="ApiRoutes.Table"/>
+    /// that go to it; a title's copies are the lending service's), without a token, a body or a
+    /// condition (If-None-Match and the like are the service's to answer).
+    /// </summary>
+    private static bool IsCatalogRead(HttpRequest request)
+    {
+        var headers = request.Headers;
+        if (headers.ContainsKey(HeaderNames.Authorization) || request.ContentLength > 0 || headers.ContainsKey(HeaderNames.TransferEncoding)
+            || headers.ContainsKey(HeaderNames.IfNoneMatch) || headers.ContainsKey(HeaderNames.IfModifiedSince))
+        {
+            return false;
+        }
+        var path = request.Path.Value.AsSpan();
+        if (Under(path, "/api/books", out var rest))
+        {
+            // /api/books/{bookId}/copies[/...] is the lending service's.
+            if (rest.Length > 1)
+            {
+                var slash = rest[1..].IndexOf('/');
+                if (slash >= 0 && Under(rest[(slash + 1)..], "/copies", out _))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return Under(path, "/api/authors", out _) || Under(path, "/api/categories", out _) || Under(path, "/api/recommendations", out _);
+
+        static bool Under(ReadOnlySpan<char> path, string prefix, out ReadOnlySpan<char> rest)
+        {
+            rest = default;
+            if (!path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) || (path.Length > prefix.Length && path[prefix.Length] != '/'))
+            {
+                return false;
+            }
+            rest = path[prefix.Length..];
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A hit: counted against the client's anonymous budget like any request (false when over
+    /// it), then written whole with the headers every answer of the gateway has.
+    /// </summary>
+    private async ValueTask<bool> TryServeAsync(HttpContext context, CatalogAnswer answer)
+    {
+        using (var lease = limits.Identity.AttemptAcquire(context))
+        {
+            if (!lease.IsAcquired)
+            {
+                return false;
+            }
+        }
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        var headers = response.Headers;
+        foreach (var (name, value) in answer.Headers)
+        {
+            headers[name] = value;
+        }
+        headers.ContentLength = answer.Body.Length;
+        var age = (time.GetTimestamp() - answer.StoredAt) / time.TimestampFrequency;
+        headers.Age = age < Ages.Length ? Ages[age] : age.ToString(CultureInfo.InvariantCulture);
+        RateLimitHeaders.Write(context, limits);
+        PageHeaders.Write(context, PageHeaders.RequestId(context));
+        if (context.Request.Protocol is "HTTP/1.1" or "HTTP/1.0" && (shutdown.Stopping || lifetime.ApplicationStopping.IsCancellationRequested))
+        {
+            headers.Connection = "close";
+        }
+        await response.BodyWriter.WriteAsync(answer.Body, context.RequestAborted);
+        return true;
+    }
+
+    /// <summary>
+    /// A miss goes the whole way (limits, token check, proxy); its body is copied as it is
+    /// written, and kept if the catalog gave it terms, it is a 200 without cookies and it is
+    /// within <see cref="CatalogOutputCacheOptions.MaximumBodyBytes"/>.
+    /// </summary>
+    private async Task ForwardAndKeepAsync(HttpContext context, RequestDelegate next, string key)
+    {
+        var response = context.Response;
+        var original = response.Body;
+        using var copy = new CopyingStream(original, options.MaximumBodyBytes);
+        response.Body = copy;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            response.Body = original;
+        }
+        if (response.StatusCode != StatusCodes.Status200OK || copy.Overflowed || context.RequestAborted.IsCancellationRequested
+            || response.Headers.ContainsKey(HeaderNames.SetCookie) || context.Features.Get<CatalogOutputCache.Terms>() is not { } terms
+            || (response.ContentLength is { } length && length != copy.Length))
+        {
+            return;
+        }
+        var kept = new List<KeyValuePair<string, StringValues>>();
+        foreach (var header in response.Headers)
+        {
+            if (!PerRequest.Contains(header.Key))
+            {
+                kept.Add(header);
+            }
+        }
+        store.Set(key, new CatalogAnswer(copy.ToArray(), [.. kept], time.GetTimestamp()), terms.Snapshot, terms.Dependencies,
+            TimeSpan.FromSeconds(options.LifetimeSeconds));
+    }
+
+    /// <summary>Writes through to the response, keeping a copy of what was written up to a limit.</summary>
+    private sealed class CopyingStream(Stream inner, long limit) : Stream
+    {
+        private readonly MemoryStream copy = new();
+
+        public bool Overflowed { get; private set; }
+
+        public override long Length => copy.Length;
+
+        public byte[] ToArray() => copy.ToArray();
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            Keep(buffer.AsSpan(offset, count));
         }
 
-        public ValueTask ServeFromCacheAsync(OutputCacheContext context, CancellationToken cancellation) => ValueTask.CompletedTask;
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public ValueTask ServeResponseAsync(OutputCacheContext context, CancellationToken cancellation)
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var response = context.HttpContext.Response;
-            if (response.StatusCode != StatusCodes.Status200OK || response.Headers.ContainsKey(HeaderNames.SetCookie)
-                || context.HttpContext.Features.Get<Terms>() is not { } terms)
+            await inner.WriteAsync(buffer, cancellationToken);
+            Keep(buffer.Span);
+        }
+
+        private void Keep(ReadOnlySpan<byte> bytes)
+        {
+            if (Overflowed)
             {
-                context.AllowCacheStorage = false;
-                return ValueTask.CompletedTask;
+                return;
             }
-            // The store reads the terms back from the tags.
-            context.Tags.Add(CatalogAnswerStore.SnapshotTag(terms.Snapshot));
-            foreach (var dependency in terms.Dependencies)
+            if (copy.Length + bytes.Length > limit)
             {
-                context.Tags.Add(dependency);
+                Overflowed = true;
+                copy.SetLength(0);
+                return;
             }
-            return ValueTask.CompletedTask;
+            copy.Write(bytes);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                copy.Dispose();
+            }
+            base.Dispose(disposing);
         }
     }
 }
@@ -146,24 +375,26 @@ public sealed class CatalogOutputCacheOptions
 }
 
 /// <summary>
-/// The gateway's output cache store: entries in this process's memory, each with the catalog's
-/// snapshot and dependencies (from its tags), and the stamps heard on the invalidation channel.
+/// The gateway's catalog cache: answers in this process's memory, each with the catalog's
+/// snapshot and dependencies, and the stamps heard on the invalidation channel.
 /// An entry is served while it is live and none of its dependencies has a stamp later than its
 /// snapshot; one is not stored if that is already so, or if its snapshot predates the moment the
 /// channel was (re)joined (a stamp before it may have been missed). Stamps are forgotten once no
 /// entry stored before them can still be alive.
 /// </summary>
-public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
+public sealed class CatalogAnswerStore : BackgroundService
 {
-    private const string SnapshotPrefix = "s:";
     private static readonly Meter Meter = new("Library.Gateway.CatalogCache");
     private static readonly Counter<long> Hits = Meter.CreateCounter<long>("library.gateway.catalog_cache.hits", description: "Catalog reads answered from the gateway's memory");
     private static readonly Counter<long> Misses = Meter.CreateCounter<long>("library.gateway.catalog_cache.misses", description: "Catalog reads looked up and not found (or no longer valid)");
 
     private readonly object gate = new();
-    private readonly Dictionary<string, Entry> entries = new(StringComparer.Ordinal);
+    // Read without the lock (every hit looks up both: a lock taken on every hit was contended on
+    // two oversubscribed cores, a preempted holder stalling every other reader); written under it.
+    private readonly ConcurrentDictionary<string, Entry> entries;
+    private readonly ConcurrentDictionary<string, Entry>.AlternateLookup<ReadOnlySpan<char>> lookup;
     private readonly LinkedList<string> byAge = new();
-    private readonly Dictionary<string, (long Sequence, long HeardAt)> stamps = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Sequence, long HeardAt)> stamps = new(StringComparer.Ordinal);
     private readonly IConnectionMultiplexer redis;
     private readonly CatalogOutputCacheOptions options;
     private readonly TimeProvider time;
@@ -179,6 +410,8 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
 
     public CatalogAnswerStore(IConnectionMultiplexer redis, CatalogOutputCacheOptions options, IConfiguration configuration, TimeProvider time, ILogger<CatalogAnswerStore> logger)
     {
+        entries = new(StringComparer.Ordinal);
+        lookup = entries.GetAlternateLookup<ReadOnlySpan<char>>();
         this.redis = redis;
         this.options = options;
         this.time = time;
@@ -192,66 +425,90 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
     /// <summary>True while the channel is heard: only then is anything served or stored.</summary>
     public bool IsLive => live;
 
-    internal static string SnapshotTag(long snapshot) => SnapshotPrefix + snapshot.ToString(CultureInfo.InvariantCulture);
+    /// <summary>The key of an answer: its path and query, as the proxy forwards them (the host is not forwarded, so it is not part of it).</summary>
+    public static string Key(PathString path, QueryString query) => string.Concat(path.Value, query.Value);
 
-    public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
+    /// <summary>The answer kept for a path and query, if it is still current (no string is made for the key).</summary>
+    public bool TryGet(PathString path, QueryString query, [NotNullWhen(true)] out CatalogAnswer? answer)
     {
-        lock (gate)
+        var p = path.Value.AsSpan();
+        var q = query.Value.AsSpan();
+        var length = p.Length + q.Length;
+        var rented = length > 512 ? ArrayPool<char>.Shared.Rent(length) : null;
+        var buffer = rented is null ? stackalloc char[512] : rented;
+        p.CopyTo(buffer);
+        q.CopyTo(buffer[p.Length..]);
+        try
         {
-            if (live && entries.TryGetValue(key, out var entry))
+            return TryGet(buffer[..length], out answer);
+        }
+        finally
+        {
+            if (rented is not null)
             {
-                if (entry.ExpiresAt > time.GetTimestamp() && IsCurrent(entry.Snapshot, entry.Dependencies))
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Without the lock: a stamp heard while this runs may or may not be seen, as if the read had
+    /// come just before it; a writer's next read comes after its stamp was heard
+    /// (<see cref="WaitUntilHeardAsync"/>), and stamps are recorded before they count as heard.
+    /// </summary>
+    public bool TryGet(ReadOnlySpan<char> key, [NotNullWhen(true)] out CatalogAnswer? answer)
+    {
+        if (live && lookup.TryGetValue(key, out var stored, out var entry))
+        {
+            if (entry.ExpiresAt > time.GetTimestamp() && IsCurrent(entry.Snapshot, entry.Dependencies) && live)
+            {
+                Hits.Add(1);
+                answer = entry.Answer;
+                return true;
+            }
+            lock (gate)
+            {
+                if (entries.TryGetValue(stored, out var current) && ReferenceEquals(current, entry))
                 {
-                    Hits.Add(1);
-                    return ValueTask.FromResult<byte[]?>(entry.Value);
+                    Remove(stored, entry);
                 }
-                Remove(key, entry);
             }
         }
         Misses.Add(1);
-        return ValueTask.FromResult<byte[]?>(null);
+        answer = null;
+        return false;
     }
 
-    public ValueTask SetAsync(string key, byte[] value, string[]? tags, TimeSpan validFor, CancellationToken cancellationToken)
+    /// <summary>
+    /// Keeps an answer the catalog computed from the given snapshot with the given dependencies,
+    /// unless a stamp later than the snapshot has been heard on one of them already, or the
+    /// snapshot predates the moment the channel was joined.
+    /// </summary>
+    public void Set(string key, CatalogAnswer answer, long snapshot, string[] dependencies, TimeSpan validFor)
     {
-        long? snapshot = null;
-        var dependencies = new List<string>();
-        foreach (var tag in tags ?? [])
+        var size = Footprint(key, answer, dependencies);
+        if (size > options.MaximumCacheBytes)
         {
-            if (tag.StartsWith(SnapshotPrefix, StringComparison.Ordinal) && long.TryParse(tag.AsSpan(SnapshotPrefix.Length), CultureInfo.InvariantCulture, out var s))
-            {
-                snapshot = s;
-            }
-            else
-            {
-                dependencies.Add(tag);
-            }
-        }
-        var deps = dependencies.ToArray();
-        var size = Footprint(key, value, deps);
-        if (snapshot is null || size > options.MaximumCacheBytes)
-        {
-            return ValueTask.CompletedTask;
+            return;
         }
         lock (gate)
         {
-            if (!live || snapshot < floor || !IsCurrent(snapshot.Value, deps))
+            if (!live || snapshot < floor || !IsCurrent(snapshot, dependencies))
             {
-                return ValueTask.CompletedTask;
+                return;
             }
             if (entries.TryGetValue(key, out var old))
             {
                 Remove(key, old);
             }
             var node = byAge.AddLast(key);
-            entries[key] = new Entry(value, snapshot.Value, deps, time.GetTimestamp() + (long)(validFor.TotalSeconds * time.TimestampFrequency), node, size);
+            entries[key] = new Entry(answer, snapshot, dependencies, time.GetTimestamp() + (long)(validFor.TotalSeconds * time.TimestampFrequency), node, size);
             bytes += size;
             while (bytes > options.MaximumCacheBytes && byAge.First is { } oldest)
             {
                 Remove(oldest.Value, entries[oldest.Value]);
             }
         }
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Entries held now and the bytes they are counted for (for the tests and the bound's check).</summary>
@@ -265,14 +522,23 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
 
     /// <summary>
     /// What an entry costs this process: its body, its key (the path and query, as long as a client
-    /// makes it) and its terms as UTF-16 strings, and the objects that hold them (entry, list node,
-    /// dictionary slot, arrays: about 200 bytes on x64). Counting bodies alone let a flood of
-    /// distinct searches with long query strings and tiny answers grow the store without bound.
+    /// makes it), its headers and its terms as UTF-16 strings, and the objects that hold them
+    /// (entry, answer, list node, dictionary slot, arrays: about 200 bytes on x64). Counting bodies
+    /// alone let a flood of distinct searches with long query strings and tiny answers grow the
+    /// store without bound.
     /// </summary>
-    public static long Footprint(string key, byte[] value, string[] dependencies)
+    public static long Footprint(string key, CatalogAnswer answer, string[] dependencies)
     {
         const int PerObject = 200, PerString = 24;
-        long size = PerObject + value.Length + PerString + 2L * key.Length;
+        long size = PerObject + answer.Body.Length + PerString + 2L * key.Length;
+        foreach (var (name, values) in answer.Headers)
+        {
+            size += PerString + 2L * name.Length + 16;
+            foreach (var value in values)
+            {
+                size += PerString + 2L * (value?.Length ?? 0);
+            }
+        }
         foreach (var dependency in dependencies)
         {
             size += PerString + 2L * dependency.Length + 8;
@@ -281,8 +547,6 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
     }
 
     /// <summary>Tags are terms here, not groups to evict: nothing evicts by tag.</summary>
-    public ValueTask EvictByTagAsync(string tag, CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
     /// <summary>
     /// Until this replica has heard the stamp a write's answer names (the channel delivers in
     /// order), or a second; then, if it has not, it drops everything rather than serve older data.
@@ -439,14 +703,14 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
             }
             foreach (var dependency in stamps.Where(s => s.Value.HeardAt < forget).Select(s => s.Key).ToList())
             {
-                stamps.Remove(dependency);
+                stamps.TryRemove(dependency, out _);
             }
         }
     }
 
     private void Remove(string key, Entry entry)
     {
-        entries.Remove(key);
+        entries.TryRemove(key, out _);
         byAge.Remove(entry.Node);
         bytes -= entry.Size;
     }
@@ -458,5 +722,5 @@ public sealed class CatalogAnswerStore : BackgroundService, IOutputCacheStore
         bytes = 0;
     }
 
-    private sealed record Entry(byte[] Value, long Snapshot, string[] Dependencies, long ExpiresAt, LinkedListNode<string> Node, long Size);
+    private sealed record Entry(CatalogAnswer Answer, long Snapshot, string[] Dependencies, long ExpiresAt, LinkedListNode<string> Node, long Size);
 }

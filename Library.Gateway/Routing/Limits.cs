@@ -135,20 +135,32 @@ public sealed class RateLimitPolicies
     public RateLimitPolicies(LimitOptions limits)
     {
         Limits = limits;
+        // One factory per quota, made once: a partition look-up allocates no closure.
+        var user = PerMinute(limits.UserPerMinute);
+        var anonymous = PerMinute(limits.AnonymousPerMinute);
+        var loginIp = PerMinute(limits.LoginPerIpPerMinute);
+        var login = PerMinute(limits.LoginPerMinute);
+        var register = PerMinute(limits.RegisterPerMinute);
         Identity = PartitionedRateLimiter.Create<HttpContext, string>(context => context.User.FindFirstValue("sub") is { } sub
-            ? PerMinute("user:" + sub, limits.UserPerMinute)
-            : PerMinute("ip:" + Ip(context), limits.AnonymousPerMinute));
+            ? RateLimitPartition.Get("user:" + sub, user)
+            : RateLimitPartition.Get("ip:" + Ip(context), anonymous));
         LoginPerIp = PartitionedRateLimiter.Create<HttpContext, string>(context => IsLogin(context)
-            ? PerMinute("login-ip:" + Ip(context), limits.LoginPerIpPerMinute)
+            ? RateLimitPartition.Get("login-ip:" + Ip(context), loginIp)
             : RateLimitPartition.GetNoLimiter("none"));
         Login = PartitionedRateLimiter.Create<HttpContext, string>(context => IsLogin(context)
-            ? PerMinute($"login:{Ip(context)}:{context.Items[EmailItem] as string}", limits.LoginPerMinute)
+            ? RateLimitPartition.Get($"login:{Ip(context)}:{context.Items[EmailItem] as string}", login)
             : RateLimitPartition.GetNoLimiter("none"));
         Register = PartitionedRateLimiter.Create<HttpContext, string>(context => IsRegister(context)
-            ? PerMinute("register:" + Ip(context), limits.RegisterPerMinute)
+            ? RateLimitPartition.Get("register:" + Ip(context), register)
             : RateLimitPartition.GetNoLimiter("none"));
         Chained = PartitionedRateLimiter.CreateChained(Identity, LoginPerIp, Login, Register);
+        var window = (int)Window.TotalSeconds;
+        userItem = string.Create(CultureInfo.InvariantCulture, $"\"user\";q={limits.UserPerMinute};w={window}");
+        anonymousItem = string.Create(CultureInfo.InvariantCulture, $"\"anonymous\";q={limits.AnonymousPerMinute};w={window}");
     }
+
+    private readonly string userItem;
+    private readonly string anonymousItem;
 
     public LimitOptions Limits { get; }
     public PartitionedRateLimiter<HttpContext> Identity { get; }
@@ -160,7 +172,7 @@ public sealed class RateLimitPolicies
     /// <summary>The policies a request counts against: name, quota per window, its limiter.</summary>
     public IEnumerable<(string Name, int Quota, PartitionedRateLimiter<HttpContext> Limiter)> For(HttpContext context)
     {
-        yield return context.User.FindFirstValue("sub") is not null ? ("user", Limits.UserPerMinute, Identity) : ("anonymous", Limits.AnonymousPerMinute, Identity);
+        yield return IdentityPolicy(context);
         if (IsLogin(context))
         {
             yield return ("login-ip", Limits.LoginPerIpPerMinute, LoginPerIp);
@@ -172,22 +184,35 @@ public sealed class RateLimitPolicies
         }
     }
 
-    private static bool IsLogin(HttpContext context) => IsPath(context, "/api/auth/login", "/api/auth/refresh");
+    /// <summary>The policy every request counts against: its user's, or its IP's when anonymous.</summary>
+    public (string Name, int Quota, PartitionedRateLimiter<HttpContext> Limiter) IdentityPolicy(HttpContext context) =>
+        context.User.FindFirstValue("sub") is not null ? ("user", Limits.UserPerMinute, Identity) : ("anonymous", Limits.AnonymousPerMinute, Identity);
+
+    /// <summary>True when a request counts against more than its identity's policy (log-in, refresh, registration).</summary>
+    public bool HasOwnPolicies(HttpContext context) => IsLogin(context) || IsRegister(context);
+
+    /// <summary>The <c>RateLimit-Policy</c> item of the identity policy (made once).</summary>
+    public string PolicyItem(string name) => name == "user" ? userItem : anonymousItem;
+
+    private static bool IsLogin(HttpContext context) => IsPath(context, "/api/auth/login") || IsPath(context, "/api/auth/refresh");
 
     private static bool IsRegister(HttpContext context) => IsPath(context, "/api/auth/register");
 
-    private static RateLimitPartition<string> PerMinute(string key, int permits) =>
-        RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = permits,
-            Window = Window,
-            SegmentsPerWindow = Segments,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
+    /// <summary>
+    /// As <c>RateLimitPartition.GetSlidingWindowLimiter</c> makes them: the partitioned limiter's
+    /// one timer replenishes every partition (no timer per limiter).
+    /// </summary>
+    private static Func<string, RateLimiter> PerMinute(int permits) => _ => new SlidingWindowRateLimiter(new SlidingWindowRateLimiterOptions
+    {
+        PermitLimit = permits,
+        Window = Window,
+        SegmentsPerWindow = Segments,
+        QueueLimit = 0,
+        AutoReplenishment = false,
+    });
 
-    private static bool IsPath(HttpContext context, params string[] paths) =>
-        paths.Any(p => context.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase));
+    private static bool IsPath(HttpContext context, string path) =>
+        context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase);
 
     private static string Ip(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 }

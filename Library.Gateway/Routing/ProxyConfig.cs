@@ -39,8 +39,6 @@ public static class ProxyConfig
             RouteId = $"{entry.Service}-{i}",
             ClusterId = entry.Service,
             Match = new RouteMatch { Path = entry.Prefix + "/{**rest}" },
-            // Anonymous GETs of the catalog may be answered at the door (CatalogOutputCache).
-            OutputCachePolicy = entry.Service == ApiRoutes.BookService ? CatalogOutputCache.PolicyName : null,
         }).ToList();
         routes.Add(new RouteConfig
         {

@@ -17,27 +17,54 @@ public static class RateLimitHeaders
     public const string Header = "RateLimit";
 
     /// <summary>Before <c>UseRateLimiter</c>: the headers are written as the answer starts, after the request was counted.</summary>
-    public static IApplicationBuilder UseRateLimitHeaders(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    public static IApplicationBuilder UseRateLimitHeaders(this IApplicationBuilder app)
     {
-        var policies = context.RequestServices.GetRequiredService<RateLimitPolicies>();
-        context.Response.OnStarting(() =>
+        var policies = app.ApplicationServices.GetRequiredService<RateLimitPolicies>();
+        return app.Use((context, next) =>
         {
-            var policy = new StringBuilder();
-            var state = new StringBuilder();
-            var window = (int)RateLimitPolicies.Window.TotalSeconds;
-            var reset = window / RateLimitPolicies.Segments;
+            context.Response.OnStarting(static state =>
+            {
+                var (context, policies) = ((HttpContext, RateLimitPolicies))state;
+                Write(context, policies);
+                return Task.CompletedTask;
+            }, (context, policies));
+            return next(context);
+        });
+    }
+
+    /// <summary>
+    /// The two headers for the policies a request counts against (after it was counted; also on
+    /// the catalog cache's hits: <see cref="CatalogAnswers"/>). The one-policy case, every request
+    /// but log-in and registration, is written without builders.
+    /// </summary>
+    public static void Write(HttpContext context, RateLimitPolicies policies)
+    {
+        var window = (int)RateLimitPolicies.Window.TotalSeconds;
+        var reset = window / RateLimitPolicies.Segments;
+        string policy, state;
+        if (!policies.HasOwnPolicies(context))
+        {
+            var (name, quota, limiter) = policies.IdentityPolicy(context);
+            var left = limiter.GetStatistics(context)?.CurrentAvailablePermits ?? quota;
+            policy = policies.PolicyItem(name);
+            state = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";r={Math.Clamp(left, 0, quota)};t={reset}");
+        }
+        else
+        {
+            var policyList = new StringBuilder();
+            var stateList = new StringBuilder();
             foreach (var (name, quota, limiter) in policies.For(context))
             {
                 var left = limiter.GetStatistics(context)?.CurrentAvailablePermits ?? quota;
-                Append(policy, $"\"{name}\";q={quota};w={window}");
-                Append(state, $"\"{name}\";r={Math.Clamp(left, 0, quota)};t={reset}");
+                Append(policyList, $"\"{name}\";q={quota};w={window}");
+                Append(stateList, $"\"{name}\";r={Math.Clamp(left, 0, quota)};t={reset}");
             }
-            context.Response.Headers[PolicyHeader] = policy.ToString();
-            context.Response.Headers[Header] = state.ToString();
-            return Task.CompletedTask;
-        });
-        await next(context);
-    });
+            policy = policyList.ToString();
+            state = stateList.ToString();
+        }
+        context.Response.Headers[PolicyHeader] = policy;
+        context.Response.Headers[Header] = state;
+    }
 
     private static void Append(StringBuilder list, string item)
     {

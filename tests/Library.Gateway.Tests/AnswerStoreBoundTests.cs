@@ -9,7 +9,7 @@ namespace Library.Gateway.Tests;
 /// <summary>
 /// The gateway's in-memory answer store stays within <c>OutputCache:MaximumCacheBytes</c> however
 /// the entries are shaped: big bodies, or (what a client controls) many distinct long query
-/// strings with tiny answers. A live store on the test Redis, entries put in as the output cache does.
+/// strings with tiny answers. A live store on the test Redis, entries put in as the gateway does.
 /// </summary>
 public sealed class AnswerStoreBoundTests
 {
@@ -18,22 +18,22 @@ public sealed class AnswerStoreBoundTests
     {
         const long limit = 256 * 1024;
         var (store, redis) = await LiveStoreAsync(limit);
-        await using var _ = redis;
+        await using var connection = redis;
         try
         {
             var body = new byte[16];
             var padding = new string('x', 4000);
             for (var i = 0; i < 2_000; i++)
             {
-                await store.SetAsync($"GET/api/books?q={padding}{i}", body, ["s:0", "book:1"], TimeSpan.FromMinutes(1), CancellationToken.None);
+                store.Set($"/api/books?q={padding}{i}", Answer(body), 0, ["book:1"], TimeSpan.FromMinutes(1));
             }
             var (entries, bytes) = store.Usage();
             Assert.InRange(bytes, 1, limit);
             // Each key is about 8 KB as a string: a bound on bodies alone would have kept all 2,000 (16 MB).
             Assert.InRange(entries, 1, (int)(limit / (2 * padding.Length)));
             // The newest are the ones kept, and they are served.
-            Assert.NotNull(await store.GetAsync($"GET/api/books?q={padding}1999", CancellationToken.None));
-            Assert.Null(await store.GetAsync($"GET/api/books?q={padding}0", CancellationToken.None));
+            Assert.True(store.TryGet($"/api/books?q={padding}1999", out CatalogAnswer? _));
+            Assert.False(store.TryGet($"/api/books?q={padding}0", out CatalogAnswer? _));
         }
         finally
         {
@@ -46,18 +46,18 @@ public sealed class AnswerStoreBoundTests
     {
         const long limit = 256 * 1024;
         var (store, redis) = await LiveStoreAsync(limit);
-        await using var _ = redis;
+        await using var connection = redis;
         try
         {
             for (var i = 0; i < 20; i++)
             {
-                await store.SetAsync($"GET/api/books/{i}", new byte[50_000], ["s:0"], TimeSpan.FromMinutes(1), CancellationToken.None);
+                store.Set($"/api/books/{i}", Answer(new byte[50_000]), 0, [], TimeSpan.FromMinutes(1));
             }
             var (entries, bytes) = store.Usage();
             Assert.InRange(bytes, 1, limit);
             Assert.Equal(5, entries);
-            await store.SetAsync("GET/api/books/huge", new byte[limit], ["s:0"], TimeSpan.FromMinutes(1), CancellationToken.None);
-            Assert.Null(await store.GetAsync("GET/api/books/huge", CancellationToken.None));
+            store.Set("/api/books/huge", Answer(new byte[limit]), 0, [], TimeSpan.FromMinutes(1));
+            Assert.False(store.TryGet("/api/books/huge", out CatalogAnswer? _));
             Assert.Equal((5, bytes), store.Usage());
         }
         finally
@@ -65,6 +65,9 @@ public sealed class AnswerStoreBoundTests
             await store.StopAsync(CancellationToken.None);
         }
     }
+
+    private static CatalogAnswer Answer(byte[] body) =>
+        new(body, [new("Content-Type", "application/json; charset=utf-8")], TimeProvider.System.GetTimestamp());
 
     private static async Task<(CatalogAnswerStore Store, ConnectionMultiplexer Redis)> LiveStoreAsync(long limit)
     {

@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Library.Contracts.Events;
+using Library.Gateway.Routing;
 using Library.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using BookServiceProgram = BookService::Program;
@@ -156,6 +157,59 @@ public sealed class OutputCacheTests(OutputCacheFixture fixture) : IClassFixture
         {
             Assert.Equal(2, (await ReadAsync(anonymous, $"/api/books/{id}")).Body.GetProperty("availableCopies").GetInt32());
         }
+        Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
+    }
+
+    /// <summary>
+    /// A hit is answered before routing and the pipeline's middlewares (CatalogAnswers): it must
+    /// still count against the anonymous budget and carry every header a forwarded answer has.
+    /// </summary>
+    [Fact]
+    public async Task A_hit_counts_against_the_anonymous_budget_and_has_the_headers_of_a_forwarded_answer()
+    {
+        await fixture.GatewayRedisConnectedAsync();
+        var (id, _) = await NewBookAsync("Door Counted Hit", copies: 1);
+        using var anonymous = fixture.Client();
+        using var forwarded = await anonymous.GetAsync($"/api/books/{id}", Ct);
+        Assert.Null(forwarded.Headers.Age);
+        using var hit = await anonymous.GetAsync($"/api/books/{id}", Ct);
+        using var next = await anonymous.GetAsync($"/api/books/{id}", Ct);
+        Assert.NotNull(hit.Headers.Age);
+        Assert.NotNull(next.Headers.Age);
+
+        static string[] Names(HttpResponseMessage r) =>
+            [.. r.Headers.Concat(r.Content.Headers).Select(h => h.Key.ToLowerInvariant()).Where(n => n is not ("age" or "date" or "server" or "content-length" or "transfer-encoding")).Order()];
+        Assert.Equal(Names(forwarded), Names(hit));
+        foreach (var header in new[] { "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy", "ETag" })
+        {
+            Assert.Equal(forwarded.Headers.GetValues(header), hit.Headers.GetValues(header));
+        }
+        Assert.Equal(forwarded.Content.Headers.ContentType, hit.Content.Headers.ContentType);
+        Assert.Equal(await forwarded.Content.ReadAsStringAsync(Ct), await hit.Content.ReadAsStringAsync(Ct));
+
+        // The same policy, and one permit less on each answer: hits are counted like any request.
+        Assert.Equal(forwarded.Headers.GetValues(RateLimitHeaders.PolicyHeader), hit.Headers.GetValues(RateLimitHeaders.PolicyHeader));
+        static int Left(HttpResponseMessage r) =>
+            int.Parse(System.Text.RegularExpressions.Regex.Match(r.Headers.GetValues(RateLimitHeaders.Header).Single(), "r=([0-9]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(Left(forwarded) - 1, Left(hit));
+        Assert.Equal(Left(hit) - 1, Left(next));
+
+        // The client's request ID is kept on a hit, as on a forwarded answer.
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/books/{id}");
+        request.Headers.Add("X-Request-Id", "door-hit-1");
+        using var tagged = await anonymous.SendAsync(request, Ct);
+        Assert.NotNull(tagged.Headers.Age);
+        Assert.Equal("door-hit-1", tagged.Headers.GetValues("X-Request-Id").Single());
+    }
+
+    [Fact]
+    public async Task Many_readers_of_an_answer_not_yet_kept_all_get_it()
+    {
+        await fixture.GatewayRedisConnectedAsync();
+        var (id, _) = await NewBookAsync("Door Many Readers", copies: 4);
+        using var anonymous = fixture.Client();
+        var reads = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => ReadAsync(anonymous, $"/api/books/{id}")));
+        Assert.All(reads, r => Assert.Equal(4, r.Body.GetProperty("availableCopies").GetInt32()));
         Assert.True((await ReadAsync(anonymous, $"/api/books/{id}")).FromCache);
     }
 
