@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Catalog reads and what the gateway adds to them (bench/run.sh scenarios 1 and 2), in one run:
 # the same wrk (BENCH_CONNECTIONS connections, warm cache) on a book by ID and a search page
-#   - through the gateway (the real path: anonymous reads answered from its output cache in Redis);
+#   - through the gateway (the real path: anonymous reads answered first in its pipeline from its own memory);
 #   - through the same gateway with its output cache off (a second gateway process: the running
 #     gateway's own environment and command line, another port, OutputCache__Enabled=false), i.e.
 #     forwarded to 2 book-service replicas answering from their Redis cache;
