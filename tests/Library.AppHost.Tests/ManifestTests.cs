@@ -207,6 +207,7 @@ public sealed class ManifestTests
         foreach (var name in Projects)
         {
             RequireEnv(name, "DOTNET_GCgen0size", "0x400000");
+            RequireEnv(name, "MALLOC_ARENA_MAX", "2");
         }
         return problems;
 
