@@ -138,6 +138,13 @@ if (builder.ExecutionContext.IsRunMode && config.GetValue("Library:GatewayPort",
     gateway.WithEndpoint("http", e => e.Port = gatewayPort);
 }
 
+// The .NET runtime settings that only the environment can carry (RuntimeSettings), on every
+// replica in every mode: the manifest passes them on to the containers.
+foreach (var project in new[] { userService, bookService, lendingService, gateway })
+{
+    RuntimeSettings.Apply(project);
+}
+
 if (builder.ExecutionContext.IsRunMode)
 {
     // An operator's rolling restart: "Rolling restart" on each project (its replicas, one at a

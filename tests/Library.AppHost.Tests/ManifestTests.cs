@@ -203,6 +203,12 @@ public sealed class ManifestTests
             RequireEnv(service, $"ConnectionStrings__{db}", $"{{{db}.connectionString}}");
         }
         RequireEnv("lendingservice", "ConnectionStrings__mail", "{mail.connectionString}");
+        // Runtime settings that only the environment carries reach the containers as well.
+        foreach (var name in Projects)
+        {
+            RequireEnv(name, "DOTNET_GCgen0size", "0x400000");
+            RequireEnv(name, "MALLOC_ARENA_MAX", "2");
+        }
         return problems;
 
         void RequireEnv(string resource, string variable, string value)
