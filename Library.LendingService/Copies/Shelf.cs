@@ -93,19 +93,15 @@ public sealed class Shelf(LendingDbContext db)
     /// </summary>
     public async Task PublishAvailabilityAsync(Guid bookId, CancellationToken ct)
     {
-        // Every change of a title's availability gets a new version, so the catalog keeps the newest;
-        // the counts in the same statement (one round trip on every borrow, return and renewal). The
-        // counts see this transaction's earlier statements (the copy's new status); the CTE's UPDATE
-        // runs once whatever reads it. (Not composed by EF: a data-modifying WITH must be top level.)
-        var bumped = (await db.Database.SqlQuery<VersionedCounts>($"""
-            WITH bumped AS (UPDATE titles SET availability_version = availability_version + 1 WHERE id = {bookId} RETURNING availability_version)
-            SELECT (SELECT availability_version FROM bumped) AS version,
-                   count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int AS total,
-                   count(*) FILTER (WHERE status = 'available')::int AS on_shelf
-            FROM copies WHERE book_id = {bookId} AND loan_type = ANY({Loanable})
+        // Every change of a title's availability gets a new version, so the catalog keeps the newest.
+        // The counts are a second statement on purpose: a statement reads with the snapshot taken
+        // when it started, before its UPDATE waited for another transaction's lock on the title, so
+        // counts in the same statement (a data-modifying WITH, tried) missed that transaction's
+        // copies and went out under the newest version (the fault suite's availability check).
+        var version = (await db.Database.SqlQuery<long>($"""
+            UPDATE titles SET availability_version = availability_version + 1 WHERE id = {bookId} RETURNING availability_version AS value
             """).ToListAsync(ct)).Single();
-        var version = bumped.Version ?? throw new InvalidOperationException($"No title {bookId} to publish the availability of.");
-        var counts = new ShelfCounts(bumped.Total, bumped.OnShelf);
+        var counts = await CountAsync(bookId, ct);
         DateTimeOffset? next = null;
         if (counts.OnShelf == 0)
         {
@@ -122,6 +118,4 @@ public sealed class Shelf(LendingDbContext db)
         db.AddEvent(new BookAvailabilityChanged(bookId, counts.Total, counts.OnShelf, next, version));
         await db.SaveChangesAsync(ct);
     }
-
-    private sealed record VersionedCounts(long? Version, int Total, int OnShelf);
 }
