@@ -302,7 +302,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         }
         var current = await settings.CurrentAsync(ct);
         var rule = await RuleOfAsync(loan, current, ct);
-        var othersWaiting = await db.Holds.AnyAsync(h => h.BookId == loan.BookId && h.Status == HoldStatus.Waiting && h.UserId != loan.UserId, ct);
+        var othersWaiting = await holds.AnyoneElseWaitsForAsync(loan, current.Rules, ct);
         if (LoanPolicy.RenewalRefusal(loan.DueAt, loan.Renewals, othersWaiting, now, rule) is { } refusal)
         {
             return Outcome.Refused(refusal);

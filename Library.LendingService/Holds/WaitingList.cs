@@ -162,6 +162,26 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         }
     }
 
+    /// <summary>
+    /// Whether another reader waits for the title who could take this loan's copy home when it comes
+    /// back: only they stop a renewal. A reader whose rule does not lend the copy's type waits for
+    /// another copy, so keeping this one longer takes nothing from them.
+    /// </summary>
+    public async Task<bool> AnyoneElseWaitsForAsync(Loan loan, RuleSet rules, CancellationToken ct)
+    {
+        var groups = await db.Holds
+            .Where(h => h.BookId == loan.BookId && h.Status == HoldStatus.Waiting && h.UserId != loan.UserId)
+            .Select(h => db.Readers.Where(r => r.Id == h.UserId).Select(r => r.PatronGroupId).FirstOrDefault())
+            .Distinct().ToListAsync(ct);
+        if (groups.Count == 0)
+        {
+            return false;
+        }
+        // A loan without a copy (made before copies had barcodes) is held back for anyone waiting.
+        var loanType = loan.CopyId is { } copyId ? await db.Copies.Where(c => c.Id == copyId).Select(c => c.LoanType).SingleOrDefaultAsync(ct) : null;
+        return loanType is null || groups.Any(group => rules.IsLoanable(group, loanType));
+    }
+
     /// <summary>The loan types a reader of this group may borrow under the rules.</summary>
     private static List<string> LendableTo(Guid? patronGroupId, RuleSet rules) =>
         LoanTypes.All.Where(t => rules.IsLoanable(patronGroupId, t.Name)).Select(t => t.Name).ToList();

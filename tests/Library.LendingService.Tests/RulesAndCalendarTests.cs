@@ -130,7 +130,7 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Holds_count_and_receive_only_the_copies_the_readers_rule_lends()
+    public async Task Holds_count_receive_and_hold_back_renewals_of_only_the_copies_the_readers_rule_lends()
     {
         var group = await GroupAsync("NoShort-" + Guid.NewGuid().ToString("N")[..8]);
         var (limitedId, limitedToken) = await fixture.ReaderAsync();
@@ -171,9 +171,26 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         using var shortLoan = await fixture.BorrowAsync(book, token: shortToken, days: 2);
         Assert.Equal(HttpStatusCode.Created, shortLoan.StatusCode);
         var shortLoanId = (await shortLoan.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        // Only a waiting reader who could take a copy home holds it back: the limited reader waits
+        // for the standard copy, so the short loan renews and the standard loan does not.
+        Task<HttpResponseMessage> RenewAsync(string token, Guid loan) => fixture.Client(token).PostAsync($"/api/loans/{loan}/renew", null, Ct);
+        using (var renewedShort = await RenewAsync(shortToken, shortLoanId))
+        {
+            Assert.Equal(HttpStatusCode.OK, renewedShort.StatusCode);
+        }
+        using (var heldBack = await RenewAsync(firstToken, standard.GetProperty("id").GetGuid()))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, heldBack.StatusCode);
+            Assert.Equal("Other readers are waiting for this title.", (await heldBack.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("detail").GetString());
+        }
         var (_, nextToken) = await fixture.ReaderAsync();
         using var nextHold = await fixture.PlaceHoldAsync(book, token: nextToken);
         Assert.Equal(HttpStatusCode.Created, nextHold.StatusCode);
+        // Now a reader who may take the short loan waits for it: no more renewals of it.
+        using (var shortHeldBack = await RenewAsync(shortToken, shortLoanId))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, shortHeldBack.StatusCode);
+        }
         var nextHoldId = (await nextHold.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
         Task<string> StatusAsync(Guid hold) => fixture.InLendingAsync(db => db.Holds.Where(h => h.Id == hold).Select(h => h.Status).SingleAsync(Ct));
 
