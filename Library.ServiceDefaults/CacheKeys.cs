@@ -35,6 +35,9 @@ public static class CacheKeys
 
     /// <summary>The pub/sub channel: "{sequence} {dependency} {dependency}...", in sequence order.</summary>
     public static string CatalogInvalidations(IConfiguration configuration) => Prefix(configuration) + "catalog:invalidations";
+
+    /// <summary>The gateway replicas' channel: "{replica} {sequence heard}", or "{replica} -" when it stops.</summary>
+    public static string CatalogHeard(IConfiguration configuration) => Prefix(configuration) + "catalog:heard";
 }
 
 /// <summary>The dependencies a cached catalog answer can have (see <see cref="CacheKeys"/>).</summary>

@@ -21,7 +21,8 @@ namespace Library.Gateway.Routing;
 /// the Redis channel at once. A stamp later than an entry's snapshot on one of its dependencies
 /// drops it; so a borrow of one title leaves other titles cached. A write's answer carries its
 /// stamp (<see cref="CacheKeys.InvalidatedHeader"/>): the replica that forwards it waits until it
-/// has heard that stamp, so the writer's next read is never older than the write. Without the
+/// and every other live replica have heard that stamp (<see cref="CatalogPeers"/>), so the next
+/// read, through whichever replica, is never older than the write. Without the
 /// channel (Redis down), nothing is served from the cache, and what was cached before is dropped:
 /// the stamps of the outage are never heard. Signed-in requests, non-200 answers, answers without
 /// terms and everything else are never cached.
@@ -407,6 +408,8 @@ public sealed class CatalogAnswerStore : BackgroundService
     private volatile bool live;
     private TaskCompletionSource news = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim joining = new(1, 1);
+    private readonly CatalogPeers peers;
+    private ISubscriber? subscriber;
 
     public CatalogAnswerStore(IConnectionMultiplexer redis, CatalogOutputCacheOptions options, IConfiguration configuration, TimeProvider time, ILogger<CatalogAnswerStore> logger)
     {
@@ -418,12 +421,16 @@ public sealed class CatalogAnswerStore : BackgroundService
         this.logger = logger;
         channel = RedisChannel.Literal(CacheKeys.CatalogInvalidations(configuration));
         sequenceKey = CacheKeys.CatalogSequence(configuration);
+        peers = new CatalogPeers(RedisChannel.Literal(CacheKeys.CatalogHeard(configuration)), time);
         redis.ConnectionFailed += (_, _) => Leave("connection to Redis lost");
         redis.ConnectionRestored += (_, _) => _ = JoinAsync();
     }
 
     /// <summary>True while the channel is heard: only then is anything served or stored.</summary>
     public bool IsLive => live;
+
+    /// <summary>The other live gateway replicas and the last stamp each said it heard (<see cref="CatalogPeers"/>).</summary>
+    public IReadOnlyDictionary<string, long> OtherReplicas() => peers.Live();
 
     /// <summary>The key of an answer: its path and query, as the proxy forwards them (the host is not forwarded, so it is not part of it).</summary>
     public static string Key(PathString path, QueryString query) => string.Concat(path.Value, query.Value);
@@ -550,6 +557,8 @@ public sealed class CatalogAnswerStore : BackgroundService
     /// <summary>
     /// Until this replica has heard the stamp a write's answer names (the channel delivers in
     /// order), or a second; then, if it has not, it drops everything rather than serve older data.
+    /// Then, within the same second, until every other live replica has said it heard it too
+    /// (<see cref="CatalogPeers"/>); one that has not by then is named in a warning.
     /// </summary>
     public async Task WaitUntilHeardAsync(long sequence, CancellationToken cancellationToken)
     {
@@ -559,9 +568,13 @@ public sealed class CatalogAnswerStore : BackgroundService
             Task next;
             lock (gate)
             {
-                if (heard >= sequence || !live)
+                if (!live)
                 {
                     return;
+                }
+                if (heard >= sequence)
+                {
+                    break;
                 }
                 next = news.Task;
             }
@@ -577,20 +590,51 @@ public sealed class CatalogAnswerStore : BackgroundService
             }
             await next.WaitAsync(TimeSpan.FromSeconds((double)left / time.TimestampFrequency), time, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
         }
+        var behind = await peers.WaitAsync(sequence, deadline, cancellationToken);
+        if (behind.Count > 0)
+        {
+            logger.LogWarning("Stamp {Sequence}: gateway replicas {Replicas} had not said they heard it within a second", sequence, behind);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await JoinAsync();
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5), time);
+        using var timer = new PeriodicTimer(CatalogPeers.Heartbeat, time);
+        var ticks = 0;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             if (!live && redis.IsConnected)
             {
                 await JoinAsync();
             }
-            Sweep();
+            if (live && subscriber is { } heartbeat)
+            {
+                peers.Say(heartbeat, Interlocked.Read(ref heard));
+            }
+            if (++ticks % 5 == 0)
+            {
+                Sweep();
+                peers.Sweep();
+            }
         }
+    }
+
+    /// <summary>The other replicas stop waiting for this one as it stops.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (live && subscriber is { } goodbye)
+        {
+            try
+            {
+                await peers.SayGoneAsync(goodbye);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                logger.LogDebug(ex, "Could not tell the other gateway replicas this one stops");
+            }
+        }
+        await base.StopAsync(cancellationToken);
     }
 
     /// <summary>(Re)subscribes, then reads the sequence: every stamp after it will be heard; entries older than it are not stored.</summary>
@@ -605,6 +649,8 @@ public sealed class CatalogAnswerStore : BackgroundService
             var subscriber = redis.GetSubscriber();
             await subscriber.UnsubscribeAsync(channel);
             await subscriber.SubscribeAsync(channel, (_, message) => Hear(message.ToString()));
+            await peers.JoinAsync(subscriber);
+            this.subscriber = subscriber;
             var sequence = (long?)await redis.GetDatabase().StringGetAsync(sequenceKey) ?? 0;
             lock (gate)
             {
@@ -618,6 +664,7 @@ public sealed class CatalogAnswerStore : BackgroundService
                 news.TrySetResult();
                 news = new(TaskCreationOptions.RunContinuationsAsynchronously);
             }
+            peers.Say(subscriber, sequence);
             logger.LogInformation("Catalog cache live from sequence {Sequence}", sequence);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
@@ -671,6 +718,10 @@ public sealed class CatalogAnswerStore : BackgroundService
             heard = Math.Max(heard, sequence);
             news.TrySetResult();
             news = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        if (subscriber is { } announce)
+        {
+            peers.Say(announce, Interlocked.Read(ref heard));
         }
     }
 
