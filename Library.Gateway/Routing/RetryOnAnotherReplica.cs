@@ -13,7 +13,8 @@ namespace Library.Gateway.Routing;
 /// lending service's writes). Such a write's body (small: the gateway's body limit) is read into
 /// memory first so it can be sent again. Never once a byte of the answer has gone to the client.
 /// The failed replica is also reported to passive health checks by YARP, so it leaves the
-/// rotation within seconds.
+/// rotation within seconds. A service the gateway reaches through one address (a proxy in front
+/// of its replicas, as under the AppHost) is sent the request again through that address.
 /// </summary>
 public static class RetryOnAnotherReplica
 {
@@ -29,7 +30,7 @@ public static class RetryOnAnotherReplica
         var candidates = proxyFeature.AvailableDestinations;
         var request = context.Request;
         var safe = HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method);
-        var keyed = !safe && candidates.Count > 1
+        var keyed = !safe && candidates.Count > 0
             && !string.IsNullOrEmpty(request.Headers[IdempotencyKeyHeader].ToString())
             && ApiRoutes.HonoursIdempotencyKey(request.Method, request.Path);
         MemoryStream? body = null;
@@ -57,7 +58,15 @@ public static class RetryOnAnotherReplica
         var others = candidates.Where(d => !ReferenceEquals(d, failed)).ToList();
         if (others.Count == 0)
         {
-            return;
+            // One address for the service: a proxy in front of its replicas (Aspire's endpoint
+            // proxy under the AppHost, an ingress in Azure). A connection it could not complete
+            // was to a replica that is going; the retry's new connection goes to another one. Not
+            // after a timeout: that may be the same slow replica again, and twice the wait.
+            if (failed is null || candidates.Count != 1 || error.Error == ForwarderError.RequestTimedOut)
+            {
+                return;
+            }
+            others = [failed];
         }
 
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Library.Gateway.Retry")

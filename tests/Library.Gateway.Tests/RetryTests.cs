@@ -24,7 +24,8 @@ public sealed class RetryFixture : IAsyncLifetime
     /// take a replica that keeps failing out of the rotation, which must not carry from one test
     /// to the next.
     /// </summary>
-    public ServiceHost<Program> StartGateway()
+    /// <param name="oneAddress">Every service behind this one address (a proxy in front of its replicas, as under the AppHost).</param>
+    public ServiceHost<Program> StartGateway(string? oneAddress = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -34,6 +35,11 @@ public sealed class RetryFixture : IAsyncLifetime
         };
         foreach (var service in new[] { "userservice", "bookservice", "lendingservice" })
         {
+            if (oneAddress is not null)
+            {
+                settings[$"services:{service}:http:0"] = oneAddress;
+                continue;
+            }
             settings[$"services:{service}:http:0"] = Dying.Address;
             settings[$"services:{service}:http:1"] = Live.Address;
         }
@@ -87,6 +93,50 @@ public sealed class RetryTests(RetryFixture fixture) : IClassFixture<RetryFixtur
         Assert.Equal(path, live.Target);
         Assert.Equal(dead.Body, live.Body);
         Assert.Equal(withBody, live.Body.Contains(hit.Key, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Under the AppHost the gateway sees one destination per service: Aspire's proxy in front of
+    /// its replicas. A replica leaves the proxy's rotation (a rolling restart) while the gateway's
+    /// kept-alive connection to it still stands, and it dies in the middle of the next write; the
+    /// retry's new connection goes to the replica still in the rotation.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Behind_one_address_a_write_that_reached_a_replica_leaving_the_rotation_is_sent_again_through_it_only_with_a_key(bool keyed)
+    {
+        await using var proxy = RoundRobinProxy.Start(fixture.Dying.Address);
+        await using var gateway = fixture.StartGateway(oneAddress: proxy.Address);
+        using var client = new HttpClient { BaseAddress = gateway.Address };
+        // A read of the lending service: the gateway now holds a connection to the dying replica.
+        using (var read = await client.GetAsync($"/api/books/{Guid.NewGuid()}/copies", Ct))
+        {
+            Assert.Equal("dying", (await read.Content.ReadFromJsonAsync<EchoAnswer>(Ct))!.Service);
+        }
+        proxy.SendNewConnectionsTo(fixture.Live.Address);
+
+        var key = Guid.NewGuid().ToString();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/loans") { Content = JsonContent.Create(new { bookId = Guid.NewGuid(), days = 14, marker = key }) };
+        if (keyed)
+        {
+            request.Headers.Add("Idempotency-Key", key);
+        }
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Single(fixture.Dying.Writes, w => w.Body.Contains(key, StringComparison.Ordinal));
+        if (keyed)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("live", (await response.Content.ReadFromJsonAsync<EchoAnswer>(Ct))!.Service);
+            Assert.Single(fixture.Live.Writes, w => w.IdempotencyKey == key);
+        }
+        else
+        {
+            // Without a key it is not sent again: it may have been done.
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+            Assert.DoesNotContain(fixture.Live.Writes, w => w.Body.Contains(key, StringComparison.Ordinal));
+        }
     }
 
     [Fact]

@@ -56,7 +56,12 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
     /// </summary>
     public ServiceHost<TProgram> OnPort(int port)
     {
-        UseKestrel(port);
+        // The address as a setting, not UseKestrel(port): that one rewrites the server's addresses
+        // after the app has started Kestrel on its own thread, and fails now and then with
+        // "IServerAddressesFeature.Addresses cannot be modified after the server has started"
+        // (dotnet/aspnetcore#67714).
+        _settings["urls"] = $"http://127.0.0.1:{port}";
+        UseKestrel();
         _kestrel = true;
         return this;
     }
