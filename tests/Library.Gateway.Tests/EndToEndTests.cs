@@ -23,7 +23,7 @@ public sealed class EndToEndTests
         {
             ["ConnectionStrings:bookdb"] = database.ConnectionString,
         });
-        books.UseKestrel(0);
+        books.OnPort(0);
         books.StartServer();
         var bookAddress = books.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
 
