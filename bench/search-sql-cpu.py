@@ -9,7 +9,8 @@ DATA: a servers.sh data folder whose PostgreSQL holds the catalog in `bookdb` (e
 bench/catalog-search.sh folder). The figure is getrusage's user + system time of the executor
 (`log_executor_stats`, read back from DATA/postgres/postgres.log), not wall time: on this shared
 2-core machine wall times swing several times over with the load, CPU time far less. Prints per
-path the median over the rounds of the sum of its statements, in ms, and the sums. Both variants
+path the median over the rounds of the sum of its statements, in ms, and the sums. A parallel
+worker's CPU is not the backend's: a plan with workers shows less than it costs. Both variants
 must give the same rows: run with CHECK=1 to compare them first. (The unranked orders' count is
 one statement here in both; this tree sends it with the page, which saves a round trip, not
 executor time.)
