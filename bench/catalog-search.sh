@@ -12,6 +12,8 @@
 # (this, other, this, other), on the same database in the same run; the ratio is this / other.
 # BENCH_SEARCH_BASELINE_PG_OPTIONS='-c random_page_cost=4 -c work_mem=4MB' gives that process's sessions other
 # PostgreSQL settings (Npgsql's Options), to measure the servers' settings in the same A/B.
+# It then runs bench/search-paths.sh on both (each of the 12 paths alone, alternating, with the
+# answers' digests: the same digest = byte-identical answers).
 # BENCH_SEARCH_COPIES=N multiplies the imported catalog N times in SQL (bench/replicate-catalog.sql):
 # `BENCH_SEARCH_COPIES=10 bench/catalog-search.sh 100000` measures 1,000,000 titles without an
 # hour-long import.
@@ -104,6 +106,10 @@ if [[ -n "${BENCH_SEARCH_BASELINE_DLL:-}" ]]; then
   run "$((UNCACHED + 1))" "uncached, baseline build (2)" "${pids[2]}"; other="$(awk -v a="$other" -v b="${RPS[uncached, baseline build (2)]}" 'BEGIN { print a + b }')"
   bench_row scale "search, $COUNT titles: uncached, this / baseline build" "$(ratio "$this" "$other")x" "" "" \
     "req/s summed over 2 turns each, alternating; baseline: $BENCH_SEARCH_BASELINE_DLL"
+  # Each path alone, one request at a time, the two builds alternating; equal digests = the same bytes.
+  bench_log "search at $COUNT titles: each path alone (bench/search-paths.sh)"
+  "$BENCH_DIR/search-paths.sh" "http://127.0.0.1:$UNCACHED" "http://127.0.0.1:$((UNCACHED + 1))" >"$BENCH_WORK/paths-$COUNT.txt"
+  [[ -n "${BENCH_PRINTS_TABLE:-}" ]] && cat "$BENCH_WORK/paths-$COUNT.txt"
 fi
 
 explain() { # LABEL SQL
@@ -116,9 +122,9 @@ echo "EXPLAIN (ANALYZE) of the main queries at $COUNT titles:"
 # The SQL CatalogQuery sends (the search's tsquery, unaccented text and a category's ID resolved
 # first, then passed as constants).
 explain "full text + typo, ranked page with its count: search=darkness (word_similarity only where it can reach the page)" \
-  "WITH m AS MATERIALIZED (SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, '''dark'''::tsquery) AS rank FROM books b WHERE (b.search_vector @@ '''dark'''::tsquery OR 'darkness' <% b.search_text)), bound AS (SELECT s.score FROM (SELECT m.rank + word_similarity('darkness', m.search_text) AS score FROM m ORDER BY m.rank DESC LIMIT 100) s ORDER BY s.score DESC OFFSET 19 LIMIT 1) SELECT p.id, (SELECT count(*) FROM m) FROM (SELECT m.id, m.title, m.rank + word_similarity('darkness', m.search_text) AS score FROM m WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p ORDER BY p.score DESC, p.title, p.id LIMIT 20"
+  "WITH m AS MATERIALIZED (SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, '''dark'''::tsquery) AS rank FROM books b WHERE (b.search_vector @@ '''dark'''::tsquery OR b.search_text %> 'darkness')), bound AS (SELECT s.rank + word_similarity('darkness', s.search_text) AS score FROM (SELECT m.rank, m.search_text FROM m ORDER BY m.rank DESC LIMIT 100) s ORDER BY score DESC OFFSET 19 LIMIT 1) SELECT p.id, (SELECT count(*) FROM m) FROM (SELECT m.id, m.title, m.rank + word_similarity('darkness', m.search_text) AS score FROM m WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p ORDER BY p.score DESC, p.title, p.id LIMIT 20"
 explain "search=river&sort=newest" \
-  "SELECT b.id FROM books b WHERE (b.search_vector @@ '''river'''::tsquery OR 'river' <% b.search_text) ORDER BY b.published_year DESC NULLS LAST, b.created_at DESC, b.id LIMIT 20"
+  "SELECT b.id FROM books b WHERE (b.search_vector @@ '''river'''::tsquery OR b.search_text %> 'river') ORDER BY b.published_year DESC NULLS LAST, b.created_at DESC, b.id LIMIT 20"
 explain "title order, page 50" "SELECT b.id FROM books b ORDER BY b.title, b.id LIMIT 20 OFFSET 980"
 explain "category (its ID looked up by name first), popular" \
   "SELECT b.id FROM books b WHERE EXISTS (SELECT 1 FROM book_categories bc WHERE bc.books_id = b.id AND bc.categories_id = '$SCIFI') ORDER BY b.recent_loans DESC, b.title, b.id LIMIT 20"

@@ -120,8 +120,8 @@ public static class BooksApi
                 // Ranking scores every match before it can cut the page, so the count rides along
                 // (count(*) OVER ()) instead of a second pass of the search predicate over the
                 // matches: about half the database work of an uncached search (bench/README.md).
-                // The other orders keep a separate count: an index can serve them and stop after
-                // the page, which a window over every match would prevent.
+                // The other orders count in a subquery of their own: an index can serve them and
+                // stop after the page, which a window over every match would prevent.
                 (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip), parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
@@ -130,8 +130,14 @@ public static class BooksApi
             }
             else
             {
-                total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token);
-                ids = await IdsAsync(db, $"SELECT b.id {page}", parameters, token);
+                // The other orders keep their count out of the page's plan (an index can serve the
+                // page and stop after it), but send it in the same statement: an uncorrelated
+                // subquery runs once (InitPlan), and the search saves a round trip.
+                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, (SELECT count(*) FROM books b WHERE {where}) {page}", parameters, token);
+                if (ids.Count == 0 && paging.Skip > 0)
+                {
+                    total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
+                }
             }
             return new PagedList<BookResponse>(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total);
         }, ct, CatalogCache.ListDependencies(filter, sort));
