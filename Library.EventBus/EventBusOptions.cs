@@ -33,6 +33,16 @@ public sealed class EventBusOptions
     public int PublishBatchSize { get; set; } = 200;
 
     /// <summary>
+    /// Batches one relay replica has in flight at once (its lanes, each with its own channel and
+    /// transaction). With one, rows committed while a batch waits for the broker's confirms (a
+    /// quorum queue's fsync) wait for that whole cycle; a second lane claims and sends them
+    /// meanwhile (<c>FOR UPDATE SKIP LOCKED</c> keeps the lanes apart, as it keeps replicas apart).
+    /// Lanes reorder events between batches as replicas always could, which the consumers absorb
+    /// (state-carrying events are versioned, every event is applied at most once).
+    /// </summary>
+    public int RelayLanes { get; set; } = 2;
+
+    /// <summary>
     /// How often the relay looks for rows when nothing woke it (a commit in this process wakes it
     /// at once; this catches rows committed by a replica that died before sending them).
     /// </summary>

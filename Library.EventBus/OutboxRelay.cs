@@ -17,6 +17,8 @@ namespace Library.EventBus;
 /// transaction per batch, so replicas never send the same row at the same time; if the process
 /// dies after sending and before committing the mark, the rows are sent again later and the
 /// consumers' inbox absorbs the duplicates. While the broker is unreachable rows simply wait.
+/// <see cref="EventBusOptions.RelayLanes"/> batches are in flight at once, so rows committed while
+/// one batch waits for its confirms go out without waiting for that cycle to end.
 /// </summary>
 internal sealed class OutboxRelay<TContext>(
     IServiceScopeFactory scopes,
@@ -33,7 +35,16 @@ internal sealed class OutboxRelay<TContext>(
     private DateTimeOffset _nextCleanup;
     private long _nextBacklogTick;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.RelayLanes)).Select(lane => Task.Run(() => RunLaneAsync(lane, stoppingToken), CancellationToken.None)));
+
+    /// <summary>
+    /// One lane: claims, sends and marks batches until one comes back short, then waits for a
+    /// commit's wake-up. Lane 0 also polls every <see cref="EventBusOptions.PollInterval"/> (rows of
+    /// a replica that died) and does the housekeeping; the other lanes only add throughput while
+    /// commits keep coming, so they poll ten times less often when idle.
+    /// </summary>
+    private async Task RunLaneAsync(int lane, CancellationToken stoppingToken)
     {
         var failures = 0;
         IChannel? channel = null;
@@ -53,8 +64,11 @@ internal sealed class OutboxRelay<TContext>(
                 }
 
                 failures = 0;
-                await HousekeepingAsync(stoppingToken);
-                await signal.WaitAsync(_options.PollInterval, stoppingToken);
+                if (lane == 0)
+                {
+                    await HousekeepingAsync(stoppingToken);
+                }
+                await signal.WaitAsync(lane == 0 ? _options.PollInterval : _options.PollInterval * 10, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -64,7 +78,7 @@ internal sealed class OutboxRelay<TContext>(
             {
                 failures++;
                 var delay = Backoff(failures);
-                logger.LogWarning("Outbox relay could not send (attempt {Attempt}), retrying in {Delay}: {Reason}", failures, delay, ex.Message);
+                logger.LogWarning("Outbox relay lane {Lane} could not send (attempt {Attempt}), retrying in {Delay}: {Reason}", lane, failures, delay, ex.Message);
                 channel?.Dispose();
                 channel = null;
                 // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the bus.

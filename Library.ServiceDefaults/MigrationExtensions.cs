@@ -80,8 +80,12 @@ public static class MigrationExtensions
             var lockKey = AdvisoryLockKey(typeof(TContext).FullName!);
 
             // A dedicated session holds the advisory lock for the whole migration; it is released
-            // when the connection closes, even if this process dies half way.
-            await using var lockConnection = new NpgsqlConnection(db.Database.GetConnectionString());
+            // when the connection closes, even if this process dies half way. Outside the pool
+            // (Pooling=false): the pools keep no reset on close (PostgresExtensions.WithPoolSettings),
+            // so a pooled connection returned after a failure between lock and unlock would keep
+            // holding the lock; this one is closed for real.
+            var lockConnectionString = new NpgsqlConnectionStringBuilder(db.Database.GetConnectionString()) { Pooling = false };
+            await using var lockConnection = new NpgsqlConnection(lockConnectionString.ConnectionString);
             await lockConnection.OpenAsync(cancellationToken);
             await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", lockConnection))
             {

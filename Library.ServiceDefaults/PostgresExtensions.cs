@@ -21,7 +21,7 @@ public static class PostgresExtensions
     /// provider, and the interceptors registered as services (the event bus's outbox signal) must
     /// join every context. Aspire's retry is off (<c>DisableRetry</c>) in favour of
     /// <see cref="FailoverAwareExecutionStrategy"/>, which also retries what a failover looks like.
-    /// Names are snake_case.
+    /// Names are snake_case. The connection string gets <see cref="WithPoolSettings"/>.
     /// </summary>
     public static IHostApplicationBuilder AddLibraryNpgsqlDbContext<TContext>(
         this IHostApplicationBuilder builder,
@@ -29,7 +29,7 @@ public static class PostgresExtensions
         Action<NpgsqlDbContextOptionsBuilder>? configureNpgsql = null)
         where TContext : DbContext
     {
-        var connectionString = builder.Configuration.GetRequiredConnectionString(connectionName);
+        var connectionString = WithPoolSettings(builder.Configuration.GetRequiredConnectionString(connectionName));
 
         builder.Services.AddDbContextPool<TContext>((services, options) => options
             .UseNpgsql(connectionString, npgsql =>
@@ -43,6 +43,58 @@ public static class PostgresExtensions
         builder.EnrichNpgsqlDbContext<TContext>(settings => settings.DisableRetry = true);
         return builder;
     }
+
+    /// <summary>
+    /// The services' Npgsql pool settings, unless the connection string names them itself (then
+    /// it wins: a deployment can turn either off, a benchmark can compare):
+    /// <list type="bullet">
+    /// <item><c>No Reset On Close=true</c>: no <c>DISCARD ALL</c> round trip each time a pooled
+    /// connection goes back to the pool (about three per borrow). Safe because no code of the
+    /// services leaves session state on a pooled connection: their advisory locks are
+    /// transaction-scoped (<c>pg_advisory_xact_lock</c>), their one <c>SET</c> is <c>SET LOCAL</c>
+    /// (the reports), nothing uses <c>LISTEN</c>, temporary tables or <c>PREPARE</c>; the
+    /// migration's session lock has a connection of its own outside the pool
+    /// (<see cref="MigrationExtensions"/>); Npgsql still rolls back an open transaction on close.
+    /// Code that adds session state must reset it itself.</item>
+    /// <item><c>Max Auto Prepare=64</c>, <c>Auto Prepare Min Usages=2</c>: the statements EF sends
+    /// again and again (every borrow sends the same dozen) are prepared on each physical connection
+    /// after their second use, so PostgreSQL stops parsing and planning them, and prepared
+    /// statements survive the connection's return to the pool (nothing discards them now). A
+    /// migration that adds a column changes the result of a prepared <c>SELECT *</c> /
+    /// <c>RETURNING *</c> (raw SQL here uses both): PostgreSQL answers "cached plan must not change
+    /// result type" once, Npgsql then drops that prepared statement, and
+    /// <see cref="FailoverAwareExecutionStrategy"/> retries the unit of work, which prepares it afresh.</item>
+    /// </list>
+    /// </summary>
+    public static string WithPoolSettings(string connectionString)
+    {
+        var named = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        bool Names(string keyword) => named.ContainsKey(keyword) || named.ContainsKey(keyword.Replace(" ", "", StringComparison.Ordinal));
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!Names("No Reset On Close"))
+        {
+            builder.NoResetOnClose = true;
+        }
+        if (!Names("Max Auto Prepare"))
+        {
+            builder.MaxAutoPrepare = 64;
+        }
+        if (!Names("Auto Prepare Min Usages"))
+        {
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
+    }
+
+    /// <summary>
+    /// PostgreSQL's answer to a prepared statement whose result columns changed under it (a
+    /// migration added a column a <c>SELECT *</c> returns): 0A000 "cached plan must not change
+    /// result type". Npgsql marks the statement invalid when it sees this, so the same unit of work
+    /// run again prepares it anew and succeeds.
+    /// </summary>
+    public static bool IsStalePreparedStatement(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.FeatureNotSupported } postgres
+        && postgres.MessageText.Contains("cached plan must not change result type", StringComparison.Ordinal);
 
     /// <summary>
     /// True for the failures a retry can cure: Npgsql's transient ones (I/O, timeouts, admin
@@ -89,11 +141,13 @@ public abstract class NpgsqlDesignTimeFactory<TContext> : Microsoft.EntityFramew
 /// EF Core's Npgsql retrying strategy (6 retries, at most 5 s apart: about 20 s in all, longer
 /// than a failover takes), also retrying what <see cref="PostgresExtensions.IsTransientForFailover"/>
 /// accepts. Npgsql itself clears the pool of a host whose connection broke and marks it offline,
-/// so a retry opens a connection to whichever node is primary now.
+/// so a retry opens a connection to whichever node is primary now. Also retries a prepared
+/// statement gone stale after a migration (<see cref="PostgresExtensions.IsStalePreparedStatement"/>).
 /// </summary>
 public sealed class FailoverAwareExecutionStrategy(ExecutionStrategyDependencies dependencies)
     : NpgsqlRetryingExecutionStrategy(dependencies, maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null)
 {
     protected override bool ShouldRetryOn(Exception? exception) =>
-        base.ShouldRetryOn(exception) || (exception is not null && PostgresExtensions.IsTransientForFailover(exception));
+        base.ShouldRetryOn(exception)
+        || (exception is not null && (PostgresExtensions.IsTransientForFailover(exception) || PostgresExtensions.IsStalePreparedStatement(exception)));
 }

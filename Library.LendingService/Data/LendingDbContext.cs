@@ -45,6 +45,9 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
             copy.Property(c => c.Status).HasMaxLength(16);
             // Unique whatever the case: the unique index on lower(barcode) is made by the migration.
             copy.HasIndex(c => new { c.BookId, c.Status });
+            // The shelf in the order a borrow takes from it (Shelf.TakeFromShelfAsync): the first
+            // unlocked copy is the first entry read, not the top of a sort of every copy on the shelf.
+            copy.HasIndex(c => new { c.BookId, c.LoanType, c.CreatedAt, c.Id }).HasFilter("status = 'available'").HasDatabaseName("ix_copies_on_shelf");
             copy.HasOne<Title>().WithMany().HasForeignKey(c => c.BookId).OnDelete(DeleteBehavior.Restrict);
             copy.ToTable(t =>
             {

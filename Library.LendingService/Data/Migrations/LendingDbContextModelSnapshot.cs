@@ -254,6 +254,10 @@ namespace Library.LendingService.Data.Migrations
                     b.HasIndex("BookId", "Status")
                         .HasDatabaseName("ix_copies_book_id_status");
 
+                    b.HasIndex("BookId", "LoanType", "CreatedAt", "Id")
+                        .HasDatabaseName("ix_copies_on_shelf")
+                        .HasFilter("status = 'available'");
+
                     b.ToTable("copies", null, t =>
                         {
                             t.HasCheckConstraint("ck_copies_barcode", "barcode ~ '^[A-Za-z0-9-]{1,32}$'");
