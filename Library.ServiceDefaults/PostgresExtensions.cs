@@ -32,16 +32,45 @@ public static class PostgresExtensions
         var connectionString = builder.Configuration.GetRequiredConnectionString(connectionName);
 
         builder.Services.AddDbContextPool<TContext>((services, options) => options
-            .UseNpgsql(connectionString, npgsql =>
+            .UseNpgsql(WithBoundedPool(connectionString), npgsql =>
             {
                 npgsql.ExecutionStrategy(dependencies => new FailoverAwareExecutionStrategy(dependencies));
                 configureNpgsql?.Invoke(npgsql);
             })
             .UseSnakeCaseNamingConvention()
-            .AddInterceptors(services.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()));
+            .AddInterceptors(services.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()),
+            poolSize: PoolSize);
 
         builder.EnrichNpgsqlDbContext<TContext>(settings => settings.DisableRetry = true);
         return builder;
+    }
+
+    /// <summary>
+    /// Connections per replica (Npgsql's <c>Maximum Pool Size</c>) and DbContexts kept for reuse
+    /// (EF Core's pool). The defaults (100 connections, 1,024 contexts) are high-water marks a
+    /// replica keeps: after the bench's burst of 500 borrowers each lending replica held 100 open
+    /// connections (and 100 PostgreSQL backends) for Npgsql's 5-minute idle lifetime and ~240
+    /// pooled contexts for good, about 10 MiB of its live heap, on a machine whose PostgreSQL runs
+    /// 2 transactions at a time anyway. Past 32 a request waits for a connection (FIFO, within
+    /// the pool's 15 s <c>Timeout</c>) instead of opening one; a context past 32 is disposed on
+    /// return instead of kept (bench/README.md, "Memory", issue 15 goal 5).
+    /// </summary>
+    public const int PoolSize = 32;
+
+    /// <summary>
+    /// <paramref name="connectionString"/> with <c>Maximum Pool Size</c> = <see cref="PoolSize"/>,
+    /// unless it names a size itself (a deployment with more cores can raise it).
+    /// </summary>
+    public static string WithBoundedPool(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var named = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        string[] keywords = ["Maximum Pool Size", "Max Pool Size", "MaxPoolSize", "MaximumPoolSize"];
+        if (!keywords.Any(named.ContainsKey))
+        {
+            builder.MaxPoolSize = PoolSize;
+        }
+        return builder.ConnectionString;
     }
 
     /// <summary>
