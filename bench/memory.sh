@@ -22,6 +22,10 @@
 #
 # Durations: BENCH_CATALOG_SECONDS (8), BENCH_BORROW_SECONDS (15), BENCH_LAG_SAMPLES (20),
 # BENCH_LAG_SECONDS (15). BENCH_MEMORY_ROUNDS (1): with 2, the configurations run A B A B.
+# BENCH_MEMORY_GCDUMP="lendingservice-0 ..." (instances as in the pid files; "all" for every .NET
+# one): after the load, the heap by type of each (dotnet-gcdump report, which forces a full
+# blocking GC; the 25 largest types into $BENCH_WORK/gcdump-LABEL-INSTANCE.txt and the log), then
+# the figures once more as phase "after-gc": what RSS the garbage held, against what is live.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -68,6 +72,20 @@ snapshot() {
   done
 }
 
+# heap_dumps LABEL -- dotnet-gcdump's heap by type of the instances named in BENCH_MEMORY_GCDUMP.
+heap_dumps() {
+  local f inst pid tool="${DOTNET_GCDUMP:-$(command -v dotnet-gcdump || echo "$HOME/.dotnet/tools/dotnet-gcdump")}"
+  [[ -x "$tool" ]] || { bench_log "dotnet-gcdump not found (dotnet tool install -g dotnet-gcdump): no heap dumps"; return 0; }
+  for f in "$LIBRARY_DATA_DIR"/run/*.pid; do
+    [[ -e "$f" ]] || continue
+    inst="$(basename "$f" .pid)"; read -r pid <"$f" || continue
+    [[ "$BENCH_MEMORY_GCDUMP" == all && "$inst" =~ service|gateway ]] || [[ " $BENCH_MEMORY_GCDUMP " == *" $inst "* ]] || continue
+    "$tool" report -p "$pid" >"$BENCH_WORK/gcdump-$1-$inst.txt" 2>&1 || true
+    bench_log "$1 $inst: heap by type after a full GC (largest first)"
+    head -28 "$BENCH_WORK/gcdump-$1-$inst.txt" >&2
+  done
+}
+
 run_config() { # CONFIG
   local spec="$1" label root envs kv t0 start_ms
   label="${spec%%[@:]*}"
@@ -94,6 +112,7 @@ run_config() { # CONFIG
   BENCH_USE_RUNNING=1 BENCH_NO_BUILD=1 BENCH_RESULTS="$BENCH_WORK/rows-$label.tsv" \
     "$BENCH_DIR/run.sh" $LOAD >"$BENCH_WORK/load-$label.log" 2>&1 || bench_log "$label: the load reported a failure (see $BENCH_WORK/load-$label.log)"
   snapshot "$label" after
+  [[ -z "${BENCH_MEMORY_GCDUMP:-}" ]] || { heap_dumps "$label"; snapshot "$label" after-gc; }
   grep -v '^rss' "$BENCH_WORK/rows-$label.tsv" 2>/dev/null | sed "s/^/$label\tload\t/" >>"$OUT" || true
   memory_stop
 }
@@ -120,7 +139,7 @@ for label in labels:
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     tot = collections.defaultdict(lambda: [0, 0])
     for r in rows:
-        if r[0] == label and r[1] in ("start", "after"):
+        if r[0] == label and r[1] in ("start", "after", "after-gc"):
             print(f"| {r[2]} | {r[1]} | {mib(r[3])} | {mib(r[4])} | {mib(r[5])} | {mib(r[6])} | {mib(r[7])} | {r[8]} |")
             tot[r[1]][0] += int(r[3]); tot[r[1]][1] += int(r[4])
     for ph, (rss, pss) in tot.items():
