@@ -15,7 +15,8 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 // A book comes with its authors and categories: split queries avoid the cartesian product.
-builder.AddLibraryNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery));
+// No automatic preparation: the searches' plans depend on their parameters (PostgresExtensions.WithPoolSettings).
+builder.AddLibraryNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery), autoPrepare: false);
 // Migrations (then the sample catalog on a first run) go first: the event bus needs its tables.
 builder.Services.AddMigration<CatalogDbContext>(CatalogImport.SeedAsync);
 builder.AddLibraryRedisClient("cache");

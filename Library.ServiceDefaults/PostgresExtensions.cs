@@ -26,10 +26,11 @@ public static class PostgresExtensions
     public static IHostApplicationBuilder AddLibraryNpgsqlDbContext<TContext>(
         this IHostApplicationBuilder builder,
         string connectionName,
-        Action<NpgsqlDbContextOptionsBuilder>? configureNpgsql = null)
+        Action<NpgsqlDbContextOptionsBuilder>? configureNpgsql = null,
+        bool autoPrepare = true)
         where TContext : DbContext
     {
-        var connectionString = WithPoolSettings(builder.Configuration.GetRequiredConnectionString(connectionName));
+        var connectionString = WithPoolSettings(builder.Configuration.GetRequiredConnectionString(connectionName), autoPrepare);
 
         builder.Services.AddDbContextPool<TContext>((services, options) => options
             .UseNpgsql(WithBoundedPool(connectionString), npgsql =>
@@ -67,7 +68,14 @@ public static class PostgresExtensions
     /// <see cref="FailoverAwareExecutionStrategy"/> retries the unit of work, which prepares it afresh.</item>
     /// </list>
     /// </summary>
-    public static string WithPoolSettings(string connectionString)
+    /// <param name="connectionString">The service's connection string.</param>
+    /// <param name="autoPrepare">
+    /// False: no automatic preparation (<c>Max Auto Prepare=0</c>). The catalog's searches are
+    /// statements whose best plan depends on their parameters (a category of 11,000 books or of
+    /// 40): prepared, PostgreSQL moves to one generic plan after five runs, and
+    /// <c>/api/books/facets?category=fantasy</c> took 97 ms instead of 46 at 100,000 titles.
+    /// </param>
+    public static string WithPoolSettings(string connectionString, bool autoPrepare = true)
     {
         var named = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         bool Names(string keyword) => named.ContainsKey(keyword) || named.ContainsKey(keyword.Replace(" ", "", StringComparison.Ordinal));
@@ -78,7 +86,7 @@ public static class PostgresExtensions
         }
         if (!Names("Max Auto Prepare"))
         {
-            builder.MaxAutoPrepare = 64;
+            builder.MaxAutoPrepare = autoPrepare ? 64 : 0;
         }
         if (!Names("Auto Prepare Min Usages"))
         {

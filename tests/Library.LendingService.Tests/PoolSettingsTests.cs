@@ -24,6 +24,11 @@ public sealed class PoolSettingsTests
         Assert.Equal(64, applied.MaxAutoPrepare);
         Assert.Equal(2, applied.AutoPrepareMinUsages);
 
+        // The catalog's searches, whose plans depend on their parameters, are not prepared.
+        var catalog = new NpgsqlConnectionStringBuilder(PostgresExtensions.WithPoolSettings("Host=db;Database=bookdb", autoPrepare: false));
+        Assert.True(catalog.NoResetOnClose);
+        Assert.Equal(0, catalog.MaxAutoPrepare);
+
         var named = new NpgsqlConnectionStringBuilder(PostgresExtensions.WithPoolSettings(
             "Host=db;Database=lendingdb;No Reset On Close=false;MaxAutoPrepare=0;Auto Prepare Min Usages=5"));
         Assert.False(named.NoResetOnClose);
