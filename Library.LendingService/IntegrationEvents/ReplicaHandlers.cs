@@ -55,7 +55,8 @@ public sealed class UserRegisteredHandler(LendingDbContext db) : IIntegrationEve
 
 /// <summary>
 /// The reader's replica; when it now says keepLoanHistory = false, every returned loan of theirs
-/// is anonymised at once, in the handler's transaction (with LoansAnonymised in the outbox).
+/// is anonymised at once, in the handler's transaction (with LoansAnonymised in the outbox),
+/// including a loan whose return was in flight while the handler ran.
 /// </summary>
 public sealed class UserUpdatedHandler(LendingDbContext db, LoanAnonymiser anonymiser, TimeProvider time, ILogger<UserUpdatedHandler> logger)
     : IIntegrationEventHandler<UserUpdated>
@@ -67,9 +68,15 @@ public sealed class UserUpdatedHandler(LendingDbContext db, LoanAnonymiser anony
         {
             return;
         }
-        // Locked, so a concurrent return of one of them waits (it is anonymised at return anyway).
+        // Every loan of theirs is locked, the open ones too: a return in flight holds its loan's row
+        // from its UPDATE to its commit and reads keep-history after that UPDATE, so it may have read
+        // "keep" before this transaction committed. Waiting for its row, this statement gets the row
+        // as the return committed it (READ COMMITTED re-reads a row it waited for) and anonymises it
+        // if returned. A return that comes after the lock waits for this commit and reads "keep no
+        // history" itself. Without the open loans, that loan kept its reader until the clock's sweep.
         var ids = await db.Database.SqlQuery<Guid>($"""
-            SELECT id AS value FROM loans WHERE user_id = {e.UserId} AND returned_at IS NOT NULL AND anonymised_at IS NULL FOR UPDATE
+            WITH mine AS (SELECT id, returned_at FROM loans WHERE user_id = {e.UserId} AND anonymised_at IS NULL FOR UPDATE)
+            SELECT id AS value FROM mine WHERE returned_at IS NOT NULL
             """).ToListAsync(cancellationToken);
         var done = await anonymiser.AnonymiseAsync(ids, time.DatabaseNow(), cancellationToken);
         logger.LogInformation("Reader {UserId} keeps no loan history: {Count} returned loans anonymised", e.UserId, done.Count);

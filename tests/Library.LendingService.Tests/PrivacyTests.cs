@@ -9,6 +9,7 @@ using Library.LendingService.Privacy;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 
 namespace Library.LendingService.Tests;
 
@@ -194,6 +195,48 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
         fixture.Clock.Advance(CirculationClock.Interval + TimeSpan.FromSeconds(1));
         await LendingFixture.WaitUntilAsync(async () =>
             await fixture.InLendingAsync(db => db.Loans.AnyAsync(l => l.Id == id && l.UserId == null && l.AnonymisedAt != null, Ct)), "anonymised by the clock");
+    }
+
+    [Fact]
+    public async Task A_return_in_flight_when_the_opt_out_arrives_is_anonymised_by_the_handler_not_the_clock()
+    {
+        var (reader, token) = await fixture.ReaderAsync();
+        var loan = await Send(HttpMethod.Post, "/api/loans", token, new { bookId = await fixture.TitleAsync(1, "Privacy In Flight"), days = 7 });
+        var id = loan.GetProperty("id").GetGuid();
+
+        // A return in its transaction: the loan's row updated and locked, the reader read as keeping
+        // their history (the opt-out not committed yet), not committed.
+        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await returning.OpenAsync(Ct);
+        await using var transaction = await returning.BeginTransactionAsync(Ct);
+        await using (var close = new NpgsqlCommand("UPDATE loans SET returned_at = now() WHERE id = @id AND returned_at IS NULL", returning, transaction))
+        {
+            close.Parameters.AddWithValue("id", id);
+            Assert.Equal(1, await close.ExecuteNonQueryAsync(Ct));
+        }
+        await using (var keeps = new NpgsqlCommand("SELECT keep_loan_history FROM readers WHERE id = @id", returning, transaction))
+        {
+            keeps.Parameters.AddWithValue("id", reader);
+            Assert.Equal(true, await keeps.ExecuteScalarAsync(Ct));
+        }
+
+        // The opt-out arrives through the real bus. Its handler must wait for that return instead of
+        // looking only at loans already returned in its snapshot.
+        await fixture.InLendingAsync(async db =>
+        {
+            var r = await db.Readers.AsNoTracking().SingleAsync(x => x.Id == reader, Ct);
+            db.AddEvent(new UserUpdated(reader, r.Email, r.FirstName, r.LastName, "member", true, r.Version + 1, r.PatronGroupId, KeepLoanHistory: false));
+            return await db.SaveChangesAsync(Ct);
+        });
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.ScalarAsync<long>($"""
+            SELECT count(*) FROM pg_stat_activity WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'
+            """) > 0, "the handler waits for the return's loan");
+        await transaction.CommitAsync(Ct);
+
+        // Anonymised by the handler once the return committed; the clock (fake here) has not ticked.
+        await LendingFixture.WaitUntilAsync(async () =>
+            await fixture.InLendingAsync(db => db.Loans.AnyAsync(l => l.Id == id && l.UserId == null && l.AnonymisedAt != null, Ct)), "the in-flight return anonymised");
+        Assert.False(await fixture.InLendingAsync(db => db.Readers.Where(r => r.Id == reader).Select(r => r.KeepLoanHistory).SingleAsync(Ct)));
     }
 
     [Fact]
