@@ -41,7 +41,7 @@ if (builder.ExecutionContext.IsPublishMode)
 {
     // What azd and `aspire publish` read: Aspire's own server resources (containers there; in
     // Azure, pass managed servers' connection strings instead, see README "Deploying").
-    var postgres = builder.AddPostgres("postgres", password: postgresPassword);
+    var postgres = builder.AddPostgres("postgres", password: postgresPassword).WithLibraryTuning();
     userDb = postgres.AddDatabase("userdb");
     bookDb = postgres.AddDatabase("bookdb");
     lendingDb = postgres.AddDatabase("lendingdb");
@@ -51,7 +51,7 @@ if (builder.ExecutionContext.IsPublishMode)
 }
 else if (mode == ServerMode.Container)
 {
-    var postgres = builder.AddPostgres("postgres", password: postgresPassword).WithDataVolume();
+    var postgres = builder.AddPostgres("postgres", password: postgresPassword).WithDataVolume().WithLibraryTuning();
     var endpoint = postgres.Resource.PrimaryEndpoint;
     async Task<string> Admin(CancellationToken ct) =>
         await postgres.Resource.GetConnectionStringAsync(ct) + ";Database=postgres;Pooling=false";

@@ -106,14 +106,10 @@ internal static class PostgresProcessExtensions
         // Rewritten at every start, so a change here reaches an existing data folder. The port,
         // the listen address and the socket folder come on the command line (the port changes
         // from run to run).
-        await Os.PrivateFileAsync(System.IO.Path.Combine(pgdata, "library.conf"), """
-            # Written by Library.AppHost (Servers/PostgresProcess.cs) at every start: edit that, not this.
+        await Os.PrivateFileAsync(System.IO.Path.Combine(pgdata, "library.conf"), $"""
+            # Written by Library.AppHost (Servers/PostgresProcess.cs, Servers/PostgresTuning.cs) at every start: edit those, not this.
             unix_socket_permissions = 0700
-            max_connections = 300
-            shared_buffers = 256MB
-            # The catalog's searches (bench/README.md, search at scale; as in eng/lib/servers.sh).
-            random_page_cost = 1.1
-            work_mem = 16MB
+            {PostgresTuning.ConfigurationLines}
             password_encryption = scram-sha-256
             wal_level = replica
             max_wal_senders = 10

@@ -209,6 +209,18 @@ public sealed class ManifestTests
             RequireEnv(name, "DOTNET_GCgen0size", "0x400000");
             RequireEnv(name, "MALLOC_ARENA_MAX", "2");
         }
+        // The server settings the services' pools and searches are sized for (PostgresTuning), on
+        // the container's command line: PostgreSQL's default of 100 connections is fewer than the
+        // pools may open (3 services x 2 replicas x 32).
+        var args = all.TryGetValue("postgres", out var pg) && pg.TryGetProperty("args", out var a) && a.ValueKind == JsonValueKind.Array
+            ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : [];
+        foreach (var setting in new[] { "max_connections=300", "shared_buffers=256MB", "random_page_cost=1.1", "work_mem=16MB" })
+        {
+            if (args.IndexOf(setting) is var at && (at < 1 || args[at - 1] != "-c"))
+            {
+                problems.Add($"postgres's args [{string.Join(' ', args)}] do not set -c {setting}");
+            }
+        }
         return problems;
 
         void RequireEnv(string resource, string variable, string value)
