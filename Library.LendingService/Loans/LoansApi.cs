@@ -163,12 +163,12 @@ public static class LoansApi
             : Outcome.Forbidden("This is not one of your loans.");
     }
 
-    private static async Task<Results<Ok<LoanResponse>, ValidationProblem, ProblemHttpResult>> Get(
+    private static async Task<Results<Ok<LoanResponse>, ProblemHttpResult>> Get(
         Guid id, ClaimsPrincipal caller, LendingDbContext db, TimeProvider time, CancellationToken ct) =>
         (await OnOwnLoan(id, caller, db, async loan => Outcome.Ok(LoanResponse.From(loan,
             await db.Titles.Where(t => t.Id == loan.BookId).Select(t => t.Name).SingleAsync(ct),
             await db.Copies.Where(c => c.Id == loan.CopyId).Select(c => c.Barcode).SingleOrDefaultAsync(ct), time.GetUtcNow())), ct))
-        .ToOk<LoanResponse>();
+        .ToOkOrProblem<LoanResponse>();
 
     private static async Task<Results<Ok<PagedList<LoanResponse>>, ProblemHttpResult>> List(
         ClaimsPrincipal caller, LendingDbContext db, TimeProvider time, Guid? userId, Guid? bookId,

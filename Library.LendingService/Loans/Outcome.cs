@@ -56,6 +56,14 @@ public sealed record Outcome(int Status, object? Body, string? Location = null, 
     public Results<Ok<T>, ValidationProblem, ProblemHttpResult> ToOk<T>() =>
         Succeeded ? TypedResults.Ok(BodyAs<T>(StatusCodes.Status200OK)) : Errors is not null ? ToValidationProblem() : ToProblem();
 
+    /// <summary>
+    /// As <see cref="ToOk{T}"/>, for a use case that validates nothing (a read by ID): its
+    /// document then declares no 400 it cannot give. A validation outcome would still answer as
+    /// problem details, with its status.
+    /// </summary>
+    public Results<Ok<T>, ProblemHttpResult> ToOkOrProblem<T>() =>
+        Succeeded ? TypedResults.Ok(BodyAs<T>(StatusCodes.Status200OK)) : ToProblem();
+
     /// <summary>As <see cref="ToOk{T}"/>, for a use case that creates (201 with its <c>Location</c>).</summary>
     public Results<Created<T>, ValidationProblem, ProblemHttpResult> ToCreated<T>() =>
         Succeeded ? TypedResults.Created(Location, BodyAs<T>(StatusCodes.Status201Created)) : Errors is not null ? ToValidationProblem() : ToProblem();
