@@ -143,6 +143,7 @@ public sealed class BookLoan
 /// A loan the lending service has anonymised (LoansAnonymised). Kept apart from book_loans because
 /// that event names loans only: a LoanCreated or LoanReturned of the same loan delivered later
 /// (queues reorder, retries delay) finds the mark here and records the loan without its reader.
+/// Kept until the loan's history row exists without its reader (AnonymisedLoanMarks, hourly).
 /// Holds no personal data.
 /// </summary>
 public sealed class AnonymisedLoan

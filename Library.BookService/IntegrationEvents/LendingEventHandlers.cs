@@ -84,6 +84,19 @@ public sealed class LoanReturnedHandler(CatalogDbContext db) : IIntegrationEvent
 }
 
 /// <summary>
+/// Marks on anonymised loans (<c>anonymised_loans</c>) are needed only until the loan's history
+/// row exists without its reader: from then on neither LoanCreated (<c>DO NOTHING</c>) nor
+/// LoanReturned (sets <c>returned_at</c> only) can write a reader into it, so the mark is dropped.
+/// Without this the table grew by one row per loan ever anonymised, as large as the history.
+/// </summary>
+public static class AnonymisedLoanMarks
+{
+    public static Task<int> PruneAsync(CatalogDbContext db, CancellationToken ct) => db.Database.ExecuteSqlAsync($"""
+        DELETE FROM anonymised_loans a USING book_loans b WHERE b.loan_id = a.loan_id AND b.user_id IS NULL
+        """, ct);
+}
+
+/// <summary>
 /// The catalog forgets the readers of anonymised loans: their history rows lose the reader, and
 /// each loan is marked so a late LoanCreated/LoanReturned cannot bring the reader back. The rows
 /// stay (book and dates): they still count for popularity, only no longer pair titles for "also
@@ -114,7 +127,8 @@ public sealed class LoansAnonymisedHandler(CatalogDbContext db, TimeProvider tim
 
 /// <summary>
 /// Recomputes "loans in the last 90 days" every hour, so loans age out of the popular sort
-/// (the loan handler only ever adds). One replica at a time, by an advisory lock.
+/// (the loan handler only ever adds), and drops the anonymisation marks no longer needed
+/// (<see cref="AnonymisedLoanMarks"/>). One replica at a time, by an advisory lock.
 /// </summary>
 public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvider time, ILogger<PopularityRefresher> logger) : BackgroundService
 {
@@ -145,6 +159,7 @@ public sealed class PopularityRefresher(IServiceScopeFactory scopes, TimeProvide
                         FROM books b2 LEFT JOIN (SELECT book_id, count(*)::int AS n FROM book_loans WHERE borrowed_at >= {since} GROUP BY book_id) c ON c.book_id = b2.id
                         WHERE b.id = b2.id AND b.recent_loans <> coalesce(c.n, 0)
                         """, token);
+                    await AnonymisedLoanMarks.PruneAsync(db, token);
                     await tx.CommitAsync(token);
                     return n;
                 }, stoppingToken);
