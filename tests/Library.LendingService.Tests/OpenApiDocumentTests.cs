@@ -32,6 +32,26 @@ public sealed class OpenApiDocumentTests(LendingFixture fixture, ITestOutputHelp
 
     /// <summary>The rules every public document follows (Library.TestSupport's lint): security, 4xx answers, limits on every input, no internal endpoint.</summary>
     [Fact]
+    public void The_lint_looks_inside_a_choice_of_shapes()
+    {
+        // A nullable object is oneOf [{$ref}, {type: null}]: its properties are inputs like any
+        // other (one without a limit here), and a nullable string with a maxLength is limited.
+        const string document = """
+            {"paths": {"/api/things": {"post": {"operationId": "T", "summary": "s", "tags": ["t"], "x-anonymous": true,
+              "responses": {"400": {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/P"}}}}},
+              "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "inner": {"oneOf": [{"$ref": "#/components/schemas/Inner"}, {"type": "null"}]},
+                "note": {"oneOf": [{"type": "string", "maxLength": 10}, {"type": "null"}]}}}}}}}}},
+             "components": {"schemas": {
+               "P": {"type": "object", "properties": {"traceId": {"type": "string"}, "status": {"type": "integer"}}},
+               "Inner": {"type": "object", "properties": {"name": {"type": "string"}, "count": {"type": "integer", "minimum": 0, "maximum": 9}}}}}}
+            """;
+        var report = OpenApiLint.Check("sample", document);
+        Assert.Equal((3, 1), (report.Inputs, report.InputsWithoutLimits));
+        Assert.Equal(["POST /api/things: body.inner.name: no maxLength"], report.Findings);
+    }
+
+    [Fact]
     public async Task The_document_follows_the_rules_every_public_document_follows()
     {
         var text = (await DocumentAsync()).ToJsonString();

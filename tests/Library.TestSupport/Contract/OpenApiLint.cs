@@ -196,6 +196,19 @@ public static class OpenApiLint
             return (0, 0);
         }
         schema = Deref(root, schema);
+        // A choice of shapes (a nullable reference is oneOf [{$ref}, {type: null}]): each shape's
+        // inputs count, nested objects' properties too.
+        if (Branches(schema) is { Count: > 0 } branches && !schema.TryGetProperty("properties", out _))
+        {
+            int count = 0, without = 0;
+            foreach (var branch in branches)
+            {
+                var (c, w) = BodyInputs(root, branch, label, findings, new HashSet<string>(seen), depth + 1);
+                count += c;
+                without += w;
+            }
+            return (count, without);
+        }
         var types = Types(schema);
         if (types.Contains("object") && schema.TryGetProperty("properties", out var properties))
         {
@@ -221,10 +234,34 @@ public static class OpenApiLint
         return (1, unlimited);
     }
 
+    /// <summary>The shapes of a oneOf/anyOf/allOf, without the <c>{type: null}</c> of a nullable one.</summary>
+    private static List<JsonElement> Branches(JsonElement schema)
+    {
+        var branches = new List<JsonElement>();
+        foreach (var combinator in new[] { "oneOf", "anyOf", "allOf" })
+        {
+            if (schema.ValueKind == JsonValueKind.Object && schema.TryGetProperty(combinator, out var list) && list.ValueKind == JsonValueKind.Array)
+            {
+                branches.AddRange(list.EnumerateArray().Where(b => !(Types(b) is { Count: 1 } only && only.Contains("null"))));
+            }
+        }
+        return branches;
+    }
+
     /// <summary>A leaf input without its limits (reported to <paramref name="findings"/>).</summary>
     private static bool Unlimited(JsonElement root, JsonElement schema, string label, List<string> findings, int depth)
     {
         schema = Deref(root, schema);
+        // A choice of shapes is limited when every shape is (each reported on its own).
+        if (Branches(schema) is { Count: > 0 } branches && !schema.TryGetProperty("type", out _) && depth < 8)
+        {
+            var any = false;
+            foreach (var branch in branches)
+            {
+                any |= Unlimited(root, branch, label, findings, depth + 1);
+            }
+            return any;
+        }
         var types = Types(schema);
         var missing = new StringBuilder();
         var bounded = schema.TryGetProperty("enum", out _) || schema.TryGetProperty("const", out _);
