@@ -47,8 +47,9 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
                 .HasNullSortOrder(NullSortOrder.NullsLast, NullSortOrder.NullsFirst, NullSortOrder.NullsLast);
             book.Property(b => b.Version).IsConcurrencyToken();
             book.ToTable(t => t.HasCheckConstraint("ck_books_total_copies", "total_copies >= 0"));
-            // books.search_vector and books.search_text are not in this model: raw SQL in the
-            // AddCatalogSearch migration creates them, refresh_book_search() fills them.
+            // books.search_vector, books.search_text (AddCatalogSearch) and books.category_ids
+            // (SearchAtScale4) are not in this model: raw SQL in those migrations creates them,
+            // refresh_book_search() fills them.
             // An author or category in use cannot be deleted (409): the database refuses too.
             book.HasMany(b => b.Authors).WithMany(a => a.Books).UsingEntity<Dictionary<string, object>>("book_authors",
                 r => r.HasOne<Author>().WithMany().HasForeignKey("AuthorsId").OnDelete(DeleteBehavior.Restrict),
