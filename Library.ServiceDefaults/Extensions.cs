@@ -72,13 +72,21 @@ public static class Extensions
             logging.IncludeScopes = true;
         });
 
-        builder.Services.AddOpenTelemetry()
+        var otel = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter(Library.ServiceDefaults.Telemetry.MeterPrefix + "*"))
-            .WithTracing(tracing => tracing
+                .AddMeter(Library.ServiceDefaults.Telemetry.MeterPrefix + "*"));
+        // Npgsql's traces and metrics are added by Aspire's EF Core integration (AddLibraryNpgsqlDbContext).
+
+        // Export only when somebody is listening (the AppHost, or a collector in Azure); trace only
+        // then too: unexported spans are pure cost (Telemetry.IsExported). Requests still carry a
+        // W3C trace ID into the logs and the outbox's traceparent (ASP.NET Core starts its request
+        // activity whenever logging is on, listener or not).
+        if (Library.ServiceDefaults.Telemetry.IsExported(builder.Configuration))
+        {
+            otel.WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(Library.ServiceDefaults.Telemetry.ActivitySourcePrefix + "*")
                 // RabbitMQ.Client 7 emits its own publish/deliver activities under these names.
@@ -88,12 +96,7 @@ public static class Extensions
                     !context.Request.Path.StartsWithSegments(AlivenessEndpointPath))
                 .AddGrpcClientInstrumentation()
                 .AddHttpClientInstrumentation());
-        // Npgsql's traces and metrics are added by Aspire's EF Core integration (AddLibraryNpgsqlDbContext).
-
-        // Export only when somebody is listening (the AppHost, or a collector in Azure).
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            otel.UseOtlpExporter();
         }
 
         return builder;

@@ -42,7 +42,12 @@ public static class PostgresExtensions
             .AddInterceptors(services.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()),
             poolSize: PoolSize);
 
-        builder.EnrichNpgsqlDbContext<TContext>(settings => settings.DisableRetry = true);
+        builder.EnrichNpgsqlDbContext<TContext>(settings =>
+        {
+            settings.DisableRetry = true;
+            // A span per SQL command, with its text: only where spans are exported (Telemetry.IsExported).
+            settings.DisableTracing = !Telemetry.IsExported(builder.Configuration);
+        });
         return builder;
     }
 

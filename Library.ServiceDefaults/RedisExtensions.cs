@@ -34,7 +34,7 @@ public static class RedisExtensions
                 // 10,000 reads/s a book-service replica held 190 MiB of them (bench/README.md, issue
                 // 15, memory). Kept where the spans go somewhere (an OTLP endpoint: the AppHost's
                 // dashboard, a collector), off where nothing would ever read them.
-                settings.DisableTracing = string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+                settings.DisableTracing = !Telemetry.IsExported(builder.Configuration);
             },
             options =>
             {

@@ -8,6 +8,9 @@
 #   bench/lending-ab.sh turn A1|B1|A2|B2...   (SCEN: bench/run.sh scenarios, default contention;
 #                                              NOFLIP=1 keeps the replicas as they are, warm)
 #   bench/lending-ab.sh hops FROM TO          event hops of book.availability-changed in that window
+#   bench/lending-ab.sh cpu NAME              CPU ms per request of each process group in NAME's wrk part
+# BENCH_AB_SERVICES (default lendingservice): the services flipped, any of lendingservice bookservice
+# userservice gateway (a change in Library.ServiceDefaults is in all four), restarted in that order.
 #   bench/lending-ab.sh down
 # Each turn writes to $BENCH_AB_OUT (/tmp/lending-ab/out): NAME.txt (run.sh's table), NAME-ccpu0/1
 # (CPU ticks per process group around the scenarios), NAME-cpgss.tsv (pg_stat_statements of
@@ -41,12 +44,18 @@ cpu_snap() { # "group ticks": utime+stime of the group's processes (PostgreSQL: 
   for pid in $pm $(ps -o pid= --ppid "$pm"); do t=$((t + $(awk '{print $14 + $15}' /proc/"$pid"/stat 2>/dev/null || echo 0))); done
   echo "postgres $t"
 }
+project_of() { case $1 in lendingservice) echo Library.LendingService ;; bookservice) echo Library.BookService ;;
+  userservice) echo Library.UserService ;; gateway) echo Library.Gateway ;; *) bench_die "unknown service '$1'" ;; esac; }
 flip() { # A|B
-  if [[ $1 == A ]]; then
-    [[ -f "$BASE/Library.LendingService/bin/Release/net10.0/Library.LendingService.dll" ]] || bench_die "BENCH_LENDING_BASELINE: no built lending service in '$BASE'"
-    ln -sfn "$BASE/Library.LendingService" "$AB/Library.LendingService"
-  else ln -sfn "$HERE/Library.LendingService" "$AB/Library.LendingService"; fi
-  "$AB/eng/processes.sh" rolling-restart lendingservice >"$OUT/restart-$1.log" 2>&1
+  local svc dir
+  for svc in ${BENCH_AB_SERVICES:-lendingservice}; do
+    dir=$(project_of "$svc")
+    if [[ $1 == A ]]; then
+      [[ -f "$BASE/$dir/bin/Release/net10.0/$dir.dll" ]] || bench_die "BENCH_LENDING_BASELINE: no built $dir in '$BASE'"
+      ln -sfn "$BASE/$dir" "$AB/$dir"
+    else ln -sfn "$HERE/$dir" "$AB/$dir"; fi
+    "$AB/eng/processes.sh" rolling-restart "$svc" >"$OUT/restart-$1-$svc.log" 2>&1
+  done
 }
 case "${1:-}" in
   up)
@@ -89,6 +98,11 @@ for name, l in (("occurred -> sent (rest of the use case, commit, relay, confirm
     print(f"{name}: n={len(l)} p50={p(l, .5):.1f} p90={p(l, .9):.1f} p99={p(l, .99):.1f} ms")
 PY
     ;;
+  cpu)
+    req=$(awk '/requests in/ {print $1}' "$OUT/$2-pgss-wrk.txt")
+    awk -v req="$req" -v hz="$(getconf CLK_TCK)" 'NR == FNR { t0[$1] = $2; next }
+      { printf "%s %.2f ms/request\n", $1, ($2 - t0[$1]) * 1000 / hz / req }' "$OUT/$2-cpu0.txt" "$OUT/$2-cpu1.txt"
+    echo "requests $req" ;;
   down) "$AB/eng/processes.sh" stop ;;
   *) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2 ;;
 esac

@@ -59,12 +59,15 @@ public sealed class LoanCreatedHandler(CatalogDbContext db) : IIntegrationEventH
     public async Task HandleAsync(LoanCreated e, CancellationToken cancellationToken)
     {
         await LoanHistoryLock.SharedAsync(db, cancellationToken);
+        // The history row and the title's count in one statement (one round trip per loan; the
+        // count was always raised whether or not the row was new, and still is).
         await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
-            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
-            ON CONFLICT (loan_id) DO NOTHING
+            WITH recorded AS (
+                INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
+                VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
+                ON CONFLICT (loan_id) DO NOTHING)
+            UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}
             """, cancellationToken);
-        await db.Database.ExecuteSqlAsync($"UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}", cancellationToken);
         db.Invalidates(CatalogDependency.Loans);
     }
 }
