@@ -21,7 +21,9 @@ namespace Library.ServiceDefaults;
 /// <see cref="TrimOptions.MinSecondsBetweenTrims"/>.
 /// </para>
 /// Configuration (section <c>Memory</c>): <c>IdleTrim</c> (true), <c>CheckSeconds</c> (5),
-/// <c>QuietBytesPerSecond</c> (1 MiB: allocations per second below which the process is quiet),
+/// <c>QuietBytesPerSecond</c> (256 KiB: allocations per second below which the process is quiet;
+/// an idle lending replica allocates about 80 KiB/s, its clocks and relay, a replica serving a few
+/// requests a second more, and a trim's pause should not land on those),
 /// <c>GrowthBytes</c> (8 MiB), <c>MinSecondsBetweenTrims</c> (30).
 /// </summary>
 public static partial class IdleMemoryTrim
@@ -46,7 +48,7 @@ public static partial class IdleMemoryTrim
 
         public double CheckSeconds { get; set; } = 5;
 
-        public long QuietBytesPerSecond { get; set; } = 1L << 20;
+        public long QuietBytesPerSecond { get; set; } = 256L << 10;
 
         public long GrowthBytes { get; set; } = 8L << 20;
 
