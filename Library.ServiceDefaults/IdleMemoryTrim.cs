@@ -20,7 +20,7 @@ namespace Library.ServiceDefaults;
 /// last trim. It never runs under load (a pause there would cost latency) and at most once per
 /// <see cref="TrimOptions.MinSecondsBetweenTrims"/>.
 /// </para>
-/// Configuration (section <c>Memory</c>): <c>IdleTrim</c> (true), <c>CheckSeconds</c> (5),
+/// Configuration (section <c>Memory</c>): <c>IdleTrim</c> (true; false in the Testing environment), <c>CheckSeconds</c> (5),
 /// <c>QuietBytesPerSecond</c> (256 KiB: allocations per second below which the process is quiet;
 /// an idle lending replica allocates about 80 KiB/s, its clocks and relay, a replica serving a few
 /// requests a second more, and a trim's pause should not land on those),
@@ -33,7 +33,9 @@ public static partial class IdleMemoryTrim
     public static TBuilder AddIdleMemoryTrim<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var options = builder.Configuration.GetSection(SectionName).Get<TrimOptions>() ?? new TrimOptions();
-        if (options.IdleTrim)
+        // Off by default in the Testing environment: many hosts share one test process, whose
+        // collections are none of a host's business.
+        if (builder.Configuration.GetValue<bool?>($"{SectionName}:IdleTrim") ?? !builder.Environment.IsEnvironment("Testing"))
         {
             // The process's own clock, not the application's TimeProvider (tests move that one by days).
             builder.Services.AddHostedService(sp => new Trimmer(new TrimPolicy(options), TimeProvider.System,
@@ -44,8 +46,6 @@ public static partial class IdleMemoryTrim
 
     public sealed class TrimOptions
     {
-        public bool IdleTrim { get; set; } = true;
-
         public double CheckSeconds { get; set; } = 5;
 
         public long QuietBytesPerSecond { get; set; } = 256L << 10;

@@ -74,12 +74,14 @@ public sealed class IdleMemoryTrimTests
     }
 
     [Theory]
-    [InlineData(null, true)]
-    [InlineData("true", true)]
-    [InlineData("false", false)]
-    public void Every_service_gets_it_unless_configured_off(string? setting, bool expected)
+    [InlineData("Production", null, true)]
+    [InlineData("Production", "true", true)]
+    [InlineData("Production", "false", false)]
+    [InlineData("Testing", null, false)]
+    [InlineData("Testing", "true", true)]
+    public void Every_service_gets_it_unless_configured_off(string environment, string? setting, bool expected)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Testing" });
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = environment });
         if (setting is not null)
         {
             builder.Configuration.AddInMemoryCollection([new("Memory:IdleTrim", setting)]);
