@@ -24,7 +24,8 @@ namespace Library.ServiceDefaults;
 /// <c>QuietBytesPerSecond</c> (256 KiB: allocations per second below which the process is quiet;
 /// an idle lending replica allocates about 80 KiB/s, its clocks and relay, a replica serving a few
 /// requests a second more, and a trim's pause should not land on those),
-/// <c>GrowthBytes</c> (8 MiB), <c>MinSecondsBetweenTrims</c> (30).
+/// <c>GrowthBytes</c> (8 MiB), <c>MinSecondsBetweenTrims</c> (30), <c>NativeHeap</c> (true: then glibc's
+/// <c>malloc_trim</c>, 6-17 MiB more per process after the burst).
 /// </summary>
 public static partial class IdleMemoryTrim
 {
@@ -38,7 +39,7 @@ public static partial class IdleMemoryTrim
         if (builder.Configuration.GetValue<bool?>($"{SectionName}:IdleTrim") ?? !builder.Environment.IsEnvironment("Testing"))
         {
             // The process's own clock, not the application's TimeProvider (tests move that one by days).
-            builder.Services.AddHostedService(sp => new Trimmer(new TrimPolicy(options), TimeProvider.System,
+            builder.Services.AddHostedService(sp => new Trimmer(new TrimPolicy(options), options.NativeHeap, TimeProvider.System,
                 sp.GetRequiredService<ILogger<Trimmer>>()));
         }
         return builder;
@@ -53,6 +54,9 @@ public static partial class IdleMemoryTrim
         public long GrowthBytes { get; set; } = 8L << 20;
 
         public double MinSecondsBetweenTrims { get; set; } = 30;
+
+        /// <summary>After the collection, glibc's <c>malloc_trim</c>: free pages inside the native heaps back too.</summary>
+        public bool NativeHeap { get; set; } = true;
     }
 
     /// <summary>What the GC says at one check: bytes allocated so far, bytes committed.</summary>
@@ -95,7 +99,7 @@ public static partial class IdleMemoryTrim
         }
     }
 
-    private sealed partial class Trimmer(TrimPolicy policy, TimeProvider time, ILogger<Trimmer> logger) : BackgroundService
+    private sealed partial class Trimmer(TrimPolicy policy, bool nativeHeap, TimeProvider time, ILogger<Trimmer> logger) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
@@ -111,6 +115,10 @@ public static partial class IdleMemoryTrim
                     }
                     var started = time.GetTimestamp();
                     GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    if (nativeHeap)
+                    {
+                        NativeHeap.Trim();
+                    }
                     var after = MemorySample.Now();
                     policy.Trimmed(after, time.GetUtcNow());
                     LogTrimmed(logger, before.CommittedBytes >> 20, after.CommittedBytes >> 20,
@@ -125,5 +133,31 @@ public static partial class IdleMemoryTrim
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Quiet after a burst: full aggressive GC, committed {BeforeMiB} -> {AfterMiB} MiB (heap {HeapMiB} MiB) in {Milliseconds} ms")]
         private static partial void LogTrimmed(ILogger logger, long beforeMiB, long afterMiB, long heapMiB, double milliseconds);
+    }
+
+    /// <summary>glibc's <c>malloc_trim(0)</c> where there is one (not on musl, Windows or macOS).</summary>
+    private static class NativeHeap
+    {
+        private static bool _missing = !OperatingSystem.IsLinux();
+
+        public static void Trim()
+        {
+            if (_missing)
+            {
+                return;
+            }
+            try
+            {
+                _ = MallocTrim(0);
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+            {
+                _missing = true;
+            }
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
+        private static extern int MallocTrim(nuint pad);
     }
 }
