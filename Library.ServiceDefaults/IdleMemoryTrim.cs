@@ -25,7 +25,7 @@ namespace Library.ServiceDefaults;
 /// an idle lending replica allocates about 80 KiB/s, its clocks and relay, a replica serving a few
 /// requests a second more, and a trim's pause should not land on those),
 /// <c>GrowthBytes</c> (8 MiB), <c>MinSecondsBetweenTrims</c> (30), <c>NativeHeap</c> (true: then glibc's
-/// <c>malloc_trim</c>, 6-17 MiB more per process after the burst).
+/// <c>malloc_trim</c>: 6-7 MiB more off a lending replica after the burst, 17 off the gateway).
 /// </summary>
 public static partial class IdleMemoryTrim
 {
