@@ -33,6 +33,7 @@ public static class Extensions
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
         builder.AddGracefulShutdown();
+        builder.AddIdleMemoryTrim();
         builder.Services.AddLibraryProblemDetails();
         builder.Services.ConfigureLibraryOpenApi(builder.Configuration);
 

@@ -26,6 +26,8 @@
 # one): after the load, the heap by type of each (dotnet-gcdump report, which forces a full
 # blocking GC; the 25 largest types into $BENCH_WORK/gcdump-LABEL-INSTANCE.txt and the log), then
 # the figures once more as phase "after-gc": what RSS the garbage held, against what is live.
+# BENCH_MEMORY_SETTLE=N (0): N seconds after the load (and the heap dumps), the figures once more
+# as phase "settled": what a process keeps once quiet (the services' idle trim: IdleMemoryTrim.cs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -113,6 +115,7 @@ run_config() { # CONFIG
     "$BENCH_DIR/run.sh" $LOAD >"$BENCH_WORK/load-$label.log" 2>&1 || bench_log "$label: the load reported a failure (see $BENCH_WORK/load-$label.log)"
   snapshot "$label" after
   [[ -z "${BENCH_MEMORY_GCDUMP:-}" ]] || { heap_dumps "$label"; snapshot "$label" after-gc; }
+  if ((${BENCH_MEMORY_SETTLE:-0} > 0)); then sleep "$BENCH_MEMORY_SETTLE"; snapshot "$label" settled; fi
   grep -v '^rss' "$BENCH_WORK/rows-$label.tsv" 2>/dev/null | sed "s/^/$label\tload\t/" >>"$OUT" || true
   memory_stop
 }
@@ -139,7 +142,7 @@ for label in labels:
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     tot = collections.defaultdict(lambda: [0, 0])
     for r in rows:
-        if r[0] == label and r[1] in ("start", "after", "after-gc"):
+        if r[0] == label and r[1] in ("start", "after", "after-gc", "settled"):
             print(f"| {r[2]} | {r[1]} | {mib(r[3])} | {mib(r[4])} | {mib(r[5])} | {mib(r[6])} | {mib(r[7])} | {r[8]} |")
             tot[r[1]][0] += int(r[3]); tot[r[1]][1] += int(r[4])
     for ph, (rss, pss) in tot.items():
