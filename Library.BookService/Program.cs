@@ -33,7 +33,11 @@ builder.Services.AddSingleton<CatalogCache>();
 builder.Services.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor, CatalogInvalidation>();
 builder.Services.AddHttpContextAccessor();
 builder.Services.AddHostedService<PopularityRefresher>();
-builder.Services.AddGrpc();
+// No catch-all for unknown gRPC services: its route, /{service}/{method} for any POST, also
+// matches /api/books, /api/authors, /api/categories; a POST there with a body of another type than JSON then fell to it
+// (routing sees it accept any type) and got a 404 instead of the 415. An unknown service is
+// a 404 now, as any unknown path; an unknown method of a known service is still UNIMPLEMENTED.
+builder.Services.AddGrpc(o => o.IgnoreUnknownServices = true);
 // Request records and parameters declare their rules (data annotations); the endpoints check them
 // before the handler runs, and the OpenAPI document shows the same limits.
 builder.Services.AddValidation();

@@ -50,8 +50,9 @@ public sealed class LibraryOpenApiOptions
 /// One OpenAPI setup for every service, so the documents say what the services do without each
 /// endpoint repeating it: the bearer scheme and each operation's requirement, read from the
 /// authorization metadata the route groups declare (an explicit <c>x-anonymous</c> marker for
-/// <c>AllowAnonymous</c>); the 401/403 that authorization adds; the 400/413/429 that binding and the
-/// gateway add; and one problem-details schema (with <c>traceId</c> and <c>errors</c>) on every
+/// <c>AllowAnonymous</c>); the 401/403 that authorization adds (and the gateway's 401 for a bad
+/// token on an anonymous operation); the 400/415/413/429 that binding, routing and the gateway
+/// add; and one problem-details schema (with <c>traceId</c> and <c>errors</c>) on every
 /// 4xx/5xx, as <see cref="ProblemDetailsDefaults"/> writes them.
 /// </summary>
 public static class OpenApiDefaults
@@ -152,8 +153,21 @@ public static class OpenApiDefaults
             // Binding failures (malformed JSON, a wrong type) are refused before the handler runs.
             AddResponse(operation, StatusCodes.Status400BadRequest, "The request could not be read or is not valid.");
         }
+        if (hasBody)
+        {
+            // Routing refuses a body of another media type than the operation accepts (Accepts metadata).
+            var accepted = string.Join(", ", operation.RequestBody!.Content?.Keys.AsEnumerable() ?? []);
+            AddResponse(operation, StatusCodes.Status415UnsupportedMediaType,
+                accepted.Length > 0 ? $"The body's Content-Type is not one the operation accepts ({accepted})." : "The body's Content-Type is not one the operation accepts.");
+        }
         if (settings.BehindGateway)
         {
+            if (anonymous)
+            {
+                // The gateway checks any Authorization header at the door (TokenCheck), even where none is needed.
+                AddResponse(operation, StatusCodes.Status401Unauthorized,
+                    "No credentials are needed, but an Authorization header that is not a valid access token (expired, forged, another scheme) is refused by the gateway: send none.");
+            }
             if (hasBody)
             {
                 AddResponse(operation, StatusCodes.Status413PayloadTooLarge, "The body is over the gateway's limit (RateLimiting:MaxBodyBytes).");

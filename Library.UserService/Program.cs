@@ -24,7 +24,11 @@ builder.Services.Configure<PatronGroupOptions>(builder.Configuration.GetSection(
 builder.Services.AddSingleton<DefaultPatronGroup>();
 builder.Services.AddSingleton<SigningKeys>();
 builder.Services.AddSingleton<TokenIssuer>();
-builder.Services.AddGrpc();
+// No catch-all for unknown gRPC services: its route, /{service}/{method} for any POST, also
+// matches /api/users; a POST there with a body of another type than JSON then fell to it
+// (routing sees it accept any type) and got a 404 instead of the 415. An unknown service is
+// a 404 now, as any unknown path; an unknown method of a known service is still UNIMPLEMENTED.
+builder.Services.AddGrpc(o => o.IgnoreUnknownServices = true);
 builder.Services.AddOpenApi();
 // The request records' annotations, checked before a handler runs (400 with the field's message).
 builder.Services.AddValidation();

@@ -54,6 +54,31 @@ public sealed class CatalogApiTests(CatalogFixture fixture) : IClassFixture<Cata
         Assert.Equal(createdBefore + 1, await OutboxCountAsync("book.created"));
     }
 
+    /// <summary>
+    /// The collections' POST shares its two-segment path with gRPC's route for unknown services:
+    /// a body of another type once fell to that route and got a 404 instead of the 415.
+    /// </summary>
+    [Theory]
+    [InlineData("/api/books", "text/plain")]
+    [InlineData("/api/authors", "application/xml")]
+    [InlineData("/api/categories", "application/x-www-form-urlencoded")]
+    public async Task A_new_entry_with_another_body_type_than_json_is_a_415_problem_and_adds_nothing(string path, string contentType)
+    {
+        var name = $"Typed {Guid.NewGuid():N}";
+        using var body = new StringContent($$"""{"name":"{{name}}","title":"{{name}}","isbn":"{{TestIsbn.Next()}}","publisher":"P","authorIds":[],"categoryIds":[],"totalCopies":1}""");
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        var createdBefore = await OutboxCountAsync("book.created");
+
+        using var response = await fixture.Librarian().PostAsync(path, body, Ct);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal(415, (await Problem(response)).GetProperty("status").GetInt32());
+        Assert.Equal(createdBefore, await OutboxCountAsync("book.created"));
+        await using var scope = fixture.Host.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Data.CatalogDbContext>();
+        Assert.False(await db.Authors.AnyAsync(a => a.Name == name, Ct) || await db.Categories.AnyAsync(c => c.Name == name, Ct) || await db.Books.AnyAsync(b => b.Title == name, Ct));
+    }
+
     [Fact]
     public async Task Book_writes_need_a_librarian()
     {

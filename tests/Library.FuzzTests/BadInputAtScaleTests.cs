@@ -8,6 +8,8 @@ using System.Text.Json;
 using Npgsql;
 using Shouldly;
 
+using Library.TestSupport.Contract;
+
 namespace Library.FuzzTests;
 
 /// <summary>
@@ -43,7 +45,15 @@ public sealed class BadInputAtScaleTests(FullLibrary stack) : IClassFixture<Full
         await SettleAsync(ct);
         await WaitForDeactivationToReachLendingAsync(world, ct);
 
-        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false })
+        // Every answer is also checked against the gateway's merged public document: a refusal
+        // must be one the document promises for that operation, in the shape it promises.
+        var contract = ContractCheck.Handler(ContractDocument, async token =>
+        {
+            using var plain = new HttpClient { BaseAddress = stack.BaseAddress };
+            return await plain.GetStringAsync("/openapi/library.json", token);
+        }, ContractMode.Report);
+        contract.InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false };
+        using var client = new HttpClient(contract)
         {
             BaseAddress = stack.BaseAddress,
             Timeout = TimeSpan.FromSeconds(60),
@@ -80,7 +90,14 @@ public sealed class BadInputAtScaleTests(FullLibrary stack) : IClassFixture<Full
 
         var failures = Failures(results).ToList();
         failures.Count.ShouldBe(0, $"{failures.Count} of {results.Count} requests failed a check:\n{string.Join("\n", failures.Take(60))}");
+        var undocumented = ContractCheck.AllViolations.Where(v => v.StartsWith($"[contract {ContractDocument}]", StringComparison.Ordinal)).Distinct().ToList();
+        if (ContractCheck.Mode == ContractMode.Enforce)
+        {
+            undocumented.Count.ShouldBe(0, $"answers the public document does not promise:\n{string.Join("\n", undocumented.Take(60))}");
+        }
     }
+
+    private const string ContractDocument = "library (merged, fuzz)";
 
     private async Task<Result> SendAsync(HttpClient client, FuzzCase fuzz, CancellationToken ct)
     {

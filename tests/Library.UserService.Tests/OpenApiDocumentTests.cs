@@ -80,6 +80,58 @@ public class OpenApiDocumentTests(UserServiceFixture fixture, ITestOutputHelper 
         Assert.Contains("the document has no such operation", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Every_body_may_be_refused_for_its_media_type_and_a_bad_token_on_an_anonymous_operation_is_documented()
+    {
+        using var document = JsonDocument.Parse(await DocumentAsync());
+        var paths = document.RootElement.GetProperty("paths");
+        var operations = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject().Select(o => (Name: $"{o.Name} {p.Name}", Operation: o.Value))).ToList();
+        Assert.Contains(operations, o => o.Operation.TryGetProperty("requestBody", out _));
+        foreach (var (name, operation) in operations)
+        {
+            var responses = operation.GetProperty("responses");
+            Assert.True(responses.TryGetProperty("415", out _) == operation.TryGetProperty("requestBody", out _), $"{name}: 415 exactly when it takes a body");
+            Assert.True(responses.TryGetProperty("401", out _), $"{name}: 401 (a bad token is refused even where none is needed)");
+        }
+        var register = paths.GetProperty("/api/auth/register").GetProperty("post").GetProperty("responses");
+        Assert.Contains("application/json", register.GetProperty("415").GetProperty("description").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Kestrel's own refusal (empty body, <c>Connection: close</c>, none of the gateway's headers) is
+    /// not the application's answer and is not judged; the same status from the application is.
+    /// </summary>
+    [Fact]
+    public async Task A_refusal_of_the_http_server_itself_is_not_judged_but_the_same_status_from_the_app_is()
+    {
+        var json = await DocumentAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var kestrel = ContractCheck.Handler("userservice (protocol-level)", _ => Task.FromResult(json), ContractMode.Enforce, record: false);
+        kestrel.InnerHandler = new ProtocolLevelRefusal(HttpStatusCode.RequestUriTooLong);
+        using (var client = new HttpClient(kestrel) { BaseAddress = new Uri("http://userservice.test") })
+        using (var refused = await client.GetAsync("/api/users?search=x", ct))
+        {
+            Assert.Equal(HttpStatusCode.RequestUriTooLong, refused.StatusCode);
+        }
+
+        var app = ContractCheck.Handler("userservice (protocol-level)", _ => Task.FromResult(json), ContractMode.Enforce, record: false);
+        app.InnerHandler = new Answer(HttpStatusCode.RequestUriTooLong, """{"title":"URI Too Long","status":414,"traceId":"x"}""", "application/problem+json");
+        using var appClient = new HttpClient(app) { BaseAddress = new Uri("http://userservice.test") };
+        var failure = await Assert.ThrowsAsync<ContractViolationException>(() => appClient.GetAsync("/api/users?search=x", ct));
+        Assert.Contains("answered 414, which it does not document", failure.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ProtocolLevelRefusal(HttpStatusCode status) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = new HttpResponseMessage(status) { Content = new ByteArrayContent([]), RequestMessage = request };
+            response.Content.Headers.ContentLength = 0;
+            response.Headers.ConnectionClose = true;
+            return Task.FromResult(response);
+        }
+    }
+
     private sealed class Answer(HttpStatusCode status, string body, string mediaType) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

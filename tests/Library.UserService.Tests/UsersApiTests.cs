@@ -160,4 +160,24 @@ public sealed class UsersApiTests(UserServiceFixture fixture) : IClassFixture<Us
         Assert.Equal("admin", me.GetProperty("role").GetString());
         Assert.Equal(UserServiceFixture.AdminEmail, me.GetProperty("email").GetString());
     }
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    [InlineData("application/xml")]
+    public async Task Desk_enrolment_with_another_content_type_than_json_is_a_415_problem_and_enrols_nobody(string contentType)
+    {
+        // POST /api/users shares its route with GET /api/users: the wrong type once fell through to a 404.
+        var (_, librarianToken) = await fixture.NewLibrarianAsync();
+        var email = $"typed-{Guid.NewGuid():N}@library.test";
+        using var body = new StringContent($$"""{"email":"{{email}}","firstName":"T","lastName":"Y","password":"Typed-password-1"}""");
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+
+        using var response = await fixture.Client(librarianToken).PostAsync("/api/users", body, Ct);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(415, (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("status").GetInt32());
+        var found = await fixture.Client(librarianToken).GetFromJsonAsync<JsonElement>($"/api/users?search={Uri.EscapeDataString(email)}", Ct);
+        Assert.Equal(0, found.GetProperty("totalCount").GetInt64());
+    }
 }

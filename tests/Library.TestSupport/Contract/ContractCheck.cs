@@ -153,6 +153,11 @@ public static class ContractCheck
             }
 
             var status = (int)response.StatusCode;
+            if (IsProtocolLevel(response))
+            {
+                // Not the application's answer: the HTTP server refused the request while parsing it.
+                return response;
+            }
             var operation = contract.Find(request.Method.Method, path, out var pathKnown);
             if (operation is null)
             {
@@ -190,6 +195,19 @@ public static class ContractCheck
             }
             return response;
         }
+
+        /// <summary>
+        /// Kestrel's own refusal of a request it could not parse (a request line over its limit, NUL
+        /// in the path: 400, 414, 431): it answers before any middleware runs, with an empty body,
+        /// <c>Connection: close</c> and none of the gateway's headers (<c>X-Request-Id</c>), so no
+        /// document can describe it; the fuzz test's <c>protocolLevel</c> is the same rule. An
+        /// application's refusal always has a problem-details body.
+        /// </summary>
+        internal static bool IsProtocolLevel(HttpResponseMessage response) =>
+            (int)response.StatusCode is 400 or 414 or 431
+            && response.Content.Headers.ContentLength == 0
+            && response.Headers.ConnectionClose == true
+            && !response.Headers.Contains("X-Request-Id");
 
         private static bool IsJson(string? mediaType) =>
             mediaType is not null && (mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
