@@ -164,9 +164,17 @@ public static class OpenApiDefaults
         {
             if (anonymous)
             {
-                // The gateway checks any Authorization header at the door (TokenCheck), even where none is needed.
-                AddResponse(operation, StatusCodes.Status401Unauthorized,
-                    "No credentials are needed, but an Authorization header that is not a valid access token (expired, forged, another scheme) is refused by the gateway: send none.");
+                // The gateway checks any Authorization header at the door (TokenCheck), even where none is needed;
+                // an operation with a 401 of its own (log-in, refresh) gets the gateway's reason added to it.
+                const string refusedAtTheDoor = "an Authorization header that is not a valid access token (expired, forged, another scheme) is refused by the gateway: send none.";
+                if (operation.Responses!.TryGetValue("401", out var own) && own is OpenApiResponse ownResponse)
+                {
+                    ownResponse.Description = $"{ownResponse.Description?.TrimEnd()} Also: {refusedAtTheDoor}";
+                }
+                else
+                {
+                    AddResponse(operation, StatusCodes.Status401Unauthorized, $"No credentials are needed, but {refusedAtTheDoor}");
+                }
             }
             if (hasBody)
             {

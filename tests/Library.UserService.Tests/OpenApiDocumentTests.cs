@@ -93,6 +93,12 @@ public class OpenApiDocumentTests(UserServiceFixture fixture, ITestOutputHelper 
             Assert.True(responses.TryGetProperty("415", out _) == operation.TryGetProperty("requestBody", out _), $"{name}: 415 exactly when it takes a body");
             Assert.True(responses.TryGetProperty("401", out _), $"{name}: 401 (a bad token is refused even where none is needed)");
         }
+        // Log-in and refresh have a 401 of their own (wrong password, spent token): it names the gateway's reason too.
+        foreach (var path in new[] { "/api/auth/login", "/api/auth/refresh" })
+        {
+            var unauthorized = paths.GetProperty(path).GetProperty("post").GetProperty("responses").GetProperty("401").GetProperty("description").GetString();
+            Assert.Contains("refused by the gateway", unauthorized, StringComparison.Ordinal);
+        }
         var register = paths.GetProperty("/api/auth/register").GetProperty("post").GetProperty("responses");
         Assert.Contains("application/json", register.GetProperty("415").GetProperty("description").GetString(), StringComparison.Ordinal);
     }
