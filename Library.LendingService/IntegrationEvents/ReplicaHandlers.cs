@@ -4,6 +4,7 @@ using Library.LendingService.Copies;
 using Library.LendingService.Data;
 using Library.LendingService.Privacy;
 using Library.LendingService.Replicas;
+using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.IntegrationEvents;
@@ -99,8 +100,20 @@ public sealed class PatronGroupUpdatedHandler(LendingDbContext db) : IIntegratio
     public Task HandleAsync(PatronGroupUpdated e, CancellationToken cancellationToken) => PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, e.Name, e.Version, false, cancellationToken);
 }
 
-/// <summary>A deleted group is kept, marked: rules saved before still name it, new rules may not.</summary>
-public sealed class PatronGroupDeletedHandler(LendingDbContext db) : IIntegrationEventHandler<PatronGroupDeleted>
+/// <summary>
+/// A deleted group is kept, marked (new rules may not name it), and the rules in force lose the lines
+/// naming it in a new version, as Koha drops a deleted patron category's circulation rules: no reader
+/// is in it any more (the user service deletes only an empty group), and a line left behind would
+/// make the admin's next save of the list a 400 for a line they did not touch. Older versions keep
+/// the line, so the loans made under them still read their rule.
+/// </summary>
+public sealed class PatronGroupDeletedHandler(LendingDbContext db, CirculationSettings settings, TimeProvider time) : IIntegrationEventHandler<PatronGroupDeleted>
 {
-    public Task HandleAsync(PatronGroupDeleted e, CancellationToken cancellationToken) => PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, null, e.Version, true, cancellationToken);
+    public async Task HandleAsync(PatronGroupDeleted e, CancellationToken cancellationToken)
+    {
+        if (await PatronGroupUpsert.ApplyAsync(db, e.PatronGroupId, null, e.Version, true, cancellationToken) > 0)
+        {
+            await settings.DropPatronGroupAsync(e.PatronGroupId, time.DatabaseNow(), cancellationToken);
+        }
+    }
 }

@@ -79,18 +79,42 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
     public Task<long> SaveRulesAsync(IReadOnlyList<CirculationRule> rules, Guid changedBy, DateTimeOffset now, CancellationToken ct) =>
         SaveAsync(RulesKind, JsonSerializer.Serialize(rules, Json), changedBy, now, ct);
 
+    /// <summary>
+    /// Saves the rules in force without the lines naming <paramref name="patronGroupId"/> (a deleted
+    /// group), as a new version by nobody (<c>changed_by</c> null: the system); nothing when none
+    /// names it. Under the same lock as an admin's save, so the list read is the newest.
+    /// </summary>
+    public async Task DropPatronGroupAsync(Guid patronGroupId, DateTimeOffset now, CancellationToken ct)
+    {
+        await LockAsync(RulesKind, ct);
+        var newest = await db.CirculationSettings.AsNoTracking().Where(s => s.Kind == RulesKind).OrderByDescending(s => s.Version).FirstOrDefaultAsync(ct);
+        if (newest is null)
+        {
+            return; // the seeded rules name no group
+        }
+        var rules = ToRules(newest).Rules;
+        var kept = rules.Where(r => r.PatronGroupId != patronGroupId).ToList();
+        if (kept.Count < rules.Count)
+        {
+            await SaveAsync(RulesKind, JsonSerializer.Serialize(kept, Json), null, now, ct);
+        }
+    }
+
     public Task<long> SaveCalendarAsync(CalendarDocument calendar, Guid changedBy, DateTimeOffset now, CancellationToken ct) =>
         SaveAsync(CalendarKind, JsonSerializer.Serialize(calendar, Json), changedBy, now, ct);
 
-    private async Task<long> SaveAsync(string kind, string document, Guid changedBy, DateTimeOffset now, CancellationToken ct)
+    private async Task<long> SaveAsync(string kind, string document, Guid? changedBy, DateTimeOffset now, CancellationToken ct)
     {
-        // Two admins saving at once: the second waits for the first's row and gets the next version.
-        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"circulation_settings:" + kind}))", ct);
+        await LockAsync(kind, ct);
         var version = await db.CirculationSettings.Where(s => s.Kind == kind).MaxAsync(s => (long?)s.Version, ct) ?? 0;
         db.CirculationSettings.Add(new CirculationSetting { Kind = kind, Version = version + 1, Document = document, ChangedAt = now, ChangedBy = changedBy });
         await db.SaveChangesAsync(ct);
         return version + 1;
     }
+
+    /// <summary>Two saves at once: the second waits for the first's row and gets the next version (held to the transaction's end; taken again, it is a no-op).</summary>
+    private async Task LockAsync(string kind, CancellationToken ct) =>
+        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"circulation_settings:" + kind}))", ct);
 
     private static RuleSet ToRules(CirculationSetting row) =>
         new(row.Version, JsonSerializer.Deserialize<List<CirculationRule>>(row.Document, Json)!);

@@ -92,6 +92,46 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         Assert.Equal(seeded.ToString(), (await fixture.Librarian().GetFromJsonAsync<JsonElement>("/api/circulation-rules", Ct)).ToString()); // refusals changed nothing
     }
 
+    /// <summary>
+    /// A group deleted at the user service leaves the rules in force (a new version, by nobody), so
+    /// the admin's next save of the list they read is not refused for a line naming a group that is
+    /// gone; the version the line was saved in keeps it.
+    /// </summary>
+    [Fact]
+    public async Task Deleting_a_patron_group_drops_its_lines_from_the_rules_in_a_new_version()
+    {
+        var group = await GroupAsync("Gone-" + Guid.NewGuid().ToString("N")[..8]);
+        var other = await GroupAsync("Stays-" + Guid.NewGuid().ToString("N")[..8]);
+        using var admin = await AdminAsync();
+        using var saved = await admin.PutAsJsonAsync("/api/circulation-rules",
+            new[] { Rule(patronGroupId: group, loanType: "short-loan", maxActiveLoans: 3), Rule(patronGroupId: other, maxActiveLoans: 4), Rule(patronGroupId: group, maxActiveLoans: 2), Rule() }, Ct);
+        Assert.Equal(HttpStatusCode.OK, saved.StatusCode);
+        var savedVersion = long.Parse(saved.Headers.GetValues("Rules-Version").Single(), System.Globalization.CultureInfo.InvariantCulture);
+
+        using (var users = await UsersAsAdminAsync())
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await users.DeleteAsync($"/api/patron-groups/{group}", Ct)).StatusCode);
+        }
+        HttpResponseMessage? current = null;
+        await LendingFixture.WaitUntilAsync(async () =>
+        {
+            current?.Dispose();
+            current = await fixture.Librarian().GetAsync("/api/circulation-rules", Ct);
+            return long.Parse(current.Headers.GetValues("Rules-Version").Single(), System.Globalization.CultureInfo.InvariantCulture) > savedVersion;
+        }, "the rules lose the deleted group's lines");
+        var rules = await current!.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        current.Dispose();
+        Assert.Equal([other.ToString(), ""], rules.EnumerateArray().Select(r => r.GetProperty("patronGroupId").ValueKind == JsonValueKind.Null ? "" : r.GetProperty("patronGroupId").GetString()!));
+        Assert.Equal(4, rules[0].GetProperty("maxActiveLoans").GetInt32());
+        Assert.Null(await fixture.InLendingAsync(db => db.CirculationSettings.Where(s => s.Kind == "rules").OrderByDescending(s => s.Version).Select(s => s.ChangedBy).FirstAsync(Ct)));
+        // The version it was saved in still names it (loans made under it read their rule there).
+        Assert.Contains(group.ToString(), await fixture.InLendingAsync(db => db.CirculationSettings.Where(s => s.Kind == "rules" && s.Version == savedVersion).Select(s => s.Document).SingleAsync(Ct)), StringComparison.Ordinal);
+
+        // The list as read saves again; back to the class's catch-all.
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", rules, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule() }, Ct)).StatusCode);
+    }
+
     [Fact]
     public async Task Rules_and_a_calendar_saved_by_another_replica_apply_to_the_next_borrow_here()
     {
