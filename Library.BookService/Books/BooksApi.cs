@@ -27,7 +27,7 @@ public static class BooksApi
         var reads = books.MapGroup("").AllowAnonymous();
         reads.MapGet("/", ListBooks).WithName("ListBooks")
             .WithSummary("Search and list books")
-            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (typos forgiven), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
+            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
             .ProducesValidationProblem();
         reads.MapGet("/facets", GetFacets).WithName("GetFacets")
             .WithSummary("Count the books by category, publisher and language")
