@@ -253,6 +253,8 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     [InlineData("%00")]
     [InlineData("the of")]
     [InlineData("-")]
+    [InlineData("\"heart of darknes\" or -solitud darknes darknes")] // typos inside a phrase, a negation, twice
+    [InlineData("zzzzzzzz qqqq xxxxxxxxxxx")] // typos with no vocabulary word near them
     public async Task Hostile_search_text_is_just_text(string search)
     {
         using var response = await fixture.Client().GetAsync($"/api/books?search={Uri.EscapeDataString(search)}", Ct);
