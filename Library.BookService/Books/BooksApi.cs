@@ -27,7 +27,7 @@ public static class BooksApi
         var reads = books.MapGroup("").AllowAnonymous();
         reads.MapGet("/", ListBooks).WithName("ListBooks")
             .WithSummary("Search and list books")
-            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (typos forgiven), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
+            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
             .ProducesValidationProblem();
         reads.MapGet("/facets", GetFacets).WithName("GetFacets")
             .WithSummary("Count the books by category, publisher and language")
@@ -111,7 +111,7 @@ public static class BooksApi
 
         var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize }, async token =>
         {
-            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, readsRows: false, token);
+            var (where, parameters, typo) = await CatalogQuery.WhereAsync(db, filter, readsRows: false, token);
             var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
             List<Guid> ids;
             long total;
@@ -122,7 +122,7 @@ public static class BooksApi
                 // matches: about half the database work of an uncached search (bench/README.md).
                 // The other orders count in a subquery of their own: an index can serve them and
                 // stop after the page, which a window over every match would prevent.
-                (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip), parameters, token);
+                (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip, typo), parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
                     total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
@@ -163,7 +163,7 @@ public static class BooksApi
 
         var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
         {
-            var (where, parameters) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
+            var (where, parameters, _) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
             // The categories come from the matches' own rows (books.category_ids, kept by
             // refresh_book_search()): joined with book_categories, every facet read that whole
             // index (165,000 entries at 100,000 titles) or probed it once per match.

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Library.BookService.Data;
 using Library.ServiceDefaults;
@@ -31,39 +32,89 @@ public sealed record CatalogFilter(
 
 /// <summary>
 /// SQL for searching and faceting the catalog in PostgreSQL: full text (stemmed, unaccented,
-/// weighted) or a trigram match (typos) or the exact ISBN, plus filters, with every value a
-/// parameter. Paging is stable: every order ends with the book's ID.
+/// weighted; a misspelt word also matches the vocabulary words it may misspell) or the exact
+/// ISBN, plus filters, with every value a parameter. Paging is stable: every order ends with the book's ID.
 /// </summary>
 public static class CatalogQuery
 {
     /// <summary>
-    /// The WHERE clause of a filter and its parameters. The search's tsquery and its unaccented
-    /// lower case, and a category's ID by name, are resolved first in one round trip and passed
-    /// as constants: written inline, <c>websearch_to_tsquery</c> and <c>unaccent</c> (stable, not
-    /// immutable) ran again for every match in the ranking, and a join to <c>categories</c> by
-    /// name hid the category from the planner's statistics (bench/README.md, search at scale).
+    /// The WHERE clause of a filter, its parameters, and whether a typo widened the search (then a
+    /// ranked page puts the exact matches first: <see cref="RankedPageWithTotal"/>). The search's
+    /// tsquery (typos expanded: <see cref="ResolveSql"/>) and its unaccented lower case, and a
+    /// category's ID by name, are resolved first in one round trip and passed as constants: written
+    /// inline, <c>websearch_to_tsquery</c> and <c>unaccent</c> (stable, not immutable) ran again for
+    /// every match in the ranking, and a join to <c>categories</c> by name hid the category from the
+    /// planner's statistics (bench/README.md, search at scale).
     /// </summary>
     /// <param name="readsRows">The statement reads the matching books' rows anyway (the facets read their
     /// publisher, language and categories): see <see cref="Where"/>.</param>
-    public static async Task<(string Where, List<NpgsqlParameter> Parameters)> WhereAsync(CatalogDbContext db, CatalogFilter filter, bool readsRows, CancellationToken ct)
+    public static async Task<(string Where, List<NpgsqlParameter> Parameters, bool Typo)> WhereAsync(CatalogDbContext db, CatalogFilter filter, bool readsRows, CancellationToken ct)
     {
-        string? tsQuery = null, unaccented = null;
+        string? tsQuery = null, exact = null, unaccented = null;
         Guid? categoryByName = null;
         if (filter.Search is not null || filter.Category is not null)
         {
-            await using var command = await BooksApi.CommandAsync(db, """
-                SELECT websearch_to_tsquery('library_english', @q)::text, lower(unaccent(@q)),
-                       (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)
-                """,
+            await using var command = await BooksApi.CommandAsync(db, ResolveSql,
                 [new NpgsqlParameter("q", filter.Search ?? ""), new NpgsqlParameter("category_name", filter.Category?.ToLowerInvariant() ?? "")], ct);
             await using var reader = await command.ExecuteReaderAsync(ct);
             await reader.ReadAsync(ct);
-            tsQuery = reader.GetString(0);
-            unaccented = reader.GetString(1);
-            categoryByName = reader.IsDBNull(2) ? null : reader.GetGuid(2);
+            exact = reader.GetString(0);
+            tsQuery = reader.GetString(1);
+            unaccented = reader.GetString(2);
+            categoryByName = reader.IsDBNull(3) ? null : reader.GetGuid(3);
         }
-        return Where(filter, tsQuery, unaccented, categoryByName, readsRows);
+        var typo = filter.Search is not null && tsQuery != exact;
+        var (where, parameters) = Where(filter, tsQuery, unaccented, categoryByName, readsRows);
+        if (typo)
+        {
+            parameters.Add(new NpgsqlParameter("exact", exact));
+        }
+        return (where, parameters, typo);
     }
+
+    /// <summary>Vocabulary words at least this similar (pg_trgm <c>similarity</c>) to a query word not in it are its typo candidates.</summary>
+    public const double TypoSimilarity = 0.4;
+
+    /// <summary>At most this many vocabulary words stand in for one misspelt query word (the most similar).</summary>
+    public const int TypoAlternatives = 5;
+
+    /// <summary>
+    /// The search's tsquery as written (<c>websearch_to_tsquery</c>), the same with its typos
+    /// expanded, its unaccented lower case, and a category's ID by name. A typo is a query word
+    /// (unaccented lower case, split as the vocabulary is, 3 letters or more, no digit: an ISBN or a
+    /// year is not a misspelling) that no title, subtitle or author holds (<c>search_words</c>, kept
+    /// by <c>refresh_book_search()</c>): its lexeme becomes (itself | the lexemes of its
+    /// <see cref="TypoAlternatives"/> most similar vocabulary words, weights A and B: the fields
+    /// the vocabulary comes from), wherever it occurs in the query (<c>ts_rewrite</c>, so phrases,
+    /// OR and negation keep their meaning). This is pg_trgm's own recipe for typos in full-text
+    /// search (its documentation, "Text Search Integration"): the trigram term over whole titles that
+    /// it replaces matched stretches across words ("hystory": "a love story h…", never "history")
+    /// and rechecked thousands of candidates. A query without a typo is the query as written.
+    /// </summary>
+    private static readonly string ResolveSql = $"""
+        WITH RECURSIVE
+            input AS (SELECT websearch_to_tsquery('library_english', @q) AS tsq, lower(unaccent(@q)) AS uq),
+            typos AS (
+                SELECT row_number() OVER (ORDER BY w.word) AS n, w.lexeme, e.alternatives
+                FROM (SELECT DISTINCT q.word, plainto_tsquery('library_english', q.word) AS lexeme
+                      FROM input, regexp_split_to_table(input.uq, '[^[:alnum:]]+') AS q(word)
+                      WHERE length(q.word) >= 3 AND q.word !~ '[0-9]'
+                        AND NOT EXISTS (SELECT 1 FROM search_words v WHERE v.word = q.word)) w
+                CROSS JOIN LATERAL (
+                    SELECT string_agg(format('%s:AB', x.lexeme::text), ' | ' ORDER BY x.sim DESC, x.word)::tsquery AS alternatives
+                    FROM (SELECT v.word, similarity(v.word, w.word) AS sim, plainto_tsquery('library_english', v.word) AS lexeme
+                          FROM search_words v WHERE v.word % w.word AND similarity(v.word, w.word) >= {TypoSimilarity.ToString(CultureInfo.InvariantCulture)}
+                          ORDER BY 2 DESC, 1 LIMIT {TypoAlternatives}) x
+                    WHERE numnode(x.lexeme) = 1 AND x.lexeme <> w.lexeme) e
+                WHERE numnode(w.lexeme) = 1 AND e.alternatives IS NOT NULL),
+            expanded AS (
+                SELECT 0::bigint AS n, input.tsq FROM input
+                UNION ALL
+                SELECT t.n, ts_rewrite(x.tsq, t.lexeme, t.lexeme || t.alternatives) FROM expanded x JOIN typos t ON t.n = x.n + 1)
+        SELECT input.tsq::text, (SELECT x.tsq::text FROM expanded x ORDER BY x.n DESC LIMIT 1), input.uq,
+               (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)
+        FROM input
+        """;
 
     /// <summary>
     /// A category is tested in one of two equivalent forms (books.category_ids holds exactly a title's
@@ -92,11 +143,8 @@ public static class CatalogQuery
                 parameters.Add(new NpgsqlParameter("isbn", isbn));
                 isbnClause = " OR b.isbn = @isbn";
             }
-            // word_similarity finds a misspelt word inside title/authors ("Le Guinn"). Written as
-            // the index's own operator (search_text %> q, the commutator of q <% search_text): in
-            // the other form the planner did not see the OR as the bitmap scan's recheck and
-            // evaluated it a second time as a filter on every match (bench/README.md, third pass).
-            where.Append($" AND (b.search_vector @@ @tsq::tsquery OR b.search_text %> @uq{isbnClause})");
+            // A typo ("Le Guinn") is already in the tsquery, expanded to the words it may misspell.
+            where.Append($" AND (b.search_vector @@ @tsq::tsquery{isbnClause})");
         }
         if (filter.AuthorId is { } authorId)
         {
@@ -150,22 +198,46 @@ public static class CatalogQuery
     /// before they are scored: written in one SELECT, PostgreSQL computed the projected score of
     /// every match below the sort (word_similarity is declared cheap), which undid the bound.
     /// </summary>
-    public static string RankedPageWithTotal(string where, int take, int skip)
+    /// <remarks>
+    /// With a typo (<paramref name="typo"/>), the exact matches (the query as written, parameter
+    /// <c>exact</c>) come first: a tier (1 exact, 0 typo only) leads the order, and the bound compares
+    /// (tier, rank + 1) with the (tier, score) reached, which keeps it exact. Without one, the SQL
+    /// is the same as before the typo rule (every match is exact).
+    /// </remarks>
+    public static string RankedPageWithTotal(string where, int take, int skip, bool typo = false)
     {
         var end = (long)skip + take;
         var candidates = Math.Max(BoundCandidates, 4 * end);
+        if (!typo)
+        {
+            return $"""
+                WITH m AS MATERIALIZED (
+                    SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
+                    FROM books b WHERE {where}),
+                bound AS (
+                    SELECT s.rank + word_similarity(@uq, s.search_text) AS score FROM (
+                        SELECT m.rank, m.search_text FROM m ORDER BY m.rank DESC LIMIT {candidates}) s
+                    ORDER BY score DESC OFFSET {end - 1} LIMIT 1)
+                SELECT p.id, (SELECT count(*) FROM m) FROM (
+                    SELECT m.id, m.title, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
+                    WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p
+                ORDER BY p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
+                """;
+        }
         return $"""
             WITH m AS MATERIALIZED (
-                SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
+                SELECT b.id, b.title, b.search_text, (b.search_vector @@ @exact::tsquery)::int AS tier,
+                       ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
                 FROM books b WHERE {where}),
             bound AS (
-                SELECT s.rank + word_similarity(@uq, s.search_text) AS score FROM (
-                    SELECT m.rank, m.search_text FROM m ORDER BY m.rank DESC LIMIT {candidates}) s
-                ORDER BY score DESC OFFSET {end - 1} LIMIT 1)
+                SELECT s.tier, s.rank + word_similarity(@uq, s.search_text) AS score FROM (
+                    SELECT m.tier, m.rank, m.search_text FROM m ORDER BY m.tier DESC, m.rank DESC LIMIT {candidates}) s
+                ORDER BY s.tier DESC, score DESC OFFSET {end - 1} LIMIT 1)
             SELECT p.id, (SELECT count(*) FROM m) FROM (
-                SELECT m.id, m.title, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
-                WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p
-            ORDER BY p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
+                SELECT m.id, m.title, m.tier, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
+                WHERE (m.tier, m.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
+                                                     coalesce((SELECT bound.score FROM bound), '-Infinity'::real))) p
+            ORDER BY p.tier DESC, p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
             """;
     }
 
@@ -175,6 +247,7 @@ public static class CatalogQuery
     /// <summary>The ORDER BY of a page; "relevance" uses the parameters <see cref="WhereAsync"/> resolved.</summary>
     public static string OrderBy(string sort, bool hasSearch) => sort switch
     {
+        // (Unused by GET /api/books, which ranks with RankedPageWithTotal: without its typo tier.)
         "relevance" when hasSearch =>
             "ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) DESC, b.title, b.id",
         "newest" => "b.published_year DESC NULLS LAST, b.created_at DESC, b.id",

@@ -230,7 +230,8 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
         var years = newest.GetProperty("items").EnumerateArray().Select(b => b.GetProperty("publishedYear").GetInt32()).ToList();
         Assert.Equal(8, years.Count);
         Assert.Equal(years.OrderByDescending(y => y), years);
-        // A typo matches through the trigram term alone; its score still ranks the closest title first.
+        // A typo ("darknes") matches through the vocabulary word it misspells ("darkness", CatalogQuery's
+        // typo rule; before it, a trigram term over the whole title); the closest title still ranks first.
         Assert.Equal("Heart of Darkness", (await TitlesAsync("search=heart%20of%20darknes"))[0]);
     }
 
@@ -252,6 +253,8 @@ public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFix
     [InlineData("%00")]
     [InlineData("the of")]
     [InlineData("-")]
+    [InlineData("\"heart of darknes\" or -solitud darknes darknes")] // typos inside a phrase, a negation, twice
+    [InlineData("zzzzzzzz qqqq xxxxxxxxxxx")] // typos with no vocabulary word near them
     public async Task Hostile_search_text_is_just_text(string search)
     {
         using var response = await fixture.Client().GetAsync($"/api/books?search={Uri.EscapeDataString(search)}", Ct);
