@@ -112,12 +112,12 @@ PY
     end=$(( $(date +%s%N) / 1000000 + ${2:-20} * 1000 ))
     : >"$OUT/${3:-waits}-waits.txt"
     while (( $(date +%s%N) / 1000000 < end )); do
-      pg_psql "$LIBRARY_DATA_DIR" -d postgres -qAtF' ' -c "SELECT datname, state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+      pg_psql "$LIBRARY_DATA_DIR" -d postgres -qAtF'|' -c "SELECT datname, state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'" >>"$OUT/${3:-waits}-waits.txt"
       sleep 0.05
     done
-    awk '{ n[$1]++; k[$1 " " $2 " " $3]++ } END { for (x in k) { split(x, a, " "); printf "%-10s %-20s %-28s %6d  %5.1f%%\n", a[1], a[2], a[3], k[x], 100 * k[x] / n[a[1]] } }' \
-      "$OUT/${3:-waits}-waits.txt" | sort -k1,1 -k4,4nr ;;
+    awk -F'|' '{ n[$1]++; k[$1 "|" $2 "|" $3]++ } END { for (x in k) { split(x, a, "|"); printf "%-10s %-20s %-24s %6d  %5.1f%%\n", a[1], a[2], a[3], k[x], 100 * k[x] / n[a[1]] } }' \
+      "$OUT/${3:-waits}-waits.txt" | sort ;;
   down) "$AB/eng/processes.sh" stop ;;
   *) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2 ;;
 esac
