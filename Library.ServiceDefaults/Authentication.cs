@@ -28,6 +28,13 @@ public sealed class AuthOptions
     /// </summary>
     public string MetadataAddress { get; set; } = "http://userservice/.well-known/openid-configuration";
 
+    /// <summary>
+    /// Keep validated tokens until their <c>exp</c> (<see cref="CachingJsonWebTokenHandler"/>), so
+    /// a reader's token is verified once per process, not once per request. False: every request
+    /// verifies its token (kept for A/B measurement).
+    /// </summary>
+    public bool CacheValidatedTokens { get; set; } = true;
+
     public const string Algorithm = SecurityAlgorithms.EcdsaSha256;
 }
 
@@ -68,7 +75,8 @@ public static class AuthenticationExtensions
     /// Validates bearer tokens against the keys the user service publishes (OpenID discovery +
     /// JWKS, fetched through service discovery): signature, issuer, audience, lifetime (30 s skew)
     /// and the algorithm itself (ES256 only, so <c>none</c> and HMAC-with-the-public-key are
-    /// refused). A key ID not seen yet makes it re-read the keys once (rotation).
+    /// refused). A key ID not seen yet makes it re-read the keys once (rotation). A token that passed
+    /// is remembered until it expires (<see cref="AuthOptions.CacheValidatedTokens"/>).
     /// </summary>
     public static IHostApplicationBuilder AddLibraryAuthentication(this IHostApplicationBuilder builder)
     {
@@ -80,6 +88,11 @@ public static class AuthenticationExtensions
             .AddJwtBearer(o =>
             {
                 o.MapInboundClaims = false;
+                if (auth.CacheValidatedTokens)
+                {
+                    o.TokenHandlers.Clear();
+                    o.TokenHandlers.Add(new CachingJsonWebTokenHandler { MapInboundClaims = false });
+                }
                 o.MetadataAddress = auth.MetadataAddress;
                 o.RequireHttpsMetadata = false; // internal traffic; TLS ends at the ingress
                 o.RefreshOnIssuerKeyNotFound = true;

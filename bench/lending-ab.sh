@@ -9,6 +9,9 @@
 #                                              NOFLIP=1 keeps the replicas as they are, warm)
 #   bench/lending-ab.sh hops FROM TO          event hops of book.availability-changed in that window
 #   bench/lending-ab.sh cpu NAME              CPU ms per request of each process group in NAME's wrk part
+#   bench/lending-ab.sh waits SECONDS [NAME]  what PostgreSQL's backends wait on, sampled every 50 ms for
+#                                             SECONDS (run it beside a turn's borrow load): share of
+#                                             the active samples per database and wait event
 # BENCH_AB_SERVICES (default lendingservice): the services flipped, any of lendingservice bookservice
 # userservice gateway (a change in Library.ServiceDefaults is in all four), restarted in that order.
 #   bench/lending-ab.sh down
@@ -103,6 +106,18 @@ PY
     awk -v req="$req" -v hz="$(getconf CLK_TCK)" 'NR == FNR { t0[$1] = $2; next }
       { printf "%s %.2f ms/request\n", $1, ($2 - t0[$1]) * 1000 / hz / req }' "$OUT/$2-cpu0.txt" "$OUT/$2-cpu1.txt"
     echo "requests $req" ;;
+  waits)
+    # Lock waits (Lock:transactionid, Lock:tuple), WAL flushes (IO:WALSync, LWLock:WALWrite) and the
+    # client's side (Client:ClientRead while in a transaction: the service between two statements).
+    end=$(( $(date +%s%N) / 1000000 + ${2:-20} * 1000 ))
+    : >"$OUT/${3:-waits}-waits.txt"
+    while (( $(date +%s%N) / 1000000 < end )); do
+      pg_psql "$LIBRARY_DATA_DIR" -d postgres -qAtF'|' -c "SELECT datname, state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state <> 'idle'" >>"$OUT/${3:-waits}-waits.txt"
+      sleep 0.05
+    done
+    awk -F'|' '{ n[$1]++; k[$1 "|" $2 "|" $3]++ } END { for (x in k) { split(x, a, "|"); printf "%-10s %-20s %-24s %6d  %5.1f%%\n", a[1], a[2], a[3], k[x], 100 * k[x] / n[a[1]] } }' \
+      "$OUT/${3:-waits}-waits.txt" | sort ;;
   down) "$AB/eng/processes.sh" stop ;;
   *) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2 ;;
 esac
