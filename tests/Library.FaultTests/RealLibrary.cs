@@ -35,6 +35,25 @@ public sealed class RealLibrary : IAsyncLifetime
     /// <summary>What happened while starting and faulting, for the test output.</summary>
     public StringBuilder Log { get; } = new();
 
+    private readonly Dictionary<string, object> _once = [];
+
+    /// <summary>
+    /// Runs <paramref name="run"/> once for this stack, under <paramref name="key"/>: the tests that
+    /// share one fault (F6 and F7) each await the same run and check their part of it.
+    /// </summary>
+    public Task<T> OnceAsync<T>(string key, Func<Task<T>> run)
+    {
+        lock (_once)
+        {
+            if (!_once.TryGetValue(key, out var task))
+            {
+                task = run();
+                _once[key] = task;
+            }
+            return (Task<T>)task;
+        }
+    }
+
     public async ValueTask InitializeAsync()
     {
         var started = Stopwatch.StartNew();
