@@ -108,6 +108,15 @@ public sealed class RealLibrary : IAsyncLifetime
         ["LIBRARY_ADMIN_EMAIL"] = AdminEmail,
         ["LIBRARY_ADMIN_PASSWORD"] = AdminPassword,
         ["LIBRARY_START_TIMEOUT"] = "240",
+        // The drain and probe timings at half the production defaults, in the same ratio: each
+        // gateway probes every replica's /health every 1 s (not 2 s) and takes one out after two
+        // failures, so a service replica draining for 2.5 s (not 5 s) still leaves the rotation
+        // before it stops accepting, and rolling-restart's settle of 1.5 s (not 3 s) still lets a
+        // probe see a restarted replica back before the next stops. The gateways keep their own
+        // 5 s drain (nothing probes them: the kernel moves new connections off a stopping one).
+        ["Gateway__HealthProbeSeconds"] = "1",
+        ["LIBRARY_SERVICE_DRAIN_SECONDS"] = "2.5",
+        ["LIBRARY_ROLLING_SETTLE"] = "1.5",
         // The load comes from one address and a few dozen accounts: the limits are not the subject.
         ["RateLimiting__AnonymousPerMinute"] = "10000000",
         ["RateLimiting__UserPerMinute"] = "10000000",
