@@ -117,6 +117,11 @@ public sealed class RealLibrary : IAsyncLifetime
         ["Gateway__HealthProbeSeconds"] = "1",
         ["LIBRARY_SERVICE_DRAIN_SECONDS"] = "2.5",
         ["LIBRARY_ROLLING_SETTLE"] = "1.5",
+        // The event bus retries an absent broker (or database) at most every 3 s, not 15 s
+        // (EventBus:MaxBackoff, as tests/Library.EventBus.Tests do with 1 s): the same backoff,
+        // capped sooner, so the catalog levels a few seconds after RabbitMQ is back (F2) instead
+        // of the suite waiting out a 15 s sleep that no check looks at.
+        ["EventBus__MaxBackoff"] = "00:00:03",
         // The load comes from one address and a few dozen accounts: the limits are not the subject.
         ["RateLimiting__AnonymousPerMinute"] = "10000000",
         ["RateLimiting__UserPerMinute"] = "10000000",
