@@ -7,13 +7,15 @@
 #   eng/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Gateway"]
 #
 # Builds Library.sln whole (the AppHost included). Without extra arguments the AppHost's tests
-# (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~1-2 minutes) and
+# (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~3-5 minutes here) and
 # then the fault-injection suite (tests/Library.FaultTests: the whole stack as real processes via
-# eng/processes.sh, with servers and replicas killed under load, ~6 minutes; with it the backup and
+# eng/processes.sh, with servers and replicas killed under load, ~9 minutes here; with it the backup and
 # restore round trip of eng/run.sh on the AppHost, ~2 minutes, on ports 8185/15185/19185/20185,
 # LIBRARY_BACKUP_TEST_GATEWAY_PORT/_DASHBOARD_PORT/_OTLP_PORT/_RESOURCES_PORT)
 # run after every other project, each alone, so their load does not disturb the others' timings;
-# with extra arguments everything runs in one `dotnet test` as given.
+# with extra arguments everything runs in one `dotnet test` as given. Before the counts it prints
+# each phase's wall time, each project's, and each AppHost and fault test's duration (from the TRX
+# files): where CI's time went.
 #
 # Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
 # LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too; MailDev's SMTP +3 and web +4 unless
