@@ -7,12 +7,15 @@
 #   eng/test.sh [extra dotnet test arguments, e.g. --filter "FullyQualifiedName~Gateway"]
 #
 # Builds Library.sln whole (the AppHost included). Without extra arguments the AppHost's tests
-# (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~1-2 minutes) and
+# (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~3-5 minutes here) and
 # then the fault-injection suite (tests/Library.FaultTests: the whole stack as real processes via
-# eng/processes.sh, with servers and replicas killed under load, ~6 minutes; with it the backup and
-# restore round trip of eng/run.sh on the AppHost, ~2 minutes, on ports 8185/15185/19185/20185)
+# eng/processes.sh, with servers and replicas killed under load, ~9 minutes here; with it the backup and
+# restore round trip of eng/run.sh on the AppHost, ~2 minutes, on ports 8185/15185/19185/20185,
+# LIBRARY_BACKUP_TEST_GATEWAY_PORT/_DASHBOARD_PORT/_OTLP_PORT/_RESOURCES_PORT)
 # run after every other project, each alone, so their load does not disturb the others' timings;
-# with extra arguments everything runs in one `dotnet test` as given.
+# with extra arguments everything runs in one `dotnet test` as given. Before the counts it prints
+# each phase's wall time, each project's, and each AppHost and fault test's duration (from the TRX
+# files): where CI's time went.
 #
 # Environment: LIBRARY_TEST_PG_PORT (21432), LIBRARY_TEST_REDIS_PORT (21379),
 # LIBRARY_TEST_RABBITMQ_PORT (21672; +1 and +2 are taken too; MailDev's SMTP +3 and web +4 unless
@@ -37,9 +40,19 @@ DATA="$(mktemp -d /tmp/library-test.XXXXXX)"
 RESULTS="$ROOT/artifacts/test-results"
 
 SUMMARY=""
+# Each phase's wall time, printed together at the end (before the counts): where CI's time goes.
+PHASES=()
+phase_done() { # NAME START_SECONDS
+  PHASES+=("$(printf '%-34s %4d s' "$1" $((SECONDS - $2)))")
+  echo "[test] $1 took $((SECONDS - $2)) s" >&2
+}
 cleanup() {
   local status=$?
   servers_stop_all "$DATA" || true
+  if ((${#PHASES[@]})); then
+    echo "[test] phases (wall time; total $((SECONDS - started)) s):" >&2
+    printf '[test]   %s\n' "${PHASES[@]}" >&2
+  fi
   if [[ "${LIBRARY_TEST_KEEP_DATA:-0}" == 1 ]]; then
     echo "[test] data and server logs kept in $DATA" >&2
   else
@@ -68,7 +81,7 @@ read -r MAIL_SMTP_PORT MAIL_WEB_PORT < <(mail_ports "$RABBIT_PORT")
 LIBRARY_TEST_MAIL="$(mail_cs "$MAIL_SMTP_PORT")"
 LIBRARY_TEST_MAIL_API="http://127.0.0.1:$MAIL_WEB_PORT"
 export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ LIBRARY_TEST_MAIL LIBRARY_TEST_MAIL_API
-echo "[test] servers ready in $((SECONDS - started)) s" >&2
+phase_done "servers (install, start)" "$started"
 
 library_build_settings
 SOLUTION="$ROOT/Library.sln"
@@ -76,27 +89,34 @@ SOLUTION="$ROOT/Library.sln"
 rm -rf "$RESULTS" "$ROOT/artifacts/contract"
 mkdir -p "$RESULTS"
 echo "[test] building $SOLUTION" >&2
+build_started=$SECONDS
 dotnet build "$SOLUTION" -c Release -nologo -clp:ErrorsOnly -p:RunAnalyzers=true
+phase_done "build (restore, compile, analyzers)" "$build_started"
 
 test_status=0
 FAULTS="$ROOT/tests/Library.FaultTests/Library.FaultTests.csproj"
+tests_started=$SECONDS
 if (($# > 0)); then
   dotnet test "$SOLUTION" -c Release --no-build -nologo \
     --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" "$@" || test_status=$?
+  phase_done "dotnet test $*" "$tests_started"
 else
   dotnet test "$SOLUTION" -c Release --no-build -nologo --filter "FullyQualifiedName!~Library.FaultTests&FullyQualifiedName!~Library.AppHost.Tests" \
     --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+  phase_done "the other test projects" "$tests_started"
   # The AppHost's own tests start the whole Library under Aspire (process mode: its own servers,
   # data folder and ports) and a browser: alone, so they neither slow nor are slowed by the rest.
   echo "[test] the AppHost (Aspire.Hosting.Testing: the whole Library as the run command starts it)" >&2
   apphost_started=$SECONDS
   dotnet test "$ROOT/tests/Library.AppHost.Tests/Library.AppHost.Tests.csproj" -c Release --no-build -nologo \
     --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
-  echo "[test] AppHost tests took $((SECONDS - apphost_started)) s" >&2
+  phase_done "AppHost tests" "$apphost_started"
   if [[ "${LIBRARY_TEST_FAULTS:-1}" != 0 ]]; then
     echo "[test] fault-injection suite (the whole stack as processes, faults under load)" >&2
+    faults_started=$SECONDS
     dotnet test "$FAULTS" -c Release --no-build -nologo \
       --logger "trx" --logger "console;verbosity=normal" --results-directory "$RESULTS" || test_status=$?
+    phase_done "fault-injection suite" "$faults_started"
     if [[ -s "$ROOT/artifacts/fault-results.md" ]]; then
       echo "[test] fault-injection results (artifacts/fault-results.md, details in artifacts/fault-details.txt):" >&2
       cat "$ROOT/artifacts/fault-results.md" "$ROOT/artifacts/fault-details.txt" >&2 2>/dev/null || true
@@ -128,6 +148,30 @@ for f in files:
             msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
             first = (msg.text or "").strip().splitlines()[0][:300] if msg is not None and msg.text else ""
             print(f"FAILED ({r.get('outcome')}, {r.get('duration', '?')}): {r.get('testName')}: {first}", file=sys.stderr)
+# Where the time went: each project's wall time (its TRX's start to finish), and each test of
+# the suites that run alone (the fault suite, the AppHost), in the order they ran.
+from datetime import datetime
+def when(text):
+    head, _, rest = text.partition(".")
+    return datetime.fromisoformat(head + "." + rest[:6] + rest[-6:])
+def seconds(duration):
+    h, m, sec = duration.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)
+runs = []
+for f in files:
+    root = ET.parse(f).getroot()
+    results = list(root.iter("{%s}UnitTestResult" % ns["t"]))
+    times = root.find("t:Times", ns)
+    if not results or times is None:
+        continue
+    parts = results[0].get("testName").split(".")
+    project = ".".join(parts[:3] if parts[2] == "Tests" else parts[:2])
+    runs.append((when(times.get("start")), project, len(results), (when(times.get("finish")) - when(times.get("start"))).total_seconds(), results))
+for start, project, count, wall, results in sorted(runs, key=lambda r: r[0]):
+    print(f"[test] {project}: {count} tests, {wall:.0f} s (from {start:%H:%M:%S})", file=sys.stderr)
+    if project in ("Library.FaultTests", "Library.AppHost.Tests"):
+        for r in sorted(results, key=lambda r: r.get("startTime")):
+            print(f"[test]     {seconds(r.get('duration', '0:0:0')):6.1f} s  {r.get('testName')[len(project) + 1:][:110]}", file=sys.stderr)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed or not files or passed == 0 else 0)
 PY

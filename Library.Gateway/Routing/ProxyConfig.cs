@@ -67,11 +67,11 @@ public static class ProxyConfig
 
     public static IReadOnlyList<ClusterConfig> Clusters(IConfiguration configuration) =>
         [
-            .. ApiRoutes.Services.Select(service => Cluster(service, service, RouteTimeout(configuration, service))),
-            Cluster(ImportCluster, ApiRoutes.BookService, ImportTimeout(configuration)),
+            .. ApiRoutes.Services.Select(service => Cluster(service, service, RouteTimeout(configuration, service), HealthProbeInterval(configuration))),
+            Cluster(ImportCluster, ApiRoutes.BookService, ImportTimeout(configuration), HealthProbeInterval(configuration)),
         ];
 
-    private static ClusterConfig Cluster(string id, string service, TimeSpan timeout) =>
+    private static ClusterConfig Cluster(string id, string service, TimeSpan timeout, TimeSpan probe) =>
         new()
         {
             ClusterId = id,
@@ -90,14 +90,15 @@ public static class ProxyConfig
                 // replicas, and a probe that reached a draining replica must not take the whole
                 // service out.
                 AvailableDestinationsPolicy = HealthyOrPanic,
-                // Every 2 s, out after two failures in a row: a replica shutting down answers
-                // 503 on /health while it still serves for Shutdown:DrainSeconds (5 s,
-                // GracefulShutdown), so it leaves the rotation before it stops accepting.
+                // Every 2 s (Gateway:HealthProbeSeconds), out after two failures in a row: a
+                // replica shutting down answers 503 on /health while it still serves for
+                // Shutdown:DrainSeconds (5 s, GracefulShutdown), so it leaves the rotation before
+                // it stops accepting.
                 Active = new ActiveHealthCheckConfig
                 {
                     Enabled = true,
-                    Interval = TimeSpan.FromSeconds(2),
-                    Timeout = TimeSpan.FromSeconds(2),
+                    Interval = probe,
+                    Timeout = probe,
                     Policy = "ConsecutiveFailures",
                     Path = "/health",
                 },
@@ -112,6 +113,17 @@ public static class ProxyConfig
 
     /// <summary>YARP's policy name: the healthy destinations, or every destination when none is.</summary>
     private const string HealthyOrPanic = "HealthyOrPanic";
+
+    /// <summary>
+    /// <c>Gateway:HealthProbeSeconds</c>, else 2 s: how often each replica's /health is probed (and
+    /// how long a probe may take). A drain (Shutdown:DrainSeconds) must outlast two of them; the
+    /// fault suite's stack probes every 1 s and drains its services for 2.5 s, the same ratio.
+    /// </summary>
+    public static TimeSpan HealthProbeInterval(IConfiguration configuration)
+    {
+        var seconds = configuration.GetValue<double?>("Gateway:HealthProbeSeconds") ?? 2;
+        return TimeSpan.FromSeconds(seconds > 0 ? seconds : 2);
+    }
 
     /// <summary><c>Timeouts:{service}</c> seconds, else <c>Timeouts:Default</c>, else 30 s.</summary>
     public static TimeSpan RouteTimeout(IConfiguration configuration, string service)

@@ -17,13 +17,17 @@ namespace Library.FaultTests;
 /// holds data; the restore onto a new empty folder; the Library started there, serving every loan,
 /// hold, user and title as at the backup, with the inboxes restored and no event applied twice
 /// (the restore sends recent outbox events again; the inboxes drop them); --replace.
-/// Ports (own, beside a default run's): gateway LIBRARY_BACKUP_TEST_GATEWAY_PORT (8185), dashboard
-/// 15185, OTLP 19185, resource service 20185. LIBRARY_FAULT_BUILD=1 builds first.
+/// Ports (own, beside a default run's; environment, defaults): gateway LIBRARY_BACKUP_TEST_GATEWAY_PORT
+/// (8185), dashboard LIBRARY_BACKUP_TEST_DASHBOARD_PORT (15185), OTLP LIBRARY_BACKUP_TEST_OTLP_PORT
+/// (19185), resource service LIBRARY_BACKUP_TEST_RESOURCES_PORT (20185). LIBRARY_FAULT_BUILD=1 builds first.
 /// </summary>
 public sealed class BackupRestoreTests : IDisposable
 {
     private static readonly string Root = FindRepoRoot();
-    private static readonly int GatewayPort = int.TryParse(Environment.GetEnvironmentVariable("LIBRARY_BACKUP_TEST_GATEWAY_PORT"), out var p) ? p : 8185;
+    private static readonly int GatewayPort = Port("LIBRARY_BACKUP_TEST_GATEWAY_PORT", 8185);
+    private static readonly int DashboardPort = Port("LIBRARY_BACKUP_TEST_DASHBOARD_PORT", 15185);
+    private static readonly int OtlpPort = Port("LIBRARY_BACKUP_TEST_OTLP_PORT", 19185);
+    private static readonly int ResourcesPort = Port("LIBRARY_BACKUP_TEST_RESOURCES_PORT", 20185);
     private static readonly TimeSpan EventDeadline = TimeSpan.FromSeconds(60);
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -354,9 +358,9 @@ public sealed class BackupRestoreTests : IDisposable
         info.Environment["LIBRARY_DATA_DIR"] = data;
         info.Environment["LIBRARY_SERVERS"] = "process";
         info.Environment["LIBRARY_GATEWAY_PORT"] = GatewayPort.ToString(CultureInfo.InvariantCulture);
-        info.Environment["LIBRARY_DASHBOARD_URL"] = "http://localhost:15185";
-        info.Environment["LIBRARY_DASHBOARD_OTLP_URL"] = "http://localhost:19185";
-        info.Environment["LIBRARY_DASHBOARD_RESOURCES_URL"] = "http://localhost:20185";
+        info.Environment["LIBRARY_DASHBOARD_URL"] = $"http://localhost:{DashboardPort}";
+        info.Environment["LIBRARY_DASHBOARD_OTLP_URL"] = $"http://localhost:{OtlpPort}";
+        info.Environment["LIBRARY_DASHBOARD_RESOURCES_URL"] = $"http://localhost:{ResourcesPort}";
         info.Environment["LIBRARY_CATALOG"] = "none";
         info.Environment["LIBRARY_START_TIMEOUT"] = "300";
         // eng/test.sh has just built Release; LIBRARY_FAULT_BUILD=1 builds first (a run on its own).
@@ -370,6 +374,9 @@ public sealed class BackupRestoreTests : IDisposable
         }
         return (code, text);
     }
+
+    private static int Port(string variable, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(variable), out var port) ? port : fallback;
 
     private static string FindRepoRoot()
     {

@@ -35,6 +35,25 @@ public sealed class RealLibrary : IAsyncLifetime
     /// <summary>What happened while starting and faulting, for the test output.</summary>
     public StringBuilder Log { get; } = new();
 
+    private readonly Dictionary<string, object> _once = [];
+
+    /// <summary>
+    /// Runs <paramref name="run"/> once for this stack, under <paramref name="key"/>: the tests that
+    /// share one fault (F6 and F7) each await the same run and check their part of it.
+    /// </summary>
+    public Task<T> OnceAsync<T>(string key, Func<Task<T>> run)
+    {
+        lock (_once)
+        {
+            if (!_once.TryGetValue(key, out var task))
+            {
+                task = run();
+                _once[key] = task;
+            }
+            return (Task<T>)task;
+        }
+    }
+
     public async ValueTask InitializeAsync()
     {
         var started = Stopwatch.StartNew();
@@ -89,6 +108,20 @@ public sealed class RealLibrary : IAsyncLifetime
         ["LIBRARY_ADMIN_EMAIL"] = AdminEmail,
         ["LIBRARY_ADMIN_PASSWORD"] = AdminPassword,
         ["LIBRARY_START_TIMEOUT"] = "240",
+        // The drain and probe timings at half the production defaults, in the same ratio: each
+        // gateway probes every replica's /health every 1 s (not 2 s) and takes one out after two
+        // failures, so a service replica draining for 2.5 s (not 5 s) still leaves the rotation
+        // before it stops accepting, and rolling-restart's settle of 1.5 s (not 3 s) still lets a
+        // probe see a restarted replica back before the next stops. The gateways keep their own
+        // 5 s drain (nothing probes them: the kernel moves new connections off a stopping one).
+        ["Gateway__HealthProbeSeconds"] = "1",
+        ["LIBRARY_SERVICE_DRAIN_SECONDS"] = "2.5",
+        ["LIBRARY_ROLLING_SETTLE"] = "1.5",
+        // The event bus retries an absent broker (or database) at most every 3 s, not 15 s
+        // (EventBus:MaxBackoff, as tests/Library.EventBus.Tests do with 1 s): the same backoff,
+        // capped sooner, so the catalog levels a few seconds after RabbitMQ is back (F2) instead
+        // of the suite waiting out a 15 s sleep that no check looks at.
+        ["EventBus__MaxBackoff"] = "00:00:03",
         // The load comes from one address and a few dozen accounts: the limits are not the subject.
         ["RateLimiting__AnonymousPerMinute"] = "10000000",
         ["RateLimiting__UserPerMinute"] = "10000000",

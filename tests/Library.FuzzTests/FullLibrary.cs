@@ -28,6 +28,14 @@ public sealed class FullLibrary : InProcessLibrary
         ["RateLimiting:RegisterPerMinute"] = "100000",
     };
 
+    // The run's one service token (World.ServiceToken, for "a service token on a person's
+    // endpoint is a 403") must outlive the run: 5 minutes (the default) was shorter than a run on
+    // a loaded machine (9.8 min at load ~30), and its last cases got 401 for an expired token.
+    protected override IReadOnlyDictionary<string, string?> UserSettings { get; } = new Dictionary<string, string?>
+    {
+        ["Auth:ServiceTokenLifetime"] = "01:00:00",
+    };
+
     public HttpClient Client(string? token = null)
     {
         var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };

@@ -36,6 +36,9 @@ public abstract class InProcessLibrary : IAsyncLifetime
     /// <summary>More configuration for the gateway (e.g. raised rate limits).</summary>
     protected virtual IReadOnlyDictionary<string, string?> GatewaySettings { get; } = new Dictionary<string, string?>();
 
+    /// <summary>More configuration for the user service (e.g. a token lifetime).</summary>
+    protected virtual IReadOnlyDictionary<string, string?> UserSettings { get; } = new Dictionary<string, string?>();
+
     public virtual async ValueTask InitializeAsync()
     {
         var isolation = Guid.NewGuid().ToString("N")[..12];
@@ -46,7 +49,12 @@ public abstract class InProcessLibrary : IAsyncLifetime
             ["Cache:KeyPrefix"] = $"test-{isolation}:",
             ["EventBus:RetryDelay"] = "00:00:00.200",
         };
-        Users = await RealUserService<UserServiceProgram>.StartAsync(bus);
+        var users = new Dictionary<string, string?>(bus);
+        foreach (var (key, value) in UserSettings)
+        {
+            users[key] = value;
+        }
+        Users = await RealUserService<UserServiceProgram>.StartAsync(users);
         BookDb = await TestDatabase.CreateAsync("bookdb");
         LendingDb = await TestDatabase.CreateAsync("lendingdb");
         var catalogPort = Ports.FreePort();
