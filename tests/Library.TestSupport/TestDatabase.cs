@@ -58,9 +58,15 @@ public sealed class TestDatabase : IAsyncDisposable
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <remarks>
+    /// No <c>NpgsqlConnection.ClearAllPools()</c> first: it closed the idle connections of every
+    /// pool in the process, so a test's dispose changed the physical connection under a test
+    /// running beside it (PoolSettingsTests' stale prepared statement then never came: a fresh
+    /// connection had nothing prepared; a CI run failed so). <c>WITH (FORCE)</c> ends this
+    /// database's sessions itself, and its name is never used again.
+    /// </remarks>
     public async ValueTask DisposeAsync()
     {
-        NpgsqlConnection.ClearAllPools();
         await using var admin = new NpgsqlConnection(TestServers.PostgresAdmin);
         await admin.OpenAsync();
         await Execute(admin, $"DROP DATABASE IF EXISTS \"{Name}\" WITH (FORCE)");
