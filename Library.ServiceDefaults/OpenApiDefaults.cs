@@ -169,7 +169,7 @@ public static class OpenApiDefaults
                 const string refusedAtTheDoor = "an Authorization header that is not a valid access token (expired, forged, another scheme) is refused by the gateway: send none.";
                 if (operation.Responses!.TryGetValue("401", out var own) && own is OpenApiResponse ownResponse)
                 {
-                    ownResponse.Description = $"{ownResponse.Description?.TrimEnd()} Also: {refusedAtTheDoor}";
+                    ownResponse.Description = $"{ownResponse.Description?.TrimEnd().TrimEnd('.')}. Also: {refusedAtTheDoor}";
                 }
                 else
                 {

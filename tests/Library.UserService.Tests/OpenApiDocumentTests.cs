@@ -97,6 +97,7 @@ public class OpenApiDocumentTests(UserServiceFixture fixture, ITestOutputHelper 
         foreach (var path in new[] { "/api/auth/login", "/api/auth/refresh" })
         {
             var unauthorized = paths.GetProperty(path).GetProperty("post").GetProperty("responses").GetProperty("401").GetProperty("description").GetString();
+            Assert.Contains(". Also: an Authorization header", unauthorized, StringComparison.Ordinal);
             Assert.Contains("refused by the gateway", unauthorized, StringComparison.Ordinal);
         }
         var register = paths.GetProperty("/api/auth/register").GetProperty("post").GetProperty("responses");
