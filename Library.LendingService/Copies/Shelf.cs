@@ -22,12 +22,18 @@ public sealed class Shelf(LendingDbContext db)
 {
     private static readonly string[] Loanable = [.. LoanTypes.LoanableNames];
 
+    /// <summary>A title's counts ({0}: its ID, {1}: the loanable types), written once for both callers below.</summary>
+    private const string CountSql = """
+        SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int AS total,
+               count(*) FILTER (WHERE status = 'available')::int AS on_shelf
+        FROM copies WHERE book_id = {0} AND loan_type = ANY({1})
+        """;
+
+    /// <summary><see cref="CountSql"/> with Npgsql's positional parameters, for a batch command.</summary>
+    private static readonly string CountSqlPositional = CountSql.Replace("{0}", "$1", StringComparison.Ordinal).Replace("{1}", "$2", StringComparison.Ordinal);
+
     public async Task<ShelfCounts> CountAsync(Guid bookId, CancellationToken ct) =>
-        await db.Database.SqlQuery<ShelfCounts>($"""
-            SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int AS total,
-                   count(*) FILTER (WHERE status = 'available')::int AS on_shelf
-            FROM copies WHERE book_id = {bookId} AND loan_type = ANY({Loanable})
-            """).SingleAsync(ct);
+        await db.Database.SqlQueryRaw<ShelfCounts>(CountSql, bookId, Loanable).SingleAsync(ct);
 
     /// <summary>
     /// A new availability version for the title, then its copy counts: two statements in one round
@@ -53,11 +59,7 @@ public sealed class Shelf(LendingDbContext db)
                     {
                         Parameters = { new() { Value = bookId } },
                     },
-                    new NpgsqlBatchCommand("""
-                        SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int,
-                               count(*) FILTER (WHERE status = 'available')::int
-                        FROM copies WHERE book_id = $1 AND loan_type = ANY($2)
-                        """)
+                    new NpgsqlBatchCommand(CountSqlPositional)
                     {
                         Parameters = { new() { Value = bookId }, new() { Value = Loanable } },
                     },
