@@ -4,8 +4,6 @@ using Library.LendingService.Data;
 using Library.LendingService.Loans;
 using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Storage;
-using Npgsql;
 
 namespace Library.LendingService.Copies;
 
@@ -29,52 +27,28 @@ public sealed class Shelf(LendingDbContext db)
         FROM copies WHERE book_id = {0} AND loan_type = ANY({1})
         """;
 
-    /// <summary><see cref="CountSql"/> with Npgsql's positional parameters, for a batch command.</summary>
-    private static readonly string CountSqlPositional = CountSql.Replace("{0}", "$1", StringComparison.Ordinal).Replace("{1}", "$2", StringComparison.Ordinal);
-
     public async Task<ShelfCounts> CountAsync(Guid bookId, CancellationToken ct) =>
         await db.Database.SqlQueryRaw<ShelfCounts>(CountSql, bookId, Loanable).SingleAsync(ct);
 
     /// <summary>
     /// A new availability version for the title, then its copy counts: two statements in one round
-    /// trip. Every change of a title's availability gets a new version, so the catalog keeps the
-    /// newest. The counts must be a statement of their own: a statement reads with the snapshot
-    /// taken when it started, before its UPDATE waited for another transaction's lock on the title,
-    /// so counts in the same statement (a data-modifying WITH, tried) missed that transaction's
-    /// copies and went out under the newest version (the fault suite's availability check). The
-    /// statements of a batch each take their own snapshot under READ COMMITTED, as two round trips
-    /// did; the batch saves the second wait on the network and the thread hop that comes with it.
+    /// trip, after the caller's writes in <paramref name="first"/> if any (the counts include them).
+    /// Every change of a title's availability gets a new version, so the catalog keeps the newest.
+    /// The counts must be a statement of their own: a statement reads with the snapshot taken when
+    /// it started, before its UPDATE waited for another transaction's lock on the title, so counts
+    /// in the same statement (a data-modifying WITH, tried) missed that transaction's copies and went
+    /// out under the newest version (the fault suite's availability check). The statements of a
+    /// batch each take their own snapshot under READ COMMITTED, as separate round trips did.
     /// </summary>
-    private async Task<(long Version, ShelfCounts Counts)> BumpVersionAndCountAsync(Guid bookId, CancellationToken ct)
+    private async Task<(long Version, ShelfCounts Counts)> BumpVersionAndCountAsync(Guid bookId, RoundTrip? first, CancellationToken ct)
     {
-        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
-        await db.Database.OpenConnectionAsync(ct);
-        try
-        {
-            await using var batch = new NpgsqlBatch(connection, (NpgsqlTransaction?)db.Database.CurrentTransaction?.GetDbTransaction())
-            {
-                BatchCommands =
-                {
-                    new NpgsqlBatchCommand("UPDATE titles SET availability_version = availability_version + 1 WHERE id = $1 RETURNING availability_version")
-                    {
-                        Parameters = { new() { Value = bookId } },
-                    },
-                    new NpgsqlBatchCommand(CountSqlPositional)
-                    {
-                        Parameters = { new() { Value = bookId }, new() { Value = Loanable } },
-                    },
-                },
-            };
-            await using var reader = await batch.ExecuteReaderAsync(ct);
-            var version = await reader.ReadAsync(ct) ? reader.GetInt64(0) : throw new InvalidOperationException($"No title {bookId} to publish the availability of.");
-            await reader.NextResultAsync(ct);
-            await reader.ReadAsync(ct);
-            return (version, new ShelfCounts(reader.GetInt32(0), reader.GetInt32(1)));
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
+        var trip = (first ?? new RoundTrip(db))
+            .Add("UPDATE titles SET availability_version = availability_version + 1 WHERE id = $1 RETURNING availability_version", bookId)
+            .Add(RoundTrip.Positional(CountSql), bookId, Loanable);
+        await using var results = await trip.RunAsync(ct);
+        var version = await results.RowAsync(row => (long?)row.GetInt64(0), ct) ?? throw new InvalidOperationException($"No title {bookId} to publish the availability of.");
+        var counts = await results.RowAsync(row => new ShelfCounts(row.GetInt32(0), row.GetInt32(1)), ct);
+        return (version, counts!);
     }
 
     /// <summary>Titles with no loanable copy on the shelf (for the unavailable-books list).</summary>
@@ -159,10 +133,14 @@ public sealed class Shelf(LendingDbContext db)
     /// <summary>
     /// Puts the title's availability after this transaction's changes in the outbox, and saves the
     /// caller's pending changes with it (one SaveChanges per use case: callers need not save first).
+    /// <paramref name="first"/>: the caller's writes that change the counts (statements without
+    /// results, e.g. a copy's new status), sent in the same round trip just before the counts.
+    /// <paramref name="save"/> false: the caller saves (the desk's use cases leave it to
+    /// <see cref="Idempotency.RunAsync"/>, which saves with the request's own record).
     /// </summary>
-    public async Task PublishAvailabilityAsync(Guid bookId, CancellationToken ct)
+    public async Task PublishAvailabilityAsync(Guid bookId, CancellationToken ct, RoundTrip? first = null, bool save = true)
     {
-        var (version, counts) = await BumpVersionAndCountAsync(bookId, ct);
+        var (version, counts) = await BumpVersionAndCountAsync(bookId, first, ct);
         DateTimeOffset? next = null;
         if (counts.OnShelf == 0)
         {
@@ -177,6 +155,9 @@ public sealed class Shelf(LendingDbContext db)
             next = Holds.WaitingList.NextAvailableAt(dues, waiting);
         }
         db.AddEvent(new BookAvailabilityChanged(bookId, counts.Total, counts.OnShelf, next, version));
-        await db.SaveChangesAsync(ct);
+        if (save)
+        {
+            await db.SaveChangesAsync(ct);
+        }
     }
 }

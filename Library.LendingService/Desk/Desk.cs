@@ -85,24 +85,38 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
     /// <summary><c>POST /api/loans</c>: a copy of the title the reader's rule allows (theirs if a hold set one aside).</summary>
     public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
     {
-        var (reader, standing, refusal) = await LockReaderAsync(userId, now, ct);
+        // What the borrow reads before it picks a copy, in one round trip and in the lock order: the
+        // reader (locked), their standing (counted once that lock is held: see ReaderTrip), the
+        // title, which rules are in force, and the reader's own hold on the title (at most one
+        // waiting or ready: a unique index), locked: ready, it names the copy set aside for them;
+        // waiting, this loan fulfils it.
+        Reader? reader;
+        ReaderAccounts.StandingCounts? counts;
+        Title? title;
+        List<SettingsVersion> newest;
+        Hold? own;
+        await using (var results = await ReaderTrip(userId, now)
+            .Add("SELECT * FROM titles WHERE id = $1", bookId)
+            .Add(CirculationSettings.NewestSql)
+            .Add("SELECT * FROM holds WHERE book_id = $1 AND user_id = $2 AND status IN ('ready', 'waiting') FOR UPDATE", bookId, userId)
+            .RunAsync(ct))
+        {
+            reader = await results.EntityAsync<Reader>(ct);
+            counts = await results.RowAsync(ReaderAccounts.StandingCounts.Read, ct);
+            title = await results.EntityAsync<Title>(ct);
+            newest = await results.RowsAsync(SettingsVersion.Read, ct);
+            own = await results.EntityAsync<Hold>(ct);
+        }
+        var (standing, refusal) = await CheckReaderAsync(reader, counts!, now, ct);
         if (refusal is not null)
         {
             return refusal;
         }
-        var title = await db.Titles.AsNoTracking().SingleOrDefaultAsync(t => t.Id == bookId, ct);
         if (title is null || title.Deleted)
         {
             return Outcome.NotFound("book");
         }
-        var current = await settings.CurrentAsync(ct);
-
-        // The reader's own hold on the title, if any (at most one waiting or ready: a unique index):
-        // ready, it names the copy set aside for them; waiting, it is fulfilled by this loan. Read
-        // (and locked) here so the loan closes a waiting hold only when there is one.
-        var own = await db.Holds.FromSql($"""
-            SELECT * FROM holds WHERE book_id = {bookId} AND user_id = {userId} AND status IN ('ready', 'waiting') FOR UPDATE
-            """).AsNoTracking().SingleOrDefaultAsync(ct);
+        var current = await settings.CurrentAsync(newest, ct);
         var ready = own?.Status == HoldStatus.Ready ? own : null;
         var waiting = new OwnWaitingHold(Known: true, own?.Status == HoldStatus.Waiting ? own.Id : null);
         Copy? copy;
@@ -167,19 +181,20 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Refused(blocked);
         }
 
+        // The loan's writes before the availability counts, in their round trip.
+        var writes = new RoundTrip(db);
         if (pickedUp is not null)
         {
-            await db.Holds.Where(h => h.Id == pickedUp.Id)
-                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+            writes.Add("UPDATE holds SET status = $1, closed_at = $2 WHERE id = $3", HoldStatus.Fulfilled, now, pickedUp.Id);
         }
         // A reader still waiting in the queue for this title is served now: their hold is done.
         // (No statement at all when the borrow has read that there is none: most borrows.)
         if (!waiting.Known || waiting.Id is not null)
         {
-            await db.Holds.Where(h => h.BookId == title.Id && h.UserId == reader.Id && h.Status == HoldStatus.Waiting)
-                .ExecuteUpdateAsync(s => s.SetProperty(h => h.Status, HoldStatus.Fulfilled).SetProperty(h => h.ClosedAt, now), ct);
+            writes.Add("UPDATE holds SET status = $1, closed_at = $2 WHERE book_id = $3 AND user_id = $4 AND status = $5",
+                HoldStatus.Fulfilled, now, title.Id, reader.Id, HoldStatus.Waiting);
         }
-        await holds.SetStatusAsync(copy, CopyStatus.CheckedOut, now, ct);
+        WaitingList.SetStatus(writes, copy, CopyStatus.CheckedOut, now);
         var loan = new Loan
         {
             BookId = title.Id, UserId = reader.Id, CopyId = copy.Id, Days = period, BorrowedAt = now,
@@ -187,8 +202,9 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         };
         db.Loans.Add(loan);
         db.AddEvent(new LoanCreated(loan.Id, title.Id, reader.Id, loan.BorrowedAt, loan.DueAt));
-        // Saved with the availability event (one SaveChanges, one round trip for the loan and both outbox rows).
-        await shelf.PublishAvailabilityAsync(title.Id, ct);
+        // Saved with the availability event and the request's record by the runner (Idempotency.RunAsync):
+        // one SaveChanges, one round trip for the loan, both outbox rows and the record.
+        await shelf.PublishAvailabilityAsync(title.Id, ct, writes, save: false);
         return Outcome.Created($"/api/loans/{loan.Id}", LoanResponse.From(loan, title.Name, copy.Barcode, now));
     }
 
@@ -217,34 +233,63 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
 
     private async Task<Outcome> TakeBackAsync(Loan found, DateTimeOffset now, CancellationToken ct)
     {
-        var title = await holds.LockTitleAsync(found.BookId, ct);
-        // Conditional on the loan being open: a concurrent return of the same loan finds it closed.
-        // The row as it is now, not as it was read before the lock: a renewal committed meanwhile
-        // moved its due date (the fine follows it), and a retried transaction starts afresh.
-        var closed = await db.Loans.FromSql($"UPDATE loans SET returned_at = {now} WHERE id = {found.Id} AND returned_at IS NULL RETURNING *")
-            .AsNoTracking().ToListAsync(ct);
+        // What the return reads and locks, in one round trip and in the lock order: the title
+        // (locked); the loan, closed on the condition that it is open (a concurrent return of the
+        // same loan finds it closed), as it is now, not as it was read before the lock (a renewal
+        // committed meanwhile moved its due date, which the fine follows; a retried transaction
+        // starts afresh); which rules are in force; whether the reader keeps a loan history; the
+        // copy (locked) and the readers waiting for the title (locked, in queue order).
+        Title? title;
+        List<Loan> closed;
+        List<SettingsVersion> newest;
+        bool? keepsHistory;
+        Copy? copy = null;
+        List<(Hold Hold, Guid? Group)> waiting = [];
+        var trip = new RoundTrip(db)
+            .Add("SELECT * FROM titles WHERE id = $1 FOR UPDATE", found.BookId)
+            .Add("UPDATE loans SET returned_at = $1 WHERE id = $2 AND returned_at IS NULL RETURNING *", now, found.Id)
+            .Add(CirculationSettings.NewestSql)
+            .Add("SELECT keep_loan_history FROM readers WHERE id = $1", found.UserId ?? Guid.Empty);
+        if (found.CopyId is { } copyId)
+        {
+            trip.Add("SELECT * FROM copies WHERE id = $1 FOR UPDATE", copyId)
+                .Add(RoundTrip.Positional(WaitingList.WaitingSql), found.BookId);
+        }
+        await using (var results = await trip.RunAsync(ct))
+        {
+            title = await results.EntityAsync<Title>(ct);
+            closed = await results.EntitiesAsync<Loan>(ct);
+            newest = await results.RowsAsync(SettingsVersion.Read, ct);
+            keepsHistory = await results.RowAsync(row => (bool?)row.GetBoolean(0), ct);
+            if (found.CopyId is not null)
+            {
+                copy = await results.EntityAsync<Copy>(ct);
+                waiting = await WaitingList.ReadWaiting(results, ct);
+            }
+        }
         if (closed.Count == 0)
         {
             return Outcome.Conflict("Already returned", "This loan was returned before.");
         }
         var loan = closed[0];
         db.AddEvent(new LoanReturned(loan.Id, loan.BookId, loan.UserId!.Value, now));
-        var current = await settings.CurrentAsync(ct);
+        var current = await settings.CurrentAsync(newest, ct);
         // Charged in the return's transaction: the copy is back, the fine is final.
         var fine = accounts.ChargeOverdue(loan, title!.Name, await RuleOfAsync(loan, current, ct), current.Calendar, now);
-        Copy? copy = null;
         var route = CheckInRoute.Shelf;
         Hold? readied = null;
-        if (loan.CopyId is { } copyId)
+        var writes = new RoundTrip(db);
+        if (copy is not null)
         {
-            copy = await holds.LockCopyAsync(copyId, ct);
-            (route, readied) = await holds.ReleaseAsync(copy, current, now, ct);
+            (route, readied) = await holds.ReleaseAsync(copy, waiting, current, now, writes, ct);
         }
-        // Saves the fine and the events with the availability event.
-        await shelf.PublishAvailabilityAsync(loan.BookId, ct);
+        // The fine and the events with the availability event (the copy's status written just before
+        // its counts), saved by the runner with the request's record; saved now when the loan is
+        // anonymised next, so LoanReturned is in the outbox before LoansAnonymised.
+        await shelf.PublishAvailabilityAsync(loan.BookId, ct, writes, save: keepsHistory == false);
         // A reader who keeps no history: the loan forgets them now. LoanReturned is already in the
         // outbox, so LoansAnonymised follows it and consumers forget what it just told them.
-        if (await db.Readers.Where(r => r.Id == loan.UserId).Select(r => (bool?)r.KeepLoanHistory).SingleOrDefaultAsync(ct) == false)
+        if (keepsHistory == false)
         {
             await anonymiser.AnonymiseAsync([loan.Id], now, ct);
             loan.UserId = null;
@@ -350,24 +395,44 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
     }
 
     /// <summary>
-    /// Locks the reader (one lending at a time per reader keeps the loan limit under concurrency) and
-    /// checks them: deactivated, or blocked from borrowing by fines, overdue loans or a librarian.
+    /// A round trip that locks the reader (one lending at a time per reader keeps the loan limit
+    /// under concurrency) and then counts their standing: a statement of its own, so its snapshot
+    /// is taken once the lock is held and counts a loan that another request for this reader
+    /// committed while this one waited. The caller adds what else it reads, and reads these two first.
     /// </summary>
+    private RoundTrip ReaderTrip(Guid userId, DateTimeOffset now) => new RoundTrip(db)
+        .Add("SELECT * FROM readers WHERE id = $1 FOR UPDATE", userId)
+        .Add(RoundTrip.Positional(ReaderAccounts.StandingCountsSql), userId, now);
+
+    /// <summary>Locks and checks the reader (<see cref="ReaderTrip"/>, alone).</summary>
     private async Task<(Reader? Reader, ReaderStanding? Standing, Outcome? Refusal)> LockReaderAsync(Guid userId, DateTimeOffset now, CancellationToken ct)
     {
-        var reader = await db.Readers.FromSql($"SELECT * FROM readers WHERE id = {userId} FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
+        Reader? reader;
+        ReaderAccounts.StandingCounts? counts;
+        await using (var results = await ReaderTrip(userId, now).RunAsync(ct))
+        {
+            reader = await results.EntityAsync<Reader>(ct);
+            counts = await results.RowAsync(ReaderAccounts.StandingCounts.Read, ct);
+        }
+        var (standing, refusal) = await CheckReaderAsync(reader, counts!, now, ct);
+        return (reader, standing, refusal);
+    }
+
+    /// <summary>The reader's checks: unknown (404), deactivated, or blocked from borrowing by fines, overdue loans or a librarian (403).</summary>
+    private async Task<(ReaderStanding? Standing, Outcome? Refusal)> CheckReaderAsync(Reader? reader, ReaderAccounts.StandingCounts counts, DateTimeOffset now, CancellationToken ct)
+    {
         if (reader is null)
         {
-            return (null, null, Outcome.NotFound("reader"));
+            return (null, Outcome.NotFound("reader"));
         }
         if (LoanPolicy.ReaderRefusal(reader.Active) is { } inactive)
         {
-            return (reader, null, Outcome.Refused(inactive));
+            return (null, Outcome.Refused(inactive));
         }
-        var standing = await accounts.StandingAsync(userId, maxActiveLoans: null, now, ct);
+        var standing = await accounts.StandingAsync(counts, reader.Id, maxActiveLoans: null, now, ct);
         return accounts.Refusal(standing, BlockedAction.Borrowing, now) is { } blocked
-            ? (reader, standing, Outcome.Refused(blocked))
-            : (reader, standing, null);
+            ? (standing, Outcome.Refused(blocked))
+            : (standing, null);
     }
 
     /// <summary>A copy by its barcode, whatever the case.</summary>

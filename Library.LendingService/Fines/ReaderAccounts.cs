@@ -58,21 +58,31 @@ public sealed class ReaderAccounts(LendingDbContext db, IOptionsMonitor<FineOpti
     /// The reader's standing at <paramref name="now"/>; <paramref name="maxActiveLoans"/> is the loan limit in question (null: none).
     /// One round trip for the counts (every borrow, renewal and hold asks), a second only when the reader has manual blocks.
     /// </summary>
-    public async Task<ReaderStanding> StandingAsync(Guid userId, int? maxActiveLoans, DateTimeOffset now, CancellationToken ct)
+    public async Task<ReaderStanding> StandingAsync(Guid userId, int? maxActiveLoans, DateTimeOffset now, CancellationToken ct) =>
+        await StandingAsync(await db.Database.SqlQueryRaw<StandingCounts>(StandingCountsSql, userId, now).SingleAsync(ct), userId, maxActiveLoans, now, ct);
+
+    /// <summary>The standing from counts already read (<see cref="StandingCountsSql"/>, e.g. in a <see cref="RoundTrip"/>); a round trip more only for manual blocks.</summary>
+    public async Task<ReaderStanding> StandingAsync(StandingCounts counts, Guid userId, int? maxActiveLoans, DateTimeOffset now, CancellationToken ct)
     {
-        var counts = await db.Database.SqlQuery<StandingCounts>($"""
-            SELECT (SELECT coalesce(sum(amount - paid_amount), 0) FROM fines WHERE user_id = {userId} AND status = 'open')::bigint AS balance,
-                   (SELECT count(*) FROM loans WHERE user_id = {userId} AND returned_at IS NULL)::int AS active,
-                   (SELECT count(*) FROM loans WHERE user_id = {userId} AND returned_at IS NULL AND due_at < {now})::int AS overdue,
-                   (SELECT count(*) FROM blocks WHERE user_id = {userId} AND (expires_at IS NULL OR expires_at > {now}))::int AS manual
-            """).SingleAsync(ct);
         IReadOnlyList<ManualBlock> manual = counts.Manual == 0 ? [] : await db.Blocks.AsNoTracking()
             .Where(b => b.UserId == userId && (b.ExpiresAt == null || b.ExpiresAt > now))
             .Select(b => new ManualBlock(b.Id, b.Reason, b.ExpiresAt, b.Borrowing, b.Renewals, b.Holds, b.CreatedAt, b.CreatedBy)).ToListAsync(ct);
         return new ReaderStanding(counts.Balance, counts.Overdue, counts.Active, maxActiveLoans, manual);
     }
 
-    private sealed record StandingCounts(long Balance, int Active, int Overdue, int Manual);
+    /// <summary>What a reader's standing is counted from ({0}: the reader's ID, {1}: now): open balance, open loans, overdue loans, manual blocks in force.</summary>
+    public const string StandingCountsSql = """
+        SELECT (SELECT coalesce(sum(amount - paid_amount), 0) FROM fines WHERE user_id = {0} AND status = 'open')::bigint AS balance,
+               (SELECT count(*) FROM loans WHERE user_id = {0} AND returned_at IS NULL)::int AS active,
+               (SELECT count(*) FROM loans WHERE user_id = {0} AND returned_at IS NULL AND due_at < {1})::int AS overdue,
+               (SELECT count(*) FROM blocks WHERE user_id = {0} AND (expires_at IS NULL OR expires_at > {1}))::int AS manual
+        """;
+
+    public sealed record StandingCounts(long Balance, int Active, int Overdue, int Manual)
+    {
+        /// <summary>A row of <see cref="StandingCountsSql"/>.</summary>
+        public static StandingCounts Read(System.Data.Common.DbDataReader row) => new(row.GetInt64(0), row.GetInt32(1), row.GetInt32(2), row.GetInt32(3));
+    }
 
     public IReadOnlyList<ReaderBlock> Blocks(ReaderStanding standing, DateTimeOffset now) =>
         BlockPolicy.Blocks(standing, options.CurrentValue.BlockThreshold, Currency, now);

@@ -122,6 +122,19 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
     public async Task<(CheckInRoute Route, Hold? Readied)> ReleaseAsync(Copy copy, CirculationSettingsSnapshot settings, DateTimeOffset now, CancellationToken ct)
     {
         var first = copy.WithdrawOnCheckIn ? null : await FirstWaitingForAsync(copy, settings.Rules, ct);
+        return await ReleaseAsync(copy, first, settings, now, writes: null, ct);
+    }
+
+    /// <summary>
+    /// <see cref="ReleaseAsync(Copy, CirculationSettingsSnapshot, DateTimeOffset, CancellationToken)"/>
+    /// with the title's waiting holds already read and locked (<see cref="WaitingSql"/>); a copy
+    /// going back to the shelf has its status written in <paramref name="writes"/> (sent by the caller).
+    /// </summary>
+    public Task<(CheckInRoute Route, Hold? Readied)> ReleaseAsync(Copy copy, IReadOnlyList<(Hold Hold, Guid? Group)> waiting, CirculationSettingsSnapshot settings, DateTimeOffset now, RoundTrip writes, CancellationToken ct) =>
+        ReleaseAsync(copy, copy.WithdrawOnCheckIn ? null : FirstFor(copy, waiting, settings.Rules), settings, now, writes, ct);
+
+    private async Task<(CheckInRoute Route, Hold? Readied)> ReleaseAsync(Copy copy, Hold? first, CirculationSettingsSnapshot settings, DateTimeOffset now, RoundTrip? writes, CancellationToken ct)
+    {
         var route = CheckInRouting.Route(copy.WithdrawOnCheckIn, first is not null);
         switch (route)
         {
@@ -132,7 +145,14 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
             case CheckInRoute.HoldShelf:
                 return (route, await SetAsideAsync(copy, first!, settings, now, ct));
             default:
-                await SetStatusAsync(copy, CopyStatus.Available, now, ct);
+                if (writes is null)
+                {
+                    await SetStatusAsync(copy, CopyStatus.Available, now, ct);
+                }
+                else
+                {
+                    SetStatus(writes, copy, CopyStatus.Available, now);
+                }
                 return (route, null);
         }
     }
@@ -201,24 +221,40 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         return hold;
     }
 
+    /// <summary>
+    /// The title's waiting holds ({0}: its ID) in queue order, locked, each with its reader's patron
+    /// group (<see cref="ReadWaiting"/> reads a row).
+    /// </summary>
+    public const string WaitingSql = """
+        SELECT h.*, r.patron_group_id AS reader_patron_group_id
+        FROM holds h LEFT JOIN readers r ON r.id = h.user_id
+        WHERE h.book_id = {0} AND h.status = 'waiting' ORDER BY h.sequence FOR UPDATE OF h
+        """;
+
     /// <summary>The title's waiting holds in queue order, locked, with each reader's patron group.</summary>
     private async Task<List<(Hold Hold, Guid? Group)>> WaitingAsync(Guid bookId, CancellationToken ct)
     {
-        var waiting = await db.Holds.FromSql($"""
-            SELECT * FROM holds WHERE book_id = {bookId} AND status = 'waiting' ORDER BY sequence FOR UPDATE
-            """).AsNoTracking().ToListAsync(ct);
-        if (waiting.Count == 0)
+        await using var results = await new RoundTrip(db).Add(RoundTrip.Positional(WaitingSql), bookId).RunAsync(ct);
+        return await ReadWaiting(results, ct);
+    }
+
+    /// <summary>The rows of <see cref="WaitingSql"/>, the next result of <paramref name="results"/>.</summary>
+    public static Task<List<(Hold Hold, Guid? Group)>> ReadWaiting(RoundTripResults results, CancellationToken ct)
+    {
+        var hold = results.EntityMap<Hold>();
+        return results.RowsAsync(row =>
         {
-            return [];
-        }
-        var readers = waiting.Select(h => h.UserId!.Value).Distinct().ToList();
-        var groups = await db.Readers.Where(r => readers.Contains(r.Id)).Select(r => new { r.Id, r.PatronGroupId }).ToDictionaryAsync(r => r.Id, r => r.PatronGroupId, ct);
-        return waiting.Select(h => (h, groups.GetValueOrDefault(h.UserId!.Value))).ToList();
+            var group = row.GetOrdinal("reader_patron_group_id");
+            return (hold(row), row.IsDBNull(group) ? (Guid?)null : row.GetGuid(group));
+        }, ct);
     }
 
     /// <summary>The first reader waiting whose rule lends this copy's loan type, if any.</summary>
     private async Task<Hold?> FirstWaitingForAsync(Copy copy, RuleSet rules, CancellationToken ct) =>
-        (await WaitingAsync(copy.BookId, ct)).FirstOrDefault(w => rules.IsLoanable(w.Group, copy.LoanType)).Hold;
+        FirstFor(copy, await WaitingAsync(copy.BookId, ct), rules);
+
+    private static Hold? FirstFor(Copy copy, IReadOnlyList<(Hold Hold, Guid? Group)> waiting, RuleSet rules) =>
+        waiting.FirstOrDefault(w => rules.IsLoanable(w.Group, copy.LoanType)).Hold;
 
     public Task<Copy> LockCopyAsync(Guid copyId, CancellationToken ct) =>
         db.Copies.FromSql($"SELECT * FROM copies WHERE id = {copyId} FOR UPDATE").AsNoTracking().SingleAsync(ct);
@@ -226,13 +262,27 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
     /// <summary>The one write of a copy's status (the database's trigger refuses a transition the table does not allow).</summary>
     public async Task SetStatusAsync(Copy copy, string status, DateTimeOffset now, CancellationToken ct)
     {
+        CheckTransition(copy, status);
+        await db.Copies.Where(c => c.Id == copy.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.Status, status).SetProperty(c => c.UpdatedAt, now), ct);
+        copy.Status = status;
+        copy.UpdatedAt = now;
+    }
+
+    /// <summary><see cref="SetStatusAsync"/> as a statement of <paramref name="trip"/>, written when the trip is sent.</summary>
+    public static RoundTrip SetStatus(RoundTrip trip, Copy copy, string status, DateTimeOffset now)
+    {
+        CheckTransition(copy, status);
+        copy.Status = status;
+        copy.UpdatedAt = now;
+        return trip.Add("UPDATE copies SET status = $1, updated_at = $2 WHERE id = $3", status, now, copy.Id);
+    }
+
+    private static void CheckTransition(Copy copy, string status)
+    {
         if (copy.Status != status && !CopyStatus.CanChange(copy.Status, status))
         {
             throw new InvalidOperationException($"Copy {copy.Barcode} cannot go from {copy.Status} to {status}.");
         }
-        await db.Copies.Where(c => c.Id == copy.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.Status, status).SetProperty(c => c.UpdatedAt, now), ct);
-        copy.Status = status;
-        copy.UpdatedAt = now;
     }
 
     public async Task<HoldResponse> ToResponseAsync(Hold hold, string title, CancellationToken ct)

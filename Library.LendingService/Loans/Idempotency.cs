@@ -8,7 +8,8 @@ namespace Library.LendingService.Loans;
 /// Runs a use case in one transaction, and for a request with an Idempotency-Key, exactly once
 /// per (reader, key): the key is claimed by inserting a row in the same transaction, so a
 /// concurrent retry waits on it and then answers what the first request answered (refusals
-/// included); nothing is done twice. Keys are kept for the policy's window (24 h).
+/// included); nothing is done twice. Keys are kept for the policy's window (24 h). A use case's
+/// changes still pending when it succeeds are saved here, in the same transaction (refusals' never).
 /// </summary>
 public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Options.IOptionsMonitor<LendingOptions> options, TimeProvider time)
 {
@@ -64,17 +65,23 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
             }
 
             var outcome = await useCase(token);
+            if (outcome.Succeeded)
+            {
+                // A use case may leave its last changes to this save (the desk's loans and returns
+                // do): saved with the request's own record, one round trip. A refusal's are never saved.
+                if (key is null)
+                {
+                    db.IdempotentRequests.Add(new IdempotentRequest
+                    {
+                        UserId = userId, Key = ownKey!, Operation = operation, StatusCode = outcome.Status, Response = outcome.Serialize(), CreatedAt = now,
+                    });
+                }
+                await db.SaveChangesAsync(token);
+            }
             if (key is not null)
             {
                 await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key)
                     .ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, outcome.Status).SetProperty(r => r.Response, outcome.Serialize()), token);
-            }
-            else if (outcome.Succeeded)
-            {
-                await db.Database.ExecuteSqlAsync($"""
-                    INSERT INTO idempotent_requests (user_id, key, operation, status_code, response, created_at)
-                    VALUES ({userId}, {ownKey}, {operation}, {outcome.Status}, {outcome.Serialize()}::jsonb, {now})
-                    """, token);
             }
             if (outcome.Succeeded || key is not null)
             {

@@ -30,14 +30,22 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
     /// newest, in the caller's transaction: a save committed by any replica is seen by the next
     /// call, exactly as when the documents were read each time.
     /// </summary>
-    public async Task<CirculationSettingsSnapshot> CurrentAsync(CancellationToken ct)
+    public async Task<CirculationSettingsSnapshot> CurrentAsync(CancellationToken ct) =>
+        await CurrentAsync(await db.Database.SqlQueryRaw<SettingsVersion>(NewestSql).ToListAsync(ct), ct);
+
+    /// <summary>
+    /// Which rows are the newest of each kind. xmin (the inserting transaction) tells a row from one
+    /// of the same kind and version written after the table was emptied (tests reset the database
+    /// under a running service).
+    /// </summary>
+    public const string NewestSql = """
+        SELECT DISTINCT ON (kind) kind, version, xmin::text::bigint AS row_xid
+        FROM circulation_settings ORDER BY kind, version DESC
+        """;
+
+    /// <summary>The rules and calendar in force, from <see cref="NewestSql"/>'s rows read in this transaction (e.g. in a <see cref="RoundTrip"/>).</summary>
+    public async Task<CirculationSettingsSnapshot> CurrentAsync(IReadOnlyList<SettingsVersion> newest, CancellationToken ct)
     {
-        // xmin (the inserting transaction) tells a row from one of the same kind and version written
-        // after the table was emptied (tests reset the database under a running service).
-        var newest = await db.Database.SqlQuery<SettingsVersion>($"""
-            SELECT DISTINCT ON (kind) kind, version, xmin::text::bigint AS row_xid
-            FROM circulation_settings ORDER BY kind, version DESC
-            """).ToListAsync(ct);
         var key = new CirculationSettingsCache.Key(
             newest.SingleOrDefault(v => v.Kind == RulesKind), newest.SingleOrDefault(v => v.Kind == CalendarKind), options.CurrentValue);
         if (cache.TryGet(key) is { } cached)
@@ -130,7 +138,11 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
 }
 
 /// <summary>Which row of a kind is the newest.</summary>
-public sealed record SettingsVersion(string Kind, long Version, long RowXid);
+public sealed record SettingsVersion(string Kind, long Version, long RowXid)
+{
+    /// <summary>A row of <see cref="CirculationSettings.NewestSql"/>.</summary>
+    public static SettingsVersion Read(System.Data.Common.DbDataReader row) => new(row.GetString(0), row.GetInt64(1), row.GetInt64(2));
+}
 
 /// <summary>
 /// The parsed rules and calendar last read (one per replica), under the rows they came from: JSON
