@@ -9,7 +9,7 @@
 # Builds Library.sln whole (the AppHost included). Without extra arguments the AppHost's tests
 # (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing, ~3-5 minutes here) and
 # then the fault-injection suite (tests/Library.FaultTests: the whole stack as real processes via
-# eng/processes.sh, with servers and replicas killed under load, ~9 minutes here; with it the backup and
+# eng/processes.sh, with servers and replicas killed under load, ~7 minutes here; with it the backup and
 # restore round trip of eng/run.sh on the AppHost, ~2 minutes, on ports 8185/15185/19185/20185,
 # LIBRARY_BACKUP_TEST_GATEWAY_PORT/_DASHBOARD_PORT/_OTLP_PORT/_RESOURCES_PORT)
 # run after every other project, each alone, so their load does not disturb the others' timings;

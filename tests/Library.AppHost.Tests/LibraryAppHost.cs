@@ -19,7 +19,7 @@ public sealed class LibraryAppHost : IAsyncLifetime
 {
     // Aspire's waits can hang without a word when a check never passes (microsoft/aspire#13714):
     // every wait has its own deadline.
-    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(8);
 
     public static readonly string[] Resources =
         ["postgres", "userdb", "bookdb", "lendingdb", "cache", "messaging", "mail", "userservice", "bookservice", "lendingservice", "gateway"];

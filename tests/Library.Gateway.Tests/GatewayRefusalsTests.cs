@@ -51,27 +51,48 @@ public sealed class GatewayRefusalsTests(OneRequestBudgetLibrary library, ITestO
         using var client = library.Gateway.CreateClient();
 
         // Spend both budgets (anonymous per address, signed in per user), then every operation is refused.
-        foreach (var spend in new[] { null, token })
+        var spent = System.Diagnostics.Stopwatch.StartNew();
+        async Task SpendAsync()
         {
-            for (var i = 0; i < 5; i++)
+            foreach (var spend in new[] { null, token })
             {
-                using var read = PublicOperations.Request(new PublicOperations.Operation("GET", "/api/books", "/api/books", true, false, null), spend);
-                using var answer = await client.SendAsync(read, Ct);
-                if (answer.StatusCode == HttpStatusCode.TooManyRequests)
+                for (var i = 0; i < 5; i++)
                 {
-                    break;
+                    using var read = PublicOperations.Request(new PublicOperations.Operation("GET", "/api/books", "/api/books", true, false, null), spend);
+                    using var answer = await client.SendAsync(read, Ct);
+                    if (answer.StatusCode == HttpStatusCode.TooManyRequests)
+                    {
+                        break;
+                    }
                 }
             }
+            spent.Restart();
         }
+        await SpendAsync();
 
         var refused = 0;
         foreach (var op in operations)
         {
-            using var request = PublicOperations.Request(op, op.Anonymous ? null : token);
-            using var response = await client.SendAsync(request, Ct);
-            output.WriteLine($"{op.Method} {op.Template}: {(int)response.StatusCode}");
-            Assert.True(response.StatusCode == HttpStatusCode.TooManyRequests, $"{op.Method} {op.Template} answered {(int)response.StatusCode}, not 429");
-            Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"{op.Method} {op.Template}: no Retry-After");
+            var request = PublicOperations.Request(op, op.Anonymous ? null : token);
+            var response = await client.SendAsync(request, Ct);
+            if (response.StatusCode != HttpStatusCode.TooManyRequests && spent.Elapsed > Gateway::Library.Gateway.Routing.RateLimitPolicies.Window * 0.75)
+            {
+                // The budgets are per minute: on a loaded machine the loop can outlast the window,
+                // and a budget that time has given back is not spent. Spend it again and ask once more.
+                output.WriteLine($"{op.Method} {op.Template}: {(int)response.StatusCode} {spent.Elapsed.TotalSeconds:F0} s after the budgets were spent; spending them again");
+                request.Dispose();
+                response.Dispose();
+                await SpendAsync();
+                request = PublicOperations.Request(op, op.Anonymous ? null : token);
+                response = await client.SendAsync(request, Ct);
+            }
+            using (request)
+            using (response)
+            {
+                output.WriteLine($"{op.Method} {op.Template}: {(int)response.StatusCode}");
+                Assert.True(response.StatusCode == HttpStatusCode.TooManyRequests, $"{op.Method} {op.Template} answered {(int)response.StatusCode}, not 429");
+                Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"{op.Method} {op.Template}: no Retry-After");
+            }
             refused++;
         }
         Assert.Equal(operations.Count, refused);

@@ -39,6 +39,37 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         Assert.Equal(3, lent.Distinct().Count()); // three distinct copies
     }
 
+    /// <summary>
+    /// One reader asking for twelve titles at once gets exactly their loan limit (5): the borrow
+    /// locks the reader and counts their loans in one round trip, and the count must be a statement
+    /// of its own, read after the lock was granted (a count read with the lock's snapshot would miss
+    /// the loans committed while it waited, and lend past the limit).
+    /// </summary>
+    [Fact]
+    public async Task One_reader_borrowing_many_titles_at_once_stops_at_the_loan_limit()
+    {
+        var (readerId, token) = await fixture.ReaderAsync();
+        var titles = new List<Guid>();
+        for (var i = 0; i < 12; i++)
+        {
+            titles.Add(await fixture.TitleAsync(2));
+        }
+        Assert.Equal(HttpStatusCode.Created, (await fixture.BorrowAsync(titles[0], token: token)).StatusCode); // the reader's replica, the path warm
+        var start = new TaskCompletionSource();
+        var attempts = titles.Skip(1).Select(async title =>
+        {
+            await start.Task;
+            using var response = await fixture.BorrowAsync(title, token: token);
+            return response.StatusCode;
+        }).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(attempts);
+
+        Assert.Equal(4, results.Count(s => s == HttpStatusCode.Created));
+        Assert.Equal(7, results.Count(s => s == HttpStatusCode.Forbidden));
+        Assert.Equal(5, await fixture.InLendingAsync(db => db.Loans.CountAsync(l => l.UserId == readerId && l.ReturnedAt == null, Ct)));
+    }
+
     [Fact]
     public async Task A_returned_copy_goes_to_the_first_hold_and_only_that_reader_gets_it()
     {
