@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Executor CPU of each path of bench/search.lua, in PostgreSQL alone, for the SQL `main` (4325afd)
-sent and the SQL this tree sends (CatalogQuery, written out here with the search's terms resolved
-as the service resolves them), alternating statement by statement in one session. Each variant's
-first statement per path is its resolving round trip (this tree's expands typos through
-search_words: migration SearchAtScale5, which the database must have; main's trigram term wants
-ix_books_search_text_trgm, which that migration drops: recreate it for a fair A/B).
+"""Executor CPU of each path of bench/search.lua, in PostgreSQL alone, for the SQL `main` (40763f8,
+the fifth pass) sent and the SQL this tree sends (CatalogQuery, BooksApi.FacetCountsScope, written
+out here with the search's terms resolved as the service resolves them), alternating statement by
+statement in one session. Each variant's first statement per path is its resolving round trip
+(both expand typos through search_words: migration SearchAtScale5; `main` by the 5 most similar
+words, this tree by the most similar only). This tree's facets of a category alone read
+catalog_facet_counts (migration SearchAtScale6, which the database must have; `main` ignores it).
 
     bench/search-sql-cpu.py DATA [ROUNDS=5]
 
@@ -15,9 +16,9 @@ bench/catalog-search.sh folder). The figure is getrusage's user + system time of
 path the median over the rounds of the sum of its statements, in ms, and the sums. A parallel
 worker's CPU is not the backend's, so the statements run serially (PARALLEL=1: as the server
 would plan them; a plan with workers then shows less than it costs). CHECK=1 compares the rows
-of both variants first and names the paths whose rows differ (the typo rule changes some: see
-bench/README.md, search at scale, fifth pass). (The unranked orders' count is one statement here
-in both; the service sends it with the page, which saves a round trip, not executor time.)
+of both variants first and names the paths whose rows differ (the typo rule changes `hystory`:
+see bench/README.md, search at scale, sixth pass). (The unranked orders' count is one statement
+here in both; the service sends it with the page, which saves a round trip, not executor time.)
 """
 import sys, subprocess, re, statistics, os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,8 +28,8 @@ files = {}
 variants = ["main", "this"]
 def rows(q):
     return subprocess.run(["bash", "-c", f"source {ROOT}/eng/lib/servers.sh; pg_psql {DATA} -d bookdb -AtF \"$SEP\" -c \"$Q\""], env={**os.environ, "Q": q, "SEP": "\x1f"}, capture_output=True, text=True, check=True).stdout.strip()
-# CatalogQuery.ResolveSql (TypoSimilarity 0.4, TypoAlternatives 5), its parameters written in place.
-RESOLVE = """WITH RECURSIVE
+# CatalogQuery.ResolveSql of main (TypoSimilarity 0.4, TypoAlternatives 5), its parameters written in place.
+RESOLVE_MAIN = """WITH RECURSIVE
     input AS (SELECT websearch_to_tsquery('library_english', @q) AS tsq, lower(unaccent(@q)) AS uq),
     typos AS (
         SELECT row_number() OVER (ORDER BY w.word) AS n, w.lexeme, e.alternatives
@@ -50,6 +51,38 @@ RESOLVE = """WITH RECURSIVE
 SELECT input.tsq::text, (SELECT x.tsq::text FROM expanded x ORDER BY x.n DESC LIMIT 1), input.uq,
        (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)
 FROM input"""
+# CatalogQuery.ResolveSql of this tree (the most similar words only, of the 5 most similar).
+RESOLVE_THIS = """WITH RECURSIVE
+    input AS (SELECT websearch_to_tsquery('library_english', @q) AS tsq, lower(unaccent(@q)) AS uq),
+    typos AS (
+        SELECT row_number() OVER (ORDER BY w.word) AS n, w.lexeme, e.alternatives
+        FROM (SELECT DISTINCT q.word, plainto_tsquery('library_english', q.word) AS lexeme
+              FROM input, regexp_split_to_table(input.uq, '[^[:alnum:]]+') AS q(word)
+              WHERE length(q.word) >= 3 AND q.word !~ '[0-9]'
+                AND NOT EXISTS (SELECT 1 FROM search_words v WHERE v.word = q.word)) w
+        CROSS JOIN LATERAL (
+            SELECT string_agg(format('%s:AB', x.lexeme::text), ' | ' ORDER BY x.word)::tsquery AS alternatives
+            FROM (SELECT y.word, y.lexeme, y.sim, max(y.sim) OVER () AS best
+                  FROM (SELECT v.word, similarity(v.word, w.word) AS sim, plainto_tsquery('library_english', v.word) AS lexeme
+                        FROM search_words v WHERE v.word % w.word AND similarity(v.word, w.word) >= 0.4
+                        ORDER BY 2 DESC, 1 LIMIT 5) y
+                  WHERE numnode(y.lexeme) = 1 AND y.lexeme <> w.lexeme) x
+            WHERE x.sim = x.best) e
+        WHERE numnode(w.lexeme) = 1 AND e.alternatives IS NOT NULL),
+    expanded AS (
+        SELECT 0::bigint AS n, input.tsq FROM input
+        UNION ALL
+        SELECT t.n, ts_rewrite(x.tsq, t.lexeme, t.lexeme || t.alternatives) FROM expanded x JOIN typos t ON t.n = x.n + 1)
+SELECT input.tsq::text, (SELECT x.tsq::text FROM expanded x ORDER BY x.n DESC LIMIT 1), input.uq,
+       (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)
+FROM input"""
+# BooksApi.FacetCountsScope for a category by name.
+KEPT = """WITH k AS (SELECT f.kind, f.value, f.count FROM catalog_facet_counts f WHERE f.scope = (SELECT c.id FROM categories c WHERE c.normalized_name = @category_name) AND f.count > 0)
+SELECT 'category', c.id::text, c.name, k.count FROM k JOIN categories c ON c.id::text = k.value WHERE k.kind = 'c'
+UNION ALL
+SELECT 'publisher', NULL, min(k.value), sum(k.count)::bigint FROM k WHERE k.kind = 'p' GROUP BY lower(k.value)
+UNION ALL
+SELECT 'language', NULL, k.value, k.count FROM k WHERE k.kind = 'l'"""
 for variant in variants:
     def psql(q):
         return subprocess.run(["bash","-c",f"source {ROOT}/eng/lib/servers.sh; pg_psql {DATA} -d bookdb -Atc \"{q}\""],capture_output=True,text=True).stdout.strip()
@@ -58,12 +91,7 @@ for variant in variants:
     resolves = []
     def resolve(q):
         """(the query as written, with typos expanded, unaccented lower case) and the SQL that resolved them."""
-        if variant == "main":
-            sql = f"SELECT websearch_to_tsquery('library_english', {lit(q)})::text, lower(unaccent({lit(q)})), (SELECT c.id FROM categories c WHERE c.normalized_name = '')"
-            resolves.append(sql)
-            tsq, uq = rows(sql).split("\x1f")[:2]
-            return tsq, tsq, uq
-        sql = RESOLVE.replace("@q", lit(q)).replace("@category_name", "''")
+        sql = (RESOLVE_MAIN if variant == "main" else RESOLVE_THIS).replace("@q", lit(q)).replace("@category_name", "''")
         resolves.append(sql)
         exact, tsq, uq = rows(sql).split("\x1f")[:3]
         return exact, tsq, uq
@@ -71,8 +99,7 @@ for variant in variants:
         w = "TRUE"; tsq = uq = exact = None
         if search:
             exact, tsq, uq = resolve(search)
-            if variant == "main": w += f" AND (b.search_vector @@ {lit(tsq)}::tsquery OR b.search_text %> {lit(uq)})"
-            else: w += f" AND (b.search_vector @@ {lit(tsq)}::tsquery)"
+            w += f" AND (b.search_vector @@ {lit(tsq)}::tsquery)"
         if category:
             # the row's category_ids when the statement reads the rows anyway (CatalogQuery.Where)
             if reads_rows or search or language or available is not None: w += f" AND b.category_ids @> ARRAY['{cat(category)}']::uuid[]"
@@ -135,7 +162,11 @@ for variant in variants:
      "09-title-p50": plain("TRUE", "title", 20, 980),
      "10-dark-river-p2": ranked_path("dark river", 20, 20),
      "11-facets-darkness": (lambda res, w: res + [facets(w[0])])(*r("darkness")),
-     "12-facets-fantasy": [facets(where(category="fantasy", reads_rows=True)[0])],
+     # main: the query over the category's titles' rows and its resolving round trip (the name);
+     # this tree: the kept counts, the name looked up in the same statement (BooksApi.FacetCountsScope).
+     "12-facets-fantasy": ([facets(where(category="fantasy", reads_rows=True)[0]),
+                            RESOLVE_MAIN.replace("@q", "''").replace("@category_name", "'fantasy'")] if variant == "main"
+                           else [KEPT.replace("@category_name", "'fantasy'")]),
     }
     for k, qs in paths.items():
         for i, q in enumerate(qs):

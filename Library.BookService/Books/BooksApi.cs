@@ -163,20 +163,29 @@ public static class BooksApi
 
         var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
         {
-            var (where, parameters, _) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
-            // The categories come from the matches' own rows (books.category_ids, kept by
-            // refresh_book_search()): joined with book_categories, every facet read that whole
-            // index (165,000 entries at 100,000 titles) or probed it once per match.
-            var sql = $"""
-                WITH f AS (SELECT b.id, b.publisher, b.language, b.category_ids FROM books b WHERE {where})
-                SELECT 'category', c.id::text, c.name, count(*) FROM f
-                    CROSS JOIN LATERAL unnest(f.category_ids) AS fc(id) JOIN categories c ON c.id = fc.id
-                    GROUP BY c.id, c.name
-                UNION ALL
-                SELECT 'publisher', NULL, min(f.publisher), count(*) FROM f GROUP BY lower(f.publisher)
-                UNION ALL
-                SELECT 'language', NULL, f.language, count(*) FROM f WHERE f.language IS NOT NULL GROUP BY f.language
-                """;
+            string sql;
+            List<NpgsqlParameter> parameters;
+            if (FacetCountsScope(filter) is { } scope)
+            {
+                (sql, parameters) = scope;
+            }
+            else
+            {
+                (var where, parameters, _) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
+                // The categories come from the matches' own rows (books.category_ids, kept by
+                // refresh_book_search()): joined with book_categories, every facet read that whole
+                // index (165,000 entries at 100,000 titles) or probed it once per match.
+                sql = $"""
+                    WITH f AS (SELECT b.id, b.publisher, b.language, b.category_ids FROM books b WHERE {where})
+                    SELECT 'category', c.id::text, c.name, count(*) FROM f
+                        CROSS JOIN LATERAL unnest(f.category_ids) AS fc(id) JOIN categories c ON c.id = fc.id
+                        GROUP BY c.id, c.name
+                    UNION ALL
+                    SELECT 'publisher', NULL, min(f.publisher), count(*) FROM f GROUP BY lower(f.publisher)
+                    UNION ALL
+                    SELECT 'language', NULL, f.language, count(*) FROM f WHERE f.language IS NOT NULL GROUP BY f.language
+                    """;
+            }
             var categories = new List<CategoryFacet>();
             var publishers = new List<PublisherFacet>();
             var languages = new List<LanguageFacet>();
@@ -198,6 +207,44 @@ public static class BooksApi
                 languages.OrderByDescending(l => l.Count).ThenBy(l => l.Code, StringComparer.Ordinal).ToList());
         }, ct, CatalogCache.ListDependencies(filter, null));
         return TypedResults.Ok(facets);
+    }
+
+    /// <summary>
+    /// The facets of the whole catalog or of one category (no other filter) from the counts kept by
+    /// a trigger on books in every write's transaction (catalog_facet_counts, migration
+    /// SearchAtScale6; scope: the category's ID, or the nil UUID for the whole catalog): the same
+    /// rows, counts and spellings as the query over the matching titles, without reading them
+    /// (a category of 20,000 titles at 100,000: bench/README.md, search at scale, sixth pass).
+    /// Null for any other filter. A category by a name no category has finds no scope: no facet.
+    /// </summary>
+    internal static (string Sql, List<NpgsqlParameter> Parameters)? FacetCountsScope(CatalogFilter filter)
+    {
+        if (filter.Search is not null || filter.AuthorId is not null || filter.Publisher is not null || filter.Language is not null
+            || filter.Available is not null || (filter.CategoryId is not null && filter.Category is not null))
+        {
+            return null;
+        }
+        var parameters = new List<NpgsqlParameter>();
+        string scope;
+        if (filter.Category is { } name)
+        {
+            parameters.Add(new NpgsqlParameter("category_name", name.ToLowerInvariant()));
+            scope = "(SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)";
+        }
+        else
+        {
+            parameters.Add(new NpgsqlParameter("scope", filter.CategoryId ?? Guid.Empty));
+            scope = "@scope";
+        }
+        var sql = $"""
+            WITH k AS (SELECT f.kind, f.value, f.count FROM catalog_facet_counts f WHERE f.scope = {scope} AND f.count > 0)
+            SELECT 'category', c.id::text, c.name, k.count FROM k JOIN categories c ON c.id::text = k.value WHERE k.kind = 'c'
+            UNION ALL
+            SELECT 'publisher', NULL, min(k.value), sum(k.count)::bigint FROM k WHERE k.kind = 'p' GROUP BY lower(k.value)
+            UNION ALL
+            SELECT 'language', NULL, k.value, k.count FROM k WHERE k.kind = 'l'
+            """;
+        return (sql, parameters);
     }
 
     private static async Task<Results<Ok<BookResponse>, NotFound>> GetBook(Guid id, CatalogDbContext db, CatalogCache cache, HttpResponse response, CancellationToken ct)

@@ -75,7 +75,10 @@ public static class CatalogQuery
     /// <summary>Vocabulary words at least this similar (pg_trgm <c>similarity</c>) to a query word not in it are its typo candidates.</summary>
     public const double TypoSimilarity = 0.4;
 
-    /// <summary>At most this many vocabulary words stand in for one misspelt query word (the most similar).</summary>
+    /// <summary>
+    /// At most this many vocabulary words stand in for one misspelt query word: those of the highest
+    /// similarity among its <see cref="TypoAlternatives"/> most similar (ties all kept).
+    /// </summary>
     public const int TypoAlternatives = 5;
 
     /// <summary>
@@ -83,13 +86,15 @@ public static class CatalogQuery
     /// expanded, its unaccented lower case, and a category's ID by name. A typo is a query word
     /// (unaccented lower case, split as the vocabulary is, 3 letters or more, no digit: an ISBN or a
     /// year is not a misspelling) that no title, subtitle or author holds (<c>search_words</c>, kept
-    /// by <c>refresh_book_search()</c>): its lexeme becomes (itself | the lexemes of its
-    /// <see cref="TypoAlternatives"/> most similar vocabulary words, weights A and B: the fields
-    /// the vocabulary comes from), wherever it occurs in the query (<c>ts_rewrite</c>, so phrases,
+    /// by <c>refresh_book_search()</c>): its lexeme becomes (itself | the lexemes of its most
+    /// similar vocabulary words, weights A and B: the fields the vocabulary comes from), wherever it occurs in the query (<c>ts_rewrite</c>, so phrases,
     /// OR and negation keep their meaning). This is pg_trgm's own recipe for typos in full-text
     /// search (its documentation, "Text Search Integration"): the trigram term over whole titles that
     /// it replaces matched stretches across words ("hystory": "a love story h…", never "history")
-    /// and rechecked thousands of candidates. A query without a typo is the query as written.
+    /// and rechecked thousands of candidates. Only the words of the best similarity stand in (of the
+    /// <see cref="TypoAlternatives"/> most similar, ties kept): "hystory" reads 'histori' (0.45),
+    /// not also 'stori' (0.40), whose matches doubled the titles a typo ranked (bench/README.md,
+    /// search at scale, sixth pass). A query without a typo is the query as written.
     /// </summary>
     private static readonly string ResolveSql = $"""
         WITH RECURSIVE
@@ -101,11 +106,13 @@ public static class CatalogQuery
                       WHERE length(q.word) >= 3 AND q.word !~ '[0-9]'
                         AND NOT EXISTS (SELECT 1 FROM search_words v WHERE v.word = q.word)) w
                 CROSS JOIN LATERAL (
-                    SELECT string_agg(format('%s:AB', x.lexeme::text), ' | ' ORDER BY x.sim DESC, x.word)::tsquery AS alternatives
-                    FROM (SELECT v.word, similarity(v.word, w.word) AS sim, plainto_tsquery('library_english', v.word) AS lexeme
-                          FROM search_words v WHERE v.word % w.word AND similarity(v.word, w.word) >= {TypoSimilarity.ToString(CultureInfo.InvariantCulture)}
-                          ORDER BY 2 DESC, 1 LIMIT {TypoAlternatives}) x
-                    WHERE numnode(x.lexeme) = 1 AND x.lexeme <> w.lexeme) e
+                    SELECT string_agg(format('%s:AB', x.lexeme::text), ' | ' ORDER BY x.word)::tsquery AS alternatives
+                    FROM (SELECT y.word, y.lexeme, y.sim, max(y.sim) OVER () AS best
+                          FROM (SELECT v.word, similarity(v.word, w.word) AS sim, plainto_tsquery('library_english', v.word) AS lexeme
+                                FROM search_words v WHERE v.word % w.word AND similarity(v.word, w.word) >= {TypoSimilarity.ToString(CultureInfo.InvariantCulture)}
+                                ORDER BY 2 DESC, 1 LIMIT {TypoAlternatives}) y
+                          WHERE numnode(y.lexeme) = 1 AND y.lexeme <> w.lexeme) x
+                    WHERE x.sim = x.best) e
                 WHERE numnode(w.lexeme) = 1 AND e.alternatives IS NOT NULL),
             expanded AS (
                 SELECT 0::bigint AS n, input.tsq FROM input
