@@ -27,6 +27,8 @@ public sealed class Shelf(LendingDbContext db)
         FROM copies WHERE book_id = {0} AND loan_type = ANY({1})
         """;
 
+    private static readonly string CountSqlPositional = RoundTrip.Positional(CountSql);
+
     public async Task<ShelfCounts> CountAsync(Guid bookId, CancellationToken ct) =>
         await db.Database.SqlQueryRaw<ShelfCounts>(CountSql, bookId, Loanable).SingleAsync(ct);
 
@@ -44,7 +46,7 @@ public sealed class Shelf(LendingDbContext db)
     {
         var trip = (first ?? new RoundTrip(db))
             .Add("UPDATE titles SET availability_version = availability_version + 1 WHERE id = $1 RETURNING availability_version", bookId)
-            .Add(RoundTrip.Positional(CountSql), bookId, Loanable);
+            .Add(CountSqlPositional, bookId, Loanable);
         await using var results = await trip.RunAsync(ct);
         var version = await results.RowAsync(row => (long?)row.GetInt64(0), ct) ?? throw new InvalidOperationException($"No title {bookId} to publish the availability of.");
         var counts = await results.RowAsync(row => new ShelfCounts(row.GetInt32(0), row.GetInt32(1)), ct);

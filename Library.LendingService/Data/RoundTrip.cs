@@ -21,9 +21,11 @@ public sealed partial class RoundTrip(DbContext db)
 {
     private readonly List<NpgsqlBatchCommand> _commands = [];
 
-    public int Count => _commands.Count;
-
-    /// <summary>SQL written with EF's raw placeholders (<c>{0}</c>, <c>{1}</c>, ...) in Npgsql's positional form (<c>$1</c>, <c>$2</c>, ...), so one text serves both.</summary>
+    /// <summary>
+    /// SQL written with EF's raw placeholders (<c>{0}</c>, <c>{1}</c>, ...) in Npgsql's positional form
+    /// (<c>$1</c>, <c>$2</c>, ...), so one text serves both. Converted once, into a static field
+    /// beside the text: not on every request.
+    /// </summary>
     public static string Positional(string sql) =>
         Placeholder().Replace(sql, m => "$" + (int.Parse(m.Groups[1].ValueSpan, System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
 

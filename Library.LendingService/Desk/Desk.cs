@@ -253,7 +253,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         if (found.CopyId is { } copyId)
         {
             trip.Add("SELECT * FROM copies WHERE id = $1 FOR UPDATE", copyId)
-                .Add(RoundTrip.Positional(WaitingList.WaitingSql), found.BookId);
+                .Add(WaitingList.WaitingSqlPositional, found.BookId);
         }
         await using (var results = await trip.RunAsync(ct))
         {
@@ -402,7 +402,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
     /// </summary>
     private RoundTrip ReaderTrip(Guid userId, DateTimeOffset now) => new RoundTrip(db)
         .Add("SELECT * FROM readers WHERE id = $1 FOR UPDATE", userId)
-        .Add(RoundTrip.Positional(ReaderAccounts.StandingCountsSql), userId, now);
+        .Add(ReaderAccounts.StandingCountsSqlPositional, userId, now);
 
     /// <summary>Locks and checks the reader (<see cref="ReaderTrip"/>, alone).</summary>
     private async Task<(Reader? Reader, ReaderStanding? Standing, Outcome? Refusal)> LockReaderAsync(Guid userId, DateTimeOffset now, CancellationToken ct)

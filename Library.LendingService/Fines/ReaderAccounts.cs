@@ -78,6 +78,9 @@ public sealed class ReaderAccounts(LendingDbContext db, IOptionsMonitor<FineOpti
                (SELECT count(*) FROM blocks WHERE user_id = {0} AND (expires_at IS NULL OR expires_at > {1}))::int AS manual
         """;
 
+    /// <summary><see cref="StandingCountsSql"/> with positional parameters, for a <see cref="RoundTrip"/>.</summary>
+    public static readonly string StandingCountsSqlPositional = RoundTrip.Positional(StandingCountsSql);
+
     public sealed record StandingCounts(long Balance, int Active, int Overdue, int Manual)
     {
         /// <summary>A row of <see cref="StandingCountsSql"/>.</summary>

@@ -231,10 +231,13 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
         WHERE h.book_id = {0} AND h.status = 'waiting' ORDER BY h.sequence FOR UPDATE OF h
         """;
 
+    /// <summary><see cref="WaitingSql"/> with positional parameters, for a <see cref="RoundTrip"/>.</summary>
+    public static readonly string WaitingSqlPositional = RoundTrip.Positional(WaitingSql);
+
     /// <summary>The title's waiting holds in queue order, locked, with each reader's patron group.</summary>
     private async Task<List<(Hold Hold, Guid? Group)>> WaitingAsync(Guid bookId, CancellationToken ct)
     {
-        await using var results = await new RoundTrip(db).Add(RoundTrip.Positional(WaitingSql), bookId).RunAsync(ct);
+        await using var results = await new RoundTrip(db).Add(WaitingSqlPositional, bookId).RunAsync(ct);
         return await ReadWaiting(results, ct);
     }
 
