@@ -1,5 +1,9 @@
 using Library.Gateway.Routing;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Health;
 
 namespace Library.Gateway.Tests;
 
@@ -30,6 +34,25 @@ public sealed class HealthProbeTests
             Assert.True(active.Enabled);
             Assert.Equal(TimeSpan.FromSeconds(expected), active.Interval);
             Assert.Equal(TimeSpan.FromSeconds(expected), active.Timeout);
+        });
+    }
+
+    [Fact]
+    public void A_replica_marked_down_by_failed_requests_is_out_for_the_clusters_reactivation_period_not_a_minute()
+    {
+        // YARP keeps such a destination out for max(ReactivationPeriod, DetectionWindowSize); the
+        // window's default is 60 s.
+        var builder = WebApplication.CreateBuilder();
+        builder.AddLibraryProxy();
+        using var services = builder.Services.BuildServiceProvider();
+        var window = services.GetRequiredService<IOptions<TransportFailureRateHealthPolicyOptions>>().Value.DetectionWindowSize;
+
+        Assert.All(ProxyConfig.Clusters(builder.Configuration), cluster =>
+        {
+            var passive = cluster.HealthCheck!.Passive!;
+            Assert.True(passive.Enabled);
+            Assert.Equal(TimeSpan.FromSeconds(10), passive.ReactivationPeriod);
+            Assert.Equal(passive.ReactivationPeriod, window > passive.ReactivationPeriod ? window : passive.ReactivationPeriod);
         });
     }
 }
