@@ -181,9 +181,22 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
         });
 
     [Fact]
-    public Task F9_Keyed_writes_to_a_dead_lending_replica() =>
-        RunAsync("keyed write to a dead replica", load =>
+    public Task F9_Keyed_writes_to_a_dead_lending_replica()
+    {
+        var retried = 0;
+        var rotation = "";
+        return RunAsync("keyed write to a dead replica", async load =>
         {
+            // The replica must be in both gateways' rotation when it dies, or no request reaches it
+            // and the row tests nothing: after an earlier fault restarted it, a probe that timed out
+            // under the load (1 s) can keep it out for a while (CI once saw no retry at all here).
+            var clock = Stopwatch.StartNew();
+            while (!stack.InRotation("lendingservice-0", out rotation))
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"lendingservice-0 not in every gateway's rotation within a minute: {rotation}");
+                await Task.Delay(250, Ct); // polling the gateways' logs
+            }
+            stack.Log.AppendLine(CultureInfo.InvariantCulture, $"lendingservice-0 in rotation after {clock.Elapsed.TotalSeconds:F1} s: {rotation}");
             // Every request the load sends to the lending service is a keyed write (borrow,
             // return): the first ones routed to the killed replica fail to connect, and the
             // gateway sends each once more, with its Idempotency-Key, to the other replica.
@@ -191,19 +204,21 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
             stack.Kill("lendingservice-0");
             load.MarkFault();
             var since = load.Clock.Elapsed;
-            return Task.FromResult<Func<Task>>(async () =>
+            return async () =>
             {
                 await WaitForAsync(() => load.BorrowsDoneSince(since) >= 30, TimeSpan.FromMinutes(1), "30 borrows on the surviving lending replica");
-                var retried = stack.GatewayLogLines(KeyedRetry) - before;
-                stack.Log.AppendLine(CultureInfo.InvariantCulture, $"keyed writes the gateways sent again to the other lending replica: {retried}");
-                Assert.True(retried > 0, "no keyed write reached the dead replica: the row did not test what it names");
+                retried = stack.GatewayLogLines(KeyedRetry) - before;
+                stack.InRotation("lendingservice-0", out rotation);
+                stack.Log.AppendLine(CultureInfo.InvariantCulture, $"keyed writes the gateways sent again to the other lending replica: {retried}; after the kill: {rotation}");
                 await stack.RunAsync("restart the replica", "eng/processes.sh start", TimeSpan.FromMinutes(4));
-            });
+            };
         },
         load =>
         {
             Assert.Equal(0, load.FailedKeyedWrites);
+            Assert.True(retried > 0, $"no keyed write reached the dead replica: the row did not test what it names ({rotation})");
         });
+    }
 
     /// <summary>What the gateway logs when it sends a keyed write again (RetryOnAnotherReplica).</summary>
     private const string KeyedRetry = "retrying on another replica (same Idempotency-Key)";

@@ -129,6 +129,9 @@ public sealed class RealLibrary : IAsyncLifetime
         ["RateLimiting__LoginPerIpPerMinute"] = "100000",
         ["RateLimiting__RegisterPerMinute"] = "100000",
         ["Logging__LogLevel__Default"] = "Warning",
+        // Each gateway's view of its destinations (InRotation): YARP logs a destination set
+        // Unhealthy at Warning but set Healthy again, or reset by the passive check, at Information.
+        ["Logging__LogLevel__Yarp.ReverseProxy.Health.DestinationHealthUpdater"] = "Information",
     };
 
     /// <summary>Runs a bash command in the repository with this stack's environment; throws on failure.</summary>
@@ -280,6 +283,76 @@ public sealed class RealLibrary : IAsyncLifetime
                 }
                 return count;
             });
+
+    /// <summary>
+    /// Whether both gateway processes route to <paramref name="instance"/> (e.g. "lendingservice-0"),
+    /// by what they logged of their health checks (Yarp.ReverseProxy.Health at Information in this
+    /// stack): in rotation unless the active probe last set it Unhealthy, or the passive check
+    /// marked it unhealthy and has not reset it since. A destination a gateway never reported on is
+    /// in its rotation (Unknown counts as healthy). <paramref name="history"/>: those lines, per gateway.
+    /// </summary>
+    public bool InRotation(string instance, out string history)
+    {
+        var service = instance[..instance.LastIndexOf('-')];
+        var replica = int.Parse(instance[(instance.LastIndexOf('-') + 1)..], CultureInfo.InvariantCulture);
+        var port = ServiceBase + 1 + (Array.IndexOf(Services, service) * 100) + replica;
+        var destination = $"{service}[http://127.0.0.1:{port}/]";
+        var inAll = true;
+        var seen = new StringBuilder();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Data, "logs"), "gateway-*.log").Order(StringComparer.Ordinal))
+        {
+            bool activeDown = false, passiveDown = false;
+            var lines = new List<string>();
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
+            {
+                if (!line.Contains("Yarp.ReverseProxy.Health.DestinationHealthUpdater", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                string message;
+                string? cluster;
+                try
+                {
+                    using var json = System.Text.Json.JsonDocument.Parse(line);
+                    var state = json.RootElement.GetProperty("State");
+                    if (!state.TryGetProperty("destinationId", out var id) || id.GetString() != destination)
+                    {
+                        continue;
+                    }
+                    message = json.RootElement.GetProperty("Message").GetString() ?? "";
+                    cluster = state.TryGetProperty("clusterId", out var c) ? c.GetString() : null;
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    continue; // a line cut off by the log's last write
+                }
+                if (message.StartsWith("Active health state", StringComparison.Ordinal) && cluster == service)
+                {
+                    activeDown = message.EndsWith("'unhealthy'.", StringComparison.OrdinalIgnoreCase);
+                }
+                else if (message.Contains("by the passive health check", StringComparison.Ordinal))
+                {
+                    passiveDown = true;
+                }
+                else if (message.StartsWith("Passive health state", StringComparison.Ordinal))
+                {
+                    passiveDown = false;
+                }
+                else
+                {
+                    continue;
+                }
+                lines.Add(message);
+            }
+            inAll &= !activeDown && !passiveDown;
+            seen.Append(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)}: {(activeDown || passiveDown ? "out" : "in")}")
+                .Append(CultureInfo.InvariantCulture, $" ({lines.Count} health lines{(lines.Count > 0 ? ", last: " + string.Join(" | ", lines.TakeLast(3)) : "")}); ");
+        }
+        history = seen.ToString();
+        return inAll;
+    }
 
     /// <summary>SIGTERM to every service replica and the gateway at once (by their pid files).</summary>
     public IReadOnlyList<Process> StopEveryServiceAtOnce()
