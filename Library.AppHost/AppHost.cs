@@ -149,14 +149,15 @@ if (builder.ExecutionContext.IsRunMode)
 {
     // An operator's rolling restart: "Rolling restart" on each project (its replicas, one at a
     // time, each back to Healthy before the next), and on the operations resource for everything
-    // (services first, the gateway last; eng/run.sh rolling-restart).
+    // (the services' replicas in waves, one of each service at a time; the gateway's last;
+    // eng/run.sh rolling-restart).
     var settle = TimeSpan.FromSeconds(config.GetValue("Library:RollingSettleSeconds", 3.0));
-    IResourceBuilder<ProjectResource>[] order = [userService, bookService, lendingService, gateway];
-    foreach (var project in order)
+    IResourceBuilder<ProjectResource>[] services = [userService, bookService, lendingService];
+    foreach (var project in services.Append(gateway))
     {
         project.WithRollingRestart(settle);
     }
-    builder.AddOperations(order, settle);
+    builder.AddOperations([services, [gateway]], settle);
 }
 
 if (builder.ExecutionContext.IsRunMode && config.GetValue("Library:RunBuildOutput", true))

@@ -6,15 +6,17 @@ using Microsoft.Extensions.Logging;
 namespace Library.AppHost;
 
 /// <summary>
-/// An operator's rolling restart under the AppHost: the replicas of a project restarted one after
-/// the other, each through Aspire's own per-replica Restart command (what the dashboard's Restart
-/// button does), and the next only once the restarted one answers its own <c>/health</c> Healthy
-/// (not the resource's health, which Aspire checks through the endpoint proxy: any replica answers
-/// there). With two or more replicas the others serve meanwhile, behind the same proxied address.
+/// An operator's rolling restart under the AppHost, in waves: one replica of each project of a
+/// stage at a time, each through Aspire's own per-replica Restart command (what the dashboard's
+/// Restart button does), and the next wave only once every replica of this one answers its own
+/// <c>/health</c> Healthy (not the resource's health, which Aspire checks through the endpoint
+/// proxy: any replica answers there). With two or more replicas the others serve meanwhile, behind
+/// the same proxied address: each project loses one replica at a time, as a rollout of several
+/// deployments runs side by side, not the whole Library one process at a time.
 /// <list type="bullet">
-/// <item>each project resource gets the command "Rolling restart" (its replicas);</item>
-/// <item>the <c>operations</c> resource gets "Rolling restart of everything": every service, then
-/// the gateway (<c>eng/run.sh rolling-restart</c> runs it through the Aspire CLI:
+/// <item>each project resource gets the command "Rolling restart" (its replicas, one at a time);</item>
+/// <item>the <c>operations</c> resource gets "Rolling restart of everything": the services' replicas
+/// in waves, then the gateway's one at a time (<c>eng/run.sh rolling-restart</c> runs it through the Aspire CLI:
 /// <c>aspire resource operations rolling-restart</c>; a resource with replicas has no unique name
 /// the CLI could address).</item>
 /// </list>
@@ -32,7 +34,7 @@ internal static class RollingRestart
 
     public static IResourceBuilder<ProjectResource> WithRollingRestart(this IResourceBuilder<ProjectResource> project, TimeSpan settle) =>
         project.WithCommand(CommandName, "Rolling restart",
-            context => RunAsync(context, [project.Resource], settle),
+            context => RunAsync(context, [[project.Resource]], settle),
             new CommandOptions
             {
                 Description = "Restarts the replicas one at a time, each once the previous one answers /health Healthy again",
@@ -47,8 +49,10 @@ internal static class RollingRestart
     /// The <c>operations</c> resource: commands that span resources (run mode only, not in the
     /// manifest: nothing to deploy).
     /// </summary>
+    /// <param name="stages">Restarted one stage after the other (the services, then the gateway);
+    /// within a stage, replica i of every project at once.</param>
     public static IResourceBuilder<OperationsResource> AddOperations(this IDistributedApplicationBuilder builder,
-        IReadOnlyList<IResourceBuilder<ProjectResource>> order, TimeSpan settle) =>
+        IReadOnlyList<IReadOnlyList<IResourceBuilder<ProjectResource>>> stages, TimeSpan settle) =>
         builder.AddResource(new OperationsResource(OperationsResourceName))
             .WithInitialState(new CustomResourceSnapshot
             {
@@ -58,15 +62,15 @@ internal static class RollingRestart
             })
             .ExcludeFromManifest()
             .WithCommand(CommandName, "Rolling restart of everything",
-                context => RunAsync(context, [.. order.Select(p => p.Resource)], settle),
+                context => RunAsync(context, [.. stages.Select(s => (IReadOnlyList<ProjectResource>)[.. s.Select(p => p.Resource)])], settle),
                 new CommandOptions
                 {
-                    Description = "Every service's replicas, one at a time, then the gateway's (eng/run.sh rolling-restart)",
+                    Description = "Every service's replicas, one of each service at a time, then the gateway's (eng/run.sh rolling-restart)",
                     IconName = "ArrowSync",
-                    ConfirmationMessage = "Restart every replica of every service and the gateway, one at a time?",
+                    ConfirmationMessage = "Restart every replica of every service (one of each at a time) and then the gateway's?",
                 });
 
-    private static async Task<ExecuteCommandResult> RunAsync(ExecuteCommandContext context, IReadOnlyList<ProjectResource> projects, TimeSpan settle)
+    private static async Task<ExecuteCommandResult> RunAsync(ExecuteCommandContext context, IReadOnlyList<IReadOnlyList<ProjectResource>> stages, TimeSpan settle)
     {
         var ct = context.CancellationToken;
         if (!await OneAtATime.WaitAsync(0, ct))
@@ -79,41 +83,57 @@ internal static class RollingRestart
             var notifications = context.Services.GetRequiredService<ResourceNotificationService>();
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
             var total = Stopwatch.StartNew();
-            var instances = new List<string>();
-            foreach (var project in projects)
+            var waves = new List<List<string>>();
+            foreach (var stage in stages)
             {
-                instances.AddRange(await InstancesAsync(notifications, project, ct));
+                var replicas = new List<IReadOnlyList<string>>();
+                foreach (var project in stage)
+                {
+                    replicas.Add(await InstancesAsync(notifications, project, ct));
+                }
+                for (var i = 0; i < replicas.Max(r => r.Count); i++)
+                {
+                    waves.Add([.. replicas.Where(r => i < r.Count).Select(r => r[i])]);
+                }
             }
+            var count = waves.Sum(w => w.Count);
             var done = 0;
-            foreach (var instance in instances)
+            foreach (var wave in waves)
             {
                 var one = Stopwatch.StartNew();
-                var before = notifications.TryGetCurrentState(instance, out var current) ? current.Snapshot.StartTimeStamp : null;
-                context.Logger.LogInformation("Rolling restart: restarting {Instance} ({Done} of {Total})", instance, done + 1, instances.Count);
-                var result = await commands.ExecuteCommandAsync(instance, KnownResourceCommands.RestartCommand, ct);
-                if (!result.Success)
+                context.Logger.LogInformation("Rolling restart: restarting {Instances} ({Done} of {Total} done)", string.Join(", ", wave), done, count);
+                var problems = await Task.WhenAll(wave.Select(instance => RestartAsync(commands, notifications, http, instance, ct)));
+                if (problems.FirstOrDefault(p => p is not null) is { } problem)
                 {
-                    return CommandResults.Failure($"{instance}: restart failed: {result.Message}");
+                    return CommandResults.Failure($"{problem}; stopped after {done} of {count} replicas");
                 }
-                var problem = await WaitUntilHealthyAsync(notifications, http, instance, before, ct);
-                if (problem is not null)
-                {
-                    return CommandResults.Failure($"{instance}: {problem}; stopped after {done} of {instances.Count} replicas");
-                }
-                done++;
-                context.Logger.LogInformation("Rolling restart: {Instance} restarted and healthy in {Seconds:F1} s ({Done} of {Total})",
-                    instance, one.Elapsed.TotalSeconds, done, instances.Count);
-                // Connection pools and the gateway's health checks see the restarted replica
-                // before the next one stops.
+                done += wave.Count;
+                context.Logger.LogInformation("Rolling restart: {Instances} restarted and healthy in {Seconds:F1} s ({Done} of {Total})",
+                    string.Join(", ", wave), one.Elapsed.TotalSeconds, done, count);
+                // Connection pools and the gateway's health checks see the restarted replicas
+                // before their siblings stop.
                 await Task.Delay(settle, ct);
             }
-            context.Logger.LogInformation("Rolling restart of {Count} replicas done in {Seconds:F1} s", instances.Count, total.Elapsed.TotalSeconds);
+            context.Logger.LogInformation("Rolling restart of {Count} replicas in {Waves} waves done in {Seconds:F1} s", count, waves.Count, total.Elapsed.TotalSeconds);
             return CommandResults.Success();
         }
         finally
         {
             OneAtATime.Release();
         }
+    }
+
+    /// <summary>One replica restarted and back to Healthy; null when it is, else what went wrong.</summary>
+    private static async Task<string?> RestartAsync(ResourceCommandService commands, ResourceNotificationService notifications,
+        HttpClient http, string instance, CancellationToken ct)
+    {
+        var before = notifications.TryGetCurrentState(instance, out var current) ? current.Snapshot.StartTimeStamp : null;
+        var result = await commands.ExecuteCommandAsync(instance, KnownResourceCommands.RestartCommand, ct);
+        if (!result.Success)
+        {
+            return $"{instance}: restart failed: {result.Message}";
+        }
+        return await WaitUntilHealthyAsync(notifications, http, instance, before, ct) is { } problem ? $"{instance}: {problem}" : null;
     }
 
     /// <summary>

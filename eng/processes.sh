@@ -19,11 +19,12 @@
 #   eng/processes.sh restart       stop every service replica and the gateway at once (SIGTERM), start them
 #                            again (the servers keep running); also starts replicas that died
 #   eng/processes.sh rolling-restart [all|services|userservice|bookservice|lendingservice|gateway]
-#                            one process at a time: SIGTERM (it drains: /health 503 while still
-#                            serving, then finishes its requests), wait for its exit, start it, wait
-#                            for its /health Healthy and for the gateway to probe it, then the next;
-#                            services first, the gateway replicas last (all, the default). With 2+
-#                            replicas of each, a restart costs no request.
+#                            in waves, one replica of each service at a time: replica 0 of every
+#                            service named, SIGTERM (each drains: /health 503 while still serving,
+#                            then finishes its requests), wait for their exit, start them, wait for
+#                            their /health Healthy and for the gateway to probe them, then replica 1
+#                            of each, and so on; the gateway processes last, one at a time (all, the
+#                            default). With 2+ replicas of each, a restart costs no request.
 #
 # The gateway runs as LIBRARY_GATEWAY_REPLICAS processes (2) sharing LIBRARY_GATEWAY_PORT: each sets
 # SO_REUSEPORT on its listening socket (Gateway:ReusePort) and the kernel spreads new connections
@@ -433,13 +434,16 @@ cmd_restart() {
   cmd_start
 }
 
-# One process at a time, so every service keeps a replica serving: SIGTERM (the process drains),
-# its exit, start it again, its /health Healthy, then LIBRARY_ROLLING_SETTLE seconds so that the
-# gateway's active health check (every 2 s) has seen it back before the next replica of the same
-# service stops. Stops at the first replica that does not come back (the rest keep running).
+# In waves, so every service keeps a replica serving: wave i is replica i of every service named
+# (as a rollout of several deployments runs side by side: each service loses one replica at a
+# time, not the Library one process at a time), then each gateway process alone (they share one
+# port). Per wave: SIGTERM (each drains), their exit, start them again, their /health Healthy,
+# then LIBRARY_ROLLING_SETTLE seconds so that the gateway's active health check (every 2 s) has
+# seen them back before the next wave stops their siblings. Stops at the first wave that does not
+# come back (the rest keep running).
 cmd_rolling_restart() {
-  local which="${1:-all}" inst t0 t1 n=0 settle="${LIBRARY_ROLLING_SETTLE:-3}"
-  local -a todo=()
+  local which="${1:-all}" inst t0 t1 t2 t3 i n=0 settle="${LIBRARY_ROLLING_SETTLE:-3}"
+  local -a todo=() wave waves=()
   case "$which" in
     all) mapfile -t todo < <(instances) ;;
     services) mapfile -t todo < <(instances | grep -v '^gateway-') ;;
@@ -451,20 +455,31 @@ cmd_rolling_restart() {
   done
   ((REPLICAS > 1)) || [[ "$which" == gateway ]] || log "WARNING: LIBRARY_REPLICAS=1: each service is down while its one replica restarts"
   ((GATEWAY_REPLICAS > 1)) || [[ "$which" != all && "$which" != gateway ]] || log "WARNING: LIBRARY_GATEWAY_REPLICAS=1: the gateway is down while it restarts"
+  for ((i = 0; i < REPLICAS; i++)); do
+    wave=()
+    for inst in "${todo[@]}"; do [[ "$inst" != gateway-* && "${inst##*-}" == "$i" ]] && wave+=("$inst"); done
+    ((${#wave[@]} == 0)) || waves+=("${wave[*]}")
+  done
+  for inst in "${todo[@]}"; do [[ "$inst" != gateway-* ]] || waves+=("$inst"); done
   prepare_servers   # the servers run already; this fills in the connection strings
   t0="$(ms)"
-  for inst in "${todo[@]}"; do
+  for i in "${waves[@]}"; do
+    read -ra wave <<<"$i"
     t1="$(ms)"
-    stop_instances "$inst"
+    stop_instances "${wave[@]}"
+    t2="$(ms)"
     DEADLINE=$((SECONDS + START_TIMEOUT))
-    launch "$inst"
-    wait_healthy "$inst"
+    for inst in "${wave[@]}"; do launch "$inst"; done
+    wait_healthy "${wave[@]}"
+    t3="$(ms)"
     STARTED=()
-    [[ "$inst" == gateway-* ]] || sleep "$settle"
-    n=$((n + 1))
-    log "$inst restarted and healthy in $(secs $(($(ms) - t1))) s ($n of ${#todo[@]})"
+    [[ "${wave[0]}" == gateway-* ]] || sleep "$settle"
+    for inst in "${wave[@]}"; do
+      n=$((n + 1))
+      log "$inst restarted and healthy in $(secs $(($(ms) - t1))) s (stop $(secs $((t2 - t1))) s, start to Healthy $(secs $((t3 - t2))) s; $n of ${#todo[@]})"
+    done
   done
-  log "rolling restart of ${#todo[@]} processes done in $(secs $(($(ms) - t0))) s"
+  log "rolling restart of ${#todo[@]} processes in ${#waves[@]} waves done in $(secs $(($(ms) - t0))) s"
 }
 
 cmd_stop() {

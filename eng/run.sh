@@ -12,8 +12,9 @@
 #   eng/run.sh status        every resource with its state and health (aspire describe)
 #   eng/run.sh logs [name]   a resource's console log (aspire logs), e.g. logs lendingservice
 #   eng/run.sh rolling-restart [all|userservice|bookservice|lendingservice|gateway]
-#                            restarts the replicas one at a time, each back to /health Healthy before
-#                            the next (all: every service, then the gateway): the AppHost's "Rolling
+#                            restarts the replicas in waves, one of each service at a time, each back
+#                            to /health Healthy before the next wave (all: every service, then the
+#                            gateway's replicas one at a time): the AppHost's "Rolling
 #                            restart" resource command, run through the Aspire CLI (aspire resource)
 #   eng/run.sh backup [DIR]  one consistent pg_dump of every service database (process mode), with
 #                            manifest.json, into DIR (default <repo>/backups/<UTC time>/); the

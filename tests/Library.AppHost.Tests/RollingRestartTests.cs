@@ -50,7 +50,7 @@ public sealed class RollingRestartTests(LibraryAppHost library)
     }
 
     [Fact]
-    public async Task The_rolling_restart_command_restarts_every_replica_one_at_a_time_and_the_gateway_keeps_answering()
+    public async Task The_rolling_restart_command_restarts_every_replica_in_waves_and_the_gateway_keeps_answering()
     {
         var model = library.App.Services.GetRequiredService<DistributedApplicationModel>();
         var projects = model.Resources.OfType<ProjectResource>().ToList();
