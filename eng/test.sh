@@ -48,6 +48,8 @@ phase_done() { # NAME START_SECONDS
 }
 cleanup() {
   local status=$?
+  # A start still running beside a build that failed: let it finish, then stop what it started.
+  [[ -z "${servers_pid:-}" ]] || wait "$servers_pid" 2>/dev/null || true
   servers_stop_all "$DATA" || true
   if ((${#PHASES[@]})); then
     echo "[test] phases (wall time; total $((SECONDS - started)) s):" >&2
@@ -73,15 +75,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }) \
     || echo "[test] chromium could not be installed: the browser tests will fail" >&2
 fi
-servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT"
-LIBRARY_TEST_POSTGRES="$(pg_superuser_cs "$DATA" "$PG_PORT")"
-LIBRARY_TEST_REDIS="$(redis_cs "$DATA" "$REDIS_PORT")"
-LIBRARY_TEST_RABBITMQ="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
-read -r MAIL_SMTP_PORT MAIL_WEB_PORT < <(mail_ports "$RABBIT_PORT")
-LIBRARY_TEST_MAIL="$(mail_cs "$MAIL_SMTP_PORT")"
-LIBRARY_TEST_MAIL_API="http://127.0.0.1:$MAIL_WEB_PORT"
-export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ LIBRARY_TEST_MAIL LIBRARY_TEST_MAIL_API
-phase_done "servers (install, start)" "$started"
+# The servers start beside the build (their start waits mostly on initdb's and Erlang's disk
+# and boot; the build is the compiler's), not before it.
+servers_start_all "$DATA" "$PG_PORT" "$REDIS_PORT" "$RABBIT_PORT" &
+servers_pid=$!
+phase_done "servers (install)" "$started"
 
 library_build_settings
 SOLUTION="$ROOT/Library.sln"
@@ -91,7 +89,18 @@ mkdir -p "$RESULTS"
 echo "[test] building $SOLUTION" >&2
 build_started=$SECONDS
 dotnet build "$SOLUTION" -c Release -nologo -clp:ErrorsOnly -p:RunAnalyzers=true
-phase_done "build (restore, compile, analyzers)" "$build_started"
+phase_done "build (restore, compile, analyzers; the servers start meanwhile)" "$build_started"
+servers_wait=$SECONDS
+wait "$servers_pid" || { echo "[test] the servers did not start (see above)" >&2; servers_pid=""; exit 1; }
+servers_pid=""
+LIBRARY_TEST_POSTGRES="$(pg_superuser_cs "$DATA" "$PG_PORT")"
+LIBRARY_TEST_REDIS="$(redis_cs "$DATA" "$REDIS_PORT")"
+LIBRARY_TEST_RABBITMQ="$(rabbitmq_cs "$DATA" "$RABBIT_PORT")"
+read -r MAIL_SMTP_PORT MAIL_WEB_PORT < <(mail_ports "$RABBIT_PORT")
+LIBRARY_TEST_MAIL="$(mail_cs "$MAIL_SMTP_PORT")"
+LIBRARY_TEST_MAIL_API="http://127.0.0.1:$MAIL_WEB_PORT"
+export LIBRARY_TEST_POSTGRES LIBRARY_TEST_REDIS LIBRARY_TEST_RABBITMQ LIBRARY_TEST_MAIL LIBRARY_TEST_MAIL_API
+phase_done "servers ready after the build" "$servers_wait"
 
 test_status=0
 FAULTS="$ROOT/tests/Library.FaultTests/Library.FaultTests.csproj"
