@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Library.LendingService.Copies;
 using Library.LendingService.Data;
+using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Tests;
@@ -256,5 +258,24 @@ public sealed class CopiesAndDeskTests(LendingFixture fixture) : IClassFixture<L
                 Assert.Equal(HttpStatusCode.OK, (await CheckInAsync(barcode)).StatusCode);
             }
         }
+    }
+
+    [Fact]
+    public async Task A_copy_taken_from_the_shelf_is_not_tracked_so_its_status_statement_is_its_one_write()
+    {
+        // The borrow changes the taken copy's status by its own UPDATE (WaitingList.SetStatus); a
+        // tracked copy was written a second time by the same transaction's SaveChanges.
+        var book = await fixture.TitleAsync(1, "Untracked Take");
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).OnShelf == 1, "the title's copy in lending");
+        var tracked = await fixture.InLendingAsync(db => db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(Ct);
+            var copy = await new Shelf(db).TakeFromShelfAsync(book, [LoanTypes.Standard], Ct);
+            Assert.NotNull(copy);
+            var entries = db.ChangeTracker.Entries<Copy>().Count();
+            await transaction.RollbackAsync(Ct);
+            return entries;
+        }));
+        Assert.Equal(0, tracked);
     }
 }
