@@ -265,10 +265,8 @@ public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAc
     /// <summary>The one write of a copy's status (the database's trigger refuses a transition the table does not allow).</summary>
     public async Task SetStatusAsync(Copy copy, string status, DateTimeOffset now, CancellationToken ct)
     {
-        CheckTransition(copy, status);
-        await db.Copies.Where(c => c.Id == copy.Id).ExecuteUpdateAsync(s => s.SetProperty(c => c.Status, status).SetProperty(c => c.UpdatedAt, now), ct);
-        copy.Status = status;
-        copy.UpdatedAt = now;
+        // The one text of a copy's status change (SetStatus), sent in a round trip of its own.
+        await using var sent = await SetStatus(new RoundTrip(db), copy, status, now).RunAsync(ct);
     }
 
     /// <summary><see cref="SetStatusAsync"/> as a statement of <paramref name="trip"/>, written when the trip is sent.</summary>
