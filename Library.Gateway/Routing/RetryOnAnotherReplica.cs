@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Model;
 
@@ -14,7 +15,9 @@ namespace Library.Gateway.Routing;
 /// memory first so it can be sent again. Never once a byte of the answer has gone to the client.
 /// The failed replica is also reported to passive health checks by YARP, so it leaves the
 /// rotation within seconds. A service the gateway reaches through one address (a proxy in front
-/// of its replicas, as under the AppHost) is sent the request again through that address.
+/// of its replicas, as under the AppHost) is sent the request again through that address, on a
+/// new connection: the cluster's pool may hold more connections to the same dying replica (YARP's
+/// health probes share it), and the retry must not take one of them.
 /// </summary>
 public static class RetryOnAnotherReplica
 {
@@ -67,6 +70,7 @@ public static class RetryOnAnotherReplica
                 return;
             }
             others = [failed];
+            UseNewConnections(context, proxyFeature);
         }
 
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Library.Gateway.Retry")
@@ -83,6 +87,44 @@ public static class RetryOnAnotherReplica
         proxyFeature.AvailableDestinations = others;
         await next();
     });
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClusterModel, ClusterModel> NewConnectionClusters = new();
+
+    /// <summary>
+    /// Replaces the request's proxy feature by one with its cluster's connections replaced by ones never reused
+    /// (<see cref="NewConnectionsFactory"/>), for the retry through one address; the forwarder reads
+    /// the cluster's <see cref="ClusterModel.HttpClient"/> from it.
+    /// </summary>
+    private static void UseNewConnections(HttpContext context, IReverseProxyFeature feature)
+    {
+        var cluster = NewConnectionClusters.GetValue(feature.Cluster, c => new ClusterModel(c.Config,
+            new NewConnectionsFactory().CreateClient(new ForwarderHttpClientContext
+            {
+                ClusterId = c.Config.ClusterId,
+                NewConfig = c.Config.HttpClient ?? HttpClientConfig.Empty,
+                NewMetadata = c.Config.Metadata,
+            })));
+        context.Features.Set<IReverseProxyFeature>(new RetryFeature(feature, cluster));
+    }
+
+    /// <summary>YARP's own client settings, with every connection closed after its one request.</summary>
+    private sealed class NewConnectionsFactory : ForwarderHttpClientFactory
+    {
+        protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+        {
+            base.ConfigureHandler(context, handler);
+            handler.PooledConnectionLifetime = TimeSpan.Zero;
+        }
+    }
+
+    private sealed class RetryFeature(IReverseProxyFeature inner, ClusterModel cluster) : IReverseProxyFeature
+    {
+        public RouteModel Route => inner.Route;
+        public ClusterModel Cluster => cluster;
+        public IReadOnlyList<DestinationState> AllDestinations => inner.AllDestinations;
+        public IReadOnlyList<DestinationState> AvailableDestinations { get => inner.AvailableDestinations; set => inner.AvailableDestinations = value; }
+        public DestinationState? ProxiedDestination { get => inner.ProxiedDestination; set => inner.ProxiedDestination = value; }
+    }
 
     /// <summary>
     /// The whole body in memory, in place of the request's stream, so it can be sent twice; null

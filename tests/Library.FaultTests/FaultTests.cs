@@ -191,8 +191,9 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
         return RunAsync("keyed write to a dead replica", async load =>
         {
             // The replica must be in both gateways' rotation when it dies, or no request reaches it
-            // and the row tests nothing: after an earlier fault restarted it, a probe that timed out
-            // under the load (1 s) can keep it out for a while (CI once saw no retry at all here).
+            // and the row tests nothing: after an earlier fault killed it, the gateways may not yet
+            // have taken it back (a probe that timed out under the load, or the passive check's
+            // reactivation period; CI once saw no retry at all here when that period was a minute).
             var clock = Stopwatch.StartNew();
             while (!stack.InRotation("lendingservice-0", out rotation))
             {

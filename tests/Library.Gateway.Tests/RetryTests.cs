@@ -109,10 +109,16 @@ public sealed class RetryTests(RetryFixture fixture) : IClassFixture<RetryFixtur
         await using var proxy = RoundRobinProxy.Start(fixture.Dying.Address);
         await using var gateway = fixture.StartGateway(oneAddress: proxy.Address);
         using var client = new HttpClient { BaseAddress = gateway.Address };
-        // A read of the lending service: the gateway now holds a connection to the dying replica.
-        using (var read = await client.GetAsync($"/api/books/{Guid.NewGuid()}/copies", Ct))
+        // Two reads of the lending service at once: the gateway now holds two connections to the
+        // dying replica (as when a health probe ran beside a request), so a retry that took a
+        // pooled connection would reach it again.
+        var reads = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => client.GetAsync($"/api/books/{Guid.NewGuid()}/copies?delayMs=300", Ct)));
+        foreach (var read in reads)
         {
-            Assert.Equal("dying", (await read.Content.ReadFromJsonAsync<EchoAnswer>(Ct))!.Service);
+            using (read)
+            {
+                Assert.Equal("dying", (await read.Content.ReadFromJsonAsync<EchoAnswer>(Ct))!.Service);
+            }
         }
         proxy.SendNewConnectionsTo(fixture.Live.Address);
 
