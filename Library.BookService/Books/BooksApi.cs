@@ -133,10 +133,13 @@ public static class BooksApi
                 // The other orders keep their count out of the page's plan (an index can serve the
                 // page and stop after it), but send it in the same statement: an uncorrelated
                 // subquery runs once (InitPlan), and the search saves a round trip.
-                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, (SELECT count(*) FROM books b WHERE {where}) {page}", parameters, token);
+                // The whole catalog, a category, a language or a publisher (a category with one of
+                // the other two) are counted by the trigger-kept facet counts, not over their rows.
+                var count = CatalogQuery.KeptCount(filter, parameters) ?? $"SELECT count(*) FROM books b WHERE {where}";
+                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, ({count}) {page}", parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
-                    total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
+                    total = await ScalarAsync<long>(db, count, parameters, token); // past the end: no row to carry it
                 }
             }
             return new PagedList<BookResponse>(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total);

@@ -93,5 +93,41 @@ public sealed class FacetCountsTests(CatalogFixture fixture) : IClassFixture<Cat
         var all = await FacetsAsync("");
         var total = (await fixture.Client().GetFromJsonAsync<JsonElement>("/api/books?pageSize=1", Ct)).GetProperty("totalCount").GetInt64();
         Assert.True(all.GetProperty("languages").EnumerateArray().Sum(l => l.GetProperty("count").GetInt64()) <= total);
+
+        // The lists these counts count (CatalogQuery.KeptCount) count what they list.
+        var tag = redName["Crimson ".Length..];
+        foreach (var filter in new[]
+        {
+            "", $"categoryId={red}", $"category={Uri.EscapeDataString(redName.ToUpperInvariant())}", $"categoryId={blue}",
+            "language=FR", "language=en", "language=de", $"publisher={Uri.EscapeDataString($"quill {tag}")}",
+            $"categoryId={red}&publisher={Uri.EscapeDataString($"QUILL {tag}")}", $"categoryId={blue}&language=en",
+            $"category={Uri.EscapeDataString(redName)}&language=fr", "category=no%20such%20shelf",
+        })
+        {
+            await AssertCountsWhatItListsAsync(filter);
+        }
+    }
+
+    /// <summary>A list's totalCount on every page, walked to its end, and past the end, is the number of titles it lists.</summary>
+    private async Task AssertCountsWhatItListsAsync(string filter)
+    {
+        using var client = fixture.Client();
+        long? total = null;
+        var listed = 0;
+        for (var page = 1; ; page++)
+        {
+            var list = await client.GetFromJsonAsync<JsonElement>($"/api/books?{filter}&sort=title&pageSize=100&page={page}", Ct);
+            total ??= list.GetProperty("totalCount").GetInt64();
+            Assert.Equal(total, list.GetProperty("totalCount").GetInt64());
+            var items = list.GetProperty("items").GetArrayLength();
+            listed += items;
+            if (items < 100)
+            {
+                break;
+            }
+        }
+        Assert.True(total == listed, $"{filter}: totalCount {total}, listed {listed}");
+        var past = await client.GetFromJsonAsync<JsonElement>($"/api/books?{filter}&sort=popular&pageSize=100&page=1000", Ct);
+        Assert.Equal(total, past.GetProperty("totalCount").GetInt64());
     }
 }
