@@ -140,12 +140,11 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         else
         {
             var allowed = LoanTypes.All.Where(t => current.Rules.IsLoanable(reader!.PatronGroupId, t.Name)).Select(t => t.Name).ToList();
-            copy = await shelf.TakeFromShelfAsync(bookId, allowed, ct);
+            (copy, var typesOnShelf) = await shelf.TakeFromShelfOrSayWhyAsync(bookId, allowed, ct);
             if (copy is null)
             {
                 // None free for this reader: either all are being lent right now, or the ones on
                 // the shelf are of a type the reader's rule does not lend (reference copies).
-                var typesOnShelf = await db.Copies.Where(c => c.BookId == bookId && c.Status == CopyStatus.Available).Select(c => c.LoanType).Distinct().ToListAsync(ct);
                 return typesOnShelf.Count > 0 && !typesOnShelf.Intersect(allowed).Any()
                     ? Outcome.Conflict("Not loanable", $"The copies on the shelf ({string.Join(", ", typesOnShelf)}) are not lent to this reader: use them in the library.")
                     : NoCopyLeft;

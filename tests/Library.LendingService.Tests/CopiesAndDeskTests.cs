@@ -278,4 +278,29 @@ public sealed class CopiesAndDeskTests(LendingFixture fixture) : IClassFixture<L
         }));
         Assert.Equal(0, tracked);
     }
+
+    [Fact]
+    public async Task A_borrow_takes_a_standard_copy_first_then_another_type_the_reader_may_borrow_then_finds_none_left()
+    {
+        // The two takes and the types on the shelf are one round trip (Shelf.TakeFromShelfOrSayWhyAsync):
+        // each branch of it in turn.
+        var book = await fixture.TitleAsync(1, "Two Kinds On The Shelf");
+        var standard = (await CopiesAsync(book)).Single().GetProperty("barcode").GetString();
+        var shortLoan = NewBarcode();
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{book}/copies", new { barcode = shortLoan, loanType = "short-loan" }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).OnShelf == 2, "both copies in lending");
+
+        var lent = new List<string?>();
+        foreach (var _ in Enumerable.Range(0, 2))
+        {
+            using var borrowed = await fixture.BorrowAsync(book, (await fixture.ReaderAsync()).Id, days: 1);
+            Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+            lent.Add((await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("barcode").GetString());
+        }
+        Assert.Equal([standard, shortLoan], lent);
+
+        using var none = await fixture.BorrowAsync(book, (await fixture.ReaderAsync()).Id, days: 1);
+        Assert.Equal(HttpStatusCode.Conflict, none.StatusCode);
+        Assert.Equal("No copy left", (await none.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("title").GetString());
+    }
 }
