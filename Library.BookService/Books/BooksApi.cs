@@ -239,17 +239,7 @@ public static class BooksApi
             return null;
         }
         var parameters = new List<NpgsqlParameter>();
-        string scope;
-        if (filter.Category is { } name)
-        {
-            parameters.Add(new NpgsqlParameter("category_name", name.ToLowerInvariant()));
-            scope = "(SELECT c.id FROM categories c WHERE c.normalized_name = @category_name)";
-        }
-        else
-        {
-            parameters.Add(new NpgsqlParameter("scope", filter.CategoryId ?? Guid.Empty));
-            scope = "@scope";
-        }
+        var scope = CatalogQuery.KeptScope(filter, parameters);
         var sql = $"""
             WITH k AS (SELECT f.kind, f.value, f.count FROM catalog_facet_counts f WHERE f.scope = {scope} AND f.count > 0)
             SELECT 'category', c.id::text, c.name, k.count FROM k JOIN categories c ON c.id::text = k.value WHERE k.kind = 'c'

@@ -266,18 +266,7 @@ public static class CatalogQuery
         {
             return null;
         }
-        string scope;
-        if (filter.Category is { } name)
-        {
-            // No category of that name: no scope, no row, a count of 0 (as the filter matches nothing).
-            parameters.Add(new NpgsqlParameter("kept_category_name", name.ToLowerInvariant()));
-            scope = "(SELECT c.id FROM categories c WHERE c.normalized_name = @kept_category_name)";
-        }
-        else
-        {
-            parameters.Add(new NpgsqlParameter("kept_scope", filter.CategoryId ?? Guid.Empty));
-            scope = "@kept_scope";
-        }
+        var scope = KeptScope(filter, parameters, "kept_");
         string counted;
         if (filter.Language is { } language)
         {
@@ -294,6 +283,22 @@ public static class CatalogQuery
             counted = "f.kind = 'p'";
         }
         return $"SELECT coalesce(sum(f.count), 0)::bigint FROM catalog_facet_counts f WHERE f.scope = {scope} AND {counted}";
+    }
+
+    /// <summary>
+    /// The scope of catalog_facet_counts a filter reads: its category (by ID, or by name looked up
+    /// in the statement: no category of that name, no scope, no row) or the nil UUID (the whole
+    /// catalog). Adds its parameter, named with <paramref name="prefix"/>.
+    /// </summary>
+    public static string KeptScope(CatalogFilter filter, List<NpgsqlParameter> parameters, string prefix = "")
+    {
+        if (filter.Category is { } name)
+        {
+            parameters.Add(new NpgsqlParameter($"{prefix}category_name", name.ToLowerInvariant()));
+            return $"(SELECT c.id FROM categories c WHERE c.normalized_name = @{prefix}category_name)";
+        }
+        parameters.Add(new NpgsqlParameter($"{prefix}scope", filter.CategoryId ?? Guid.Empty));
+        return $"@{prefix}scope";
     }
 
     /// <summary>How many of the best matches by rank are fully scored to bound a ranked page (at least).</summary>
