@@ -117,9 +117,8 @@ internal sealed class EventConsumer<TContext>(
             {
                 failures++;
                 var delay = TimeSpan.FromMilliseconds(Math.Min(_options.MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10))));
-                logger.LogWarning("Consumer of {Queue} cannot connect (attempt {Attempt}), retrying in {Delay}: {Reason}", _options.QueueName, failures, delay, ex.Message);
-                // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the bus.
-                await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                logger.LogWarning("Consumer of {Queue} cannot connect (attempt {Attempt}), retrying in {Delay} or once the connection has recovered: {Reason}", _options.QueueName, failures, delay, ex.Message);
+                await connection.PauseAsync(delay, stoppingToken);
             }
         }
     }

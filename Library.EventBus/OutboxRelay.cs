@@ -78,11 +78,10 @@ internal sealed class OutboxRelay<TContext>(
             {
                 failures++;
                 var delay = Backoff(failures);
-                logger.LogWarning("Outbox relay lane {Lane} could not send (attempt {Attempt}), retrying in {Delay}: {Reason}", lane, failures, delay, ex.Message);
+                logger.LogWarning("Outbox relay lane {Lane} could not send (attempt {Attempt}), retrying in {Delay} or once the connection has recovered: {Reason}", lane, failures, delay, ex.Message);
                 channel?.Dispose();
                 channel = null;
-                // Real time, not the app's TimeProvider: a test's frozen clock must not freeze the bus.
-                await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await connection.PauseAsync(delay, stoppingToken);
             }
         }
         channel?.Dispose();

@@ -76,6 +76,8 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
+    /// <summary>Completed (and replaced) each time the client library has recovered the connection.</summary>
+    private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ConnectionFactory Factory => factory;
 
@@ -89,11 +91,47 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            return _connection ??= await factory.CreateConnectionAsync(cancellationToken);
+            if (_connection is null)
+            {
+                var opened = await factory.CreateConnectionAsync(cancellationToken);
+                opened.RecoverySucceededAsync += (_, _) =>
+                {
+                    Interlocked.Exchange(ref _recovered, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                    return Task.CompletedTask;
+                };
+                _connection = opened;
+            }
+            return _connection;
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// A user of the connection's pause before it tries again after a failure: <paramref name="backoff"/>,
+    /// cut short when the client library recovers the dropped connection meanwhile (it tries every
+    /// <see cref="ConnectionFactory.NetworkRecoveryInterval"/>). A relay or a consumer backing off
+    /// through a long broker outage (up to its longest backoff between attempts) thus resumes as
+    /// soon as the broker is reachable again, not up to one whole backoff later. Real time, not the
+    /// app's TimeProvider: a test's frozen clock must not freeze the bus. Never throws; returns
+    /// early when <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    public async Task PauseAsync(TimeSpan backoff, CancellationToken cancellationToken)
+    {
+        // Taken before looking at the connection: a recovery after this line completes it.
+        var recovered = Volatile.Read(ref _recovered).Task;
+        var delay = Task.Delay(backoff, cancellationToken);
+        if (_connection is { IsOpen: false })
+        {
+            await Task.WhenAny(delay, recovered);
+        }
+        else
+        {
+            // Not opened yet (a new attempt opens it), or open (the failure was not the
+            // connection's): nothing to wait for but the backoff.
+            await delay.ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 

@@ -50,7 +50,8 @@ public sealed class BusHarness : IAsyncDisposable
         StartAsync(Publisher, messaging, handlers: false, settings);
 
     /// <summary>Starts a replica of the consuming service.</summary>
-    public Task<IHost> StartConsumerAsync(string? messaging = null) => StartAsync(Consumer, messaging, handlers: true, settings: null);
+    public Task<IHost> StartConsumerAsync(string? messaging = null, IDictionary<string, string?>? settings = null) =>
+        StartAsync(Consumer, messaging, handlers: true, settings);
 
     private async Task<IHost> StartAsync(string service, string? messaging, bool handlers, IDictionary<string, string?>? settings)
     {

@@ -47,6 +47,42 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task After_a_long_outage_events_flow_again_once_the_connection_recovers_not_a_whole_backoff_later()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        var broker = new Uri(TestServers.RabbitMQ);
+        await using var proxy = new TcpProxy(broker.Host, broker.Port);
+        proxy.Restore();
+        var settings = new Dictionary<string, string?>
+        {
+            // The services' longest pause between attempts is 15 s; a minute here makes the pause
+            // in progress when the broker comes back long (16 s or more after a 20 s outage).
+            ["EventBus:MaxBackoff"] = "00:01:00",
+            // Every relay lane notices the outage within a second (lanes other than the first
+            // look ten times less often), so all of them are that deep into their pauses.
+            ["EventBus:PollInterval"] = "00:00:00.100",
+        };
+        var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), settings);
+        await harness.StartConsumerAsync(ThroughProxy(proxy), settings);
+        await using var db = harness.NewContext();
+        await BusHarness.AddNoteAsync(publisher, "before the outage");
+        await BusHarness.WaitUntilAsync(async () => await db.Applications.CountAsync() == 1, TimeSpan.FromSeconds(30), "the first event applied");
+
+        proxy.Cut();
+        // The outage lasts 20 s (a fixed fault duration, not a wait for an effect): the relay and
+        // the consumer fail again and again, 0.5, 1, 2, 4, 8 s apart, then pause 16 s.
+        await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var outage = await BusHarness.AddNoteAsync(publisher, "committed during the outage");
+        proxy.Restore();
+        var back = Stopwatch.StartNew();
+        // The client library reconnects within its recovery interval (2 s); the relay and the
+        // consumer go on at once, not when the pause ends (11.5 s or more after the return).
+        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == outage.Id), TimeSpan.FromSeconds(8),
+            "the event committed during the outage applied within 8 s of the broker's return");
+        TestContext.Current.TestOutputHelper?.WriteLine($"applied {back.Elapsed.TotalSeconds:F1} s after the broker's return");
+    }
+
+    [Fact]
     public async Task A_consumer_killed_mid_batch_and_handlers_that_fail_once_still_apply_every_event_exactly_once()
     {
         await using var harness = await BusHarness.CreateAsync();
