@@ -29,7 +29,8 @@
 # PostgreSQL standby and failover is eng/processes.sh (see its header).
 #
 # Environment (defaults):
-#   LIBRARY_GATEWAY_PORT (8080)   LIBRARY_REPLICAS (2)   LIBRARY_DATA_DIR (<repo>/.local: the
+#   LIBRARY_GATEWAY_PORT (8080)   LIBRARY_REPLICAS (2: of each service)   LIBRARY_GATEWAY_REPLICAS (2:
+#   gateway processes behind its one port)   LIBRARY_DATA_DIR (<repo>/.local: the
 #   servers' data in process mode, kept across runs)   LIBRARY_SERVERS (auto | process | container)
 #   LIBRARY_CATALOG (data/sample-catalog.json, loaded into an empty catalog; "none")
 #   LIBRARY_NO_BUILD=1 (use the last Release build)   LIBRARY_DASHBOARD_URL (http://localhost:15180)
@@ -76,6 +77,7 @@ apphost_env() {
 apphost_args() {
   local -a a=("--Library:GatewayPort=$GATEWAY_PORT")
   [[ -n "${LIBRARY_REPLICAS:-}" ]] && a+=("--Library:Replicas=$LIBRARY_REPLICAS")
+  [[ -n "${LIBRARY_GATEWAY_REPLICAS:-}" ]] && a+=("--Library:GatewayReplicas=$LIBRARY_GATEWAY_REPLICAS")
   [[ -n "${LIBRARY_DATA_DIR:-}" ]] && a+=("--Library:DataDir=$(realpath -m "$LIBRARY_DATA_DIR")")
   [[ -n "${LIBRARY_SERVERS:-}" ]] && a+=("--Library:Servers=$LIBRARY_SERVERS")
   [[ -n "${LIBRARY_CATALOG:-}" ]] && a+=("--Library:Catalog=$LIBRARY_CATALOG")
