@@ -16,7 +16,11 @@ builder.Services.AddMigration<UserDbContext>(FirstAdmin.SeedAsync);
 builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<UserDbContext>("userservice", LibraryTopology.Create());
 builder.AddLibraryAuthentication();
-builder.Services.Configure<IssuerOptions>(builder.Configuration.GetSection(AuthOptions.SectionName));
+builder.Services.AddOptions<IssuerOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName))
+    .Validate(o => o.PasswordIterations >= 1_000, "Auth:PasswordIterations must be at least 1,000")
+    .ValidateOnStart();
+builder.Services.AddOptions<PasswordHasherOptions>()
+    .Configure<Microsoft.Extensions.Options.IOptions<IssuerOptions>>((hasher, issuer) => hasher.IterationCount = issuer.Value.PasswordIterations);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<IPasswordHasher<User>, PasswordHasher<User>>();
 builder.Services.AddSingleton<DummyPassword>();

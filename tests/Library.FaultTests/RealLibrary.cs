@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Library.TestSupport;
 using Npgsql;
 
 namespace Library.FaultTests;
@@ -122,6 +123,9 @@ public sealed class RealLibrary : IAsyncLifetime
         // capped sooner, so the catalog levels a few seconds after RabbitMQ is back (F2) instead
         // of the suite waiting out a 15 s sleep that no check looks at.
         ["EventBus__MaxBackoff"] = "00:00:03",
+        // The readers' password hashes at the tests' work factor (TestSettings.PasswordIterations):
+        // each fault registers and logs in its readers, two hashes each; hashing is not the subject.
+        ["Auth__PasswordIterations"] = TestSettings.PasswordIterations.ToString(CultureInfo.InvariantCulture),
         // The load comes from one address and a few dozen accounts: the limits are not the subject.
         ["RateLimiting__AnonymousPerMinute"] = "10000000",
         ["RateLimiting__UserPerMinute"] = "10000000",

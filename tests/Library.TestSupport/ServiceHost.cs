@@ -10,6 +10,18 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Library.TestSupport;
 
+/// <summary>Settings every service under test gets unless its test says otherwise.</summary>
+public static class TestSettings
+{
+    /// <summary>
+    /// The work factor of the tests' password hashes (<c>Auth:PasswordIterations</c>): the same
+    /// PBKDF2-HMAC-SHA512 as the services' default of 100,000 iterations (about 50 ms of CPU a
+    /// registration or log-in here, each test user costing three), 50 times cheaper. The user
+    /// service's tests check the default and that a hash follows the setting.
+    /// </summary>
+    public const int PasswordIterations = 2_000;
+}
+
 /// <summary>
 /// A service under test, in process, configured exactly as eng/run.sh and the AppHost configure
 /// it: Aspire's configuration keys pointing at the real test servers.
@@ -35,6 +47,7 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
         // ...and its own Redis keys (the catalog's version and cache, the gateway's output cache).
         // Hosts that must see each other's cache (a gateway and its catalog) share one prefix.
         _settings.TryAdd("Cache:KeyPrefix", $"test-{isolation}:");
+        _settings.TryAdd("Auth:PasswordIterations", TestSettings.PasswordIterations.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

@@ -58,7 +58,7 @@ public sealed class KeyRotationTests(RotatingKeysFixture fixture) : IClassFixtur
     {
         var ct = TestContext.Current.CancellationToken;
         var (id, email, _) = await fixture.NewMemberAsync();
-        var weak = new PasswordHasher<User>(Options.Create(new PasswordHasherOptions { IterationCount = 1_000 }));
+        var weak = new PasswordHasher<User>(Options.Create(new PasswordHasherOptions { IterationCount = UserServiceFixture.PasswordIterations / 2 }));
         var weakHash = weak.HashPassword(null!, "Reader-password-1");
         await fixture.InScopeAsync(db => db.Users.Where(u => u.Id == id).ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, weakHash), ct));
 
@@ -66,8 +66,28 @@ public sealed class KeyRotationTests(RotatingKeysFixture fixture) : IClassFixtur
 
         var stored = await fixture.InScopeAsync(db => db.Users.Where(u => u.Id == id).Select(u => u.PasswordHash).SingleAsync(ct));
         Assert.NotEqual(weakHash, stored);
+        Assert.Equal(UserServiceFixture.PasswordIterations, IterationsOf(stored));
         var current = fixture.Host.Services.GetRequiredService<IPasswordHasher<User>>();
         Assert.Equal(PasswordVerificationResult.Success, current.VerifyHashedPassword(null!, stored, "Reader-password-1"));
         await fixture.LoginAsync(email, "Reader-password-1");
+    }
+
+    [Fact]
+    public async Task A_new_password_is_hashed_with_the_configured_work_factor_and_the_default_is_identitys()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (id, _, _) = await fixture.NewMemberAsync();
+        var stored = await fixture.InScopeAsync(db => db.Users.Where(u => u.Id == id).Select(u => u.PasswordHash).SingleAsync(ct));
+        Assert.Equal(UserServiceFixture.PasswordIterations, IterationsOf(stored));
+        // Unset, the work factor is Identity's own default: 100,000 iterations of PBKDF2-HMAC-SHA512.
+        Assert.Equal(100_000, new Library.UserService.Auth.IssuerOptions().PasswordIterations);
+    }
+
+    /// <summary>The iteration count an Identity V3 hash carries (format marker, PRF, then the count, big-endian).</summary>
+    private static int IterationsOf(string hash)
+    {
+        var bytes = Convert.FromBase64String(hash);
+        Assert.Equal(0x01, bytes[0]);
+        return System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(5, 4));
     }
 }

@@ -20,6 +20,9 @@ public class UserServiceFixture : IAsyncLifetime
     public const string ClientId = "lendingservice";
     public const string ClientSecret = "lending-client-secret-for-tests";
 
+    /// <summary>The work factor of the tests' password hashes (ServiceHost gives every service under test this one).</summary>
+    public const int PasswordIterations = TestSettings.PasswordIterations;
+
     public TestDatabase Database { get; private set; } = null!;
     public ServiceHost<Program> Host { get; private set; } = null!;
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
