@@ -11,7 +11,7 @@
 # AppHost's tests (tests/Library.AppHost.Tests: the real AppHost under Aspire.Hosting.Testing,
 # ~4 minutes here); then, alone, the fault-injection suite (tests/Library.FaultTests: the whole
 # stack as real processes via eng/processes.sh, with servers and replicas killed under load, ~12
-# minutes here; with it the backup and restore round trip of eng/run.sh on the AppHost, ~2.5
+# minutes here; with it the backup and restore round trip of eng/run.sh on the AppHost, ~2
 # minutes, on ports 8185/15185/19185/20185, LIBRARY_BACKUP_TEST_GATEWAY_PORT/_DASHBOARD_PORT/
 # _OTLP_PORT/_RESOURCES_PORT), whose faults under load are timed; with extra arguments everything
 # runs in one `dotnet test` as given. Every test process, and every service they start, runs with
