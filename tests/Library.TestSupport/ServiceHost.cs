@@ -142,13 +142,39 @@ public class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProg
 
 public static class Ports
 {
-    /// <summary>A port nothing listens on right now.</summary>
+    private const int First = 24_000;
+    private const int Count = 8_000;
+    private static int _next = Random.Shared.Next(Count);
+
+    /// <summary>
+    /// A port nothing listens on right now, from 24000-31999: below Linux's ephemeral range
+    /// (32768-60999), so no outgoing connection takes it as its source port between this probe and
+    /// the service's bind (a port the kernel handed out for port 0 could be: CI once saw a book
+    /// service fail to start with "address already in use" on 45195 while the lanes' tests opened
+    /// thousands of connections), and above the fixed ports of eng/test.sh's servers (21xxx) and
+    /// the fault stack (22xxx). Each process walks the range from a random place, so two test
+    /// processes rarely probe the same port at the same time.
+    /// </summary>
     public static int FreePort()
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        for (var attempt = 0; attempt < Count; attempt++)
+        {
+            var port = First + (int)((uint)Interlocked.Increment(ref _next) % Count);
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            try
+            {
+                listener.Start();
+                return port;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Taken: the next one.
+            }
+            finally
+            {
+                listener.Stop();
+            }
+        }
+        throw new InvalidOperationException($"No free port in {First}-{First + Count - 1}.");
     }
 }
