@@ -86,11 +86,18 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
     public async Task<Outcome> BorrowTitleAsync(Guid bookId, Guid userId, int? days, DateTimeOffset now, CancellationToken ct)
     {
         // What the borrow reads before it picks a copy, in one round trip and in the lock order: the
-        // reader (locked), their standing (counted once that lock is held: see ReaderTrip), the
-        // title, which rules are in force, and the reader's own hold on the title (at most one
-        // waiting or ready: a unique index), locked: ready, it names the copy set aside for them;
-        // waiting, this loan fulfils it. Last, whether any copy is on the shelf, read once those
-        // locks are held (each statement of the batch sees what committed before it began).
+        // reader (locked), their standing (counted once that lock is held: see ReaderTrip), the title
+        // (key-share locked: see below), which rules are in force, and the reader's own hold on the
+        // title (at most one waiting or ready: a unique index), locked: ready, it names the copy set
+        // aside for them; waiting, this loan fulfils it. Last, whether any copy is on the shelf, read
+        // once those locks are held (each statement of the batch sees what committed before it began).
+        // The title's lock comes before any copy's, as in a return (title, then its copy): a borrow
+        // that took a copy and only then met the title (the loan's foreign key, its availability
+        // version) could hold the very copy a return of the title was about to lock: its take's FOR
+        // UPDATE SKIP LOCKED keeps the lock on a copy that another borrow lent just before the
+        // recheck, and PostgreSQL breaks that cycle only after deadlock_timeout (1 s) and a retry. KEY
+        // SHARE does not stop other borrows of the title (they take it too); it waits for a return of
+        // the title in progress, and a return waits for the borrows in progress.
         Reader? reader;
         ReaderAccounts.StandingCounts? counts;
         Title? title;
@@ -98,7 +105,7 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         Hold? own;
         bool anyOnShelf;
         await using (var results = await ReaderTrip(userId, now)
-            .Add("SELECT * FROM titles WHERE id = $1", bookId)
+            .Add("SELECT * FROM titles WHERE id = $1 FOR KEY SHARE", bookId)
             .Add(CirculationSettings.NewestSql)
             .Add("SELECT * FROM holds WHERE book_id = $1 AND user_id = $2 AND status IN ('ready', 'waiting') FOR UPDATE", bookId, userId)
             .Add("SELECT EXISTS (SELECT 1 FROM copies WHERE book_id = $1 AND status = 'available')", bookId)
@@ -169,7 +176,8 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         {
             return Outcome.NotFound("copy");
         }
-        var title = await db.Titles.AsNoTracking().SingleAsync(t => t.Id == found.BookId, ct);
+        // The title before the copy, as in a borrow by title (see there).
+        var title = await db.Titles.FromSql($"SELECT * FROM titles WHERE id = {found.BookId} FOR KEY SHARE").AsNoTracking().SingleAsync(ct);
         var ready = await db.Holds.FromSql($"SELECT * FROM holds WHERE copy_id = {found.Id} AND status = 'ready' FOR UPDATE").AsNoTracking().SingleOrDefaultAsync(ct);
         var copy = await holds.LockCopyAsync(found.Id, ct);
         if (LoanPolicy.CopyRefusal(copy.Status, ready?.UserId, userId) is { } refused)

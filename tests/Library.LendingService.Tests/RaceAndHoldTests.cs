@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Library.LendingService.Data;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Library.LendingService.Tests;
 
@@ -45,6 +46,59 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     /// of its own, read after the lock was granted (a count read with the lock's snapshot would miss
     /// the loans committed while it waited, and lend past the limit).
     /// </summary>
+    /// <summary>
+    /// The lock order of a return is the title, then its copy. A borrow (by title or by barcode)
+    /// that took a copy and then waited for the title (the loan's foreign key, the availability
+    /// version) closed a cycle with such a return whenever its take had kept a lock on the copy
+    /// being returned, which FOR UPDATE SKIP LOCKED does for a row lent by another borrow just before
+    /// its recheck: PostgreSQL ended it after deadlock_timeout (1 s) and the request was retried.
+    /// Deterministic here: while a return holds the title, a borrow must wait holding no copy.
+    /// </summary>
+    [Theory]
+    [InlineData("title")]
+    [InlineData("barcode")]
+    public async Task A_borrow_waits_for_a_return_holding_the_title_before_it_locks_any_copy(string by)
+    {
+        var book = await fixture.TitleAsync(2, "Lock Order " + by);
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 2, "the title's copies in lending");
+        var barcode = await fixture.InLendingAsync(db => db.Copies.Where(c => c.BookId == book).OrderBy(c => c.Barcode).Select(c => c.Barcode).FirstAsync(Ct));
+        var (reader, _) = await fixture.ReaderAsync();
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == reader, Ct)), "the reader in lending");
+
+        // A return of the title in its transaction: the title locked as TakeBackAsync locks it.
+        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await returning.OpenAsync(Ct);
+        await using var transaction = await returning.BeginTransactionAsync(Ct);
+        await using (var lockTitle = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR UPDATE", returning, transaction))
+        {
+            lockTitle.Parameters.AddWithValue("id", book);
+            Assert.NotNull(await lockTitle.ExecuteScalarAsync(Ct));
+        }
+        var pid = returning.ProcessID;
+
+        using var client = fixture.Librarian();
+        var borrow = by == "title"
+            ? client.PostAsJsonAsync("/api/loans", new { bookId = book, userId = reader, days = 7 }, Ct)
+            : client.PostAsJsonAsync("/api/circulation/check-out", new { barcode, userId = reader, days = 7 }, Ct);
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.ScalarAsync<long>($"""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
+            """) > 0, "the borrow waits for the return");
+
+        // What the return would lock next: every copy of the title is free, none held by the waiting borrow.
+        await using (var copies = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM copies WHERE book_id = @id FOR UPDATE SKIP LOCKED) c", returning, transaction))
+        {
+            copies.Parameters.AddWithValue("id", book);
+            Assert.Equal(2L, await copies.ExecuteScalarAsync(Ct));
+        }
+        await transaction.RollbackAsync(Ct);
+
+        using var lent = await borrow;
+        Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
+        var after = await TitleRow(book);
+        Assert.Equal((2, 1, 0, 1), (after.Total, after.OnLoan, after.Held, after.OnShelf));
+    }
+
     [Fact]
     public async Task One_reader_borrowing_many_titles_at_once_stops_at_the_loan_limit()
     {
