@@ -97,7 +97,8 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         // UPDATE SKIP LOCKED keeps the lock on a copy that another borrow lent just before the
         // recheck, and PostgreSQL breaks that cycle only after deadlock_timeout (1 s) and a retry. KEY
         // SHARE does not stop other borrows of the title (they take it too); it waits for a return of
-        // the title in progress, and a return waits for the borrows in progress.
+        // the title in progress, and a return waits for the borrows in progress. It comes before the
+        // reader's own hold too: a return locks the title, then the holds waiting for it.
         Reader? reader;
         ReaderAccounts.StandingCounts? counts;
         Title? title;
