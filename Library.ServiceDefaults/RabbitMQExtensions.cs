@@ -112,7 +112,8 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
     /// <summary>
     /// A user of the connection's pause before it tries again after a failure: <paramref name="backoff"/>,
     /// cut short when the client library recovers the dropped connection meanwhile (it tries every
-    /// <see cref="ConnectionFactory.NetworkRecoveryInterval"/>). A relay or a consumer backing off
+    /// <see cref="ConnectionFactory.NetworkRecoveryInterval"/>), or, for a connection never opened,
+    /// when the pause itself opens it (tried as often). A relay or a consumer backing off
     /// through a long broker outage (up to its longest backoff between attempts) thus resumes as
     /// soon as the broker is reachable again, not up to one whole backoff later. Real time, not the
     /// app's TimeProvider: a test's frozen clock must not freeze the bus. Never throws; returns
@@ -127,11 +128,43 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         {
             await Task.WhenAny(delay, recovered);
         }
+        else if (_connection is null)
+        {
+            // Never opened (the broker was unreachable since the service started): no library
+            // recovers it, so the pause tries to open it as often as the library would retry a
+            // dropped one, and ends once it is open.
+            var opened = OpenWhileAsync(delay, cancellationToken);
+            await Task.WhenAny(delay, opened);
+        }
         else
         {
-            // Not opened yet (a new attempt opens it), or open (the failure was not the
-            // connection's): nothing to wait for but the backoff.
+            // Open: the failure was not the connection's; nothing to wait for but the backoff.
             await delay.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Tries to open the connection every recovery interval until <paramref name="until"/> completes; completes once it is open.</summary>
+    private async Task OpenWhileAsync(Task until, CancellationToken cancellationToken)
+    {
+        var interval = factory.NetworkRecoveryInterval > TimeSpan.Zero ? factory.NetworkRecoveryInterval : TimeSpan.FromSeconds(5);
+        try
+        {
+            while (await Task.WhenAny(until, Task.Delay(interval, cancellationToken)) != until && !cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await GetAsync(cancellationToken);
+                    return;
+                }
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // Still unreachable: again after the next interval.
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // Stopping (cancelled, or the connection disposed): the caller's pause ends anyway.
         }
     }
 

@@ -83,6 +83,35 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task A_service_started_while_the_broker_was_unreachable_connects_once_it_is_reachable_not_a_whole_backoff_later()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        var broker = new Uri(TestServers.RabbitMQ);
+        // Not listening yet: from their start the relay and the consumer cannot open a connection.
+        await using var proxy = new TcpProxy(broker.Host, broker.Port);
+        var settings = new Dictionary<string, string?>
+        {
+            // As in the test above: a pause in progress at the broker's arrival of 16 s or more.
+            ["EventBus:MaxBackoff"] = "00:01:00",
+            ["EventBus:PollInterval"] = "00:00:00.100",
+        };
+        var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), settings);
+        await harness.StartConsumerAsync(ThroughProxy(proxy), settings);
+        await using var db = harness.NewContext();
+        var early = await BusHarness.AddNoteAsync(publisher, "committed before the broker was reachable");
+        // 20 s unreachable (a fixed fault duration, not a wait for an effect): attempts 0.5, 1, 2,
+        // 4, 8 s apart, then a pause of 16 s.
+        await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        Assert.False(await db.Applications.AnyAsync(), "nothing can be applied without a broker");
+        proxy.Restore();
+        var back = Stopwatch.StartNew();
+        // The paused relay and consumer try to open their connection every recovery interval (2 s).
+        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == early.Id), TimeSpan.FromSeconds(8),
+            "the event committed before the broker was reachable applied within 8 s of its arrival");
+        TestContext.Current.TestOutputHelper?.WriteLine($"applied {back.Elapsed.TotalSeconds:F1} s after the broker became reachable");
+    }
+
+    [Fact]
     public async Task A_consumer_killed_mid_batch_and_handlers_that_fail_once_still_apply_every_event_exactly_once()
     {
         await using var harness = await BusHarness.CreateAsync();
