@@ -348,7 +348,11 @@ wait_healthy() {
     done
     pending=("${left[@]+"${left[@]}"}")
     ((${#pending[@]} == 0)) && break
-    ((SECONDS < DEADLINE)) || fail_instance "${pending[0]}" "is not healthy after ${START_TIMEOUT} s ($(health "${pending[0]}" || true))"
+    if ((SECONDS >= DEADLINE)); then
+      # Those never Healthy keep running (for their logs), at the normal weight again.
+      for inst in "${pending[@]}"; do start_boost "$inst" 0; done
+      fail_instance "${pending[0]}" "is not healthy after ${START_TIMEOUT} s ($(health "${pending[0]}" || true))"
+    fi
     sleep 0.5
   done
 }
