@@ -101,6 +101,16 @@ running_pid() {
   [[ -e "/proc/$pid" ]] && grep -q Library.AppHost "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+# The gateway's port must be free: the gateway processes share it (SO_REUSEPORT), so another
+# Library's gateway left on it would share it too, answer /health for this one and serve the
+# other's data (a stack of eng/processes.sh left running did exactly that).
+gateway_port_free() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null || return 0
+  local who
+  who="$(ss -Hltnp "sport = :$GATEWAY_PORT" 2>/dev/null | grep -o 'users:.*' | head -n 1)"
+  die "port $GATEWAY_PORT is in use${who:+ ($who)}: stop what listens there (eng/processes.sh stop, eng/run.sh stop) or set LIBRARY_GATEWAY_PORT"
+}
+
 gateway_healthy() { curl -fsS -m 3 "http://127.0.0.1:$GATEWAY_PORT/health" 2>/dev/null | grep -q '"Healthy"'; }
 
 # wait_ready PID LOG -> the gateway healthy, or the AppHost gone / the deadline passed
@@ -114,8 +124,14 @@ wait_ready() {
 }
 
 summary() { # LOG SECONDS
-  local login
-  login="$(grep -o 'http://[^ ]*/login?t=[0-9a-f]*' "$1" 2>/dev/null | tail -n 1 || true)"
+  local login="" i
+  # The AppHost logs the dashboard's login URL once the dashboard is up, which can come a few
+  # seconds after the gateway's first Healthy (it did in a start on a fresh clone).
+  for ((i = 0; i < 30; i++)); do
+    login="$(grep -o 'http://[^ ]*/login?t=[0-9a-f]*' "$1" 2>/dev/null | tail -n 1 || true)"
+    [[ -n "$login" ]] && break
+    sleep 1
+  done
   cat >&2 <<EOF
 [run] the Library is up in $2 s
 [run]   gateway (the web page, /docs, /api/...):  http://127.0.0.1:$GATEWAY_PORT/
@@ -129,6 +145,7 @@ EOF
 cmd_foreground() {
   local started=$SECONDS
   mkdir -p "$STATE"
+  gateway_port_free
   prepare
   mapfile -t args < <(apphost_args)
   log "starting the AppHost (Ctrl-C stops it and everything it started)"
@@ -147,6 +164,7 @@ cmd_start() {
     log "already running (pid $pid)"; summary "$LOG_FILE" 0; return 0
   fi
   mkdir -p "$STATE"
+  gateway_port_free
   prepare
   mapfile -t args < <(apphost_args)
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
