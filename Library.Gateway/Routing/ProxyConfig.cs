@@ -28,6 +28,7 @@ public static class ProxyConfig
 
     public static IReverseProxyBuilder AddLibraryProxy(this WebApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<RetryMetrics>();
         var proxy = builder.Services.AddReverseProxy()
             .LoadFromMemory(Routes(), Clusters(builder.Configuration))
             .AddServiceDiscoveryDestinationResolver();

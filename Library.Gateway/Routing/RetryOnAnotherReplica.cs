@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -23,11 +24,13 @@ public static class RetryOnAnotherReplica
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
 
-    public static readonly System.Diagnostics.Metrics.Meter Meter = new("Library.Gateway");
-    private static readonly System.Diagnostics.Metrics.Counter<long> Retries =
-        Meter.CreateCounter<long>("library.gateway.retries", description: "Safe or keyed requests sent again to another replica after a transport failure");
+    public static void UseRetryOnAnotherReplica(this IReverseProxyApplicationBuilder proxy, long maxBodyBytes)
+    {
+        var metrics = proxy.ApplicationServices.GetRequiredService<RetryMetrics>();
+        proxy.Use((context, next) => RetryAsync(context, next, maxBodyBytes, metrics));
+    }
 
-    public static void UseRetryOnAnotherReplica(this IReverseProxyApplicationBuilder proxy, long maxBodyBytes) => proxy.Use(async (context, next) =>
+    private static async Task RetryAsync(HttpContext context, Func<Task> next, long maxBodyBytes, RetryMetrics metrics)
     {
         var proxyFeature = context.GetReverseProxyFeature();
         var candidates = proxyFeature.AvailableDestinations;
@@ -76,7 +79,7 @@ public static class RetryOnAnotherReplica
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Library.Gateway.Retry")
             .LogWarning("{Method} {Path} failed on {Destination} ({Error}); retrying on another replica{Keyed}",
                 request.Method, request.Path, failed?.DestinationId, error.Error, keyed ? " (same Idempotency-Key)" : "");
-        Retries.Add(1, new KeyValuePair<string, object?>("destination", failed?.DestinationId), new KeyValuePair<string, object?>("keyed", keyed));
+        metrics.Retried(failed?.DestinationId, keyed);
         context.Features.Set<IForwarderErrorFeature>(null);
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status200OK;
@@ -86,7 +89,7 @@ public static class RetryOnAnotherReplica
         }
         proxyFeature.AvailableDestinations = others;
         await next();
-    });
+    }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClusterModel, ClusterModel> NewConnectionClusters = new();
 
@@ -155,4 +158,19 @@ public static class RetryOnAnotherReplica
         context.Request.Body = buffer;
         return buffer;
     }
+}
+
+/// <summary>
+/// The gateway's retry counter (<c>library.gateway.retries</c>, meter <c>Library.Gateway</c>), from
+/// the host's <see cref="IMeterFactory"/>: one meter per host, so a listener can tell one gateway's
+/// retries from another's in the same process (a static meter counted every gateway of a test run
+/// in each test's listener).
+/// </summary>
+public sealed class RetryMetrics(IMeterFactory meters)
+{
+    private readonly Counter<long> _retries = meters.Create("Library.Gateway")
+        .CreateCounter<long>("library.gateway.retries", description: "Safe or keyed requests sent again to another replica after a transport failure");
+
+    public void Retried(string? destination, bool keyed) =>
+        _retries.Add(1, new KeyValuePair<string, object?>("destination", destination), new KeyValuePair<string, object?>("keyed", keyed));
 }

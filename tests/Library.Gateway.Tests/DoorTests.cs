@@ -182,9 +182,11 @@ public sealed class DoorTests(DoorFixture fixture) : IClassFixture<DoorFixture>
         var retries = new System.Collections.Concurrent.ConcurrentQueue<TimeSpan>();
         var clock = Stopwatch.StartNew();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
+        // This test's gateway's only: the other test classes' gateways in this process retry too.
+        var meters = fixture.Gateway.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "library.gateway.retries")
+            if (instrument.Name == "library.gateway.retries" && ReferenceEquals(instrument.Meter.Scope, meters))
             {
                 l.EnableMeasurementEvents(instrument);
             }
