@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
 
 namespace Library.EventBus.Tests;
 
@@ -46,17 +47,20 @@ public sealed class DeliveryTests
         Assert.Equal(0, await harness.PendingOutboxRowsAsync());
     }
 
-    [Fact]
-    public async Task After_a_long_outage_events_flow_again_once_the_connection_recovers_not_a_whole_backoff_later()
+    /// <summary>The broker behind a proxy: created not listening, <see cref="TcpProxy.Restore"/> opens it.</summary>
+    private static TcpProxy BrokerProxy()
     {
-        await using var harness = await BusHarness.CreateAsync();
         var broker = new Uri(TestServers.RabbitMQ);
-        await using var proxy = new TcpProxy(broker.Host, broker.Port);
-        proxy.Restore();
+        return new TcpProxy(broker.Host, broker.Port);
+    }
+
+    /// <summary>A publisher and a consumer that reach the broker only through <paramref name="proxy"/>, with long pauses.</summary>
+    private static async Task<IHost> StartThroughProxyAsync(BusHarness harness, TcpProxy proxy)
+    {
         var settings = new Dictionary<string, string?>
         {
             // The services' longest pause between attempts is 15 s; a minute here makes the pause
-            // in progress when the broker comes back long (16 s or more after a 20 s outage).
+            // in progress when the broker comes back long (16 s or more after 20 s without it).
             ["EventBus:MaxBackoff"] = "00:01:00",
             // Every relay lane notices the outage within a second (lanes other than the first
             // look ten times less often), so all of them are that deep into their pauses.
@@ -64,51 +68,55 @@ public sealed class DeliveryTests
         };
         var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), settings);
         await harness.StartConsumerAsync(ThroughProxy(proxy), settings);
+        return publisher;
+    }
+
+    /// <summary>Opens the proxy, then waits (8 s at most) until <paramref name="waiting"/> is applied.</summary>
+    private static async Task RestoreAndExpectAppliedAsync(TcpProxy proxy, TestDbContext db, NoteAdded waiting)
+    {
+        proxy.Restore();
+        var back = Stopwatch.StartNew();
+        // The relay and the consumer go on once the connection is open again (tried every 2 s),
+        // not when their pauses end (11.5 s or more after the broker's return).
+        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == waiting.Id), TimeSpan.FromSeconds(8),
+            $"'{waiting.Text}' applied within 8 s of the broker's return");
+        TestContext.Current.TestOutputHelper?.WriteLine($"applied {back.Elapsed.TotalSeconds:F1} s after the broker's return");
+    }
+
+    [Fact]
+    public async Task After_a_long_outage_events_flow_again_once_the_connection_recovers_not_a_whole_backoff_later()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await using var proxy = BrokerProxy();
+        proxy.Restore();
+        var publisher = await StartThroughProxyAsync(harness, proxy);
         await using var db = harness.NewContext();
         await BusHarness.AddNoteAsync(publisher, "before the outage");
         await BusHarness.WaitUntilAsync(async () => await db.Applications.CountAsync() == 1, TimeSpan.FromSeconds(30), "the first event applied");
 
         proxy.Cut();
         // The outage lasts 20 s (a fixed fault duration, not a wait for an effect): the relay and
-        // the consumer fail again and again, 0.5, 1, 2, 4, 8 s apart, then pause 16 s.
+        // the consumer fail again and again, 0.5, 1, 2, 4, 8 s apart, then pause 16 s. The client
+        // library recovers the dropped connection.
         await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         var outage = await BusHarness.AddNoteAsync(publisher, "committed during the outage");
-        proxy.Restore();
-        var back = Stopwatch.StartNew();
-        // The client library reconnects within its recovery interval (2 s); the relay and the
-        // consumer go on at once, not when the pause ends (11.5 s or more after the return).
-        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == outage.Id), TimeSpan.FromSeconds(8),
-            "the event committed during the outage applied within 8 s of the broker's return");
-        TestContext.Current.TestOutputHelper?.WriteLine($"applied {back.Elapsed.TotalSeconds:F1} s after the broker's return");
+        await RestoreAndExpectAppliedAsync(proxy, db, outage);
     }
 
     [Fact]
     public async Task A_service_started_while_the_broker_was_unreachable_connects_once_it_is_reachable_not_a_whole_backoff_later()
     {
         await using var harness = await BusHarness.CreateAsync();
-        var broker = new Uri(TestServers.RabbitMQ);
-        // Not listening yet: from their start the relay and the consumer cannot open a connection.
-        await using var proxy = new TcpProxy(broker.Host, broker.Port);
-        var settings = new Dictionary<string, string?>
-        {
-            // As in the test above: a pause in progress at the broker's arrival of 16 s or more.
-            ["EventBus:MaxBackoff"] = "00:01:00",
-            ["EventBus:PollInterval"] = "00:00:00.100",
-        };
-        var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), settings);
-        await harness.StartConsumerAsync(ThroughProxy(proxy), settings);
+        // Not listening yet: from their start the relay and the consumer cannot open a connection,
+        // so no client library has one to recover; their pauses open it.
+        await using var proxy = BrokerProxy();
+        var publisher = await StartThroughProxyAsync(harness, proxy);
         await using var db = harness.NewContext();
         var early = await BusHarness.AddNoteAsync(publisher, "committed before the broker was reachable");
-        // 20 s unreachable (a fixed fault duration, not a wait for an effect): attempts 0.5, 1, 2,
-        // 4, 8 s apart, then a pause of 16 s.
+        // 20 s unreachable (a fixed fault duration, not a wait for an effect).
         await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         Assert.False(await db.Applications.AnyAsync(), "nothing can be applied without a broker");
-        proxy.Restore();
-        var back = Stopwatch.StartNew();
-        // The paused relay and consumer try to open their connection every recovery interval (2 s).
-        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == early.Id), TimeSpan.FromSeconds(8),
-            "the event committed before the broker was reachable applied within 8 s of its arrival");
-        TestContext.Current.TestOutputHelper?.WriteLine($"applied {back.Elapsed.TotalSeconds:F1} s after the broker became reachable");
+        await RestoreAndExpectAppliedAsync(proxy, db, early);
     }
 
     [Fact]
