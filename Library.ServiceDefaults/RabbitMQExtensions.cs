@@ -124,11 +124,12 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         // Taken before looking at the connection: a recovery after this line completes it.
         var recovered = Volatile.Read(ref _recovered).Task;
         var delay = Task.Delay(backoff, cancellationToken);
-        if (_connection is { IsOpen: false })
+        var connection = _connection;
+        if (connection is { IsOpen: false })
         {
             await Task.WhenAny(delay, recovered);
         }
-        else if (_connection is null)
+        else if (connection is null)
         {
             // Never opened (the broker was unreachable since the service started): no library
             // recovers it, so the pause tries to open it as often as the library would retry a

@@ -107,7 +107,7 @@ running_pid() {
 gateway_port_free() {
   (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null || return 0
   local who
-  who="$(ss -Hltnp "sport = :$GATEWAY_PORT" 2>/dev/null | grep -o 'users:.*' | head -n 1)"
+  who="$(ss -Hltnp "sport = :$GATEWAY_PORT" 2>/dev/null | grep -o 'users:.*' | head -n 1 || true)"
   die "port $GATEWAY_PORT is in use${who:+ ($who)}: stop what listens there (eng/processes.sh stop, eng/run.sh stop) or set LIBRARY_GATEWAY_PORT"
 }
 

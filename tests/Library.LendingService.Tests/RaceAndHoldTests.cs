@@ -41,12 +41,6 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     }
 
     /// <summary>
-    /// One reader asking for twelve titles at once gets exactly their loan limit (5): the borrow
-    /// locks the reader and counts their loans in one round trip, and the count must be a statement
-    /// of its own, read after the lock was granted (a count read with the lock's snapshot would miss
-    /// the loans committed while it waited, and lend past the limit).
-    /// </summary>
-    /// <summary>
     /// The lock order of a return is the title, then its copy. A borrow (by title or by barcode)
     /// that took a copy and then waited for the title (the loan's foreign key, the availability
     /// version) closed a cycle with such a return whenever its take had kept a lock on the copy
@@ -99,6 +93,12 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         Assert.Equal((2, 1, 0, 1), (after.Total, after.OnLoan, after.Held, after.OnShelf));
     }
 
+    /// <summary>
+    /// One reader asking for twelve titles at once gets exactly their loan limit (5): the borrow
+    /// locks the reader and counts their loans in one round trip, and the count must be a statement
+    /// of its own, read after the lock was granted (a count read with the lock's snapshot would miss
+    /// the loans committed while it waited, and lend past the limit).
+    /// </summary>
     [Fact]
     public async Task One_reader_borrowing_many_titles_at_once_stops_at_the_loan_limit()
     {

@@ -20,10 +20,9 @@ public sealed class TcpProxy : IAsyncDisposable
     public TcpProxy(string targetHost, int targetPort)
     {
         _target = new IPEndPoint(IPAddress.Parse(targetHost == "localhost" ? "127.0.0.1" : targetHost), targetPort);
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        // Below the ephemeral range (Ports.FreePort): a cut proxy leaves its port unbound, and an
+        // outgoing connection could otherwise take it before Restore binds it again.
+        Port = Ports.FreePort();
     }
 
     public int Port { get; }
