@@ -379,6 +379,10 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Refused(blocked);
         }
         var newDue = current.Calendar.RenewedDueAt(loan.DueAt, now, rule.RenewalDays);
+        // The title before the loan, as a return and a declared loss lock them (title, copy, loan):
+        // updating the loan first and the title's availability after it closed a cycle with a
+        // return of the same loan. The lock is the one the availability UPDATE takes anyway.
+        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM titles WHERE id = {loan.BookId} FOR NO KEY UPDATE", ct);
         // Conditional on what was checked: a concurrent renewal or return makes this one fail.
         var renewed = await db.Loans
             .Where(l => l.Id == loan.Id && l.ReturnedAt == null && l.Renewals == loan.Renewals)

@@ -35,6 +35,10 @@ public sealed class BookStockChangedHandler(LendingDbContext db, Stock stock) : 
 {
     public async Task HandleAsync(BookStockChanged e, CancellationToken cancellationToken)
     {
+        // The title locked FOR UPDATE first, as Stock.SetAsync locks it next: the upsert alone takes
+        // a weaker lock that a borrow's key share lets through, and upgrading it afterwards waited
+        // for that borrow while the borrow's availability UPDATE waited for this one (a deadlock).
+        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM titles WHERE id = {e.BookId} FOR UPDATE", cancellationToken);
         if (await TitleUpsert.ApplyAsync(db, e.BookId, null, e.Version, false, cancellationToken) != TitleChange.None)
         {
             await stock.SetAsync(e.BookId, e.TotalCopies, cancellationToken);

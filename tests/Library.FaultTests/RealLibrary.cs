@@ -270,6 +270,33 @@ public sealed class RealLibrary : IAsyncLifetime
         return $"{instance} (pid {pid})";
     }
 
+    /// <summary>
+    /// The services' and gateways' Error and Critical log entries (JSON console lines, the logs kept
+    /// from a replica's earlier start included), the first <paramref name="max"/> and how many there
+    /// were: what a fault's 5xx answers are read by, since the stack's folder is gone afterwards.
+    /// </summary>
+    public (int Count, List<string> First) ErrorLogLines(int max)
+    {
+        var count = 0;
+        var first = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Data, "logs"), "*.log*").Order(StringComparer.Ordinal))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || line.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal))
+                {
+                    if (count++ < max)
+                    {
+                        first.Add($"{Path.GetFileName(file)}: {(line.Length > 2000 ? line[..2000] + "..." : line)}");
+                    }
+                }
+            }
+        }
+        return (count, first);
+    }
+
     /// <summary>Lines of the running gateways' logs that contain <paramref name="text"/>.</summary>
     public int GatewayLogLines(string text) =>
         Directory.EnumerateFiles(Path.Combine(Data, "logs"), "gateway-*.log")

@@ -94,6 +94,94 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     }
 
     /// <summary>
+    /// A renewal locks the title before its loan, as a return and a declared loss do (title, copy,
+    /// loan). It used to update the loan first and the title's availability after it, while a return
+    /// of that loan held the title and waited for the loan: a deadlock PostgreSQL ended after 1 s.
+    /// Deterministic here: while a return holds the title, the renewal waits holding no lock on its loan.
+    /// </summary>
+    [Fact]
+    public async Task A_renewal_waits_for_a_return_holding_the_title_before_it_locks_its_loan()
+    {
+        var book = await fixture.TitleAsync(1, "Renewal Lock Order");
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 1, "the title's copy in lending");
+        var (_, token) = await fixture.ReaderAsync();
+        using var borrowed = await fixture.BorrowAsync(book, token: token);
+        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+        var loan = (await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+
+        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await returning.OpenAsync(Ct);
+        await using var transaction = await returning.BeginTransactionAsync(Ct);
+        await using (var lockTitle = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR UPDATE", returning, transaction))
+        {
+            lockTitle.Parameters.AddWithValue("id", book);
+            Assert.NotNull(await lockTitle.ExecuteScalarAsync(Ct));
+        }
+        var pid = returning.ProcessID;
+
+        using var client = fixture.Client(token);
+        var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
+        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the renewal waits for the return");
+
+        // What the return would lock next: the loan is free, not held by the waiting renewal.
+        await using (var loans = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM loans WHERE id = @id FOR UPDATE SKIP LOCKED) l", returning, transaction))
+        {
+            loans.Parameters.AddWithValue("id", loan);
+            Assert.Equal(1L, await loans.ExecuteScalarAsync(Ct));
+        }
+        await transaction.RollbackAsync(Ct);
+
+        using var renewed = await renewal;
+        Assert.Equal(HttpStatusCode.OK, renewed.StatusCode);
+        Assert.Equal(1, (await renewed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("renewals").GetInt32());
+    }
+
+    /// <summary>
+    /// A stock change from the catalog locks the title FOR UPDATE before its upsert. The upsert alone
+    /// takes a lock that a borrow's key share lets through, and Stock.SetAsync's FOR UPDATE after it
+    /// then waited for the borrow while the borrow's availability UPDATE waited for the upsert: a
+    /// deadlock. Deterministic here: a transaction holds the title's key share as a borrow's first
+    /// round trip does; while the handler waits, that transaction's UPDATE of the title must not wait.
+    /// </summary>
+    [Fact]
+    public async Task A_stock_change_waits_for_a_borrow_holding_the_title_without_blocking_its_update()
+    {
+        var book = await fixture.TitleAsync(2, "Stock Lock Order");
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 2, "the title's copies in lending");
+
+        await using var borrowing = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await borrowing.OpenAsync(Ct);
+        await using var transaction = await borrowing.BeginTransactionAsync(Ct);
+        await using (var keyShare = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR KEY SHARE", borrowing, transaction))
+        {
+            keyShare.Parameters.AddWithValue("id", book);
+            Assert.NotNull(await keyShare.ExecuteScalarAsync(Ct));
+        }
+        var pid = borrowing.ProcessID;
+
+        using var catalog = fixture.Catalog.CreateClient();
+        catalog.DefaultRequestHeaders.Authorization = new("Bearer", fixture.LibrarianToken);
+        Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 3 }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the stock change waits for the borrow");
+
+        // The borrow's availability UPDATE: it must not wait for the handler (lock_timeout 55P03 if it does).
+        await using (var update = new NpgsqlCommand(
+            "SET LOCAL lock_timeout = '200ms'; UPDATE titles SET availability_version = availability_version WHERE id = @id", borrowing, transaction))
+        {
+            update.Parameters.AddWithValue("id", book);
+            Assert.Equal(1, await update.ExecuteNonQueryAsync(Ct));
+        }
+        await transaction.CommitAsync(Ct);
+        await LendingFixture.WaitUntilAsync(async () => await TitleRow(book) == new CopyCounts(3, 0, 0, 3), "three copies on the shelf");
+    }
+
+    /// <summary>Sessions of the lending database waiting for a lock that session <paramref name="pid"/> holds.</summary>
+    private Task<long> BlockedByAsync(int pid) => fixture.LendingDb.ScalarAsync<long>($"""
+        SELECT count(*) FROM pg_stat_activity
+        WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
+        """);
+
+    /// <summary>
     /// One reader asking for twelve titles at once gets exactly their loan limit (5): the borrow
     /// locks the reader and counts their loans in one round trip, and the count must be a statement
     /// of its own, read after the lock was granted (a count read with the lock's snapshot would miss
