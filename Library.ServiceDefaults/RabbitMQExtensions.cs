@@ -75,7 +75,12 @@ public static class RabbitMQExtensions
 public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    /// <summary>Cancelled by <see cref="DisposeAsync"/>: ends the opener below.</summary>
+    private readonly CancellationTokenSource _disposing = new();
     private IConnection? _connection;
+    /// <summary>The one loop opening a connection never opened, shared by every pausing user (<see cref="PauseAsync"/>).</summary>
+    private Task? _opener;
+    private readonly Lock _openerLock = new();
     /// <summary>Completed (and replaced) each time the client library has recovered the connection.</summary>
     private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -132,10 +137,10 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         else if (connection is null)
         {
             // Never opened (the broker was unreachable since the service started): no library
-            // recovers it, so the pause tries to open it as often as the library would retry a
-            // dropped one, and ends once it is open.
-            var opened = OpenWhileAsync(delay, cancellationToken);
-            await Task.WhenAny(delay, opened);
+            // recovers it, so one opener per connection (not one per pausing relay lane or
+            // consumer) tries to open it as often as the library would retry a dropped one, and
+            // every pause ends once it is open.
+            await Task.WhenAny(delay, Opener());
         }
         else
         {
@@ -144,20 +149,34 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         }
     }
 
-    /// <summary>Tries to open the connection every recovery interval until <paramref name="until"/> completes; completes once it is open.</summary>
-    private async Task OpenWhileAsync(Task until, CancellationToken cancellationToken)
+    /// <summary>The running opener, or a new one when none runs (the last one ended: open, or disposed).</summary>
+    private Task Opener()
+    {
+        lock (_openerLock)
+        {
+            if (_opener is not { IsCompleted: false })
+            {
+                _opener = Task.Run(OpenAsync);
+            }
+            return _opener;
+        }
+    }
+
+    /// <summary>Tries to open the connection every recovery interval (the first try after one) until it is open or disposed.</summary>
+    private async Task OpenAsync()
     {
         var interval = factory.NetworkRecoveryInterval > TimeSpan.Zero ? factory.NetworkRecoveryInterval : TimeSpan.FromSeconds(5);
         try
         {
-            while (await Task.WhenAny(until, Task.Delay(interval, cancellationToken)) != until && !cancellationToken.IsCancellationRequested)
+            var stopping = _disposing.Token;
+            while (_connection is null)
             {
+                await Task.Delay(interval, stopping);
                 try
                 {
-                    await GetAsync(cancellationToken);
-                    return;
+                    await GetAsync(stopping);
                 }
-                catch (Exception) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception) when (!stopping.IsCancellationRequested)
                 {
                     // Still unreachable: again after the next interval.
                 }
@@ -165,17 +184,23 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         }
         catch (Exception)
         {
-            // Stopping (cancelled, or the connection disposed): the caller's pause ends anyway.
+            // Disposed: the pauses end with their own backoff or cancellation.
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        await _disposing.CancelAsync();
+        if (Volatile.Read(ref _opener) is { } opener)
+        {
+            await opener; // never throws; after this no attempt can open a connection nobody closes
+        }
         if (_connection is { } connection)
         {
             await connection.CloseAsync();
             connection.Dispose();
         }
         _gate.Dispose();
+        _disposing.Dispose();
     }
 }
