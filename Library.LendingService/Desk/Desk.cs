@@ -34,8 +34,13 @@ public sealed record BorrowGlance(bool? TitleDeleted, bool? ReaderActive, bool A
 /// renewing, charging the overdue fine or lost fee. Each use case runs in the caller's transaction;
 /// every decision is taken by the pure <see cref="LoanPolicy"/>, <see cref="BlockPolicy"/>,
 /// <see cref="FinePolicy"/>, <see cref="RuleSet"/>, calendar and <see cref="CheckInRouting"/>
-/// before anything is written, so a refusal changes nothing. Locks are always taken in one order
-/// (reader, then title, then hold, then copy) so desks never deadlock each other.
+/// before anything is written, so a refusal changes nothing. Desks never deadlock each other
+/// because of one rule: the reader first (a borrow), then the title, before any hold, copy or loan
+/// of it. A borrow or check-out takes the title FOR KEY SHARE (borrows of one title run side by
+/// side, on disjoint rows: their own holds, copies taken with SKIP LOCKED, new loans); everything
+/// else that changes a title's holds, copies or loans takes it FOR UPDATE (a renewal: FOR NO KEY
+/// UPDATE, which still excludes those), so they run one at a time per title and their order
+/// among hold, copy and loan below the title does not matter (a return: loan, copy, holds).
 /// </summary>
 public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts, LoanAnonymiser anonymiser)
 {
@@ -366,6 +371,12 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
         {
             return Outcome.Conflict("Already returned", "A returned loan cannot be renewed.");
         }
+        // The title before the loan, as a return and a declared loss lock them (title, then loan):
+        // updating the loan first and the title's availability after it closed a cycle with a
+        // return of the same loan. Taken before the checks: a hold placed meanwhile (it locks the
+        // title FOR UPDATE) is then either seen below or placed after this renewal. The lock is
+        // the one the availability UPDATE takes anyway.
+        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM titles WHERE id = {loan.BookId} FOR NO KEY UPDATE", ct);
         var current = await settings.CurrentAsync(ct);
         var rule = await RuleOfAsync(loan, current, ct);
         var othersWaiting = await holds.AnyoneElseWaitsForAsync(loan, current.Rules, ct);
@@ -379,10 +390,6 @@ public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingLis
             return Outcome.Refused(blocked);
         }
         var newDue = current.Calendar.RenewedDueAt(loan.DueAt, now, rule.RenewalDays);
-        // The title before the loan, as a return and a declared loss lock them (title, copy, loan):
-        // updating the loan first and the title's availability after it closed a cycle with a
-        // return of the same loan. The lock is the one the availability UPDATE takes anyway.
-        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM titles WHERE id = {loan.BookId} FOR NO KEY UPDATE", ct);
         // Conditional on what was checked: a concurrent renewal or return makes this one fail.
         var renewed = await db.Loans
             .Where(l => l.Id == loan.Id && l.ReturnedAt == null && l.Renewals == loan.Renewals)

@@ -16,8 +16,9 @@ public sealed record HoldResponse(Guid Id, Guid BookId, string Title, Guid? User
 /// The waiting list (hold queue) of a title, first come first served: a reader waits while no copy is on the
 /// shelf; a copy that comes free goes to the first reader waiting and is set aside
 /// (<c>awaiting-pickup</c>) until the pickup deadline of that reader's rule, over the calendar.
-/// Every change runs in the caller's transaction with the title's row locked, so returns, new
-/// holds and the clock see one queue.
+/// Every change runs in the caller's transaction with the title's row locked (FOR UPDATE; a borrow
+/// that fulfils its own hold: FOR KEY SHARE, which the others' FOR UPDATE excludes), so returns,
+/// new holds and the clock see one queue.
 /// </summary>
 public sealed class WaitingList(LendingDbContext db, Shelf shelf, Fines.ReaderAccounts accounts, CirculationSettings circulation)
 {

@@ -38,11 +38,23 @@ public sealed class BookStockChangedHandler(LendingDbContext db, Stock stock) : 
         // The title locked FOR UPDATE first, as Stock.SetAsync locks it next: the upsert alone takes
         // a weaker lock that a borrow's key share lets through, and upgrading it afterwards waited
         // for that borrow while the borrow's availability UPDATE waited for this one (a deadlock).
-        await db.Database.ExecuteSqlAsync($"SELECT 1 FROM titles WHERE id = {e.BookId} FOR UPDATE", cancellationToken);
+        // No row yet: an empty one is inserted first (waiting for a BookCreated or a borrow's
+        // look-up inserting it right now), so the upsert never updates a row not locked FOR UPDATE.
+        if (!await LockAsync(cancellationToken))
+        {
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO titles (id, name, availability_version, catalog_version, deleted)
+                VALUES ({e.BookId}, '', 0, 0, false) ON CONFLICT (id) DO NOTHING
+                """, cancellationToken);
+            await LockAsync(cancellationToken);
+        }
         if (await TitleUpsert.ApplyAsync(db, e.BookId, null, e.Version, false, cancellationToken) != TitleChange.None)
         {
             await stock.SetAsync(e.BookId, e.TotalCopies, cancellationToken);
         }
+
+        async Task<bool> LockAsync(CancellationToken ct) =>
+            (await db.Database.SqlQuery<Guid>($"SELECT id AS value FROM titles WHERE id = {e.BookId} FOR UPDATE").ToListAsync(ct)).Count > 0;
     }
 }
 

@@ -10,7 +10,9 @@ namespace Library.LendingService.Notices;
 /// date, so a renewed loan is reminded of its new date) and the weekly repeats of the overdue
 /// notice (the first comes from LoanOverdue; the n-th follows the (n-1)-th, 7 days later each,
 /// at most <see cref="NoticeKinds.MaxOverdueNotices"/>). Replicas may all run it: the notices'
-/// unique keys turn a second insert into nothing.
+/// unique keys turn a second insert into nothing. Each tick inserts in one total order (due date,
+/// loan, sequence: due dates tie at the end of a day), so two replicas' ticks waiting on each
+/// other's keys cannot deadlock.
 /// </summary>
 public sealed class NoticeClock(IServiceScopeFactory scopes, TimeProvider time, IOptionsMonitor<DueSoonOptions> options, NoticeSignal signal, ILogger<NoticeClock> logger)
     : Loans.MinuteClock(time, logger)
@@ -38,7 +40,7 @@ public sealed class NoticeClock(IServiceScopeFactory scopes, TimeProvider time, 
                 SELECT l.id, l.user_id, l.book_id, l.due_at, 1 AS next FROM loans l
                 WHERE l.returned_at IS NULL AND l.due_at > {now} AND l.due_at <= {soon}
                   AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.loan_id = l.id AND n.kind = 'due-soon' AND n.deadline = l.due_at)
-                ORDER BY l.due_at LIMIT {Batch}
+                ORDER BY l.due_at, l.id LIMIT {Batch}
                 """).ToListAsync(token);
             foreach (var loan in dueSoon)
             {
@@ -54,7 +56,7 @@ public sealed class NoticeClock(IServiceScopeFactory scopes, TimeProvider time, 
                 WHERE n.kind = 'overdue' AND n.sequence < {NoticeKinds.MaxOverdueNotices} AND l.returned_at IS NULL
                   AND l.due_at + make_interval(days => {(int)NoticeKinds.OverdueRepeat.TotalDays} * n.sequence) <= {now}
                   AND NOT EXISTS (SELECT 1 FROM notices m WHERE m.loan_id = n.loan_id AND m.kind = 'overdue' AND m.sequence = n.sequence + 1)
-                ORDER BY l.due_at LIMIT {Batch}
+                ORDER BY l.due_at, l.id, n.sequence LIMIT {Batch}
                 """).ToListAsync(token);
             foreach (var loan in repeats)
             {

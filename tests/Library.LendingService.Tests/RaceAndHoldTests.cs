@@ -137,6 +137,70 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     }
 
     /// <summary>
+    /// A renewal takes the title's lock before it looks for readers waiting: a hold placed at that
+    /// moment (placing one locks the title FOR UPDATE) is either seen, and the renewal refused, or
+    /// placed after the renewal. Looked for before the lock, a hold committed between the look and
+    /// the renewal's UPDATE let the loan be renewed past a reader already waiting.
+    /// </summary>
+    [Fact]
+    public async Task A_renewal_sees_a_hold_placed_while_it_waited_for_the_title()
+    {
+        var book = await fixture.TitleAsync(1, "Renewal Sees The Queue");
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 1, "the title's copy in lending");
+        var (_, token) = await fixture.ReaderAsync();
+        using var borrowed = await fixture.BorrowAsync(book, token: token);
+        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+        var loan = (await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var waiter = (await fixture.ReplicaReadersAsync(1))[0];
+
+        // A hold being placed: the title locked as WaitingList.PlaceAsync locks it, the hold written, not committed yet.
+        await using var placing = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await placing.OpenAsync(Ct);
+        await using var transaction = await placing.BeginTransactionAsync(Ct);
+        await using (var place = new NpgsqlCommand("""
+            SELECT id FROM titles WHERE id = @book FOR UPDATE;
+            INSERT INTO holds (id, book_id, user_id, status, placed_at) VALUES (gen_random_uuid(), @book, @waiter, 'waiting', now());
+            """, placing, transaction))
+        {
+            place.Parameters.AddWithValue("book", book);
+            place.Parameters.AddWithValue("waiter", waiter);
+            await place.ExecuteNonQueryAsync(Ct);
+        }
+        var pid = placing.ProcessID;
+
+        using var client = fixture.Client(token);
+        var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
+        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the renewal waits for the hold's placement");
+        await transaction.CommitAsync(Ct);
+
+        using var refused = await renewal;
+        Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
+        Assert.Contains("waiting", (await refused.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A stock change for a title lending has no row for yet (its BookCreated still on the way)
+    /// inserts an empty row, locks it, then applies the catalog's version and the copies: the
+    /// path that keeps the lock FOR UPDATE ahead of the upsert when the row is missing.
+    /// </summary>
+    [Fact]
+    public async Task A_stock_change_for_a_title_lending_has_not_seen_creates_it_with_its_copies()
+    {
+        var book = await fixture.TitleAsync(2, "Stock Before Title");
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 2, "the title's copies in lending");
+        // As if lending had not seen the title: no row, no copies.
+        await fixture.LendingDb.ScalarAsync<long>($"WITH c AS (DELETE FROM copies WHERE book_id = '{book}'), t AS (DELETE FROM titles WHERE id = '{book}') SELECT 0");
+        Assert.Equal(new CopyCounts(0, 0, 0, 0), await TitleRow(book));
+
+        using var catalog = fixture.Catalog.CreateClient();
+        catalog.DefaultRequestHeaders.Authorization = new("Bearer", fixture.LibrarianToken);
+        Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 3 }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(async () => await TitleRow(book) == new CopyCounts(3, 0, 0, 3), "three copies on the shelf");
+        var version = await fixture.InLendingAsync(db => db.Titles.Where(t => t.Id == book).Select(t => t.CatalogVersion).SingleAsync(Ct));
+        Assert.True(version > 0, "the catalog's version applied");
+    }
+
+    /// <summary>
     /// A stock change from the catalog locks the title FOR UPDATE before its upsert. The upsert alone
     /// takes a lock that a borrow's key share lets through, and Stock.SetAsync's FOR UPDATE after it
     /// then waited for the borrow while the borrow's availability UPDATE waited for the upsert: a
