@@ -9,12 +9,13 @@ using MimeKit;
 namespace Library.LendingService.Notices;
 
 /// <summary>
-/// Sends the notices' mail: claims unsent rows with <c>FOR UPDATE SKIP LOCKED</c> (replicas share
-/// the work, none takes a row another is sending), sends them over one SMTP connection, marks each
-/// sent or records the error and when to try again (doubling, capped), and commits. A mail server
-/// that is down only delays notices: they stay unsent until it answers. A notice the server refuses
+/// Sends the notices' mail: claims unsent rows with <c>FOR UPDATE SKIP LOCKED</c> and a lease
+/// (replicas share the work, none takes a row another is sending), commits, sends them over one
+/// SMTP connection with no transaction open, then marks each sent or records the error and when to
+/// try again (doubling, capped). A mail server that is down or slow only delays notices, and holds
+/// up nothing else. A notice the server refuses
 /// for good (5xx) or without an address is given up after Notices:MaxAttempts (failed_at). Delivery is at least once:
-/// a crash between the server's acceptance and the commit sends that batch again.
+/// a crash between the server's acceptance and the marking sends that notice again after its lease.
 /// The retry schedule is on the database's clock (<c>now()</c>), shared by the replicas and not
 /// frozen by a test's fake TimeProvider; <see cref="Notice.SentAt"/> is the service's time.
 /// </summary>
@@ -56,11 +57,39 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LendingDbContext>();
         var circulation = scope.ServiceProvider.GetRequiredService<CirculationSettings>();
-        // A transient database failure runs the batch again: its mails may go twice (at least once).
-        return await db.Database.CreateExecutionStrategy().ExecuteAsync(token => SendBatchAsync(db, circulation, mail, settings, token), ct);
+        var strategy = db.Database.CreateExecutionStrategy();
+        var claim = await strategy.ExecuteAsync(token => ClaimAsync(db, circulation, settings, token), ct);
+        if (claim is null)
+        {
+            return false;
+        }
+        if (claim.Batch.Count == 0)
+        {
+            return true; // all moot: more may be waiting
+        }
+        var (outcomes, connectError) = await MailAsync(claim, mail, settings, ct);
+        var sent = await strategy.ExecuteAsync(token => RecordAsync(db, claim.Batch, outcomes, connectError, settings, token), ct);
+        if (sent > 0)
+        {
+            logger.LogInformation("{Sent} of {Count} notices mailed", sent, claim.Batch.Count);
+        }
+        return connectError is null && claim.Claimed == settings.BatchSize;
     }
 
-    private async Task<bool> SendBatchAsync(LendingDbContext db, CirculationSettings circulation, MailServer mail, NoticeOptions settings, CancellationToken ct)
+    /// <summary>What a batch mails: its notices, their readers' addresses and titles' names, the library's time zone.</summary>
+    private sealed record Claim(int Claimed, List<Notice> Batch, Dictionary<Guid, Recipient> Readers, Dictionary<Guid, string> Titles, NodaTime.DateTimeZone Zone);
+
+    /// <summary>
+    /// Claims a batch in a short transaction of its own: the rows locked with SKIP LOCKED (replicas
+    /// share the work), the moot ones kept in the feed, and the rest leased (next_attempt_at moved
+    /// past the longest the mailing can take: (batch + 2) SMTP timeouts) so no other sender takes
+    /// them meanwhile, then committed. The mail goes out after the commit: a row lock held across
+    /// the mail server made a return wait for it (a reader who keeps no history has their loan's
+    /// notices deleted by the return, in a transaction that holds the title). A sender that dies
+    /// mid-batch leaves its notices to be claimed again once the lease is over: at least once.
+    /// Null when nothing is due.
+    /// </summary>
+    private async Task<Claim?> ClaimAsync(LendingDbContext db, CirculationSettings circulation, NoticeOptions settings, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         await using var transaction = await db.Database.BeginTransactionAsync(ct);
@@ -70,8 +99,9 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
             """).AsNoTracking().ToListAsync(ct);
         if (batch.Count == 0)
         {
-            return false;
+            return null;
         }
+        var claimed = batch.Count;
         // Moot by now: a due-soon or overdue notice of a loan already back, a hold-ready notice of a
         // hold no longer ready (picked up, cancelled, expired). Kept in the feed, not mailed.
         var ids = batch.Select(n => n.Id).ToArray();
@@ -86,20 +116,32 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         {
             batch.RemoveAll(n => moot.Contains(n.Id));
             logger.LogInformation("{Count} notices no longer apply (loan back, hold no longer ready): kept in the feed, not mailed", moot.Count);
-            if (batch.Count == 0)
-            {
-                await transaction.CommitAsync(ct);
-                return true;
-            }
         }
+        if (batch.Count == 0)
+        {
+            await transaction.CommitAsync(ct);
+            return new Claim(claimed, batch, [], [], NodaTime.DateTimeZone.Utc);
+        }
+        var leased = batch.Select(n => n.Id).ToArray();
+        var lease = settings.SmtpTimeout * (batch.Count + 2);
+        await db.Database.ExecuteSqlAsync($"UPDATE notices SET next_attempt_at = now() + make_interval(secs => {lease.TotalSeconds}) WHERE id = ANY({leased})", ct);
         var userIds = batch.Select(n => n.UserId).Distinct().ToList();
         var readers = await db.Readers.AsNoTracking().Where(r => userIds.Contains(r.Id))
             .Select(r => new Recipient(r.Id, r.Email, r.FirstName, r.LastName)).ToDictionaryAsync(r => r.Id, ct);
         var bookIds = batch.Select(n => n.BookId).Distinct().ToList();
         var titles = await db.Titles.AsNoTracking().Where(t => bookIds.Contains(t.Id)).ToDictionaryAsync(t => t.Id, t => t.Name, ct);
         var zone = (await circulation.CurrentAsync(ct)).Calendar.Zone;
+        await transaction.CommitAsync(ct);
+        return new Claim(claimed, batch, readers, titles, zone);
+    }
 
-        var sent = 0;
+    /// <summary>How mailing one notice went: null error when the server took it; permanent when it is the notice's own fault.</summary>
+    private readonly record struct Outcome(string? Error, bool Permanent);
+
+    /// <summary>The batch over one SMTP connection, outside any transaction.</summary>
+    private async Task<(Outcome[] Outcomes, string? ConnectError)> MailAsync(Claim claim, MailServer mail, NoticeOptions settings, CancellationToken ct)
+    {
+        var outcomes = new Outcome[claim.Batch.Count];
         using var client = new SmtpClient { Timeout = (int)settings.SmtpTimeout.TotalMilliseconds };
         string? connectError = null;
         try
@@ -113,72 +155,81 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             connectError = $"{ex.GetType().Name}: {ex.Message}";
-            logger.LogWarning("Mail server {Host}:{Port} unreachable; {Count} notices wait: {Error}", mail.Host, mail.Port, batch.Count, connectError);
+            logger.LogWarning("Mail server {Host}:{Port} unreachable; {Count} notices wait: {Error}", mail.Host, mail.Port, claim.Batch.Count, connectError);
         }
-
-        foreach (var notice in batch)
+        for (var i = 0; i < claim.Batch.Count; i++)
         {
-            var error = connectError;
+            var notice = claim.Batch[i];
+            if (connectError is not null)
+            {
+                outcomes[i] = new Outcome(connectError, false);
+                continue;
+            }
             // Errors of this notice itself (not of the server's reachability) count towards giving up.
-            var permanent = false;
-            if (error is null && !readers.TryGetValue(notice.UserId, out _))
+            if (!claim.Readers.TryGetValue(notice.UserId, out var reader))
             {
-                error = "The reader is not known to lending (no address).";
-                permanent = true;
+                outcomes[i] = new Outcome("The reader is not known to lending (no address).", true);
+                continue;
             }
-            if (error is null)
+            try
             {
-                try
-                {
-                    var reader = readers[notice.UserId];
-                    var message = NoticeMail.Compose(notice, new NoticeMail.Addressee(reader.Email, reader.FirstName, reader.LastName),
-                        titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From), zone);
-                    await client.SendAsync(message, ct);
-                }
-                catch (SmtpCommandException ex) when ((int)ex.StatusCode >= 500)
-                {
-                    error = $"{ex.GetType().Name} {(int)ex.StatusCode}: {ex.Message}";
-                    permanent = true;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-                {
-                    error = $"{ex.GetType().Name}: {ex.Message}";
-                }
+                var message = NoticeMail.Compose(notice, new NoticeMail.Addressee(reader.Email, reader.FirstName, reader.LastName),
+                    claim.Titles.GetValueOrDefault(notice.BookId, "a title"), new MailboxAddress(settings.FromName, settings.From), claim.Zone);
+                await client.SendAsync(message, ct);
+                outcomes[i] = new Outcome(null, false);
             }
-            if (error is null)
+            catch (SmtpCommandException ex) when ((int)ex.StatusCode >= 500)
             {
-                sent++;
-                await db.Database.ExecuteSqlAsync($"UPDATE notices SET sent_at = {time.DatabaseNow()}, last_error = NULL WHERE id = {notice.Id}", ct);
+                outcomes[i] = new Outcome($"{ex.GetType().Name} {(int)ex.StatusCode}: {ex.Message}", true);
             }
-            else
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                var attempts = notice.Attempts + 1;
-                var retryAfter = settings.RetryAfter(attempts);
-                error = error.Length > 1000 ? error[..1000] : error;
-                DateTimeOffset? failedAt = permanent && attempts >= settings.MaxAttempts ? time.DatabaseNow() : null;
-                await db.Database.ExecuteSqlAsync($"""
-                    UPDATE notices SET attempts = {attempts}, last_error = {error}, failed_at = {failedAt},
-                        next_attempt_at = now() + make_interval(secs => {retryAfter.TotalSeconds}) WHERE id = {notice.Id}
-                    """, ct);
-                if (failedAt is not null)
-                {
-                    logger.LogError("Notice {NoticeId} ({Kind}) given up after {Attempt} attempts: {Error}", notice.Id, notice.Kind, attempts, error);
-                }
-                else if (connectError is null)
-                {
-                    logger.LogWarning("Notice {NoticeId} ({Kind}) not sent, attempt {Attempt}, retry in {RetryAfter}: {Error}", notice.Id, notice.Kind, attempts, retryAfter, error);
-                }
+                outcomes[i] = new Outcome($"{ex.GetType().Name}: {ex.Message}", false);
             }
         }
-        await transaction.CommitAsync(ct);
         if (client.IsConnected)
         {
             await client.DisconnectAsync(true, CancellationToken.None);
         }
-        if (sent > 0)
+        return (outcomes, connectError);
+    }
+
+    /// <summary>
+    /// Each notice marked sent, or its error recorded with when to try again (doubling, capped),
+    /// in one transaction. A notice deleted meanwhile (its loan anonymised) is not there to mark.
+    /// </summary>
+    private async Task<int> RecordAsync(LendingDbContext db, List<Notice> batch, Outcome[] outcomes, string? connectError, NoticeOptions settings, CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        var sent = 0;
+        for (var i = 0; i < batch.Count; i++)
         {
-            logger.LogInformation("{Sent} of {Count} notices mailed", sent, batch.Count);
+            var notice = batch[i];
+            var (error, permanent) = outcomes[i];
+            if (error is null)
+            {
+                sent++;
+                await db.Database.ExecuteSqlAsync($"UPDATE notices SET sent_at = {time.DatabaseNow()}, last_error = NULL WHERE id = {notice.Id}", ct);
+                continue;
+            }
+            var attempts = notice.Attempts + 1;
+            var retryAfter = settings.RetryAfter(attempts);
+            error = error.Length > 1000 ? error[..1000] : error;
+            DateTimeOffset? failedAt = permanent && attempts >= settings.MaxAttempts ? time.DatabaseNow() : null;
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE notices SET attempts = {attempts}, last_error = {error}, failed_at = {failedAt},
+                    next_attempt_at = now() + make_interval(secs => {retryAfter.TotalSeconds}) WHERE id = {notice.Id}
+                """, ct);
+            if (failedAt is not null)
+            {
+                logger.LogError("Notice {NoticeId} ({Kind}) given up after {Attempt} attempts: {Error}", notice.Id, notice.Kind, attempts, error);
+            }
+            else if (connectError is null)
+            {
+                logger.LogWarning("Notice {NoticeId} ({Kind}) not sent, attempt {Attempt}, retry in {RetryAfter}: {Error}", notice.Id, notice.Kind, attempts, retryAfter, error);
+            }
         }
-        return connectError is null && batch.Count == settings.BatchSize;
+        await transaction.CommitAsync(ct);
+        return sent;
     }
 }

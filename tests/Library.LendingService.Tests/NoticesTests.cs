@@ -245,6 +245,55 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         Assert.All(await FeedAsync(reader), n => Assert.Equal(JsonValueKind.String, n.GetProperty("sentAt").ValueKind));
     }
 
+    /// <summary>
+    /// The sender mails with no transaction open, so a mail server that accepts and never answers
+    /// holds up no return. A return by a reader who keeps no loan history deletes the loan's
+    /// notices in its own transaction (which holds the title); when the sender kept its batch's
+    /// rows locked while it talked to the server, that return waited for the server, up to its
+    /// timeout for each notice of the batch.
+    /// </summary>
+    [Fact]
+    public async Task A_return_does_not_wait_for_a_mail_server_that_does_not_answer()
+    {
+        var reader = await ReaderAsync();
+        var book = await fixture.TitleAsync(1, "Slow Mail Title");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "the title's replica");
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync($"UPDATE readers SET keep_loan_history = false WHERE id = {reader.Id}", Ct));
+        using var borrowed = await fixture.BorrowAsync(book, token: reader.Token);
+        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+        var loan = await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var loanId = loan.GetProperty("id").GetGuid();
+
+        fixture.MailProxy.Stall();
+        try
+        {
+            var notice = await fixture.InLendingAsync(async db =>
+            {
+                var dueSoon = new Notice
+                {
+                    Kind = NoticeKinds.DueSoon, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, LoanId = loanId,
+                    Deadline = loan.GetProperty("dueAt").GetDateTimeOffset(), Channel = NoticeChannels.Email,
+                    CreatedAt = fixture.Clock.GetUtcNow(), NextAttemptAt = DateTimeOffset.UtcNow.AddSeconds(-1),
+                };
+                db.Notices.Add(dueSoon);
+                await db.SaveChangesAsync(Ct);
+                return dueSoon.Id;
+            });
+            await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
+
+            using var returned = await fixture.Client(reader.Token).PostAsync($"/api/loans/{loanId}/return", null, Ct);
+            Assert.Equal(HttpStatusCode.OK, returned.StatusCode);
+            // Answered while the sender still waits (it gives up after Notices:SmtpTimeout, 5 s here).
+            Assert.True(fixture.MailProxy.StalledOpen > 0, "the return was answered only once the sender had given up on the mail server");
+            Assert.False(await fixture.InLendingAsync(db => db.Notices.AnyAsync(n => n.Id == notice, Ct)), "the return deletes the loan's notice");
+        }
+        finally
+        {
+            fixture.MailProxy.Cut();
+            fixture.MailProxy.Restore();
+        }
+    }
+
     [Fact]
     public async Task A_notice_without_an_address_is_given_up_after_the_attempts_allowed_but_an_outage_never_gives_up()
     {

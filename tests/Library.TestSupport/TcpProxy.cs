@@ -6,8 +6,9 @@ namespace Library.TestSupport;
 /// <summary>
 /// A TCP forwarder between a client under test and a real server (the way Toxiproxy is used):
 /// <see cref="Cut"/> drops every connection and refuses new ones, as if the server had died;
-/// <see cref="Restore"/> lets traffic through again on the same port. Shared servers stay up for
-/// the other tests while this client sees an outage.
+/// <see cref="Restore"/> lets traffic through again on the same port; <see cref="Stall"/> makes it a
+/// server that accepts and never answers. Shared servers stay up for the other tests while this
+/// client sees an outage.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
@@ -16,6 +17,8 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly Lock _gate = new();
     private TcpListener? _listener;
     private CancellationTokenSource _cts = new();
+    private volatile bool _stalling;
+    private int _stalledOpen;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -47,8 +50,18 @@ public sealed class TcpProxy : IAsyncDisposable
         _ = AcceptLoopAsync(_listener, _cts.Token);
     }
 
+    /// <summary>
+    /// Connections accepted from now on are held open and silent, never forwarded (a server that
+    /// accepts and does not answer), until <see cref="Cut"/>. The proxy must be open (<see cref="Restore"/>).
+    /// </summary>
+    public void Stall() => _stalling = true;
+
+    /// <summary>Stalled connections that their clients have not closed yet.</summary>
+    public int StalledOpen => Volatile.Read(ref _stalledOpen);
+
     public void Cut()
     {
+        _stalling = false;
         _cts.Cancel();
         _listener?.Stop();
         _listener = null;
@@ -80,6 +93,17 @@ public sealed class TcpProxy : IAsyncDisposable
                 return;
             }
 
+            if (_stalling)
+            {
+                lock (_gate)
+                {
+                    _connections.Add(client);
+                }
+                Interlocked.Increment(ref _stalledOpen);
+                _ = HoldAsync(client, ct);
+                continue;
+            }
+
             var server = new TcpClient();
             try
             {
@@ -100,6 +124,24 @@ public sealed class TcpProxy : IAsyncDisposable
             _ = PumpAsync(client, server, ct);
             _ = PumpAsync(server, client, ct);
         }
+    }
+
+    /// <summary>Reads what a stalled connection's client sends, answering nothing, until it closes (or the proxy is cut).</summary>
+    private async Task HoldAsync(TcpClient client, CancellationToken ct)
+    {
+        var buffer = new byte[1024];
+        try
+        {
+            while (await client.GetStream().ReadAsync(buffer, ct) > 0)
+            {
+            }
+        }
+        catch (Exception)
+        {
+            // The client gave up, or the proxy was cut.
+        }
+        Interlocked.Decrement(ref _stalledOpen);
+        client.Dispose();
     }
 
     private static async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken ct)
