@@ -120,6 +120,9 @@ public sealed class CirculationSettings(LendingDbContext db, IOptionsMonitor<Len
         return version + 1;
     }
 
+    /// <summary>The rules' lock (as a save takes it), for what must be read under it: the patron groups a save checks.</summary>
+    public Task LockRulesAsync(CancellationToken ct) => LockAsync(RulesKind, ct);
+
     /// <summary>Two saves at once: the second waits for the first's row and gets the next version (held to the transaction's end; taken again, it is a no-op).</summary>
     private async Task LockAsync(string kind, CancellationToken ct) =>
         await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({"circulation_settings:" + kind}))", ct);

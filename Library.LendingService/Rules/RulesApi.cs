@@ -58,18 +58,27 @@ public static class RulesApi
         [MaxLength(RuleSet.MaxRules, ErrorMessage = RulesMaxRule)] List<CirculationRule?> rules, ClaimsPrincipal caller, HttpResponse response, LendingDbContext db,
         CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
-        var groups = (await db.PatronGroups.Where(g => !g.Deleted).Select(g => g.Id).ToListAsync(ct)).ToHashSet();
-        var errors = RuleSet.Validate(rules, groups.Contains);
+        long version = 0;
+        IDictionary<string, string[]> errors = new Dictionary<string, string[]>();
+        await idempotency.RunAsync(caller.UserId()!.Value, null, "rules", async token =>
+        {
+            // The patron groups are read under the rules' lock, the one a group's deletion takes to
+            // drop the group's lines from the newest list: read before it, a group deleted while
+            // this save waited for the lock was saved into the rules in force.
+            await settings.LockRulesAsync(token);
+            var groups = (await db.PatronGroups.Where(g => !g.Deleted).Select(g => g.Id).ToListAsync(token)).ToHashSet();
+            errors = RuleSet.Validate(rules, groups.Contains);
+            if (errors.Count > 0)
+            {
+                return Outcome.Problem(StatusCodes.Status400BadRequest, "Invalid rules", "The rules are not valid."); // rolled back: nothing saved
+            }
+            version = await settings.SaveRulesAsync(rules.Select(r => r!).ToList(), caller.UserId()!.Value, time.DatabaseNow(), token);
+            return Outcome.NoContent();
+        }, ct);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
-        long version = 0;
-        await idempotency.RunAsync(caller.UserId()!.Value, null, "rules", async token =>
-        {
-            version = await settings.SaveRulesAsync(rules.Select(r => r!).ToList(), caller.UserId()!.Value, time.DatabaseNow(), token);
-            return Outcome.NoContent();
-        }, ct);
         response.Headers[VersionHeader] = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return TypedResults.Ok(rules);
     }

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace Library.LendingService.Tests;
 
@@ -90,6 +91,46 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         using var unknownGroup = await admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: Guid.CreateVersion7()), Rule() }, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, unknownGroup.StatusCode);
         Assert.Equal(seeded.ToString(), (await fixture.Librarian().GetFromJsonAsync<JsonElement>("/api/circulation-rules", Ct)).ToString()); // refusals changed nothing
+    }
+
+    /// <summary>
+    /// A save checks the patron groups under the rules' lock, the lock a group's deletion takes to
+    /// drop the group's lines from the newest list: a group deleted while the save waited is refused
+    /// (400) and nothing is saved. Checked before the lock, the save passed, waited for the
+    /// deletion, then saved a line naming a group that was gone into the rules in force.
+    /// </summary>
+    [Fact]
+    public async Task A_save_naming_a_group_deleted_while_it_waited_for_the_lock_is_refused()
+    {
+        var group = await GroupAsync("Racing-" + Guid.NewGuid().ToString("N")[..8]);
+        using var admin = await AdminAsync();
+        var before = await fixture.InLendingAsync(db => db.CirculationSettings.Where(s => s.Kind == "rules").MaxAsync(s => (long?)s.Version, Ct));
+
+        // The deletion's handler in its transaction: the group marked deleted, the rules' lock taken, not committed yet.
+        await using var deleting = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await deleting.OpenAsync(Ct);
+        await using var transaction = await deleting.BeginTransactionAsync(Ct);
+        await using (var delete = new NpgsqlCommand("""
+            UPDATE patron_groups SET deleted = true WHERE id = @group;
+            SELECT pg_advisory_xact_lock(hashtext('circulation_settings:rules'));
+            """, deleting, transaction))
+        {
+            delete.Parameters.AddWithValue("group", group);
+            await delete.ExecuteNonQueryAsync(Ct);
+        }
+        var pid = deleting.ProcessID;
+
+        var save = admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: group, maxActiveLoans: 2), Rule() }, Ct);
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.ScalarAsync<long>($"""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
+            """) > 0, "the save waits for the deletion");
+        await transaction.CommitAsync(Ct);
+
+        using var refused = await save;
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("rules[0]", (await refused.Content.ReadAsStringAsync(Ct)), StringComparison.Ordinal);
+        Assert.Equal(before, await fixture.InLendingAsync(db => db.CirculationSettings.Where(s => s.Kind == "rules").MaxAsync(s => (long?)s.Version, Ct)));
     }
 
     /// <summary>
