@@ -81,6 +81,8 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
     /// <summary>The one loop opening a connection never opened, shared by every pausing user (<see cref="PauseAsync"/>).</summary>
     private Task? _opener;
     private readonly Lock _openerLock = new();
+    private static readonly Task Never = new TaskCompletionSource().Task;
+    private int _disposed;
     /// <summary>Completed (and replaced) each time the client library has recovered the connection.</summary>
     private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -96,6 +98,7 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
         await _gate.WaitAsync(cancellationToken);
         try
         {
+            ObjectDisposedException.ThrowIf(_disposing.IsCancellationRequested, this);
             if (_connection is null)
             {
                 var opened = await factory.CreateConnectionAsync(cancellationToken);
@@ -154,6 +157,10 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
     {
         lock (_openerLock)
         {
+            if (_disposing.IsCancellationRequested)
+            {
+                return Never; // disposed: a pause is its whole backoff, as for an open connection
+            }
             if (_opener is not { IsCompleted: false })
             {
                 _opener = Task.Run(OpenAsync);
@@ -190,15 +197,34 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
 
     public async ValueTask DisposeAsync()
     {
-        await _disposing.CancelAsync();
-        if (Volatile.Read(ref _opener) is { } opener)
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
-            await opener; // never throws; after this no attempt can open a connection nobody closes
+            return;
         }
-        if (_connection is { } connection)
+        Task? opener;
+        lock (_openerLock)
         {
-            await connection.CloseAsync();
-            connection.Dispose();
+            _disposing.Cancel(); // under the opener's lock: no opener starts after this
+            opener = _opener;
+        }
+        if (opener is not null)
+        {
+            await opener; // never throws
+        }
+        // Under the gate: a GetAsync opening the connection right now finishes first, and any
+        // later one finds the connection disposed; no connection is opened that nobody closes.
+        await _gate.WaitAsync();
+        try
+        {
+            if (_connection is { } connection)
+            {
+                await connection.CloseAsync();
+                connection.Dispose();
+            }
+        }
+        finally
+        {
+            _gate.Release();
         }
         _gate.Dispose();
         _disposing.Dispose();

@@ -40,7 +40,9 @@ public sealed record BorrowGlance(bool? TitleDeleted, bool? ReaderActive, bool A
 /// side, on disjoint rows: their own holds, copies taken with SKIP LOCKED, new loans); everything
 /// else that changes a title's holds, copies or loans takes it FOR UPDATE (a renewal: FOR NO KEY
 /// UPDATE, which still excludes those), so they run one at a time per title and their order
-/// among hold, copy and loan below the title does not matter (a return: loan, copy, holds).
+/// among hold, copy and loan below the title does not matter (a return: loan, copy, holds). The
+/// exceptions never wait for a title once they hold a loan: the clock's overdue and anonymising
+/// sweeps (loans with SKIP LOCKED) and a reader's opt-out from loan history (their loans).
 /// </summary>
 public sealed class CirculationDesk(LendingDbContext db, Shelf shelf, WaitingList holds, CirculationSettings settings, ReaderAccounts accounts, LoanAnonymiser anonymiser)
 {

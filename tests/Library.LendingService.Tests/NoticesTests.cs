@@ -279,6 +279,9 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
                 await db.SaveChangesAsync(Ct);
                 return dueSoon.Id;
             });
+            // This notice's batch is the one waiting for the server's greeting (the sender leases what it claims).
+            await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Database.SqlQuery<bool>(
+                $"SELECT next_attempt_at > now() AND sent_at IS NULL AS value FROM notices WHERE id = {notice}").ToListAsync(Ct)) is [true], "the notice claimed by the sender");
             await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
 
             using var returned = await fixture.Client(reader.Token).PostAsync($"/api/loans/{loanId}/return", null, Ct);
@@ -291,6 +294,58 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         {
             fixture.MailProxy.Cut();
             fixture.MailProxy.Restore();
+        }
+    }
+
+    /// <summary>
+    /// A sender records an outcome only while its lease holds: once the notice is due again and
+    /// another sender has claimed it (its own lease), the first sender's late answer from the mail
+    /// server changes nothing, neither the attempts nor the other sender's lease.
+    /// </summary>
+    [Fact]
+    public async Task A_sender_records_nothing_on_a_notice_claimed_again_after_its_lease()
+    {
+        var reader = await ReaderAsync();
+        var book = await fixture.TitleAsync(1, "Lease Title");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "the title's replica");
+        fixture.MailProxy.Stall();
+        Guid notice;
+        DateTimeOffset otherLease;
+        try
+        {
+            notice = await fixture.InLendingAsync(async db =>
+            {
+                var fine = new Notice
+                {
+                    Kind = NoticeKinds.FineCharged, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, FineId = Guid.CreateVersion7(),
+                    Amount = 100, Currency = "EUR", FineKind = "overdue", Channel = NoticeChannels.Email, CreatedAt = fixture.Clock.GetUtcNow(),
+                    NextAttemptAt = DateTimeOffset.UtcNow.AddSeconds(-1),
+                };
+                db.Notices.Add(fine);
+                await db.SaveChangesAsync(Ct);
+                return fine.Id;
+            });
+            await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Database.SqlQuery<bool>(
+                $"SELECT next_attempt_at > now() AND sent_at IS NULL AS value FROM notices WHERE id = {notice}").ToListAsync(Ct)) is [true], "the notice claimed by the sender");
+            await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
+            // As if the lease had run out and another sender had claimed the notice meanwhile.
+            otherLease = (await fixture.InLendingAsync(db => db.Database.SqlQuery<DateTimeOffset>(
+                $"UPDATE notices SET next_attempt_at = now() + interval '1 hour' WHERE id = {notice} RETURNING next_attempt_at AS value").ToListAsync(Ct)))[0];
+        }
+        finally
+        {
+            // The first sender's connection fails now: it has an error to record.
+            fixture.MailProxy.Cut();
+        }
+        await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen == 0), "the first sender off the mail server");
+        fixture.MailProxy.Restore();
+        // Its outcome would be recorded within moments: poll a while for a change that must not come.
+        var deadline = DateTime.UtcNow.AddSeconds(2);
+        while (DateTime.UtcNow < deadline)
+        {
+            var row = await fixture.InLendingAsync(db => db.Notices.AsNoTracking().SingleAsync(n => n.Id == notice, Ct));
+            Assert.Equal((0, null, otherLease), (row.Attempts, row.LastError, row.NextAttemptAt));
+            await Task.Delay(100, Ct);
         }
     }
 
