@@ -71,7 +71,7 @@ public sealed class UserRegisteredHandler(LendingDbContext db) : IIntegrationEve
 }
 
 /// <summary>
-/// The reader's replica; when it now says keepLoanHistory = false, every returned loan of theirs
+/// The reader's replica; when it turns to keepLoanHistory = false, every returned loan of theirs
 /// is anonymised at once, in the handler's transaction (with LoansAnonymised in the outbox),
 /// including a loan whose return was in flight while the handler ran.
 /// </summary>
@@ -80,8 +80,14 @@ public sealed class UserUpdatedHandler(LendingDbContext db, LoanAnonymiser anony
 {
     public async Task HandleAsync(UserUpdated e, CancellationToken cancellationToken)
     {
+        // The replica's choice before this event, read with the lock the upsert takes anyway.
+        var before = await db.Database.SqlQuery<bool>(
+            $"SELECT keep_loan_history AS value FROM readers WHERE id = {e.UserId} FOR NO KEY UPDATE").ToListAsync(cancellationToken);
         var applied = await ReaderUpsert.ApplyAsync(db, e.UserId, e.Email, e.FirstName, e.LastName, e.Active, e.Version, e.PatronGroupId, cancellationToken, e.KeepLoanHistory);
-        if (applied == 0 || e.KeepLoanHistory)
+        // Only the change to "keep no history" sweeps: while the replica already said so, every
+        // return read it and anonymised its own loan. Another update of such a reader (a new name)
+        // locks none of their loans, so it waits for no return in flight (which holds its title).
+        if (applied == 0 || e.KeepLoanHistory || before is [false])
         {
             return;
         }

@@ -239,6 +239,47 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
         Assert.False(await fixture.InLendingAsync(db => db.Readers.Where(r => r.Id == reader).Select(r => r.KeepLoanHistory).SingleAsync(Ct)));
     }
 
+    /// <summary>
+    /// Only the change to "keep no history" sweeps the reader's loans. A later update of a reader who
+    /// already keeps none (a new name) locked every loan of theirs too, so it waited for a return in
+    /// flight (which holds its title), and their returns waited for it.
+    /// </summary>
+    [Fact]
+    public async Task A_later_update_of_a_reader_who_keeps_no_history_waits_for_none_of_their_loans()
+    {
+        var (reader, token) = await fixture.ReaderAsync();
+        await LendingFixture.WaitUntilAsync(() => fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == reader, Ct)), "the reader's replica");
+        await PublishUserUpdatedAsync(reader, firstName: null);
+        await LendingFixture.WaitUntilAsync(async () => !await fixture.InLendingAsync(db => db.Readers.Where(r => r.Id == reader).Select(r => r.KeepLoanHistory).SingleAsync(Ct)),
+            "the opt-out applied");
+        var loan = await Send(HttpMethod.Post, "/api/loans", token, new { bookId = await fixture.TitleAsync(1, "Privacy Rename"), days = 7 });
+        var id = loan.GetProperty("id").GetGuid();
+
+        // A return in its transaction: the loan's row locked, not committed.
+        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
+        await returning.OpenAsync(Ct);
+        await using var transaction = await returning.BeginTransactionAsync(Ct);
+        await using (var close = new NpgsqlCommand("SELECT id FROM loans WHERE id = @id FOR UPDATE", returning, transaction))
+        {
+            close.Parameters.AddWithValue("id", id);
+            Assert.NotNull(await close.ExecuteScalarAsync(Ct));
+        }
+
+        // A new name, through the real bus: applied while the return still holds its loan.
+        await PublishUserUpdatedAsync(reader, firstName: "Renamed");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Readers.Where(r => r.Id == reader).Select(r => r.FirstName).SingleAsync(Ct)) == "Renamed",
+            "the new name applied while a return of theirs is in flight", seconds: 15);
+        await transaction.RollbackAsync(Ct);
+    }
+
+    /// <summary>The user service's UserUpdated for <paramref name="reader"/>, keepLoanHistory false, the next version, through the real bus.</summary>
+    private Task PublishUserUpdatedAsync(Guid reader, string? firstName) => fixture.InLendingAsync(async db =>
+    {
+        var r = await db.Readers.AsNoTracking().SingleAsync(x => x.Id == reader, Ct);
+        db.AddEvent(new UserUpdated(reader, r.Email, firstName ?? r.FirstName, r.LastName, "member", true, r.Version + 1, r.PatronGroupId, KeepLoanHistory: false));
+        return await db.SaveChangesAsync(Ct);
+    });
+
     [Fact]
     public async Task Two_anonymisation_runs_at_once_share_the_work_and_anonymise_each_loan_once()
     {
