@@ -74,10 +74,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         var borrow = by == "title"
             ? client.PostAsJsonAsync("/api/loans", new { bookId = book, userId = reader, days = 7 }, Ct)
             : client.PostAsJsonAsync("/api/circulation/check-out", new { barcode, userId = reader, days = 7 }, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.ScalarAsync<long>($"""
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
-            """) > 0, "the borrow waits for the return");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the borrow waits for the return");
 
         // What the return would lock next: every copy of the title is free, none held by the waiting borrow.
         await using (var copies = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM copies WHERE book_id = @id FOR UPDATE SKIP LOCKED) c", returning, transaction))
@@ -102,12 +99,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     [Fact]
     public async Task A_renewal_waits_for_a_return_holding_the_title_before_it_locks_its_loan()
     {
-        var book = await fixture.TitleAsync(1, "Renewal Lock Order");
-        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 1, "the title's copy in lending");
-        var (_, token) = await fixture.ReaderAsync();
-        using var borrowed = await fixture.BorrowAsync(book, token: token);
-        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
-        var loan = (await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var (token, book, loan) = await LentAsync("Renewal Lock Order");
 
         await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
         await returning.OpenAsync(Ct);
@@ -121,7 +113,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
 
         using var client = fixture.Client(token);
         var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the renewal waits for the return");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the renewal waits for the return");
 
         // What the return would lock next: the loan is free, not held by the waiting renewal.
         await using (var loans = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM loans WHERE id = @id FOR UPDATE SKIP LOCKED) l", returning, transaction))
@@ -145,12 +137,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     [Fact]
     public async Task A_renewal_sees_a_hold_placed_while_it_waited_for_the_title()
     {
-        var book = await fixture.TitleAsync(1, "Renewal Sees The Queue");
-        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 1, "the title's copy in lending");
-        var (_, token) = await fixture.ReaderAsync();
-        using var borrowed = await fixture.BorrowAsync(book, token: token);
-        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
-        var loan = (await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var (token, book, loan) = await LentAsync("Renewal Sees The Queue");
         var waiter = (await fixture.ReplicaReadersAsync(1))[0];
 
         // A hold being placed: the title locked as WaitingList.PlaceAsync locks it, the hold written, not committed yet.
@@ -170,7 +157,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
 
         using var client = fixture.Client(token);
         var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the renewal waits for the hold's placement");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the renewal waits for the hold's placement");
         await transaction.CommitAsync(Ct);
 
         using var refused = await renewal;
@@ -226,7 +213,7 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         using var catalog = fixture.Catalog.CreateClient();
         catalog.DefaultRequestHeaders.Authorization = new("Bearer", fixture.LibrarianToken);
         Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 3 }, Ct)).StatusCode);
-        await LendingFixture.WaitUntilAsync(async () => await BlockedByAsync(pid) > 0, "the stock change waits for the borrow");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the stock change waits for the borrow");
 
         // The borrow's availability UPDATE: it must not wait for the handler (lock_timeout 55P03 if it does).
         await using (var update = new NpgsqlCommand(
@@ -239,11 +226,16 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         await LendingFixture.WaitUntilAsync(async () => await TitleRow(book) == new CopyCounts(3, 0, 0, 3), "three copies on the shelf");
     }
 
-    /// <summary>Sessions of the lending database waiting for a lock that session <paramref name="pid"/> holds.</summary>
-    private Task<long> BlockedByAsync(int pid) => fixture.LendingDb.ScalarAsync<long>($"""
-        SELECT count(*) FROM pg_stat_activity
-        WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
-        """);
+    /// <summary>A one-copy title lent to a new reader: the reader's token, the title's and the loan's IDs.</summary>
+    private async Task<(string Token, Guid Book, Guid Loan)> LentAsync(string title)
+    {
+        var book = await fixture.TitleAsync(1, title);
+        await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 1, "the title's copy in lending");
+        var (_, token) = await fixture.ReaderAsync();
+        using var borrowed = await fixture.BorrowAsync(book, token: token);
+        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+        return (token, book, (await borrowed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
+    }
 
     /// <summary>
     /// One reader asking for twelve titles at once gets exactly their loan limit (5): the borrow

@@ -121,10 +121,7 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         var pid = deleting.ProcessID;
 
         var save = admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: group, maxActiveLoans: 2), Rule() }, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.ScalarAsync<long>($"""
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = '{fixture.LendingDb.Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
-            """) > 0, "the save waits for the deletion");
+        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the save waits for the deletion");
         await transaction.CommitAsync(Ct);
 
         using var refused = await save;

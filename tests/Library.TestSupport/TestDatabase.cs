@@ -58,6 +58,12 @@ public sealed class TestDatabase : IAsyncDisposable
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Sessions of this database waiting for a lock that session <paramref name="pid"/> holds (a test's open transaction).</summary>
+    public Task<long> SessionsBlockedByAsync(int pid) => ScalarAsync<long>($"""
+        SELECT count(*) FROM pg_stat_activity
+        WHERE datname = '{Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
+        """);
+
     /// <remarks>
     /// No <c>NpgsqlConnection.ClearAllPools()</c> first: it closed the idle connections of every
     /// pool in the process, so a test's dispose changed the physical connection under a test
