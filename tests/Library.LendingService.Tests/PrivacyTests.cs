@@ -6,6 +6,7 @@ using Library.EventBus;
 using Library.LendingService.Data;
 using Library.LendingService.Loans;
 using Library.LendingService.Privacy;
+using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -256,20 +257,13 @@ public sealed class PrivacyTests(LendingFixture fixture) : IClassFixture<Lending
         var id = loan.GetProperty("id").GetGuid();
 
         // A return in its transaction: the loan's row locked, not committed.
-        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await returning.OpenAsync(Ct);
-        await using var transaction = await returning.BeginTransactionAsync(Ct);
-        await using (var close = new NpgsqlCommand("SELECT id FROM loans WHERE id = @id FOR UPDATE", returning, transaction))
-        {
-            close.Parameters.AddWithValue("id", id);
-            Assert.NotNull(await close.ExecuteScalarAsync(Ct));
-        }
+        await using var returning = await HeldTransaction.BeginAsync(fixture.LendingDb, "SELECT id FROM loans WHERE id = @id FOR UPDATE", ("id", id));
 
         // A new name, through the real bus: applied while the return still holds its loan.
         await PublishUserUpdatedAsync(reader, firstName: "Renamed");
         await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Readers.Where(r => r.Id == reader).Select(r => r.FirstName).SingleAsync(Ct)) == "Renamed",
             "the new name applied while a return of theirs is in flight", seconds: 15);
-        await transaction.RollbackAsync(Ct);
+        await returning.RollbackAsync();
     }
 
     /// <summary>The user service's UserUpdated for <paramref name="reader"/>, keepLoanHistory false, the next version, through the real bus.</summary>

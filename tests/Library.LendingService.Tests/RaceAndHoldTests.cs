@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Library.LendingService.Data;
+using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
-using Npgsql;
 
 namespace Library.LendingService.Tests;
 
@@ -60,29 +60,17 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Readers.AnyAsync(r => r.Id == reader, Ct)), "the reader in lending");
 
         // A return of the title in its transaction: the title locked as TakeBackAsync locks it.
-        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await returning.OpenAsync(Ct);
-        await using var transaction = await returning.BeginTransactionAsync(Ct);
-        await using (var lockTitle = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR UPDATE", returning, transaction))
-        {
-            lockTitle.Parameters.AddWithValue("id", book);
-            Assert.NotNull(await lockTitle.ExecuteScalarAsync(Ct));
-        }
-        var pid = returning.ProcessID;
+        await using var returning = await HeldTransaction.BeginAsync(fixture.LendingDb, "SELECT id FROM titles WHERE id = @id FOR UPDATE", ("id", book));
 
         using var client = fixture.Librarian();
         var borrow = by == "title"
             ? client.PostAsJsonAsync("/api/loans", new { bookId = book, userId = reader, days = 7 }, Ct)
             : client.PostAsJsonAsync("/api/circulation/check-out", new { barcode, userId = reader, days = 7 }, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the borrow waits for the return");
+        await returning.WaitUntilSomeoneWaitsAsync("the borrow waits for the return");
 
         // What the return would lock next: every copy of the title is free, none held by the waiting borrow.
-        await using (var copies = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM copies WHERE book_id = @id FOR UPDATE SKIP LOCKED) c", returning, transaction))
-        {
-            copies.Parameters.AddWithValue("id", book);
-            Assert.Equal(2L, await copies.ExecuteScalarAsync(Ct));
-        }
-        await transaction.RollbackAsync(Ct);
+        Assert.Equal(2L, await returning.ExecuteAsync("SELECT count(*) FROM (SELECT id FROM copies WHERE book_id = @id FOR UPDATE SKIP LOCKED) c", ("id", book)));
+        await returning.RollbackAsync();
 
         using var lent = await borrow;
         Assert.Equal(HttpStatusCode.Created, lent.StatusCode);
@@ -101,27 +89,15 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
     {
         var (token, book, loan) = await LentAsync("Renewal Lock Order");
 
-        await using var returning = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await returning.OpenAsync(Ct);
-        await using var transaction = await returning.BeginTransactionAsync(Ct);
-        await using (var lockTitle = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR UPDATE", returning, transaction))
-        {
-            lockTitle.Parameters.AddWithValue("id", book);
-            Assert.NotNull(await lockTitle.ExecuteScalarAsync(Ct));
-        }
-        var pid = returning.ProcessID;
+        await using var returning = await HeldTransaction.BeginAsync(fixture.LendingDb, "SELECT id FROM titles WHERE id = @id FOR UPDATE", ("id", book));
 
         using var client = fixture.Client(token);
         var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the renewal waits for the return");
+        await returning.WaitUntilSomeoneWaitsAsync("the renewal waits for the return");
 
         // What the return would lock next: the loan is free, not held by the waiting renewal.
-        await using (var loans = new NpgsqlCommand("SELECT count(*) FROM (SELECT id FROM loans WHERE id = @id FOR UPDATE SKIP LOCKED) l", returning, transaction))
-        {
-            loans.Parameters.AddWithValue("id", loan);
-            Assert.Equal(1L, await loans.ExecuteScalarAsync(Ct));
-        }
-        await transaction.RollbackAsync(Ct);
+        Assert.Equal(1L, await returning.ExecuteAsync("SELECT count(*) FROM (SELECT id FROM loans WHERE id = @id FOR UPDATE SKIP LOCKED) l", ("id", loan)));
+        await returning.RollbackAsync();
 
         using var renewed = await renewal;
         Assert.Equal(HttpStatusCode.OK, renewed.StatusCode);
@@ -141,24 +117,15 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         var waiter = (await fixture.ReplicaReadersAsync(1))[0];
 
         // A hold being placed: the title locked as WaitingList.PlaceAsync locks it, the hold written, not committed yet.
-        await using var placing = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await placing.OpenAsync(Ct);
-        await using var transaction = await placing.BeginTransactionAsync(Ct);
-        await using (var place = new NpgsqlCommand("""
+        await using var placing = await HeldTransaction.BeginAsync(fixture.LendingDb, """
             SELECT id FROM titles WHERE id = @book FOR UPDATE;
             INSERT INTO holds (id, book_id, user_id, status, placed_at) VALUES (gen_random_uuid(), @book, @waiter, 'waiting', now());
-            """, placing, transaction))
-        {
-            place.Parameters.AddWithValue("book", book);
-            place.Parameters.AddWithValue("waiter", waiter);
-            await place.ExecuteNonQueryAsync(Ct);
-        }
-        var pid = placing.ProcessID;
+            """, ("book", book), ("waiter", waiter));
 
         using var client = fixture.Client(token);
         var renewal = client.PostAsync($"/api/loans/{loan}/renew", null, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the renewal waits for the hold's placement");
-        await transaction.CommitAsync(Ct);
+        await placing.WaitUntilSomeoneWaitsAsync("the renewal waits for the hold's placement");
+        await placing.CommitAsync();
 
         using var refused = await renewal;
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
@@ -200,29 +167,17 @@ public sealed class RaceAndHoldTests(LendingFixture fixture) : IClassFixture<Len
         var book = await fixture.TitleAsync(2, "Stock Lock Order");
         await LendingFixture.WaitUntilAsync(async () => (await TitleRow(book)).OnShelf == 2, "the title's copies in lending");
 
-        await using var borrowing = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await borrowing.OpenAsync(Ct);
-        await using var transaction = await borrowing.BeginTransactionAsync(Ct);
-        await using (var keyShare = new NpgsqlCommand("SELECT id FROM titles WHERE id = @id FOR KEY SHARE", borrowing, transaction))
-        {
-            keyShare.Parameters.AddWithValue("id", book);
-            Assert.NotNull(await keyShare.ExecuteScalarAsync(Ct));
-        }
-        var pid = borrowing.ProcessID;
+        await using var borrowing = await HeldTransaction.BeginAsync(fixture.LendingDb, "SELECT id FROM titles WHERE id = @id FOR KEY SHARE", ("id", book));
 
         using var catalog = fixture.Catalog.CreateClient();
         catalog.DefaultRequestHeaders.Authorization = new("Bearer", fixture.LibrarianToken);
         Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 3 }, Ct)).StatusCode);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the stock change waits for the borrow");
+        await borrowing.WaitUntilSomeoneWaitsAsync("the stock change waits for the borrow");
 
         // The borrow's availability UPDATE: it must not wait for the handler (lock_timeout 55P03 if it does).
-        await using (var update = new NpgsqlCommand(
-            "SET LOCAL lock_timeout = '200ms'; UPDATE titles SET availability_version = availability_version WHERE id = @id", borrowing, transaction))
-        {
-            update.Parameters.AddWithValue("id", book);
-            Assert.Equal(1, await update.ExecuteNonQueryAsync(Ct));
-        }
-        await transaction.CommitAsync(Ct);
+        Assert.Equal(1L, await borrowing.ExecuteAsync(
+            "SET LOCAL lock_timeout = '200ms'; UPDATE titles SET availability_version = availability_version WHERE id = @id RETURNING 1::bigint", ("id", book)));
+        await borrowing.CommitAsync();
         await LendingFixture.WaitUntilAsync(async () => await TitleRow(book) == new CopyCounts(3, 0, 0, 3), "three copies on the shelf");
     }
 

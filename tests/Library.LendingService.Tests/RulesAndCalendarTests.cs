@@ -4,8 +4,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
-using Npgsql;
 
 namespace Library.LendingService.Tests;
 
@@ -107,22 +107,14 @@ public sealed class RulesAndCalendarTests(RulesFixture fixture) : IClassFixture<
         var before = await fixture.InLendingAsync(db => db.CirculationSettings.Where(s => s.Kind == "rules").MaxAsync(s => (long?)s.Version, Ct));
 
         // The deletion's handler in its transaction: the group marked deleted, the rules' lock taken, not committed yet.
-        await using var deleting = new NpgsqlConnection(fixture.LendingDb.ConnectionString);
-        await deleting.OpenAsync(Ct);
-        await using var transaction = await deleting.BeginTransactionAsync(Ct);
-        await using (var delete = new NpgsqlCommand("""
+        await using var deleting = await HeldTransaction.BeginAsync(fixture.LendingDb, """
             UPDATE patron_groups SET deleted = true WHERE id = @group;
             SELECT pg_advisory_xact_lock(hashtext('circulation_settings:rules'));
-            """, deleting, transaction))
-        {
-            delete.Parameters.AddWithValue("group", group);
-            await delete.ExecuteNonQueryAsync(Ct);
-        }
-        var pid = deleting.ProcessID;
+            """, ("group", group));
 
         var save = admin.PutAsJsonAsync("/api/circulation-rules", new[] { Rule(patronGroupId: group, maxActiveLoans: 2), Rule() }, Ct);
-        await LendingFixture.WaitUntilAsync(async () => await fixture.LendingDb.SessionsBlockedByAsync(pid) > 0, "the save waits for the deletion");
-        await transaction.CommitAsync(Ct);
+        await deleting.WaitUntilSomeoneWaitsAsync("the save waits for the deletion");
+        await deleting.CommitAsync();
 
         using var refused = await save;
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
