@@ -82,7 +82,6 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
     private Task? _opener;
     private readonly Lock _openerLock = new();
     private static readonly Task Never = new TaskCompletionSource().Task;
-    private int _disposed;
     /// <summary>Completed (and replaced) each time the client library has recovered the connection.</summary>
     private TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -197,13 +196,13 @@ public sealed class RabbitMQConnection(ConnectionFactory factory) : IAsyncDispos
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
         Task? opener;
         lock (_openerLock)
         {
+            if (_disposing.IsCancellationRequested)
+            {
+                return; // disposed already
+            }
             _disposing.Cancel(); // under the opener's lock: no opener starts after this
             opener = _opener;
         }

@@ -188,8 +188,14 @@ public sealed class NoticeSender(IServiceScopeFactory scopes, NoticeSignal signa
                 outcomes[i] = new Outcome(true, connectError, false);
                 continue;
             }
-            if (ct.IsCancellationRequested || leaseTimer.Elapsed > claim.Lease - settings.SmtpTimeout)
+            if (ct.IsCancellationRequested)
             {
+                break;
+            }
+            if (leaseTimer.Elapsed > claim.Lease - settings.SmtpTimeout)
+            {
+                logger.LogWarning("Mail server {Host}:{Port} slow: {Left} of {Count} notices released untried, the batch's lease of {Lease} nearly over",
+                    mail.Host, mail.Port, claim.Batch.Count - i, claim.Batch.Count, claim.Lease);
                 break;
             }
             // Errors of this notice itself (not of the server's reachability) count towards giving up.

@@ -59,7 +59,7 @@ public static class RulesApi
         CirculationSettings settings, Idempotency idempotency, TimeProvider time, CancellationToken ct)
     {
         long version = 0;
-        IDictionary<string, string[]> errors = new Dictionary<string, string[]>();
+        IDictionary<string, string[]>? errors = null;
         await idempotency.RunAsync(caller.UserId()!.Value, null, "rules", async token =>
         {
             // The patron groups are read under the rules' lock, the one a group's deletion takes to
@@ -75,7 +75,7 @@ public static class RulesApi
             version = await settings.SaveRulesAsync(rules.Select(r => r!).ToList(), caller.UserId()!.Value, time.DatabaseNow(), token);
             return Outcome.NoContent();
         }, ct);
-        if (errors.Count > 0)
+        if (errors is { Count: > 0 })
         {
             return TypedResults.ValidationProblem(errors);
         }

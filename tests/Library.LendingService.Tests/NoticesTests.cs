@@ -79,6 +79,25 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         return mails;
     }
 
+    /// <summary>
+    /// The notice saved as due now, then claimed by the service's own sender (the sender leases what
+    /// it claims), whose batch waits for the greeting of the stalled mail server (<c>MailProxy.Stall()</c> first).
+    /// </summary>
+    private async Task<Guid> ClaimedByTheStalledSenderAsync(Notice notice)
+    {
+        notice.CreatedAt = fixture.Clock.GetUtcNow();
+        notice.NextAttemptAt = DateTimeOffset.UtcNow.AddSeconds(-1);
+        await fixture.InLendingAsync(db =>
+        {
+            db.Notices.Add(notice);
+            return db.SaveChangesAsync(Ct);
+        });
+        await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Database.SqlQuery<bool>(
+            $"SELECT next_attempt_at > now() AND sent_at IS NULL AS value FROM notices WHERE id = {notice.Id}").ToListAsync(Ct)) is [true], "the notice claimed by the sender");
+        await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
+        return notice.Id;
+    }
+
     private async Task ConsumedAsync(Guid eventId) =>
         await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db =>
             db.Database.SqlQuery<int>($"SELECT count(*)::int AS value FROM inbox_messages WHERE event_id = {eventId}").ToListAsync(Ct)) is [> 0],
@@ -267,22 +286,11 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         fixture.MailProxy.Stall();
         try
         {
-            var notice = await fixture.InLendingAsync(async db =>
+            var notice = await ClaimedByTheStalledSenderAsync(new Notice
             {
-                var dueSoon = new Notice
-                {
-                    Kind = NoticeKinds.DueSoon, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, LoanId = loanId,
-                    Deadline = loan.GetProperty("dueAt").GetDateTimeOffset(), Channel = NoticeChannels.Email,
-                    CreatedAt = fixture.Clock.GetUtcNow(), NextAttemptAt = DateTimeOffset.UtcNow.AddSeconds(-1),
-                };
-                db.Notices.Add(dueSoon);
-                await db.SaveChangesAsync(Ct);
-                return dueSoon.Id;
+                Kind = NoticeKinds.DueSoon, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, LoanId = loanId,
+                Deadline = loan.GetProperty("dueAt").GetDateTimeOffset(), Channel = NoticeChannels.Email,
             });
-            // This notice's batch is the one waiting for the server's greeting (the sender leases what it claims).
-            await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Database.SqlQuery<bool>(
-                $"SELECT next_attempt_at > now() AND sent_at IS NULL AS value FROM notices WHERE id = {notice}").ToListAsync(Ct)) is [true], "the notice claimed by the sender");
-            await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
 
             using var returned = await fixture.Client(reader.Token).PostAsync($"/api/loans/{loanId}/return", null, Ct);
             Assert.Equal(HttpStatusCode.OK, returned.StatusCode);
@@ -313,21 +321,11 @@ public sealed class NoticesTests(NoticesFixture fixture) : IClassFixture<Notices
         DateTimeOffset otherLease;
         try
         {
-            notice = await fixture.InLendingAsync(async db =>
+            notice = await ClaimedByTheStalledSenderAsync(new Notice
             {
-                var fine = new Notice
-                {
-                    Kind = NoticeKinds.FineCharged, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, FineId = Guid.CreateVersion7(),
-                    Amount = 100, Currency = "EUR", FineKind = "overdue", Channel = NoticeChannels.Email, CreatedAt = fixture.Clock.GetUtcNow(),
-                    NextAttemptAt = DateTimeOffset.UtcNow.AddSeconds(-1),
-                };
-                db.Notices.Add(fine);
-                await db.SaveChangesAsync(Ct);
-                return fine.Id;
+                Kind = NoticeKinds.FineCharged, Key = $"test:{Guid.NewGuid():N}", UserId = reader.Id, BookId = book, FineId = Guid.CreateVersion7(),
+                Amount = 100, Currency = "EUR", FineKind = "overdue", Channel = NoticeChannels.Email,
             });
-            await LendingFixture.WaitUntilAsync(async () => await fixture.InLendingAsync(db => db.Database.SqlQuery<bool>(
-                $"SELECT next_attempt_at > now() AND sent_at IS NULL AS value FROM notices WHERE id = {notice}").ToListAsync(Ct)) is [true], "the notice claimed by the sender");
-            await LendingFixture.WaitUntilAsync(() => Task.FromResult(fixture.MailProxy.StalledOpen > 0), "the sender waiting for the mail server's greeting");
             // As if the lease had run out and another sender had claimed the notice meanwhile.
             otherLease = (await fixture.InLendingAsync(db => db.Database.SqlQuery<DateTimeOffset>(
                 $"UPDATE notices SET next_attempt_at = now() + interval '1 hour' WHERE id = {notice} RETURNING next_attempt_at AS value").ToListAsync(Ct)))[0];
