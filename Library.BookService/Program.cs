@@ -22,9 +22,9 @@ builder.Services.AddMigration<CatalogDbContext>(CatalogImport.SeedAsync);
 builder.AddLibraryRedisClient("cache");
 builder.AddLibraryRabbitMQ("messaging");
 builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
-    .AddHandler<BookAvailabilityChanged, AvailabilityChangedHandler>()
-    .AddHandler<LoanCreated, LoanCreatedHandler>()
-    .AddHandler<LoanReturned, LoanReturnedHandler>()
+    .AddStatementHandler<BookAvailabilityChanged, AvailabilityChangedHandler>()
+    .AddStatementHandler<LoanCreated, LoanCreatedHandler>()
+    .AddStatementHandler<LoanReturned, LoanReturnedHandler>()
     .AddHandler<LoansAnonymised, LoansAnonymisedHandler>();
 builder.AddLibraryAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);

@@ -45,19 +45,44 @@ public sealed class EventBusBuilder(IServiceCollection services, string serviceN
         where TEvent : IntegrationEvent
         where THandler : class, IIntegrationEventHandler<TEvent>
     {
+        services.AddScoped<THandler>();
+        services.AddSingleton(new HandlerRegistration(
+            Routed<TEvent>(),
+            typeof(TEvent),
+            typeof(THandler).FullName ?? typeof(THandler).Name,
+            (provider, integrationEvent, ct) => provider.GetRequiredService<THandler>().HandleAsync((TEvent)integrationEvent, ct)));
+        return this;
+    }
+
+    /// <summary>
+    /// <typeparamref name="THandler"/> applies <typeparamref name="TEvent"/> in this service with
+    /// statements the bus sends in one round trip with the inbox row
+    /// (<see cref="IIntegrationEventStatements{TEvent}"/>).
+    /// </summary>
+    public EventBusBuilder AddStatementHandler<TEvent, THandler>()
+        where TEvent : IntegrationEvent
+        where THandler : class, IIntegrationEventStatements<TEvent>
+    {
+        services.AddScoped<THandler>();
+        services.AddSingleton(new HandlerRegistration(
+            Routed<TEvent>(),
+            typeof(TEvent),
+            typeof(THandler).FullName ?? typeof(THandler).Name,
+            Invoke: null,
+            Statements: (provider, integrationEvent) => provider.GetRequiredService<THandler>().Statements((TEvent)integrationEvent),
+            Applied: (provider, integrationEvent, rows) => provider.GetRequiredService<THandler>().AppliedAsync((TEvent)integrationEvent, rows)));
+        return this;
+    }
+
+    /// <summary>The event's name, once the topology is known to route it to this service's queue.</summary>
+    private string Routed<TEvent>() where TEvent : IntegrationEvent
+    {
         var eventName = EventNames.Of<TEvent>();
         if (!topology.EventsFor(serviceName).Contains(eventName))
         {
             throw new InvalidOperationException(
                 $"{serviceName} handles {eventName}, but the topology does not route {eventName} to the {serviceName} queue.");
         }
-
-        services.AddScoped<THandler>();
-        services.AddSingleton(new HandlerRegistration(
-            eventName,
-            typeof(TEvent),
-            typeof(THandler).FullName ?? typeof(THandler).Name,
-            (provider, integrationEvent, ct) => provider.GetRequiredService<THandler>().HandleAsync((TEvent)integrationEvent, ct)));
-        return this;
+        return eventName;
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
@@ -18,8 +19,41 @@ public interface IIntegrationEventHandler<in TEvent> where TEvent : IntegrationE
     Task HandleAsync(TEvent integrationEvent, CancellationToken cancellationToken);
 }
 
-/// <summary>One handler of one event type, resolved and run in its own scope and transaction.</summary>
-internal sealed record HandlerRegistration(string EventName, Type EventType, string HandlerName, Func<IServiceProvider, IntegrationEvent, CancellationToken, Task> Invoke);
+/// <summary>
+/// A handler whose whole effect is a few SQL statements that need nothing read between them (a
+/// conditional update, an upsert, an advisory lock before one). The bus sends them in one round
+/// trip, after the event's inbox row, as one implicit transaction: the inbox row and the effect
+/// commit together or not at all, as with <see cref="IIntegrationEventHandler{TEvent}"/>, but
+/// without a BEGIN, a round trip per statement and a COMMIT (a handler with a transaction of its
+/// own costs its service a thread wake-up per round trip: bench/README.md, issue 15, session 32).
+/// A duplicate (the inbox row exists, or a concurrent delivery of the same event commits it
+/// first) fails the inbox row's insert, and nothing of the statements is applied.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "An integration event handler, as eShop names it; not a .NET event delegate.")]
+public interface IIntegrationEventStatements<in TEvent> where TEvent : IntegrationEvent
+{
+    /// <summary>The statements that apply the event, in order; each reads what the ones before it wrote.</summary>
+    IReadOnlyList<FormattableString> Statements(TEvent integrationEvent);
+
+    /// <summary>
+    /// Runs once the statements have committed (for example, to invalidate a cache), with the rows
+    /// each changed; with null when a retry of the same delivery (its connection failed) found the
+    /// inbox row that its own first attempt committed, so the counts are unknown. Not run for a duplicate.
+    /// </summary>
+    Task AppliedAsync(TEvent integrationEvent, IReadOnlyList<int>? rowsAffected);
+}
+
+/// <summary>
+/// One handler of one event type, resolved and run in its own scope: either with a transaction
+/// of the bus's (<see cref="Invoke"/>) or as statements sent in one round trip (<see cref="Statements"/>).
+/// </summary>
+internal sealed record HandlerRegistration(
+    string EventName,
+    Type EventType,
+    string HandlerName,
+    Func<IServiceProvider, IntegrationEvent, CancellationToken, Task>? Invoke,
+    Func<IServiceProvider, IntegrationEvent, IReadOnlyList<FormattableString>>? Statements = null,
+    Func<IServiceProvider, IntegrationEvent, IReadOnlyList<int>?, Task>? Applied = null);
 
 /// <summary>
 /// Consumes this service's queue with manual acknowledgements. Each handler applies an event in
@@ -231,6 +265,12 @@ internal sealed class EventConsumer<TContext>(
     /// <summary>The handler's effect and the inbox row commit together, or neither does.</summary>
     private async Task ApplyOnceAsync(HandlerRegistration handler, IntegrationEvent integrationEvent, CancellationToken ct)
     {
+        if (handler.Statements is not null)
+        {
+            await ApplyStatementsOnceAsync(handler, integrationEvent, ct);
+            return;
+        }
+
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
         var afterCommit = scope.ServiceProvider.GetRequiredService<AfterCommit>();
@@ -249,7 +289,7 @@ internal sealed class EventConsumer<TContext>(
                 return false;
             }
 
-            await handler.Invoke(scope.ServiceProvider, integrationEvent, token);
+            await handler.Invoke!(scope.ServiceProvider, integrationEvent, token);
             await db.SaveChangesAsync(token);
             await transaction.CommitAsync(token);
             return true;
@@ -262,9 +302,85 @@ internal sealed class EventConsumer<TContext>(
         }
         else
         {
-            metrics.Duplicate(handler.EventName);
-            logger.LogInformation("Event {EventName} {EventId} was already applied by {Handler}; skipped", handler.EventName, integrationEvent.Id, handler.HandlerName);
+            Skipped(handler, integrationEvent);
         }
+    }
+
+    private void Skipped(HandlerRegistration handler, IntegrationEvent integrationEvent)
+    {
+        metrics.Duplicate(handler.EventName);
+        logger.LogInformation("Event {EventName} {EventId} was already applied by {Handler}; skipped", handler.EventName, integrationEvent.Id, handler.HandlerName);
+    }
+
+    /// <summary>
+    /// <see cref="IIntegrationEventStatements{TEvent}"/>: the inbox row (a plain INSERT: a duplicate
+    /// fails it, which aborts the rest) and the handler's statements in one batch, which PostgreSQL
+    /// runs as one implicit transaction. A concurrent delivery of the same event waits on the
+    /// inbox row's key until the other commits, then fails as a duplicate, as with a transaction.
+    /// </summary>
+    private async Task ApplyStatementsOnceAsync(HandlerRegistration handler, IntegrationEvent integrationEvent, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var statements = handler.Statements!(scope.ServiceProvider, integrationEvent);
+        var attempts = 0;
+        var (applied, rows) = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+        {
+            attempts++;
+            await db.Database.OpenConnectionAsync(token);
+            try
+            {
+                await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection());
+                if (db.Database.GetCommandTimeout() is { } timeout)
+                {
+                    batch.Timeout = timeout;
+                }
+                batch.BatchCommands.Add(Statement($"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {time.GetUtcNow()})"));
+                foreach (var statement in statements)
+                {
+                    batch.BatchCommands.Add(Statement(statement));
+                }
+                await batch.ExecuteNonQueryAsync(token);
+                var affected = new int[statements.Count];
+                for (var i = 0; i < affected.Length; i++)
+                {
+                    affected[i] = batch.BatchCommands[i + 1].RecordsAffected;
+                }
+                return (Applied: true, Rows: (IReadOnlyList<int>?)affected);
+            }
+            catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "inbox_messages" })
+            {
+                // Applied before, or (after a failed connection) by this delivery's own first attempt.
+                return (Applied: attempts > 1, Rows: (IReadOnlyList<int>?)null);
+            }
+            finally
+            {
+                await db.Database.CloseConnectionAsync();
+            }
+        }, ct);
+
+        if (applied)
+        {
+            await handler.Applied!(scope.ServiceProvider, integrationEvent, rows);
+            metrics.Consumed(handler.EventName);
+        }
+        else
+        {
+            Skipped(handler, integrationEvent);
+        }
+    }
+
+    /// <summary>An interpolated statement as a batch command: each hole a positional parameter ($1, $2...).</summary>
+    internal static NpgsqlBatchCommand Statement(FormattableString sql)
+    {
+        var arguments = sql.GetArguments();
+        var placeholders = Enumerable.Range(1, arguments.Length).Select(i => (object)("$" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        var command = new NpgsqlBatchCommand(string.Format(System.Globalization.CultureInfo.InvariantCulture, sql.Format, placeholders));
+        foreach (var argument in arguments)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = argument ?? DBNull.Value });
+        }
+        return command;
     }
 
     private async Task DeadLetterAsync(IChannel channel, BasicDeliverEventArgs delivery, string eventName, string reason, CancellationToken ct)

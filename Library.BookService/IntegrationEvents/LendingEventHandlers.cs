@@ -11,21 +11,21 @@ namespace Library.BookService.IntegrationEvents;
 /// The lending service's word on a title's availability and on how many loanable copies it owns
 /// (copies added or withdrawn at the desk change <c>totalCopies</c> too), kept as a read model.
 /// One conditional update: an older version (late or re-delivered) changes nothing, whatever the
-/// concurrency.
+/// concurrency. Sent with the inbox row in one round trip (<see cref="IIntegrationEventStatements{TEvent}"/>).
 /// </summary>
-public sealed class AvailabilityChangedHandler(CatalogDbContext db) : IIntegrationEventHandler<BookAvailabilityChanged>
+public sealed class AvailabilityChangedHandler(CatalogCache cache) : IIntegrationEventStatements<BookAvailabilityChanged>
 {
-    public async Task HandleAsync(BookAvailabilityChanged e, CancellationToken cancellationToken)
-    {
-        var changed = await db.Database.ExecuteSqlAsync($"""
-            UPDATE books SET available_copies = {e.AvailableCopies}, total_copies = {e.TotalCopies}, next_available_at = {e.NextAvailableAt}, availability_version = {e.Version}
-            WHERE id = {e.BookId} AND availability_version < {e.Version}
-            """, cancellationToken);
-        if (changed > 0)
-        {
-            db.Invalidates(CatalogDependency.Book(e.BookId), CatalogDependency.Availability);
-        }
-    }
+    public IReadOnlyList<FormattableString> Statements(BookAvailabilityChanged e) =>
+    [
+        $"""
+        UPDATE books SET available_copies = {e.AvailableCopies}, total_copies = {e.TotalCopies}, next_available_at = {e.NextAvailableAt}, availability_version = {e.Version}
+        WHERE id = {e.BookId} AND availability_version < {e.Version}
+        """,
+    ];
+
+    /// <summary>A title whose availability changed (or may have: counts unknown) drops its cached answers.</summary>
+    public Task AppliedAsync(BookAvailabilityChanged e, IReadOnlyList<int>? rowsAffected) =>
+        rowsAffected is [0] ? Task.CompletedTask : cache.InvalidateAsync([CatalogDependency.Book(e.BookId), CatalogDependency.Availability]);
 }
 
 /// <summary>
@@ -40,9 +40,11 @@ internal static class LoanHistoryLock
     /// <summary>Distinct from the popularity refresher's key (7436298).</summary>
     private const long Key = 7436299;
 
-    /// <summary>Taken in its own statement, so the next statement's snapshot sees what the anonymiser committed.</summary>
-    public static Task SharedAsync(CatalogDbContext db, CancellationToken ct) =>
-        db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock_shared({Key})", ct);
+    /// <summary>
+    /// The writers' statement, taken before the write in a statement of its own, so the write's
+    /// snapshot (taken when it starts) sees what the anonymiser committed.
+    /// </summary>
+    public static FormattableString Shared => $"SELECT pg_advisory_xact_lock_shared({Key})";
 
     public static Task ExclusiveAsync(CatalogDbContext db, CancellationToken ct) =>
         db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({Key})", ct);
@@ -52,38 +54,42 @@ internal static class LoanHistoryLock
 /// Loan history, for recommendations and the "popular" sort; cached answers that used the old
 /// history are dropped once it commits (the availability change usually comes with it, but the
 /// two events are independent). A loan already anonymised (its LoansAnonymised came first) is
-/// recorded without its reader.
+/// recorded without its reader. The lock and the write go with the inbox row in one round trip.
 /// </summary>
-public sealed class LoanCreatedHandler(CatalogDbContext db) : IIntegrationEventHandler<LoanCreated>
+public sealed class LoanCreatedHandler(CatalogCache cache) : IIntegrationEventStatements<LoanCreated>
 {
-    public async Task HandleAsync(LoanCreated e, CancellationToken cancellationToken)
-    {
-        await LoanHistoryLock.SharedAsync(db, cancellationToken);
-        // The history row and the title's count in one statement (one round trip per loan; the
-        // count was always raised whether or not the row was new, and still is).
-        await db.Database.ExecuteSqlAsync($"""
-            WITH recorded AS (
-                INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
-                VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
-                ON CONFLICT (loan_id) DO NOTHING)
-            UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}
-            """, cancellationToken);
-        db.Invalidates(CatalogDependency.Loans);
-    }
+    public IReadOnlyList<FormattableString> Statements(LoanCreated e) =>
+    [
+        LoanHistoryLock.Shared,
+        // The history row and the title's count in one statement (the count was always raised
+        // whether or not the row was new, and still is: the inbox applies each event once).
+        $"""
+        WITH recorded AS (
+            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
+            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
+            ON CONFLICT (loan_id) DO NOTHING)
+        UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}
+        """,
+    ];
+
+    public Task AppliedAsync(LoanCreated e, IReadOnlyList<int>? rowsAffected) => cache.InvalidateAsync([CatalogDependency.Loans]);
 }
 
 /// <summary>The return of a loan; the row keeps whatever reader it has (none once anonymised).</summary>
-public sealed class LoanReturnedHandler(CatalogDbContext db) : IIntegrationEventHandler<LoanReturned>
+public sealed class LoanReturnedHandler : IIntegrationEventStatements<LoanReturned>
 {
-    public async Task HandleAsync(LoanReturned e, CancellationToken cancellationToken)
-    {
-        await LoanHistoryLock.SharedAsync(db, cancellationToken);
-        await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at, returned_at)
-            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.ReturnedAt}, {e.ReturnedAt})
-            ON CONFLICT (loan_id) DO UPDATE SET returned_at = excluded.returned_at
-            """, cancellationToken);
-    }
+    public IReadOnlyList<FormattableString> Statements(LoanReturned e) =>
+    [
+        LoanHistoryLock.Shared,
+        $"""
+        INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at, returned_at)
+        VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.ReturnedAt}, {e.ReturnedAt})
+        ON CONFLICT (loan_id) DO UPDATE SET returned_at = excluded.returned_at
+        """,
+    ];
+
+    /// <summary>Nothing cached reads when a loan came back.</summary>
+    public Task AppliedAsync(LoanReturned e, IReadOnlyList<int>? rowsAffected) => Task.CompletedTask;
 }
 
 /// <summary>

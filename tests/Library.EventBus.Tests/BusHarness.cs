@@ -24,13 +24,14 @@ public sealed class BusHarness : IAsyncDisposable
 
     public TestDatabase Database { get; }
     public Faults Faults { get; } = new();
+    public AppliedLog Applied { get; } = new();
     public string Exchange => $"test.events.{_suffix}";
     public string Publisher => $"test-publisher-{_suffix}";
     public string Consumer => $"test-consumer-{_suffix}";
 
     /// <summary>Every test's topology: the consumer's queue receives both test events.</summary>
     public EventBusTopology Topology => new EventBusTopology()
-        .Queue(Consumer, EventNames.Of<NoteAdded>(), EventNames.Of<ShelfChanged>());
+        .Queue(Consumer, EventNames.Of<NoteAdded>(), EventNames.Of<ShelfChanged>(), EventNames.Of<TallyCounted>());
 
     public static async Task<BusHarness> CreateAsync()
     {
@@ -72,12 +73,14 @@ public sealed class BusHarness : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddSingleton(Faults);
+        builder.Services.AddSingleton(Applied);
         builder.AddLibraryNpgsqlDbContext<TestDbContext>("testdb");
         builder.AddLibraryRabbitMQ("messaging");
         var bus = builder.AddEventBus<TestDbContext>(service, Topology);
         if (handlers)
         {
-            bus.AddHandler<NoteAdded, NoteAddedHandler>().AddHandler<ShelfChanged, ShelfChangedHandler>();
+            bus.AddHandler<NoteAdded, NoteAddedHandler>().AddHandler<ShelfChanged, ShelfChangedHandler>()
+                .AddStatementHandler<TallyCounted, TallyCountedHandler>();
         }
 
         var host = builder.Build();

@@ -11,6 +11,9 @@ public sealed record NoteAdded(Guid NoteId, string Text) : IntegrationEvent;
 [EventName("test.shelf-changed")]
 public sealed record ShelfChanged(Guid BookId, int Available, long Version) : IntegrationEvent, IVersionedEvent;
 
+[EventName("test.tally-counted")]
+public sealed record TallyCounted(Guid Key, string Text) : IntegrationEvent;
+
 public sealed class Note
 {
     public Guid Id { get; set; }
@@ -35,16 +38,25 @@ public sealed class Shelf
     public int Changes { get; set; }
 }
 
+/// <summary>A counter raised by each application of a <see cref="TallyCounted"/>: not idempotent on its own.</summary>
+public sealed class Tally
+{
+    public Guid Key { get; set; }
+    public int Times { get; set; }
+}
+
 public sealed class TestDbContext(DbContextOptions<TestDbContext> options) : DbContext(options)
 {
     public DbSet<Note> Notes => Set<Note>();
     public DbSet<Application> Applications => Set<Application>();
     public DbSet<Shelf> Shelves => Set<Shelf>();
+    public DbSet<Tally> Tallies => Set<Tally>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Application>().HasKey(a => a.EventId);
         modelBuilder.Entity<Shelf>().HasKey(s => s.BookId);
+        modelBuilder.Entity<Tally>().HasKey(t => t.Key);
         modelBuilder.AddEventBusTables();
     }
 }
@@ -119,4 +131,41 @@ public sealed class ShelfChangedHandler(TestDbContext db) : IIntegrationEventHan
                SET available = excluded.available, version = excluded.version, changes = shelves.changes + 1
              WHERE shelves.version < excluded.version
             """, cancellationToken);
+}
+
+/// <summary>What <see cref="TallyCountedHandler.AppliedAsync"/> was told, in order.</summary>
+public sealed class AppliedLog
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(Guid EventId, IReadOnlyList<int>? Rows)> _applied = new();
+
+    public void Add(Guid eventId, IReadOnlyList<int>? rows) => _applied.Enqueue((eventId, rows));
+
+    public IReadOnlyList<(Guid EventId, IReadOnlyList<int>? Rows)> Entries => _applied.ToArray();
+}
+
+/// <summary>
+/// A statement handler (<see cref="IIntegrationEventStatements{TEvent}"/>) whose statement is not
+/// idempotent (a counter raised each time), so only the inbox keeps an event to one application.
+/// A note set to fail adds a second statement that fails after the first has written.
+/// </summary>
+public sealed class TallyCountedHandler(Faults faults, AppliedLog log) : IIntegrationEventStatements<TallyCounted>
+{
+    public IReadOnlyList<FormattableString> Statements(TallyCounted integrationEvent)
+    {
+        List<FormattableString> statements =
+        [
+            $"INSERT INTO tallies (key, times) VALUES ({integrationEvent.Key}, 1) ON CONFLICT (key) DO UPDATE SET times = tallies.times + 1",
+        ];
+        if (faults.ShouldFail(integrationEvent.Text))
+        {
+            statements.Add($"SELECT 1 / {0}");
+        }
+        return statements;
+    }
+
+    public Task AppliedAsync(TallyCounted integrationEvent, IReadOnlyList<int>? rowsAffected)
+    {
+        log.Add(integrationEvent.Id, rowsAffected);
+        return Task.CompletedTask;
+    }
 }

@@ -1,0 +1,76 @@
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+
+namespace Library.EventBus.Tests;
+
+/// <summary>
+/// Handlers whose statements the bus sends in one round trip with the inbox row
+/// (<see cref="IIntegrationEventStatements{TEvent}"/>): still exactly once, still all or nothing.
+/// </summary>
+public sealed class StatementHandlerTests
+{
+    private static string Json(TallyCounted e) => System.Text.Json.JsonSerializer.Serialize(e, Outbox.Json);
+
+    [Fact]
+    public async Task Each_event_is_applied_once_by_two_replicas_receiving_every_event_twice()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await harness.StartConsumerAsync();
+        await harness.StartConsumerAsync();
+        var events = Enumerable.Range(0, 200).Select(i => new TallyCounted(Guid.CreateVersion7(), $"tally {i}")).ToList();
+
+        // Every event twice (a re-delivery), the copies side by side: the two replicas' parallel
+        // deliveries often hold both at once, so one waits on the other's uncommitted inbox row.
+        foreach (var e in events)
+        {
+            await harness.PublishRawAsync("test.tally-counted", Json(e), e.Id.ToString());
+            await harness.PublishRawAsync("test.tally-counted", Json(e), e.Id.ToString());
+        }
+
+        await using var db = harness.NewContext();
+        await BusHarness.WaitUntilAsync(async () => await db.Set<InboxMessage>().CountAsync() == 200, TimeSpan.FromSeconds(60), "200 distinct events seen");
+        await BusHarness.WaitUntilAsync(async () => await harness.QueueDepthAsync() == 0, TimeSpan.FromSeconds(30), "queue drained");
+        var tallies = await db.Tallies.AsNoTracking().ToDictionaryAsync(t => t.Key, t => t.Times);
+        Assert.Equal(200, tallies.Count);
+        Assert.All(events, e => Assert.Equal(1, tallies[e.Key]));
+
+        // Told once per event, after its commit, with the rows its statement changed.
+        var applied = harness.Applied.Entries;
+        Assert.Equal(200, applied.Count);
+        Assert.Equal(events.Select(e => e.Id).Order(), applied.Select(a => a.EventId).Order());
+        Assert.All(applied, a => Assert.Equal([1], a.Rows!));
+        Assert.Empty(await harness.DrainDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task A_failing_statement_undoes_the_ones_before_it_and_the_inbox_row()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await harness.StartConsumerAsync();
+        harness.Faults.Fail("fails once", times: 1);
+        harness.Faults.Fail("always fails", times: -1);
+        var once = new TallyCounted(Guid.CreateVersion7(), "fails once");
+        var always = new TallyCounted(Guid.CreateVersion7(), "always fails");
+        await harness.PublishRawAsync("test.tally-counted", Json(once), once.Id.ToString());
+        await harness.PublishRawAsync("test.tally-counted", Json(always), always.Id.ToString());
+
+        var deadLetters = new List<RabbitMQ.Client.BasicGetResult>();
+        await BusHarness.WaitUntilAsync(async () =>
+        {
+            deadLetters.AddRange(await harness.DrainDeadLettersAsync());
+            return deadLetters.Count >= 1;
+        }, TimeSpan.FromSeconds(30), "the event that always fails dead-lettered");
+        await using var db = harness.NewContext();
+        await BusHarness.WaitUntilAsync(async () => await db.Tallies.AnyAsync(t => t.Key == once.Key), TimeSpan.FromSeconds(30), "the event that failed once applied on its retry");
+
+        // Its first delivery raised the counter, then failed: the retry found nothing of it.
+        Assert.Equal(1, await db.Tallies.Where(t => t.Key == once.Key).Select(t => t.Times).SingleAsync());
+        // The one that always failed left no counter and no inbox row, and nobody was told it applied.
+        Assert.False(await db.Tallies.AnyAsync(t => t.Key == always.Key));
+        Assert.False(await db.Set<InboxMessage>().AnyAsync(m => m.EventId == always.Id));
+        Assert.Equal([once.Id], harness.Applied.Entries.Select(a => a.EventId));
+        var letter = Assert.Single(deadLetters);
+        Assert.Equal(always.Id.ToString(), letter.BasicProperties.MessageId);
+        Assert.Contains("division by zero", Encoding.UTF8.GetString((byte[])letter.BasicProperties.Headers!["x-dead-letter-reason"]!), StringComparison.Ordinal);
+    }
+}
