@@ -33,14 +33,25 @@ public sealed class EventBusOptions
     public int PublishBatchSize { get; set; } = 200;
 
     /// <summary>
-    /// Batches one relay replica has in flight at once (its lanes, each with its own channel and
-    /// transaction). With one, rows committed while a batch waits for the broker's confirms (a
-    /// quorum queue's fsync) wait for that whole cycle; a second lane claims and sends them
-    /// meanwhile (<c>FOR UPDATE SKIP LOCKED</c> keeps the lanes apart, as it keeps replicas apart).
-    /// Lanes reorder events between batches as replicas always could, which the consumers absorb
-    /// (state-carrying events are versioned, every event is applied at most once).
+    /// Lanes of one relay replica that claim and send at once, each with its own channel. With
+    /// one, rows committed while it claims or sends wait for that; a second lane claims and sends
+    /// them meanwhile (<c>FOR UPDATE SKIP LOCKED</c> keeps the lanes apart, as it keeps replicas
+    /// apart). Lanes reorder events between batches as replicas always could, which the consumers
+    /// absorb (state-carrying events are versioned, every event is applied at most once).
     /// </summary>
     public int RelayLanes { get; set; } = 2;
+
+    /// <summary>
+    /// Batches a lane has sent whose confirms it has not seen yet (a quorum queue confirms after
+    /// its fsync): the lane goes on claiming and sending while they come, up to this many.
+    /// </summary>
+    public int RelayBatchesInFlight { get; set; } = 8;
+
+    /// <summary>
+    /// How long claimed rows are the claiming lane's: no other lane or replica sends them before it
+    /// ends. Rows whose send failed are released at once; those of a process that died wait this long.
+    /// </summary>
+    public TimeSpan RelayLease { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// How often the relay looks for rows when nothing woke it (a commit in this process wakes it

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Threading.Channels;
 using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,13 +13,16 @@ using RabbitMQ.Client.Exceptions;
 namespace Library.EventBus;
 
 /// <summary>
-/// Sends committed outbox rows to the exchange, in commit order, each confirmed by the broker
-/// before its row is marked sent. Rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> inside one
-/// transaction per batch, so replicas never send the same row at the same time; if the process
-/// dies after sending and before committing the mark, the rows are sent again later and the
-/// consumers' inbox absorbs the duplicates. While the broker is unreachable rows simply wait.
-/// <see cref="EventBusOptions.RelayLanes"/> batches are in flight at once, so rows committed while
-/// one batch waits for its confirms go out without waiting for that cycle to end.
+/// Sends committed outbox rows to the exchange, in commit order within a batch, each confirmed by
+/// the broker before its row is marked sent. A batch is claimed in one statement that leases its
+/// rows (<c>next_attempt_at</c> = now + <see cref="EventBusOptions.RelayLease"/>, chosen with
+/// <c>FOR UPDATE SKIP LOCKED</c>), so replicas and lanes never send the same row at the same time
+/// and no transaction stays open while the broker confirms. A lane sends its next batch without
+/// waiting for the confirms of the last (up to <see cref="EventBusOptions.RelayBatchesInFlight"/>);
+/// its marker awaits them in order and marks the confirmed rows sent in one statement. A row whose
+/// send failed is released at once; if the process dies, its leased rows are sent again once the
+/// lease ends, and the consumers' inbox absorbs what had already arrived. While the broker is
+/// unreachable rows simply wait. <see cref="EventBusOptions.RelayLanes"/> lanes claim at once.
 /// </summary>
 internal sealed class OutboxRelay<TContext>(
     IServiceScopeFactory scopes,
@@ -35,19 +39,32 @@ internal sealed class OutboxRelay<TContext>(
     private DateTimeOffset _nextCleanup;
     private long _nextBacklogTick;
 
+    /// <summary>How long a stopping lane's marker waits for the confirms of what it sent.</summary>
+    private static readonly TimeSpan MarkGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>A batch sent and not yet marked: its rows in order, their sends (complete at the confirm), its lease.</summary>
+    private sealed record InFlight(IReadOnlyList<OutboxMessage> Rows, IReadOnlyList<Task> Sends, DateTimeOffset LeaseEnd);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.RelayLanes)).Select(lane => Task.Run(() => RunLaneAsync(lane, stoppingToken), CancellationToken.None)));
 
     /// <summary>
-    /// One lane: claims, sends and marks batches until one comes back short, then waits for a
-    /// commit's wake-up. Lane 0 also polls every <see cref="EventBusOptions.PollInterval"/> (rows of
-    /// a replica that died) and does the housekeeping; the other lanes only add throughput while
-    /// commits keep coming, so they poll ten times less often when idle.
+    /// One lane: claims and sends batches until one comes back short, then waits for a commit's
+    /// wake-up; its marker marks them as their confirms arrive. Lane 0 also polls every
+    /// <see cref="EventBusOptions.PollInterval"/> (rows of a replica that died, leases that ended)
+    /// and does the housekeeping; the other lanes only add throughput while commits keep coming,
+    /// so they poll ten times less often when idle.
     /// </summary>
     private async Task RunLaneAsync(int lane, CancellationToken stoppingToken)
     {
         var failures = 0;
         IChannel? channel = null;
+        var inFlight = Channel.CreateBounded<InFlight>(new BoundedChannelOptions(Math.Max(1, _options.RelayBatchesInFlight))
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        var marker = Task.Run(() => MarkLoopAsync(inFlight.Reader), CancellationToken.None);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -58,7 +75,7 @@ internal sealed class OutboxRelay<TContext>(
                     channel = await OpenChannelAsync(stoppingToken);
                 }
 
-                while (await RelayBatchAsync(channel, stoppingToken) == _options.PublishBatchSize)
+                while (await RelayBatchAsync(channel, inFlight.Writer, stoppingToken) == _options.PublishBatchSize)
                 {
                     // A full batch: more may be waiting.
                 }
@@ -84,7 +101,19 @@ internal sealed class OutboxRelay<TContext>(
                 await connection.PauseAsync(delay, stoppingToken);
             }
         }
+
+        // What was sent gets its confirms (and its marks) before the channel closes, for a while.
+        inFlight.Writer.TryComplete();
+        try
+        {
+            await marker.WaitAsync(MarkGrace, CancellationToken.None);
+        }
+        catch (TimeoutException)
+        {
+            logger.LogWarning("Outbox relay lane {Lane} stopped before the broker confirmed all it sent; those rows are sent again when their lease ends", lane);
+        }
         channel?.Dispose();
+        await marker;
     }
 
     private TimeSpan Backoff(int failures) =>
@@ -102,76 +131,130 @@ internal sealed class OutboxRelay<TContext>(
         return channel;
     }
 
-    /// <summary>Claims, sends and marks one batch; returns how many rows it claimed.</summary>
-    private async Task<int> RelayBatchAsync(IChannel channel, CancellationToken ct)
+    /// <summary>
+    /// Claims (leases) and sends one batch, and hands it to the lane's marker (waiting while
+    /// <see cref="EventBusOptions.RelayBatchesInFlight"/> batches await their confirms); returns
+    /// how many rows it claimed.
+    /// </summary>
+    private async Task<int> RelayBatchAsync(IChannel channel, ChannelWriter<InFlight> inFlight, CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        var strategy = db.Database.CreateExecutionStrategy();
-        return await strategy.ExecuteAsync(async token =>
+        List<OutboxMessage> rows;
+        var leaseEnd = default(DateTimeOffset);
+        await using (var scope = scopes.CreateAsyncScope())
         {
-            db.ChangeTracker.Clear();
-            // One save per batch, and a failed one fails the batch (rolled back, claimed again): no
-            // SAVEPOINT / RELEASE round trips around it (EF's default inside a transaction).
-            db.Database.AutoSavepointsEnabled = false;
-            await using var transaction = await db.Database.BeginTransactionAsync(token);
-            var now = time.GetUtcNow();
-            var rows = await db.Set<OutboxMessage>()
-                .FromSql($"""
-                    SELECT * FROM outbox_messages
-                    WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= {now})
-                    ORDER BY sequence
-                    LIMIT {_options.PublishBatchSize}
-                    FOR UPDATE SKIP LOCKED
-                    """)
-                .ToListAsync(token);
-            if (rows.Count == 0)
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            rows = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
             {
-                return 0;
-            }
+                var now = time.GetUtcNow();
+                leaseEnd = now + _options.RelayLease;
+                // One statement, its own transaction: the rows are leased once it commits.
+                return await db.Set<OutboxMessage>()
+                    .FromSql($"""
+                        UPDATE outbox_messages SET next_attempt_at = {leaseEnd}
+                        WHERE id IN (
+                            SELECT id FROM outbox_messages
+                            WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= {now})
+                            ORDER BY sequence
+                            LIMIT {_options.PublishBatchSize}
+                            FOR UPDATE SKIP LOCKED)
+                        RETURNING *
+                        """)
+                    .AsNoTracking()
+                    .ToListAsync(token);
+            }, ct);
+        }
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
 
-            // All of the batch goes out before any confirmation is awaited; the client library
-            // keeps the order on the channel.
-            var sends = rows.Select(row => SendAsync(channel, row, token)).ToList();
-            var brokerFailure = default(Exception);
-            for (var i = 0; i < rows.Count; i++)
+        // All of the batch goes out before any confirmation is awaited; the client library keeps
+        // the order on the channel. The marker observes every send, failed or not.
+        rows.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+        var sends = rows.Select(row => SendAsync(channel, row, ct)).ToList();
+        await inFlight.WriteAsync(new InFlight(rows, sends, leaseEnd), CancellationToken.None);
+        if (sends.Any(s => s.IsFaulted) && !channel.IsOpen)
+        {
+            throw new InvalidOperationException("The broker channel closed while sending");
+        }
+        return rows.Count;
+    }
+
+    /// <summary>
+    /// A lane's marker: awaits each batch's confirms in order, then marks the batch's rows in one
+    /// statement per outcome: sent; routed nowhere (sent, with the reason: nothing waits for it);
+    /// nacked (retried after a backoff); not sent or unknown (released for the next claim). A
+    /// failed mark leaves the rows leased: sent again when the lease ends.
+    /// </summary>
+    private async Task MarkLoopAsync(ChannelReader<InFlight> batches)
+    {
+        await foreach (var batch in batches.ReadAllAsync(CancellationToken.None))
+        {
+            var sent = new List<Guid>();
+            var unroutable = new List<Guid>();
+            var nacked = new List<(OutboxMessage Row, string Error)>();
+            var released = new List<Guid>();
+            for (var i = 0; i < batch.Rows.Count; i++)
             {
-                var row = rows[i];
+                var row = batch.Rows[i];
                 try
                 {
-                    await sends[i];
-                    row.SentAt = time.GetUtcNow();
-                    row.LastError = null;
+                    await batch.Sends[i];
+                    sent.Add(row.Id);
                     metrics.Published(row.EventName);
                 }
                 catch (PublishReturnException)
                 {
-                    // Routed nowhere: the topology binds no queue to this event, so no service
-                    // consumes it. Nothing is waiting for it; do not retry forever.
-                    row.SentAt = time.GetUtcNow();
-                    row.LastError = "unroutable: no queue is bound to this event";
+                    unroutable.Add(row.Id);
                     logger.LogWarning("Event {EventName} {EventId} was routed to no queue: no service subscribes to it", row.EventName, row.Id);
                 }
                 catch (PublishException ex)
                 {
-                    row.Attempts++;
-                    row.NextAttemptAt = time.GetUtcNow() + Backoff(row.Attempts);
-                    row.LastError = Truncate($"nacked by the broker: {ex.Message}");
+                    nacked.Add((row, Truncate($"nacked by the broker: {ex.Message}")));
                 }
-                catch (Exception ex) when (ex is AlreadyClosedException or OperationInterruptedException or BrokerUnreachableException or IOException)
+                catch (Exception)
                 {
-                    brokerFailure ??= ex;
+                    // The channel closed or the lane stopped: perhaps delivered, perhaps not.
+                    released.Add(row.Id);
                 }
             }
-
-            await db.SaveChangesAsync(token);
-            await transaction.CommitAsync(token);
-            if (brokerFailure is not null)
+            try
             {
-                throw new InvalidOperationException("The broker connection failed while sending", brokerFailure);
+                await MarkAsync(batch.LeaseEnd, sent, unroutable, nacked, released);
             }
-            return rows.Count;
-        }, ct);
+            catch (Exception ex)
+            {
+                logger.LogWarning("Outbox relay could not mark {Count} rows; they are sent again when their lease ends: {Reason}", batch.Rows.Count, ex.Message);
+            }
+        }
+    }
+
+    private async Task MarkAsync(DateTimeOffset leaseEnd, List<Guid> sent, List<Guid> unroutable, List<(OutboxMessage Row, string Error)> nacked, List<Guid> released)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var now = time.GetUtcNow();
+        if (sent.Count > 0)
+        {
+            var ids = sent.ToArray();
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = NULL WHERE id = ANY({ids}) AND sent_at IS NULL");
+        }
+        if (unroutable.Count > 0)
+        {
+            var ids = unroutable.ToArray();
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = 'unroutable: no queue is bound to this event' WHERE id = ANY({ids}) AND sent_at IS NULL");
+        }
+        foreach (var (row, error) in nacked)
+        {
+            var next = now + Backoff(row.Attempts + 1);
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = {next}, last_error = {error} WHERE id = {row.Id} AND next_attempt_at = {leaseEnd} AND sent_at IS NULL");
+        }
+        if (released.Count > 0)
+        {
+            // Only while the lease is still this batch's: after it, another claim owns the row.
+            var ids = released.ToArray();
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET next_attempt_at = NULL WHERE id = ANY({ids}) AND next_attempt_at = {leaseEnd} AND sent_at IS NULL");
+        }
     }
 
     private async Task SendAsync(IChannel channel, OutboxMessage row, CancellationToken ct)

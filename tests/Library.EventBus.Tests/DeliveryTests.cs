@@ -120,6 +120,50 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task While_the_broker_holds_its_confirms_the_relay_locks_nothing_and_keeps_sending_later_commits()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await using var proxy = BrokerProxy();
+        proxy.Restore();
+        // One lane, a lease longer than the test: only sending without waiting for the confirms
+        // can get the later events out, and nothing is sent twice by a lease ending.
+        var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), new Dictionary<string, string?>
+        {
+            ["EventBus:RelayLanes"] = "1",
+            ["EventBus:RelayLease"] = "00:05:00",
+        });
+        // The consumer's host has a relay on the same database too: it must not send these rows.
+        await harness.StartConsumerAsync(settings: new Dictionary<string, string?> { ["EventBus:PollInterval"] = "01:00:00" });
+        await using var db = harness.NewContext();
+        var ct = TestContext.Current.CancellationToken;
+        await BusHarness.AddNoteAsync(publisher, "before the broker slowed down");
+        await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "the first event sent and confirmed");
+
+        // The broker gets and routes what the relay sends (the consumer, connected directly,
+        // applies it), but none of its confirms reaches the relay.
+        proxy.HoldReplies();
+        var held = new List<NoteAdded>();
+        for (var i = 0; i < 4; i++)
+        {
+            var e = await BusHarness.AddNoteAsync(publisher, $"sent while the confirms are held {i}");
+            held.Add(e);
+            await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == e.Id), TimeSpan.FromSeconds(15),
+                $"event {i} applied while the confirms of the ones before it are held");
+        }
+
+        // Their rows are leased, not locked: no transaction of the relay's waits for the broker.
+        var ids = held.Select(e => e.Id).ToArray();
+        var locked = await db.Database.SqlQuery<Guid>($"SELECT id AS value FROM outbox_messages WHERE id = ANY({ids}) FOR UPDATE NOWAIT").ToListAsync(ct);
+        Assert.Equal(4, locked.Count);
+        Assert.Equal(4, await harness.PendingOutboxRowsAsync());
+
+        proxy.ReleaseReplies();
+        await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "the held events marked sent once confirmed");
+        Assert.Equal(5, await db.Set<InboxMessage>().CountAsync(ct));
+        Assert.All(await db.Applications.AsNoTracking().ToListAsync(ct), a => Assert.Equal(1, a.Times));
+    }
+
+    [Fact]
     public async Task A_consumer_killed_mid_batch_and_handlers_that_fail_once_still_apply_every_event_exactly_once()
     {
         await using var harness = await BusHarness.CreateAsync();

@@ -19,6 +19,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private CancellationTokenSource _cts = new();
     private volatile bool _stalling;
     private int _stalledOpen;
+    private TaskCompletionSource? _repliesHeld;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -55,6 +56,16 @@ public sealed class TcpProxy : IAsyncDisposable
     /// accepts and does not answer), until <see cref="Cut"/>. The proxy must be open (<see cref="Restore"/>).
     /// </summary>
     public void Stall() => _stalling = true;
+
+    /// <summary>
+    /// From now on, what the server sends on any connection waits in the proxy (what the client
+    /// sends still goes through) until <see cref="ReleaseReplies"/>: a server slow to answer, such
+    /// as a broker whose confirms are late.
+    /// </summary>
+    public void HoldReplies() => Interlocked.CompareExchange(ref _repliesHeld, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+
+    /// <summary>Lets the server's held replies through, in order, and the next ones at once.</summary>
+    public void ReleaseReplies() => Interlocked.Exchange(ref _repliesHeld, null)?.TrySetResult();
 
     /// <summary>Stalled connections that their clients have not closed yet.</summary>
     public int StalledOpen => Volatile.Read(ref _stalledOpen);
@@ -122,7 +133,7 @@ public sealed class TcpProxy : IAsyncDisposable
                 _connections.Add(server);
             }
             _ = PumpAsync(client, server, ct);
-            _ = PumpAsync(server, client, ct);
+            _ = PumpRepliesAsync(server, client, ct);
         }
     }
 
@@ -156,6 +167,30 @@ public sealed class TcpProxy : IAsyncDisposable
         }
         from.Dispose();
         to.Dispose();
+    }
+
+    /// <summary>The server's side: each chunk waits while the replies are held (<see cref="HoldReplies"/>).</summary>
+    private async Task PumpRepliesAsync(TcpClient server, TcpClient client, CancellationToken ct)
+    {
+        var buffer = new byte[81920];
+        try
+        {
+            int read;
+            while ((read = await server.GetStream().ReadAsync(buffer, ct)) > 0)
+            {
+                if (Volatile.Read(ref _repliesHeld) is { } held)
+                {
+                    await held.Task.WaitAsync(ct);
+                }
+                await client.GetStream().WriteAsync(buffer.AsMemory(0, read), ct);
+            }
+        }
+        catch (Exception)
+        {
+            // The other side went away, or the proxy was cut.
+        }
+        server.Dispose();
+        client.Dispose();
     }
 
     public ValueTask DisposeAsync()
