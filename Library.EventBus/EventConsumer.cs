@@ -27,7 +27,9 @@ public interface IIntegrationEventHandler<in TEvent> where TEvent : IntegrationE
 /// without a BEGIN, a round trip per statement and a COMMIT (a handler with a transaction of its
 /// own costs its service a thread wake-up per round trip: bench/README.md, issue 15, session 32).
 /// A duplicate (the inbox row exists, or a concurrent delivery of the same event commits it
-/// first) fails the inbox row's insert, and nothing of the statements is applied.
+/// first) fails the inbox row's insert, and nothing of the statements is applied; PostgreSQL's
+/// log shows it as a unique violation on <c>inbox_messages</c> (duplicates are rare: a re-delivery
+/// after a consumer or broker failure, a relay's lease ending before its confirms came).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "An integration event handler, as eShop names it; not a .NET event delegate.")]
 public interface IIntegrationEventStatements<in TEvent> where TEvent : IntegrationEvent
@@ -323,6 +325,9 @@ internal sealed class EventConsumer<TContext>(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
         var statements = handler.Statements!(scope.ServiceProvider, integrationEvent);
+        // One value for every attempt: a retry that meets the inbox row tells its own first
+        // attempt's commit (same handled_at) from a duplicate delivery's (another).
+        var handledAt = time.GetUtcNow();
         var attempts = 0;
         var (applied, rows) = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
         {
@@ -330,28 +335,34 @@ internal sealed class EventConsumer<TContext>(
             await db.Database.OpenConnectionAsync(token);
             try
             {
-                await using var batch = new NpgsqlBatch((NpgsqlConnection)db.Database.GetDbConnection());
-                if (db.Database.GetCommandTimeout() is { } timeout)
+                var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+                try
                 {
-                    batch.Timeout = timeout;
+                    await using var batch = new NpgsqlBatch(connection);
+                    if (db.Database.GetCommandTimeout() is { } timeout)
+                    {
+                        batch.Timeout = timeout;
+                    }
+                    batch.BatchCommands.Add(Statement($"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {handledAt})"));
+                    foreach (var statement in statements)
+                    {
+                        batch.BatchCommands.Add(Statement(statement));
+                    }
+                    await batch.ExecuteNonQueryAsync(token);
+                    var affected = new int[statements.Count];
+                    for (var i = 0; i < affected.Length; i++)
+                    {
+                        affected[i] = batch.BatchCommands[i + 1].RecordsAffected;
+                    }
+                    return (Applied: true, Rows: (IReadOnlyList<int>?)affected);
                 }
-                batch.BatchCommands.Add(Statement($"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {time.GetUtcNow()})"));
-                foreach (var statement in statements)
+                catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "inbox_messages" })
                 {
-                    batch.BatchCommands.Add(Statement(statement));
+                    // Applied before: by another delivery (a duplicate), or, after a failed
+                    // connection, by this delivery's own first attempt (then the counts are unknown).
+                    var mine = attempts > 1 && await OwnInboxRowAsync(connection, integrationEvent.Id, handler.HandlerName, handledAt, token);
+                    return (Applied: mine, Rows: (IReadOnlyList<int>?)null);
                 }
-                await batch.ExecuteNonQueryAsync(token);
-                var affected = new int[statements.Count];
-                for (var i = 0; i < affected.Length; i++)
-                {
-                    affected[i] = batch.BatchCommands[i + 1].RecordsAffected;
-                }
-                return (Applied: true, Rows: (IReadOnlyList<int>?)affected);
-            }
-            catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "inbox_messages" })
-            {
-                // Applied before, or (after a failed connection) by this delivery's own first attempt.
-                return (Applied: attempts > 1, Rows: (IReadOnlyList<int>?)null);
             }
             finally
             {
@@ -368,6 +379,17 @@ internal sealed class EventConsumer<TContext>(
         {
             Skipped(handler, integrationEvent);
         }
+    }
+
+    /// <summary>Whether the event's inbox row for this handler is the one written with <paramref name="handledAt"/>.</summary>
+    private static async Task<bool> OwnInboxRowAsync(NpgsqlConnection connection, Guid eventId, string handlerName, DateTimeOffset handledAt, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { Statement($"SELECT handled_at FROM inbox_messages WHERE event_id = {eventId} AND handler = {handlerName}") },
+        };
+        // PostgreSQL keeps microseconds (10 ticks).
+        return await batch.ExecuteScalarAsync(ct) is DateTime at && Math.Abs((at - handledAt.UtcDateTime).Ticks) < 10;
     }
 
     /// <summary>An interpolated statement as a batch command: each hole a positional parameter ($1, $2...).</summary>

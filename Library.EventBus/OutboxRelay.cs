@@ -42,8 +42,16 @@ internal sealed class OutboxRelay<TContext>(
     /// <summary>How long a stopping lane's marker waits for the confirms of what it sent.</summary>
     private static readonly TimeSpan MarkGrace = TimeSpan.FromSeconds(5);
 
-    /// <summary>A batch sent and not yet marked: its rows in order, their sends (complete at the confirm), its lease.</summary>
-    private sealed record InFlight(IReadOnlyList<OutboxMessage> Rows, IReadOnlyList<Task> Sends, DateTimeOffset LeaseEnd);
+    /// <summary>
+    /// A batch sent and not yet marked: its rows in order, their sends (complete at the confirm),
+    /// its lease's end (PostgreSQL's clock, as the claim wrote it; renewed while confirms are late).
+    /// </summary>
+    private sealed class InFlight(IReadOnlyList<OutboxMessage> rows, IReadOnlyList<Task> sends, DateTimeOffset leaseEnd)
+    {
+        public IReadOnlyList<OutboxMessage> Rows { get; } = rows;
+        public IReadOnlyList<Task> Sends { get; } = sends;
+        public DateTimeOffset LeaseEnd { get; set; } = leaseEnd;
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.RelayLanes)).Select(lane => Task.Run(() => RunLaneAsync(lane, stoppingToken), CancellationToken.None)));
@@ -64,7 +72,10 @@ internal sealed class OutboxRelay<TContext>(
             SingleReader = true,
             SingleWriter = true,
         });
-        var marker = Task.Run(() => MarkLoopAsync(inFlight.Reader), CancellationToken.None);
+        // The sends and the marks outlive the stopping token by a grace: a stop lets the confirms
+        // of what was sent arrive and marks them, rather than releasing rows that have arrived.
+        using var sending = new CancellationTokenSource();
+        var marker = Task.Run(() => MarkLoopAsync(lane, inFlight.Reader, sending.Token), CancellationToken.None);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -75,7 +86,7 @@ internal sealed class OutboxRelay<TContext>(
                     channel = await OpenChannelAsync(stoppingToken);
                 }
 
-                while (await RelayBatchAsync(channel, inFlight.Writer, stoppingToken) == _options.PublishBatchSize)
+                while (await RelayBatchAsync(channel, inFlight.Writer, sending.Token, stoppingToken) == _options.PublishBatchSize)
                 {
                     // A full batch: more may be waiting.
                 }
@@ -96,8 +107,13 @@ internal sealed class OutboxRelay<TContext>(
                 failures++;
                 var delay = Backoff(failures);
                 logger.LogWarning("Outbox relay lane {Lane} could not send (attempt {Attempt}), retrying in {Delay} or once the connection has recovered: {Reason}", lane, failures, delay, ex.Message);
-                channel?.Dispose();
-                channel = null;
+                if (channel is not { IsOpen: true } || ex is RabbitMQClientException or IOException or SendFailedException)
+                {
+                    // A broker failure. (A database failure leaves the channel, and the confirms
+                    // of what it sent, alone.)
+                    channel?.Dispose();
+                    channel = null;
+                }
                 await connection.PauseAsync(delay, stoppingToken);
             }
         }
@@ -112,9 +128,13 @@ internal sealed class OutboxRelay<TContext>(
         {
             logger.LogWarning("Outbox relay lane {Lane} stopped before the broker confirmed all it sent; those rows are sent again when their lease ends", lane);
         }
+        await sending.CancelAsync();
         channel?.Dispose();
         await marker;
     }
+
+    /// <summary>A send of the batch failed at once while the channel looked open.</summary>
+    private sealed class SendFailedException(Exception inner) : Exception("A send failed: " + inner.Message, inner);
 
     private TimeSpan Backoff(int failures) =>
         TimeSpan.FromMilliseconds(Math.Min(_options.MaxBackoff.TotalMilliseconds, 250 * Math.Pow(2, Math.Min(failures, 10))));
@@ -134,34 +154,29 @@ internal sealed class OutboxRelay<TContext>(
     /// <summary>
     /// Claims (leases) and sends one batch, and hands it to the lane's marker (waiting while
     /// <see cref="EventBusOptions.RelayBatchesInFlight"/> batches await their confirms); returns
-    /// how many rows it claimed.
+    /// how many rows it claimed. The lease is in PostgreSQL's clock, so replicas whose clocks
+    /// differ agree on when it ends.
     /// </summary>
-    private async Task<int> RelayBatchAsync(IChannel channel, ChannelWriter<InFlight> inFlight, CancellationToken ct)
+    private async Task<int> RelayBatchAsync(IChannel channel, ChannelWriter<InFlight> inFlight, CancellationToken sending, CancellationToken ct)
     {
         List<OutboxMessage> rows;
-        var leaseEnd = default(DateTimeOffset);
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<TContext>();
-            rows = await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
-            {
-                var now = time.GetUtcNow();
-                leaseEnd = now + _options.RelayLease;
-                // One statement, its own transaction: the rows are leased once it commits.
-                return await db.Set<OutboxMessage>()
-                    .FromSql($"""
-                        UPDATE outbox_messages SET next_attempt_at = {leaseEnd}
-                        WHERE id IN (
-                            SELECT id FROM outbox_messages
-                            WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= {now})
-                            ORDER BY sequence
-                            LIMIT {_options.PublishBatchSize}
-                            FOR UPDATE SKIP LOCKED)
-                        RETURNING *
-                        """)
-                    .AsNoTracking()
-                    .ToListAsync(token);
-            }, ct);
+            // One statement, its own transaction: the rows are leased once it commits.
+            rows = await db.Set<OutboxMessage>()
+                .FromSql($"""
+                    UPDATE outbox_messages SET next_attempt_at = now() + {_options.RelayLease}
+                    WHERE id IN (
+                        SELECT id FROM outbox_messages
+                        WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                        ORDER BY sequence
+                        LIMIT {_options.PublishBatchSize}
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING *
+                    """)
+                .AsNoTracking()
+                .ToListAsync(ct);
         }
         if (rows.Count == 0)
         {
@@ -171,29 +186,43 @@ internal sealed class OutboxRelay<TContext>(
         // All of the batch goes out before any confirmation is awaited; the client library keeps
         // the order on the channel. The marker observes every send, failed or not.
         rows.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
-        var sends = rows.Select(row => SendAsync(channel, row, ct)).ToList();
-        await inFlight.WriteAsync(new InFlight(rows, sends, leaseEnd), CancellationToken.None);
-        if (sends.Any(s => s.IsFaulted) && !channel.IsOpen)
+        var sends = rows.Select(row => SendAsync(channel, row, sending)).ToList();
+        await inFlight.WriteAsync(new InFlight(rows, sends, rows[0].NextAttemptAt!.Value), CancellationToken.None);
+        if (sends.FirstOrDefault(s => s.IsFaulted) is { } failed)
         {
-            throw new InvalidOperationException("The broker channel closed while sending");
+            // Back off rather than claim, fail and release again at once.
+            throw new SendFailedException(failed.Exception!.GetBaseException());
         }
         return rows.Count;
     }
 
     /// <summary>
-    /// A lane's marker: awaits each batch's confirms in order, then marks the batch's rows in one
-    /// statement per outcome: sent; routed nowhere (sent, with the reason: nothing waits for it);
-    /// nacked (retried after a backoff); not sent or unknown (released for the next claim). A
-    /// failed mark leaves the rows leased: sent again when the lease ends.
+    /// A lane's marker: awaits each batch's confirms in order (renewing its lease while they are
+    /// late), then marks the batch's rows in one statement per outcome: sent; routed nowhere (sent,
+    /// with the reason: nothing waits for it); nacked (retried after a backoff); not sent or unknown
+    /// (released for the next claim). A failed mark leaves the rows leased: sent again when the
+    /// lease ends, and the consumers' inbox drops what had arrived.
     /// </summary>
-    private async Task MarkLoopAsync(ChannelReader<InFlight> batches)
+    private async Task MarkLoopAsync(int lane, ChannelReader<InFlight> batches, CancellationToken sending)
     {
         await foreach (var batch in batches.ReadAllAsync(CancellationToken.None))
         {
+            try
+            {
+                await RenewWhileSendingAsync(batch, sending);
+            }
+            catch (Exception ex)
+            {
+                if (!sending.IsCancellationRequested)
+                {
+                    logger.LogWarning("Outbox relay lane {Lane} could not renew the lease of {Count} rows waiting for their confirms: {Reason}", lane, batch.Rows.Count, ex.Message);
+                }
+            }
             var sent = new List<Guid>();
             var unroutable = new List<Guid>();
             var nacked = new List<(OutboxMessage Row, string Error)>();
             var released = new List<Guid>();
+            Exception? failure = null;
             for (var i = 0; i < batch.Rows.Count; i++)
             {
                 var row = batch.Rows[i];
@@ -212,24 +241,59 @@ internal sealed class OutboxRelay<TContext>(
                 {
                     nacked.Add((row, Truncate($"nacked by the broker: {ex.Message}")));
                 }
-                catch (Exception)
+                catch (Exception ex)
                 {
                     // The channel closed or the lane stopped: perhaps delivered, perhaps not.
                     released.Add(row.Id);
+                    failure ??= ex;
                 }
             }
+            if (failure is not null && !sending.IsCancellationRequested)
+            {
+                logger.LogWarning("Outbox relay lane {Lane} released {Count} rows whose send failed, for the next claim: {Reason}", lane, released.Count, failure.Message);
+            }
+            // Stopped: the marks too get a grace, not the database's whole retry budget.
+            using var stopping = sending.IsCancellationRequested ? new CancellationTokenSource(MarkGrace) : null;
             try
             {
-                await MarkAsync(batch.LeaseEnd, sent, unroutable, nacked, released);
+                await MarkAsync(batch.LeaseEnd, sent, unroutable, nacked, released, stopping?.Token ?? CancellationToken.None);
             }
             catch (Exception ex)
             {
-                logger.LogWarning("Outbox relay could not mark {Count} rows; they are sent again when their lease ends: {Reason}", batch.Rows.Count, ex.Message);
+                logger.LogWarning("Outbox relay lane {Lane} could not mark {Count} rows; they are sent again when their lease ends: {Reason}", lane, batch.Rows.Count, ex.Message);
             }
         }
     }
 
-    private async Task MarkAsync(DateTimeOffset leaseEnd, List<Guid> sent, List<Guid> unroutable, List<(OutboxMessage Row, string Error)> nacked, List<Guid> released)
+    /// <summary>
+    /// Waits for the batch's confirms; each time half the lease has passed without them (a broker
+    /// under flow control, a slow fsync), extends the lease, as long as it is still this batch's.
+    /// </summary>
+    private async Task RenewWhileSendingAsync(InFlight batch, CancellationToken sending)
+    {
+        var all = Task.WhenAll(batch.Sends);
+        var half = _options.RelayLease / 2;
+        while (!all.IsCompleted)
+        {
+            if (await Task.WhenAny(all, Task.Delay(half, time, sending)) == all || sending.IsCancellationRequested)
+            {
+                return;
+            }
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<TContext>();
+            var ids = batch.Rows.Select(r => r.Id).ToArray();
+            var renewed = await db.Database
+                .SqlQuery<DateTimeOffset>($"UPDATE outbox_messages SET next_attempt_at = now() + {_options.RelayLease} WHERE id = ANY({ids}) AND next_attempt_at = {batch.LeaseEnd} AND sent_at IS NULL RETURNING next_attempt_at AS value")
+                .ToListAsync(sending);
+            if (renewed.Count == 0)
+            {
+                return; // every row's lease is someone else's now (or all were marked)
+            }
+            batch.LeaseEnd = renewed[0];
+        }
+    }
+
+    private async Task MarkAsync(DateTimeOffset leaseEnd, List<Guid> sent, List<Guid> unroutable, List<(OutboxMessage Row, string Error)> nacked, List<Guid> released, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
@@ -237,23 +301,23 @@ internal sealed class OutboxRelay<TContext>(
         if (sent.Count > 0)
         {
             var ids = sent.ToArray();
-            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = NULL WHERE id = ANY({ids}) AND sent_at IS NULL");
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = NULL WHERE id = ANY({ids}) AND sent_at IS NULL", ct);
         }
         if (unroutable.Count > 0)
         {
             var ids = unroutable.ToArray();
-            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = 'unroutable: no queue is bound to this event' WHERE id = ANY({ids}) AND sent_at IS NULL");
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET sent_at = {now}, last_error = 'unroutable: no queue is bound to this event' WHERE id = ANY({ids}) AND sent_at IS NULL", ct);
         }
         foreach (var (row, error) in nacked)
         {
-            var next = now + Backoff(row.Attempts + 1);
-            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = {next}, last_error = {error} WHERE id = {row.Id} AND next_attempt_at = {leaseEnd} AND sent_at IS NULL");
+            var backoff = Backoff(row.Attempts + 1);
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = now() + {backoff}, last_error = {error} WHERE id = {row.Id} AND next_attempt_at = {leaseEnd} AND sent_at IS NULL", ct);
         }
         if (released.Count > 0)
         {
             // Only while the lease is still this batch's: after it, another claim owns the row.
             var ids = released.ToArray();
-            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET next_attempt_at = NULL WHERE id = ANY({ids}) AND next_attempt_at = {leaseEnd} AND sent_at IS NULL");
+            await db.Database.ExecuteSqlAsync($"UPDATE outbox_messages SET next_attempt_at = NULL WHERE id = ANY({ids}) AND next_attempt_at = {leaseEnd} AND sent_at IS NULL", ct);
         }
     }
 

@@ -125,8 +125,8 @@ public sealed class DeliveryTests
         await using var harness = await BusHarness.CreateAsync();
         await using var proxy = BrokerProxy();
         proxy.Restore();
-        // One lane, a lease longer than the test: only sending without waiting for the confirms
-        // can get the later events out, and nothing is sent twice by a lease ending.
+        // One lane: only sending without waiting for the confirms can get the later events out.
+        // A lease longer than the test, so no other claim sends them meanwhile.
         var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), new Dictionary<string, string?>
         {
             ["EventBus:RelayLanes"] = "1",

@@ -1,4 +1,5 @@
 using System.Text;
+using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.EventBus.Tests;
@@ -40,6 +41,39 @@ public sealed class StatementHandlerTests
         Assert.Equal(events.Select(e => e.Id).Order(), applied.Select(a => a.EventId).Order());
         Assert.All(applied, a => Assert.Equal([1], a.Rows!));
         Assert.Empty(await harness.DrainDeadLettersAsync());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_delivery_waits_for_an_uncommitted_inbox_row_of_its_event_and_applies_only_if_that_rolls_back(bool commits)
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await harness.StartConsumerAsync();
+        var e = new TallyCounted(Guid.CreateVersion7(), "in flight elsewhere");
+        // Another delivery of the same event, in flight: its inbox row written, not committed.
+        await using var other = await HeldTransaction.BeginAsync(harness.Database,
+            "INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES (@id, @handler, now())",
+            ("id", e.Id), ("handler", typeof(TallyCountedHandler).FullName!));
+
+        await harness.PublishRawAsync("test.tally-counted", Json(e), e.Id.ToString());
+        await other.WaitUntilSomeoneWaitsAsync("the delivery waiting on the inbox row's key");
+        if (commits)
+        {
+            await other.CommitAsync();
+        }
+        else
+        {
+            await other.RollbackAsync();
+        }
+
+        await using var db = harness.NewContext();
+        await BusHarness.WaitUntilAsync(async () => await harness.QueueDepthAsync() == 0, TimeSpan.FromSeconds(30), "the delivery acknowledged");
+        // Committed: the other delivery applied it (here, without a counter), so this one is a
+        // duplicate. Rolled back: this one applies it.
+        Assert.Equal(commits ? 0 : 1, await db.Tallies.CountAsync(t => t.Key == e.Key));
+        Assert.Equal(commits ? [] : [e.Id], harness.Applied.Entries.Select(a => a.EventId));
+        Assert.Equal(1, await db.Set<InboxMessage>().CountAsync(m => m.EventId == e.Id));
     }
 
     [Fact]

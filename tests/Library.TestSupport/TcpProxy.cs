@@ -73,6 +73,7 @@ public sealed class TcpProxy : IAsyncDisposable
     public void Cut()
     {
         _stalling = false;
+        ReleaseReplies();
         _cts.Cancel();
         _listener?.Stop();
         _listener = null;
