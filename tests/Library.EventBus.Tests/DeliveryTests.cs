@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Library.EventBus.Tests;
@@ -161,6 +162,53 @@ public sealed class DeliveryTests
         await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "the held events marked sent once confirmed");
         Assert.Equal(5, await db.Set<InboxMessage>().CountAsync(ct));
         Assert.All(await db.Applications.AsNoTracking().ToListAsync(ct), a => Assert.Equal(1, a.Times));
+    }
+
+    [Fact]
+    public async Task A_lease_is_renewed_while_the_confirms_are_late_so_no_other_relay_sends_the_rows_again()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        await using var proxy = BrokerProxy();
+        proxy.Restore();
+        var publisher = await harness.StartPublisherAsync(ThroughProxy(proxy), new Dictionary<string, string?>
+        {
+            ["EventBus:RelayLanes"] = "1",
+            // Renewed every 2 s: a margin of 2 s on a busy machine.
+            ["EventBus:RelayLease"] = "00:00:04",
+        });
+        // The consumer's host has a relay on the same database, connected straight to the broker
+        // and polling every second: like the publisher's own, it sends any row whose lease has ended.
+        var consumer = await harness.StartConsumerAsync();
+        // Every delivery the consumer's inbox recognised as already applied: a row sent again.
+        var factory = consumer.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        var duplicates = 0L;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == factory && instrument.Name == "library.eventbus.duplicates")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref duplicates, value));
+        listener.Start();
+        await using var db = harness.NewContext();
+        await BusHarness.AddNoteAsync(publisher, "before the broker slowed down");
+        await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "the first event sent and confirmed");
+
+        proxy.HoldReplies();
+        var late = await BusHarness.AddNoteAsync(publisher, "its confirm is late");
+        await BusHarness.WaitUntilAsync(async () => await db.Applications.AnyAsync(a => a.EventId == late.Id), TimeSpan.FromSeconds(15), "the event applied");
+        // Two and a half leases long (a fixed duration of the fault, not a wait for an effect):
+        // without a renewal, a relay claims the row again each time its lease ends and sends it again.
+        await Task.Delay(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(1, await harness.PendingOutboxRowsAsync());
+        Assert.Equal(0, Interlocked.Read(ref duplicates));
+
+        proxy.ReleaseReplies();
+        await BusHarness.WaitUntilAsync(async () => await harness.PendingOutboxRowsAsync() == 0, TimeSpan.FromSeconds(30), "the late event marked sent once confirmed");
     }
 
     [Fact]
