@@ -75,7 +75,7 @@ bench_row lag "borrow load during the probe" "$(fmt_rate "$rps")" "" "" "borrow+
 # Every availability event the load raised, not only the probe's: thousands of samples, so the
 # p99 is not the worst of 60. From the outbox row's occurred_at (in the use case's transaction,
 # before its commit) to the book service's inbox handled_at (in the consumer's transaction, before
-# its commit and the caches' invalidation), and the relay's part: to sent_at (the broker's confirm).
+# its commit and the caches' invalidation), and the relay's part: to sent_at (marked once the broker confirmed the whole batch; before session 32, each row at its own confirm).
 t1="$(bench_psql -d lendingdb -Atc "SELECT now()")"
 hops_out() { bench_psql -d lendingdb -AtF, -c "SELECT id, extract(epoch FROM occurred_at), extract(epoch FROM sent_at) FROM outbox_messages
   WHERE event_name = 'book.availability-changed' AND occurred_at BETWEEN '$t0' AND '$t1' AND payload <> '{}'"; }   # pgbench's rows are '{}'
@@ -99,7 +99,7 @@ sent = [1000 * (out[k][1] - out[k][0]) for k in keys if out[k][1] is not None]
 print(len(keys), len(out) - len(keys), q(lag, .5), q(lag, .9), q(lag, .99), q(sent, .5), q(sent, .99))
 PY
 )
-notes="$n events (every availability change of the load), p90 $(fmt_ms "$p90"); the relay's part (-> confirmed sent) p50 $(fmt_ms "$sp50"), p99 $(fmt_ms "$sp99")"
+notes="$n events (every availability change of the load), p90 $(fmt_ms "$p90"); the relay's part (-> its batch confirmed and marked sent) p50 $(fmt_ms "$sp50"), p99 $(fmt_ms "$sp99")"
 ((missing > 0)) && notes+="; $missing not applied within 20 s of the load's end"
 bench_row lag "every event under the load: occurred -> applied by the catalog" "" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$notes"
 bench_finish
