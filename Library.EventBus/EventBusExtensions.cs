@@ -21,7 +21,11 @@ public static class EventBusExtensions
     {
         builder.Services.AddOptions<EventBusOptions>()
             .Bind(builder.Configuration.GetSection(EventBusOptions.SectionName))
-            .Configure(o => o.ServiceName = serviceName);
+            .Configure(o => o.ServiceName = serviceName)
+            // A lease of zero or less would end as it is taken: every relay would send every row
+            // again at once, and renewing it would never wait.
+            .Validate(o => o.RelayLease > TimeSpan.Zero, "EventBus:RelayLease must be longer than zero.")
+            .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(topology);
         builder.Services.AddSingleton<TopologyDeclarer>();
@@ -45,12 +49,10 @@ public sealed class EventBusBuilder(IServiceCollection services, string serviceN
         where TEvent : IntegrationEvent
         where THandler : class, IIntegrationEventHandler<TEvent>
     {
-        services.AddScoped<THandler>();
-        services.AddSingleton(new HandlerRegistration(
-            Routed<TEvent>(),
-            typeof(TEvent),
-            typeof(THandler).FullName ?? typeof(THandler).Name,
-            (provider, integrationEvent, ct) => provider.GetRequiredService<THandler>().HandleAsync((TEvent)integrationEvent, ct)));
+        services.AddSingleton(Register<TEvent, THandler>() with
+        {
+            Invoke = (provider, integrationEvent, ct) => provider.GetRequiredService<THandler>().HandleAsync((TEvent)integrationEvent, ct),
+        });
         return this;
     }
 
@@ -63,19 +65,21 @@ public sealed class EventBusBuilder(IServiceCollection services, string serviceN
         where TEvent : IntegrationEvent
         where THandler : class, IIntegrationEventStatements<TEvent>
     {
-        services.AddScoped<THandler>();
-        services.AddSingleton(new HandlerRegistration(
-            Routed<TEvent>(),
-            typeof(TEvent),
-            typeof(THandler).FullName ?? typeof(THandler).Name,
-            Invoke: null,
-            Statements: (provider, integrationEvent) => provider.GetRequiredService<THandler>().Statements((TEvent)integrationEvent),
-            Applied: (provider, integrationEvent, rows) => provider.GetRequiredService<THandler>().AppliedAsync((TEvent)integrationEvent, rows)));
+        services.AddSingleton(Register<TEvent, THandler>() with
+        {
+            Statements = (provider, integrationEvent) => provider.GetRequiredService<THandler>().Statements((TEvent)integrationEvent),
+            Applied = (provider, integrationEvent, rows) => provider.GetRequiredService<THandler>().AppliedAsync((TEvent)integrationEvent, rows),
+        });
         return this;
     }
 
-    /// <summary>The event's name, once the topology is known to route it to this service's queue.</summary>
-    private string Routed<TEvent>() where TEvent : IntegrationEvent
+    /// <summary>
+    /// The handler in the container (one per delivery's scope) and its registration without its
+    /// work, once the topology is known to route the event to this service's queue.
+    /// </summary>
+    private HandlerRegistration Register<TEvent, THandler>()
+        where TEvent : IntegrationEvent
+        where THandler : class
     {
         var eventName = EventNames.Of<TEvent>();
         if (!topology.EventsFor(serviceName).Contains(eventName))
@@ -83,6 +87,7 @@ public sealed class EventBusBuilder(IServiceCollection services, string serviceN
             throw new InvalidOperationException(
                 $"{serviceName} handles {eventName}, but the topology does not route {eventName} to the {serviceName} queue.");
         }
-        return eventName;
+        services.AddScoped<THandler>();
+        return new HandlerRegistration(eventName, typeof(TEvent), typeof(THandler).FullName ?? typeof(THandler).Name, Invoke: null);
     }
 }

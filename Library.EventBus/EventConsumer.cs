@@ -393,7 +393,7 @@ internal sealed class EventConsumer<TContext>(
     }
 
     /// <summary>An interpolated statement as a batch command: each hole a positional parameter ($1, $2...).</summary>
-    internal static NpgsqlBatchCommand Statement(FormattableString sql)
+    private static NpgsqlBatchCommand Statement(FormattableString sql)
     {
         var arguments = sql.GetArguments();
         var placeholders = Enumerable.Range(1, arguments.Length).Select(i => (object)("$" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();

@@ -84,8 +84,17 @@ public sealed class BusHarness : IAsyncDisposable
         }
 
         var host = builder.Build();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            // A host that did not start (a setting refused) cannot be stopped: only disposed.
+            host.Dispose();
+            throw;
+        }
         _hosts.Add(host);
-        await host.StartAsync();
         if (messaging is null)
         {
             await WaitForTopologyAsync();

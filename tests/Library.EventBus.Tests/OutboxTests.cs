@@ -75,4 +75,13 @@ public sealed class OutboxTests
         await using var db = harness.NewContext();
         await BusHarness.WaitUntilAsync(async () => await db.Applications.CountAsync() == 5, TimeSpan.FromSeconds(20), "5 events applied");
     }
+
+    [Fact]
+    public async Task A_relay_lease_of_zero_is_refused_at_start_with_the_setting_named()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        var refused = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            harness.StartPublisherAsync(settings: new Dictionary<string, string?> { ["EventBus:RelayLease"] = "00:00:00" }));
+        Assert.Contains("EventBus:RelayLease", refused.Message, StringComparison.Ordinal);
+    }
 }
