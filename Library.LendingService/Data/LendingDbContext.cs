@@ -1,5 +1,6 @@
 using Library.EventBus;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
 
 namespace Library.LendingService.Data;
 
@@ -33,6 +34,13 @@ public sealed class LendingDbContext(DbContextOptions<LendingDbContext> options)
         {
             title.Property(t => t.Id).ValueGeneratedNever();
             title.Property(t => t.Name).HasMaxLength(500);
+            // Kept by the copies' trigger alone: EF reads them and never writes them.
+            foreach (var counted in new[] { nameof(Title.LoanableCopies), nameof(Title.CopiesOnShelf) })
+            {
+                var property = title.Property(counted).HasDefaultValue(0).Metadata;
+                property.SetBeforeSaveBehavior(PropertySaveBehavior.Ignore);
+                property.SetAfterSaveBehavior(PropertySaveBehavior.Ignore);
+            }
         });
 
         modelBuilder.Entity<Copy>(copy =>
@@ -189,6 +197,16 @@ public sealed class Title
     /// <summary>The catalog's version of this title last applied (its events may arrive out of order).</summary>
     public long CatalogVersion { get; set; }
     public bool Deleted { get; set; }
+
+    /// <summary>
+    /// The loanable copies the library has (<see cref="Library.LendingService.Copies.ShelfCounts.Total"/>),
+    /// kept by the database: a trigger on <c>copies</c> adds every statement's change in its transaction
+    /// (see <see cref="Library.LendingService.Copies.Shelf.CountsTriggerSql"/>). Never written by the code.
+    /// </summary>
+    public int LoanableCopies { get; private set; }
+
+    /// <summary>The loanable copies on the shelf, kept like <see cref="LoanableCopies"/>.</summary>
+    public int CopiesOnShelf { get; private set; }
 }
 
 public sealed class Reader

@@ -241,10 +241,9 @@ public static class LoansApi
         var items = new List<UnavailableBook>();
         foreach (var t in titles)
         {
-            var counts = await shelf.CountAsync(t.Id, ct);
             var waiting = await db.Holds.CountAsync(h => h.BookId == t.Id && h.Status == HoldStatus.Waiting, ct);
             var dues = await db.Loans.Where(l => l.BookId == t.Id && l.ReturnedAt == null).OrderBy(l => l.DueAt).Select(l => l.DueAt).ToListAsync(ct);
-            items.Add(new UnavailableBook(t.Id, t.Name, counts.Total, dues.Count, Holds.WaitingList.NextAvailableAt(dues, waiting)));
+            items.Add(new UnavailableBook(t.Id, t.Name, t.LoanableCopies, dues.Count, Holds.WaitingList.NextAvailableAt(dues, waiting)));
         }
         return TypedResults.Ok(new PagedList<UnavailableBook>(items, paging.Page, paging.PageSize, total));
     }

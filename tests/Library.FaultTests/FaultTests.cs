@@ -12,7 +12,7 @@ namespace Library.FaultTests;
 /// Each fault in the middle of steady borrowing and returning (fresh readers and titles per
 /// fault), then the same checks once the system has recovered: every borrow answered 201 is in
 /// the lending database exactly once and nothing else is; no title has more active loans than
-/// copies and the copy counter agrees with the loans; the catalog's availableCopies (through the
+/// copies, the copies agree with the loans and the title's kept counts with its copies; the catalog's availableCopies (through the
 /// gateway, events being asynchronous: polled with a deadline) equals the lending truth; no
 /// dead-lettered message. Reports requests, errors, recovery time and items lost.
 /// </summary>
@@ -330,7 +330,7 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
         var readers = load.Readers.Select(r => r.Id).ToArray();
         var titles = load.Titles.Select(t => t.Id).ToArray();
         var loans = new Dictionary<Guid, (Guid UserId, Guid BookId, bool Returned)>();
-        var copies = new Dictionary<Guid, (int Total, int OnLoan, int Held, int Active)>();
+        var copies = new Dictionary<Guid, (int Total, int OnLoan, int Held, int Active, bool KeptAgrees)>();
         await using (var db = stack.Database("lendingdb"))
         {
             await db.OpenAsync(Ct);
@@ -348,7 +348,11 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
                        (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status NOT IN ('withdrawn', 'lost') AND NOT c.withdraw_on_check_in)::int,
                        (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status = 'checked-out')::int,
                        (SELECT count(*) FROM copies c WHERE c.book_id = t.id AND c.status = 'awaiting-pickup')::int,
-                       (SELECT count(*) FROM loans l WHERE l.book_id = t.id AND l.returned_at IS NULL)::int
+                       (SELECT count(*) FROM loans l WHERE l.book_id = t.id AND l.returned_at IS NULL)::int,
+                       (t.loanable_copies, t.copies_on_shelf) = (
+                         SELECT count(*) FILTER (WHERE c.status NOT IN ('withdrawn', 'lost') AND NOT c.withdraw_on_check_in),
+                                count(*) FILTER (WHERE c.status = 'available')
+                         FROM copies c WHERE c.book_id = t.id AND c.loan_type <> 'reference')
                 FROM titles t WHERE t.id = ANY(@titles)
                 """, db))
             {
@@ -356,7 +360,7 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
                 await using var rows = await command.ExecuteReaderAsync(Ct);
                 while (await rows.ReadAsync(Ct))
                 {
-                    copies[rows.GetGuid(0)] = (rows.GetInt32(1), rows.GetInt32(2), rows.GetInt32(3), rows.GetInt32(4));
+                    copies[rows.GetGuid(0)] = (rows.GetInt32(1), rows.GetInt32(2), rows.GetInt32(3), rows.GetInt32(4), rows.GetBoolean(5));
                 }
             }
         }
@@ -364,7 +368,7 @@ public sealed class FaultTests(RealLibrary stack) : IClassFixture<RealLibrary>
         var lost = load.Borrowed.Count(b => !loans.TryGetValue(b.Key, out var l) || l.UserId != b.Value.UserId || l.BookId != b.Value.BookId);
         var extra = loans.Keys.Count(id => !load.Borrowed.ContainsKey(id));
         var mismatched = load.Borrowed.Keys.Count(id => loans.TryGetValue(id, out var l) && l.Returned != load.Returned.ContainsKey(id));
-        var overLent = load.Titles.Count(t => !copies.TryGetValue(t.Id, out var c) || c.Active > c.Total || c.OnLoan != c.Active || c.Held != 0);
+        var overLent = load.Titles.Count(t => !copies.TryGetValue(t.Id, out var c) || c.Active > c.Total || c.OnLoan != c.Active || c.Held != 0 || !c.KeptAgrees);
 
         // The catalog learns availability from events: poll until it agrees or the deadline.
         var clock = Stopwatch.StartNew();

@@ -171,6 +171,79 @@ public sealed class CopiesAndDeskTests(LendingFixture fixture) : IClassFixture<L
         Assert.Contains("cannot change from checked-out to missing", refused.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A title's row keeps its counts of loanable copies and copies on the shelf (a trigger on
+    /// copies), which every borrow and return now publish instead of counting the copies. After
+    /// each kind of write to copies (the API's, circulation's, the stock's, and raw SQL over several
+    /// titles at once, deletes included), the kept counts equal a count of the copies.
+    /// </summary>
+    [Fact]
+    public async Task Every_kind_of_change_to_copies_keeps_the_titles_counts_equal_to_a_count_of_its_copies()
+    {
+        var book = await fixture.TitleAsync(3, "Counted Copies");
+        var other = await fixture.TitleAsync(2, "Counted Copies Too");
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(other)).OnShelf == 2, "the second title's copies");
+        async Task Agree(string after, CopyCounts? expected = null)
+        {
+            Assert.True((await fixture.TitlesCountedWrongAsync()) is [], $"After {after}: {string.Join("; ", await fixture.TitlesCountedWrongAsync())}");
+            if (expected is not null)
+            {
+                Assert.Equal(expected, await fixture.CopyCountsAsync(book));
+            }
+        }
+        await Agree("the stock's copies", new CopyCounts(3, 0, 0, 3));
+
+        string shortLoan = NewBarcode(), reference = NewBarcode();
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{book}/copies", new { barcode = shortLoan, loanType = "short-loan" }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await fixture.Librarian().PostAsJsonAsync($"/api/books/{book}/copies", new { barcode = reference, loanType = "reference" }, Ct)).StatusCode);
+        await Agree("copies added, one for reference", new CopyCounts(4, 0, 0, 4));
+
+        var (readerId, token) = await fixture.ReaderAsync();
+        using var borrowed = await fixture.BorrowAsync(book, token: token);
+        Assert.Equal(HttpStatusCode.Created, borrowed.StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await CheckOutAsync(shortLoan, readerId)).StatusCode);
+        await Agree("a borrow and a check-out", new CopyCounts(4, 2, 0, 2));
+
+        var referenceId = (await CopiesAsync(book)).Single(c => c.GetProperty("barcode").GetString() == reference).GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Librarian().PatchAsJsonAsync($"/api/copies/{referenceId}", new { loanType = "standard" }, Ct)).StatusCode);
+        await Agree("a reference copy made loanable", new CopyCounts(5, 2, 0, 3));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Librarian().PatchAsJsonAsync($"/api/copies/{referenceId}", new { status = "missing" }, Ct)).StatusCode);
+        await Agree("a copy gone missing", new CopyCounts(5, 2, 0, 2));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Librarian().PatchAsJsonAsync($"/api/copies/{referenceId}", new { status = "lost" }, Ct)).StatusCode);
+        await Agree("a copy lost", new CopyCounts(4, 2, 0, 2));
+
+        // The stock lowered below the loans: copies on the shelf withdrawn, one on loan marked for withdrawal.
+        using var catalog = fixture.Catalog.CreateClient();
+        catalog.DefaultRequestHeaders.Authorization = new("Bearer", fixture.LibrarianToken);
+        Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 1 }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).Total == 1, "the lowered stock");
+        await Agree("the stock lowered below the loans", new CopyCounts(1, 2, 0, 0));
+
+        // A hold, then a check-in that sets the copy aside for it.
+        var (_, waiter) = await fixture.ReaderAsync();
+        using (var hold = await fixture.Client(waiter).PostAsJsonAsync("/api/holds", new { bookId = book }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, hold.StatusCode);
+        }
+        var lent = (await CopiesAsync(book, fixture.LibrarianToken)).Where(c => c.GetProperty("status").GetString() == "checked-out"
+            && !c.GetProperty("withdrawOnCheckIn").GetBoolean()).Select(c => c.GetProperty("barcode").GetString()!).Single();
+        Assert.Equal("hold-shelf", (await (await CheckInAsync(lent)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("routedTo").GetString());
+        await Agree("a check-in to the hold shelf", new CopyCounts(1, 1, 1, 0));
+
+        // Raw SQL: one statement over both titles' copies, then deletes of both.
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
+            $"UPDATE copies SET status = 'in-repair' WHERE book_id IN ({book}, {other}) AND status = 'available'", Ct));
+        await Agree("one UPDATE over two titles");
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
+            $"UPDATE copies SET status = 'available', withdraw_on_check_in = FALSE WHERE book_id IN ({book}, {other}) AND status = 'in-repair'", Ct));
+        Assert.Equal(2, (await fixture.CopyCountsAsync(other)).OnShelf);
+        await Agree("back on the shelves");
+        await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
+            $"DELETE FROM copies WHERE book_id = {other} OR (book_id = {book} AND status = 'withdrawn')", Ct));
+        Assert.Equal(new CopyCounts(0, 0, 0, 0), await fixture.CopyCountsAsync(other));
+        await Agree("a DELETE over two titles", new CopyCounts(1, 1, 1, 0));
+    }
+
     [Fact]
     public async Task Reference_copies_are_never_lent()
     {

@@ -121,13 +121,37 @@ public class LendingFixture : IAsyncLifetime
     }
 
     /// <summary>A title's copies as lending counts them: owned (loanable, in stock), checked out, set aside for a hold, on the shelf.</summary>
-    public Task<CopyCounts> CopyCountsAsync(Guid bookId) => InLendingAsync(db => db.Database.SqlQuery<CopyCounts>($"""
-        SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in AND loan_type <> 'reference')::int AS total,
-               count(*) FILTER (WHERE status = 'checked-out')::int AS on_loan,
-               count(*) FILTER (WHERE status = 'awaiting-pickup')::int AS held,
-               count(*) FILTER (WHERE status = 'available' AND loan_type <> 'reference')::int AS on_shelf
-        FROM copies WHERE book_id = {bookId}
-        """).SingleAsync());
+    /// <summary>
+    /// The title's copies counted one by one, checked against the counts its row keeps (the copies'
+    /// trigger): every test that reads counts this way also checks that the two agree.
+    /// </summary>
+    public async Task<CopyCounts> CopyCountsAsync(Guid bookId)
+    {
+        var row = await InLendingAsync(db => db.Database.SqlQuery<CountsAndKept>($"""
+            SELECT count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in AND loan_type <> 'reference')::int AS total,
+                   count(*) FILTER (WHERE status = 'checked-out')::int AS on_loan,
+                   count(*) FILTER (WHERE status = 'awaiting-pickup')::int AS held,
+                   count(*) FILTER (WHERE status = 'available' AND loan_type <> 'reference')::int AS on_shelf,
+                   (SELECT loanable_copies FROM titles WHERE id = {bookId}) AS kept_total,
+                   (SELECT copies_on_shelf FROM titles WHERE id = {bookId}) AS kept_on_shelf
+            FROM copies WHERE book_id = {bookId}
+            """).SingleAsync());
+        Assert.True(row.KeptTotal is null || (row.KeptTotal, row.KeptOnShelf) == (row.Total, row.OnShelf),
+            $"Title {bookId}: its row keeps {row.KeptTotal} loanable / {row.KeptOnShelf} on the shelf, its copies count {row.Total} / {row.OnShelf}.");
+        return new CopyCounts(row.Total, row.OnLoan, row.Held, row.OnShelf);
+    }
+
+    private sealed record CountsAndKept(int Total, int OnLoan, int Held, int OnShelf, int? KeptTotal, int? KeptOnShelf);
+
+    /// <summary>Titles whose kept counts differ from a count of their copies (each as "id: kept / counted"), none if all agree.</summary>
+    public Task<List<string>> TitlesCountedWrongAsync() => InLendingAsync(db => db.Database.SqlQuery<string>($"""
+        SELECT t.id::text || ': ' || t.loanable_copies || '/' || t.copies_on_shelf || ' kept, ' || coalesce(c.total, 0) || '/' || coalesce(c.on_shelf, 0) || ' counted' AS "Value"
+        FROM titles t LEFT JOIN (
+            SELECT book_id, count(*) FILTER (WHERE status NOT IN ('withdrawn', 'lost') AND NOT withdraw_on_check_in)::int AS total,
+                   count(*) FILTER (WHERE status = 'available')::int AS on_shelf
+            FROM copies WHERE loan_type <> 'reference' GROUP BY book_id) c ON c.book_id = t.id
+        WHERE (t.loanable_copies, t.copies_on_shelf) IS DISTINCT FROM (coalesce(c.total, 0), coalesce(c.on_shelf, 0))
+        """).ToListAsync());
 
     public async Task<T> InLendingAsync<T>(Func<LendingDbContext, Task<T>> work)
     {

@@ -64,10 +64,16 @@ public sealed class UpgradeTests
         // Availability as the title's counters had it: A on the shelf 3 - 1 - 1 = 1, B none.
         Assert.Equal(1, copies.Count(x => x.BookId == a && x.Status == "available"));
         Assert.Equal(0, copies.Count(x => x.BookId == b && x.Status == "available"));
+        // The counts each title keeps from then on start from its copies (A: 3 loanable, 1 on the
+        // shelf; B: 1, the other marked for withdrawal; C: none), and follow a copy added after.
+        async Task<List<(Guid, int, int)>> KeptAsync() => (await db.Titles.AsNoTracking().ToListAsync(Ct))
+            .Select(t => (t.Id, t.LoanableCopies, t.CopiesOnShelf)).OrderBy(t => t.Id).ToList();
+        Assert.Equal(new[] { (a, 3, 1), (b, 1, 0), (c, 0, 0) }.OrderBy(t => t.Item1), await KeptAsync());
         // New copies made after the upgrade get the next generated barcodes, no clash.
         Assert.Equal(1, await db.Database.ExecuteSqlAsync($"""
             INSERT INTO copies (id, book_id, barcode, loan_type, status, withdraw_on_check_in, created_at, updated_at)
             VALUES (uuid_v7(), {a}, next_copy_barcode(), 'standard', 'available', FALSE, now(), now())
             """, Ct));
+        Assert.Equal(new[] { (a, 4, 2), (b, 1, 0), (c, 0, 0) }.OrderBy(t => t.Item1), await KeptAsync());
     }
 }

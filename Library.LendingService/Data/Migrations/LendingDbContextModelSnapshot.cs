@@ -737,9 +737,21 @@ namespace Library.LendingService.Data.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("catalog_version");
 
+                    b.Property<int>("CopiesOnShelf")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(0)
+                        .HasColumnName("copies_on_shelf");
+
                     b.Property<bool>("Deleted")
                         .HasColumnType("boolean")
                         .HasColumnName("deleted");
+
+                    b.Property<int>("LoanableCopies")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(0)
+                        .HasColumnName("loanable_copies");
 
                     b.Property<string>("Name")
                         .IsRequired()
