@@ -8,15 +8,18 @@ namespace Library.AppHost;
 internal static class RuntimeSettings
 {
     /// <summary>
-    /// The GC's generation-0 budget: 4 MiB (hex, as the runtime reads it). By default the
+    /// The GC's generation-0 budget: 16 MiB (hex, as the runtime reads it). By default the
     /// workstation GC sizes gen0 from the L3 cache (32 MiB on the bench machine), and each
-    /// replica keeps that much freshly allocated memory committed between collections. A replica
-    /// here allocates little per request, so a small budget costs more, but cheap, gen0
-    /// collections and takes 6-17 MiB off each service replica's RSS after the bench load
-    /// (bench/README.md, "Memory", bench/memory.sh). Read from the environment only: the GC has
-    /// no runtimeconfig name for it.
+    /// replica keeps that much freshly allocated memory committed between collections. 4 MiB
+    /// (session 22) took 6-17 MiB off each replica's RSS, but under the borrow load a lending
+    /// replica (11 MB allocated a second) then collected 2.1 times a second, half of them gen1,
+    /// and paused 28 ms a second: a stall of every request in flight. 16 MiB: 0.6 collections a
+    /// second, 7 ms of pauses a second, borrow+return p99 0.71-0.91x and throughput 1.05-1.12x
+    /// in three alternating pairs, for 5-10 MiB more per lending replica after the load
+    /// (bench/README.md, "Issue 15, session 33"). Read from the environment only: the GC has no
+    /// runtimeconfig name for it.
     /// </summary>
-    public const string Gen0Size = "0x400000";
+    public const string Gen0Size = "0x1000000";
 
     /// <summary>
     /// glibc's malloc arenas: 2. By default glibc gives busy threads arenas of their own (up to 8

@@ -218,7 +218,7 @@ instance_env() {
   # The GC's gen0 budget and glibc's malloc arenas, as the AppHost sets them
   # (Library.AppHost/RuntimeSettings.cs says why); environment-only. A caller's values win
   # (DOTNET_GCgen0size=0: the runtime's default; MALLOC_ARENA_MAX=0: glibc's).
-  ENVV+=("DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x400000}" "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}")
+  ENVV+=("DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x1000000}" "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}")
   case "$svc" in
     userservice)    ENVV+=("ConnectionStrings__userdb=${CS[userdb]}" "ConnectionStrings__messaging=${CS[messaging]}"
                            "Library__Admin__Email=${LIBRARY_ADMIN_EMAIL:-admin@library.local}"

@@ -206,7 +206,7 @@ public sealed class ManifestTests
         // Runtime settings that only the environment carries reach the containers as well.
         foreach (var name in Projects)
         {
-            RequireEnv(name, "DOTNET_GCgen0size", "0x400000");
+            RequireEnv(name, "DOTNET_GCgen0size", "0x1000000");
             RequireEnv(name, "MALLOC_ARENA_MAX", "2");
         }
         // The server settings the services' pools and searches are sized for (PostgresTuning), on
