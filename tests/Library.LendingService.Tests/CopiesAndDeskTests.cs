@@ -182,7 +182,8 @@ public sealed class CopiesAndDeskTests(LendingFixture fixture) : IClassFixture<L
     {
         var book = await fixture.TitleAsync(3, "Counted Copies");
         var other = await fixture.TitleAsync(2, "Counted Copies Too");
-        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(other)).OnShelf == 2, "the second title's copies");
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).OnShelf == 3 && (await fixture.CopyCountsAsync(other)).OnShelf == 2,
+            "both titles' copies");
         async Task Agree(string after, CopyCounts? expected = null)
         {
             Assert.True((await fixture.TitlesCountedWrongAsync()) is [], $"After {after}: {string.Join("; ", await fixture.TitlesCountedWrongAsync())}");
@@ -230,18 +231,32 @@ public sealed class CopiesAndDeskTests(LendingFixture fixture) : IClassFixture<L
         Assert.Equal("hold-shelf", (await (await CheckInAsync(lent)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("routedTo").GetString());
         await Agree("a check-in to the hold shelf", new CopyCounts(1, 1, 1, 0));
 
-        // Raw SQL: one statement over both titles' copies, then deletes of both.
+        // The stock raised again: the copy marked for withdrawal keeps its place; checked in, it goes to the shelf.
+        Assert.Equal(HttpStatusCode.OK, (await catalog.PutAsJsonAsync($"/api/books/{book}/stock", new { totalCopies = 2 }, Ct)).StatusCode);
+        await LendingFixture.WaitUntilAsync(async () => (await fixture.CopyCountsAsync(book)).Total == 2, "the raised stock");
+        await Agree("the stock raised over a copy marked for withdrawal", new CopyCounts(2, 1, 1, 0));
+        var stillOut = (await CopiesAsync(book, fixture.LibrarianToken)).Where(c => c.GetProperty("status").GetString() == "checked-out")
+            .Select(c => c.GetProperty("barcode").GetString()!).Single();
+        using (var checkedIn = await CheckInAsync(stillOut))
+        {
+            var body = await checkedIn.Content.ReadAsStringAsync(Ct);
+            Assert.True(checkedIn.StatusCode == HttpStatusCode.OK, body);
+            Assert.Equal("shelf", JsonDocument.Parse(body).RootElement.GetProperty("routedTo").GetString());
+        }
+        await Agree("a check-in to the shelf", new CopyCounts(2, 0, 1, 1));
+
+        // Raw SQL: one statement over both titles' copies, then deletes of both (copies never lent).
         await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
             $"UPDATE copies SET status = 'in-repair' WHERE book_id IN ({book}, {other}) AND status = 'available'", Ct));
-        await Agree("one UPDATE over two titles");
+        await Agree("one UPDATE over two titles", new CopyCounts(2, 0, 1, 0));
         await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
-            $"UPDATE copies SET status = 'available', withdraw_on_check_in = FALSE WHERE book_id IN ({book}, {other}) AND status = 'in-repair'", Ct));
+            $"UPDATE copies SET status = 'available' WHERE book_id IN ({book}, {other}) AND status = 'in-repair'", Ct));
         Assert.Equal(2, (await fixture.CopyCountsAsync(other)).OnShelf);
-        await Agree("back on the shelves");
+        await Agree("back on the shelves", new CopyCounts(2, 0, 1, 1));
         await fixture.InLendingAsync(db => db.Database.ExecuteSqlAsync(
-            $"DELETE FROM copies WHERE book_id = {other} OR (book_id = {book} AND status = 'withdrawn')", Ct));
+            $"DELETE FROM copies c WHERE (c.book_id = {other} OR (c.book_id = {book} AND c.status = 'withdrawn')) AND NOT EXISTS (SELECT 1 FROM loans l WHERE l.copy_id = c.id)", Ct));
         Assert.Equal(new CopyCounts(0, 0, 0, 0), await fixture.CopyCountsAsync(other));
-        await Agree("a DELETE over two titles", new CopyCounts(1, 1, 1, 0));
+        await Agree("a DELETE over two titles", new CopyCounts(2, 0, 1, 1));
     }
 
     [Fact]

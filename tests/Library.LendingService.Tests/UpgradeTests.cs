@@ -76,4 +76,30 @@ public sealed class UpgradeTests
             """, Ct));
         Assert.Equal(new[] { (a, 4, 2), (b, 1, 0), (c, 0, 0) }.OrderBy(t => t.Item1), await KeptAsync());
     }
+    /// <summary>
+    /// The count trigger a database runs is the one its migration created (frozen there);
+    /// <see cref="Copies.Shelf.CountsTriggerSql"/> is the code's definition. They must not part: a
+    /// change to the definition ships in a new migration. And a TRUNCATE of copies zeroes the counts.
+    /// </summary>
+    [Fact]
+    public async Task The_databases_count_trigger_is_the_one_the_code_defines_and_a_truncate_zeroes_the_counts()
+    {
+        await using var database = await TestDatabase.CreateAsync("lendingdb");
+        var options = new DbContextOptionsBuilder<LendingDbContext>().UseNpgsql(database.ConnectionString).UseSnakeCaseNamingConvention().Options;
+        await using var db = new LendingDbContext(options);
+        await db.Database.MigrateAsync(Ct);
+        static string Words(string sql) => string.Join(' ', sql.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        var running = await database.ScalarAsync<string>("SELECT prosrc FROM pg_proc WHERE proname = 'copies_keep_title_counts'");
+        Assert.Equal(Words(Copies.Shelf.CountsTriggerSql()), Words(running!));
+
+        var title = Guid.CreateVersion7();
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO titles (id, name, availability_version, catalog_version, deleted) VALUES ({title}, 'Truncated', 0, 1, FALSE);
+            INSERT INTO copies (id, book_id, barcode, loan_type, status, withdraw_on_check_in, created_at, updated_at)
+            SELECT uuid_v7(), {title}, next_copy_barcode(), 'standard', 'available', FALSE, now(), now() FROM generate_series(1, 3);
+            """, Ct);
+        Assert.Equal(3L, await database.ScalarAsync<long>($"SELECT copies_on_shelf FROM titles WHERE id = '{title}'"));
+        await db.Database.ExecuteSqlRawAsync("TRUNCATE copies CASCADE", Ct);
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT loanable_copies + copies_on_shelf FROM titles WHERE id = '{title}'"));
+    }
 }
