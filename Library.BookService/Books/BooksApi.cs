@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Data.Common;
+using System.Text.Json;
 using Library.BookService.Data;
 using Library.BookService.OpenApi;
 using Library.BookService.Validation;
@@ -9,11 +10,24 @@ using Library.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Library.BookService.Books;
 
-public sealed record Facets(IReadOnlyList<CategoryFacet> Categories, IReadOnlyList<PublisherFacet> Publishers, IReadOnlyList<LanguageFacet> Languages);
+/// <summary>
+/// The facets of a filter. <c>Exact</c> is false when the filter matched more titles than
+/// <c>Catalog:SearchBound</c>: the counts are then a sample of that many matches scaled to the
+/// estimated total (<see cref="SearchOptions"/>).
+/// </summary>
+public sealed record Facets(IReadOnlyList<CategoryFacet> Categories, IReadOnlyList<PublisherFacet> Publishers, IReadOnlyList<LanguageFacet> Languages, bool Exact);
+
+/// <summary>
+/// A page of books: <see cref="PagedList{T}"/>'s fields, and whether <c>TotalCount</c> counts
+/// every match (false: more matched than <c>Catalog:SearchBound</c>, and the count is the
+/// planner's estimate; <see cref="SearchOptions"/>).
+/// </summary>
+public sealed record BookPage(IReadOnlyList<BookResponse> Items, int Page, int PageSize, long TotalCount, bool TotalCountExact);
 public sealed record CategoryFacet(Guid Id, string Name, long Count);
 public sealed record PublisherFacet(string Name, long Count);
 public sealed record LanguageFacet(string Code, long Count);
@@ -86,8 +100,8 @@ public static class BooksApi
         }
         """;
 
-    private static async Task<Ok<PagedList<BookResponse>>> ListBooks(
-        CatalogDbContext db, CatalogCache cache,
+    private static async Task<Ok<BookPage>> ListBooks(
+        CatalogDbContext db, CatalogCache cache, IOptions<SearchOptions> options,
         [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
         Guid? authorId, Guid? categoryId,
@@ -109,23 +123,25 @@ public static class BooksApi
         var paging = PageQuery.From(page, pageSize);
         sort = string.IsNullOrWhiteSpace(sort) ? (filter.Search is null ? "title" : "relevance") : sort.Trim().ToLowerInvariant();
 
-        var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize }, async token =>
+        var bound = options.Value.SearchBound;
+
+        var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize, bound }, async token =>
         {
             var (where, parameters, typo) = await CatalogQuery.WhereAsync(db, filter, readsRows: false, token);
-            var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
             List<Guid> ids;
-            long total;
+            long counted;
+            bool bounded;
             if (filter.Search is not null && sort == "relevance")
             {
-                // Ranking scores every match before it can cut the page, so the count rides along
-                // (count(*) OVER ()) instead of a second pass of the search predicate over the
-                // matches: about half the database work of an uncached search (bench/README.md).
-                // The other orders count in a subquery of their own: an index can serve them and
-                // stop after the page, which a window over every match would prevent.
-                (ids, total) = await IdsWithTotalAsync(db, CatalogQuery.RankedPageWithTotal(where, paging.PageSize, paging.Skip, typo), parameters, token);
+                // Ranking reads its candidates before it can cut the page, so their count rides
+                // along instead of a second pass of the search predicate. A broad search ranks a
+                // bounded candidate set (CatalogQuery.BoundedRankedPage); a deep page every match.
+                string sql;
+                (sql, bounded) = CatalogQuery.BoundedRankedPage(where, paging.PageSize, paging.Skip, typo, bound);
+                (ids, counted) = await IdsWithTotalAsync(db, sql, parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
-                    total = await ScalarAsync<long>(db, $"SELECT count(*) FROM books b WHERE {where}", parameters, token); // past the end: no row to carry it
+                    (counted, bounded) = (await ScalarAsync<long>(db, CatalogQuery.BoundedCount(where, bound), parameters, token), true); // past the end: no row to carry it
                 }
             }
             else
@@ -134,21 +150,27 @@ public static class BooksApi
                 // page and stop after it), but send it in the same statement: an uncorrelated
                 // subquery runs once (InitPlan), and the search saves a round trip.
                 // The whole catalog, a category, a language or a publisher (a category with one of
-                // the other two) are counted by the trigger-kept facet counts, not over their rows.
-                var count = CatalogQuery.KeptCount(filter, parameters) ?? $"SELECT count(*) FROM books b WHERE {where}";
-                (ids, total) = await IdsWithTotalAsync(db, $"SELECT b.id, ({count}) {page}", parameters, token);
+                // the other two) are counted by the trigger-kept facet counts, not over their rows;
+                // any other filter counts at most bound + 1 of its rows.
+                var kept = CatalogQuery.KeptCount(filter, parameters);
+                bounded = kept is null;
+                var count = kept ?? CatalogQuery.BoundedCount(where, bound);
+                var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
+                (ids, counted) = await IdsWithTotalAsync(db, $"SELECT b.id, ({count}) {page}", parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
-                    total = await ScalarAsync<long>(db, count, parameters, token); // past the end: no row to carry it
+                    counted = await ScalarAsync<long>(db, count, parameters, token); // past the end: no row to carry it
                 }
             }
-            return new PagedList<BookResponse>(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total);
+            var exact = !bounded || counted <= bound;
+            var total = exact ? counted : await EstimateAsync(db, where, parameters, bound, token);
+            return new BookPage(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total, exact);
         }, ct, CatalogCache.ListDependencies(filter, sort));
         return TypedResults.Ok(result);
     }
 
     private static async Task<Ok<Facets>> GetFacets(
-        CatalogDbContext db, CatalogCache cache,
+        CatalogDbContext db, CatalogCache cache, IOptions<SearchOptions> options,
         [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
         Guid? authorId, Guid? categoryId,
@@ -164,17 +186,20 @@ public static class BooksApi
     {
         var filter = CatalogFilter.Create(search, authorId, categoryId, category, publisher, language, available);
 
-        var facets = await cache.GetOrCreateAsync("facets", filter, async token =>
+        var bound = options.Value.SearchBound;
+
+        var facets = await cache.GetOrCreateAsync("facets", new { filter, bound }, async token =>
         {
             string sql;
             List<NpgsqlParameter> parameters;
+            string? where = null;
             if (FacetCountsScope(filter) is { } scope)
             {
                 (sql, parameters) = scope;
             }
             else
             {
-                (var where, parameters, _) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
+                (where, parameters, _) = await CatalogQuery.WhereAsync(db, filter, readsRows: true, token);
                 // The categories come from the matches' own rows (books.category_ids, kept by
                 // refresh_book_search()): joined with book_categories, every facet read that whole
                 // index (165,000 entries at 100,000 titles) or probed it once per match. The
@@ -183,12 +208,13 @@ public static class BooksApi
                 // few groups are then split into categories and folded by lower-case publisher:
                 // grouped per match (a CTE read three times, unnest and lower() on every row) the
                 // same answer took 1.6x the database time (bench/README.md, search at scale,
-                // seventh pass).
+                // seventh pass). At most bound + 1 matches are read (in the table's order): past
+                // the bound they are a sample, scaled below to the estimated total.
                 sql = $"""
                     WITH g AS MATERIALIZED (
                         SELECT b.publisher, b.language, b.category_ids, count(*) AS n,
                                GROUPING(b.publisher, b.language, b.category_ids) AS s
-                        FROM books b WHERE {where}
+                        FROM (SELECT b.publisher, b.language, b.category_ids FROM books b WHERE {where} LIMIT {bound + 1L}) b
                         GROUP BY GROUPING SETS ((b.publisher), (b.language), (b.category_ids)))
                     SELECT 'category', c.id::text, c.name, k.n FROM (
                         SELECT fc.id, sum(g.n)::bigint AS n FROM g CROSS JOIN LATERAL unnest(g.category_ids) AS fc(id)
@@ -203,22 +229,36 @@ public static class BooksApi
             var categories = new List<CategoryFacet>();
             var publishers = new List<PublisherFacet>();
             var languages = new List<LanguageFacet>();
-            await using var command = await CommandAsync(db, sql, parameters, token);
-            await using var reader = await command.ExecuteReaderAsync(token);
-            while (await reader.ReadAsync(token))
+            await using (var command = await CommandAsync(db, sql, parameters, token))
+            await using (var reader = await command.ExecuteReaderAsync(token))
             {
-                var count = reader.GetInt64(3);
-                switch (reader.GetString(0))
+                while (await reader.ReadAsync(token))
                 {
-                    case "category": categories.Add(new CategoryFacet(Guid.Parse(reader.GetString(1)), reader.GetString(2), count)); break;
-                    case "publisher": publishers.Add(new PublisherFacet(reader.GetString(2), count)); break;
-                    default: languages.Add(new LanguageFacet(reader.GetString(2), count)); break;
+                    var count = reader.GetInt64(3);
+                    switch (reader.GetString(0))
+                    {
+                        case "category": categories.Add(new CategoryFacet(Guid.Parse(reader.GetString(1)), reader.GetString(2), count)); break;
+                        case "publisher": publishers.Add(new PublisherFacet(reader.GetString(2), count)); break;
+                        default: languages.Add(new LanguageFacet(reader.GetString(2), count)); break;
+                    }
                 }
+            }
+            // Every match has one publisher: their counts add up to the matches read.
+            var read = publishers.Sum(p => p.Count);
+            var exact = where is null || read <= bound;
+            if (!exact)
+            {
+                var scale = (double)await EstimateAsync(db, where!, parameters, bound, token) / read;
+                long Scaled(long n) => Math.Max(1, (long)Math.Round(n * scale));
+                categories = categories.ConvertAll(c => c with { Count = Scaled(c.Count) });
+                publishers = publishers.ConvertAll(p => p with { Count = Scaled(p.Count) });
+                languages = languages.ConvertAll(l => l with { Count = Scaled(l.Count) });
             }
             return new Facets(
                 categories.OrderByDescending(c => c.Count).ThenBy(c => c.Name, StringComparer.Ordinal).ToList(),
                 publishers.OrderByDescending(p => p.Count).ThenBy(p => p.Name, StringComparer.Ordinal).Take(50).ToList(),
-                languages.OrderByDescending(l => l.Count).ThenBy(l => l.Code, StringComparer.Ordinal).ToList());
+                languages.OrderByDescending(l => l.Count).ThenBy(l => l.Code, StringComparer.Ordinal).ToList(),
+                exact);
         }, ct, CatalogCache.ListDependencies(filter, null));
         return TypedResults.Ok(facets);
     }
@@ -514,6 +554,17 @@ public static class BooksApi
             total = reader.GetInt64(1);
         }
         return (ids, total);
+    }
+
+    /// <summary>
+    /// The planner's estimate of a filter's matches (CatalogQuery.Estimate), at least bound + 1:
+    /// it is asked only when more than bound matched.
+    /// </summary>
+    private static async Task<long> EstimateAsync(CatalogDbContext db, string where, IEnumerable<NpgsqlParameter> parameters, int bound, CancellationToken ct)
+    {
+        using var plan = JsonDocument.Parse(await ScalarAsync<string>(db, CatalogQuery.Estimate(where), parameters, ct));
+        var rows = plan.RootElement[0].GetProperty("Plan").GetProperty("Plan Rows").GetDouble();
+        return Math.Max((long)Math.Round(rows), bound + 1L);
     }
 
     private static async Task<T> ScalarAsync<T>(CatalogDbContext db, string sql, IEnumerable<NpgsqlParameter> parameters, CancellationToken ct)

@@ -212,6 +212,7 @@ public sealed class CatalogCache
         {
             BookResponse book => [book],
             PagedList<BookResponse> page => page.Items,
+            BookPage page => page.Items,
             IEnumerable<BookResponse> list => list,
             _ => [],
         };

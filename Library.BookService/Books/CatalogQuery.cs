@@ -31,6 +31,22 @@ public sealed record CatalogFilter(
 }
 
 /// <summary>
+/// <c>Catalog:SearchBound</c>: how many matches a search, a filtered list or its facets read at
+/// most before they count, rank and facet a bounded set instead of every match (1,000 by
+/// default). Up to it every answer is exact; past it <c>totalCount</c> is the planner's estimate
+/// (<c>totalCountExact</c> false), relevance ranks the candidate set
+/// (<see cref="CatalogQuery.BoundedRankedPage"/>), and facets count a sample scaled to the estimate
+/// (<c>exact</c> false). An operator raises it to pay for exact answers on a larger catalog.
+/// </summary>
+public sealed class SearchOptions
+{
+    public const int DefaultBound = 1000;
+
+    [System.ComponentModel.DataAnnotations.Range(20, 10_000_000, ErrorMessage = "Catalog:SearchBound must be between 20 and 10000000.")]
+    public int SearchBound { get; set; } = DefaultBound;
+}
+
+/// <summary>
 /// SQL for searching and faceting the catalog in PostgreSQL: full text (stemmed, unaccented,
 /// weighted; a misspelt word also matches the vocabulary words it may misspell) or the exact
 /// ISBN, plus filters, with every value a parameter. Paging is stable: every order ends with the book's ID.
@@ -39,7 +55,7 @@ public static class CatalogQuery
 {
     /// <summary>
     /// The WHERE clause of a filter, its parameters, and whether a typo widened the search (then a
-    /// ranked page puts the exact matches first: <see cref="RankedPageWithTotal"/>). The search's
+    /// ranked page puts the exact matches first: <see cref="BoundedRankedPage"/>). The search's
     /// tsquery (typos expanded: <see cref="ResolveSql"/>) and its unaccented lower case, and a
     /// category's ID by name, are resolved first in one round trip and passed as constants: written
     /// inline, <c>websearch_to_tsquery</c> and <c>unaccent</c> (stable, not immutable) ran again for
@@ -55,7 +71,12 @@ public static class CatalogQuery
         if (filter.Search is not null || filter.Category is not null)
         {
             await using var command = await BooksApi.CommandAsync(db, ResolveSql,
-                [new NpgsqlParameter("q", filter.Search ?? ""), new NpgsqlParameter("category_name", filter.Category?.ToLowerInvariant() ?? "")], ct);
+                [new NpgsqlParameter("q", NpgsqlDbType.Text) { Value = filter.Search ?? "" },
+                 new NpgsqlParameter("category_name", NpgsqlDbType.Text) { Value = filter.Category?.ToLowerInvariant() ?? "" }], ct);
+            // The same text for every search: prepared once per connection (Npgsql keeps it on the
+            // physical connection across the pool), its plan made once instead of per request
+            // (0.6 ms of planning: bench/README.md, search at scale, eighth pass).
+            await command.PrepareAsync(ct);
             await using var reader = await command.ExecuteReaderAsync(ct);
             await reader.ReadAsync(ct);
             exact = reader.GetString(0);
@@ -192,61 +213,119 @@ public static class CatalogQuery
     }
 
     /// <summary>
-    /// A ranked page's IDs with the count of every match, in the order of <see cref="OrderBy"/>'s
-    /// "relevance" (score = <c>ts_rank_cd</c> + <c>word_similarity</c>, then title, ID), exactly.
-    /// <c>word_similarity</c> cost about 8 us per match, most of a broad search (bench/README.md,
-    /// search at scale), so it is computed only where it can change the page: it lies in [0, 1],
-    /// so a match whose rank + 1 is below a score that <paramref name="skip"/> + <paramref name="take"/>
-    /// matches already reach cannot be on the page or before it. That bound comes from the full
-    /// scores of the best matches by rank alone (a few times the page, at least
-    /// <see cref="BoundCandidates"/>); the rest are filtered out before the ORDER BY, which then sorts the
-    /// same scores (same real arithmetic) as before. With fewer matches than the page's end, no
-    /// bound: every match is scored. Those candidates are cut by rank in a subquery of their own
-    /// before they are scored: written in one SELECT, PostgreSQL computed the projected score of
-    /// every match below the sort (word_similarity is declared cheap), which undid the bound.
+    /// A ranked page's IDs over the candidate set <c>c</c> of <paramref name="candidateSet"/>
+    /// (<see cref="CandidateSet"/>), with the count of the candidates, in the order of
+    /// <see cref="OrderBy"/>'s "relevance" (score = <c>ts_rank_cd</c> + <c>word_similarity</c>,
+    /// then title, ID), exactly. <c>word_similarity</c> cost about 8 us per match, most of a broad
+    /// search (bench/README.md, search at scale), so it is computed only where it can change the
+    /// page: it lies in [0, 1], so a match whose rank + 1 is below a score that
+    /// <paramref name="skip"/> + <paramref name="take"/> matches already reach cannot be on the
+    /// page or before it. That bound comes from the full scores of the best matches by rank alone
+    /// (a few times the page, at least <see cref="BoundCandidates"/>); the rest are filtered out
+    /// before the ORDER BY, which then sorts the same scores (same real arithmetic). With fewer
+    /// matches than the page's end, no bound: every match is scored. Those candidates are cut by
+    /// rank in a subquery of their own before they are scored: written in one SELECT, PostgreSQL
+    /// computed the projected score of every match below the sort (word_similarity is declared
+    /// cheap), which undid the bound.
     /// </summary>
     /// <remarks>
-    /// With a typo (<paramref name="typo"/>), the exact matches (the query as written, parameter
-    /// <c>exact</c>) come first: a tier (1 exact, 0 typo only) leads the order, and the bound compares
-    /// (tier, rank + 1) with the (tier, score) reached, which keeps it exact. Without one, the SQL
-    /// is the same as before the typo rule (every match is exact).
+    /// With a typo, the exact matches (the query as written, parameter <c>exact</c>) come first:
+    /// a tier (1 exact, 0 typo only; 0 for every match without a typo) leads the order, and the
+    /// bound compares (tier, rank + 1) with the (tier, score) reached, which keeps it exact.
     /// </remarks>
-    public static string RankedPageWithTotal(string where, int take, int skip, bool typo = false)
+    private static string RankedPage(string candidateSet, int take, int skip)
     {
         var end = (long)skip + take;
         var candidates = Math.Max(BoundCandidates, 4 * end);
-        if (!typo)
-        {
-            return $"""
-                WITH m AS MATERIALIZED (
-                    SELECT b.id, b.title, b.search_text, ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
-                    FROM books b WHERE {where}),
-                bound AS (
-                    SELECT s.rank + word_similarity(@uq, s.search_text) AS score FROM (
-                        SELECT m.rank, m.search_text FROM m ORDER BY m.rank DESC LIMIT {candidates}) s
-                    ORDER BY score DESC OFFSET {end - 1} LIMIT 1)
-                SELECT p.id, (SELECT count(*) FROM m) FROM (
-                    SELECT m.id, m.title, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
-                    WHERE m.rank + 1::real >= coalesce((SELECT bound.score FROM bound), '-Infinity'::real)) p
-                ORDER BY p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
-                """;
-        }
         return $"""
-            WITH m AS MATERIALIZED (
-                SELECT b.id, b.title, b.search_text, (b.search_vector @@ @exact::tsquery)::int AS tier,
-                       ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
-                FROM books b WHERE {where}),
+            WITH {candidateSet},
             bound AS (
                 SELECT s.tier, s.rank + word_similarity(@uq, s.search_text) AS score FROM (
-                    SELECT m.tier, m.rank, m.search_text FROM m ORDER BY m.tier DESC, m.rank DESC LIMIT {candidates}) s
+                    SELECT c.tier, c.rank, c.search_text FROM c ORDER BY c.tier DESC, c.rank DESC LIMIT {candidates}) s
                 ORDER BY s.tier DESC, score DESC OFFSET {end - 1} LIMIT 1)
-            SELECT p.id, (SELECT count(*) FROM m) FROM (
-                SELECT m.id, m.title, m.tier, m.rank + word_similarity(@uq, m.search_text) AS score FROM m
-                WHERE (m.tier, m.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
+            SELECT p.id, (SELECT count(*) FROM c) FROM (
+                SELECT c.id, c.title, c.tier, c.rank + word_similarity(@uq, c.search_text) AS score FROM c
+                WHERE (c.tier, c.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
                                                      coalesce((SELECT bound.score FROM bound), '-Infinity'::real))) p
             ORDER BY p.tier DESC, p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
             """;
     }
+
+    /// <summary>
+    /// A ranked page of a search that may be broad: the IDs, with the count of the candidates
+    /// ranked (at most <paramref name="bound"/> + 1: more than <paramref name="bound"/> says the
+    /// count is not every match) or, for a deep page, of every match. A broad search reads and
+    /// ranks a bounded candidate set instead of every match (bench/README.md, search at scale,
+    /// eighth pass: at 100,000 titles "darkness" matches 7,880 titles, and reading them was most
+    /// of the search): the first <paramref name="bound"/> + 1 matches whose title, subtitle or
+    /// authors hold the query (weights A and B, where the best scores are), then, to fill the set,
+    /// the other matches, each in the table's physical order (the order every plan of a LIMIT
+    /// reads them in: block, then line). Within the set the order is <see cref="RankedPage"/>'s,
+    /// so a search with at most <paramref name="bound"/> matches ranks exactly as before. Past the
+    /// set (a page that ends beyond it) the order is the candidates first, then every other match,
+    /// each part in that order: so pages never repeat or skip a title, and a deep page pays for
+    /// scoring every match. Candidates is true when the count is the candidates' (bounded).
+    /// </summary>
+    public static (string Sql, bool Candidates) BoundedRankedPage(string where, int take, int skip, bool typo, int bound)
+    {
+        var end = (long)skip + take;
+        var cap = bound + 1L;
+        if (end <= cap)
+        {
+            return (RankedPage(CandidateSet(where, typo, cap), take, skip), true);
+        }
+        var tier = typo ? "(b.search_vector @@ @exact::tsquery)::int" : "0";
+        return ($"""
+            WITH {CandidateSet(where, typo, cap)},
+            m AS MATERIALIZED (
+                SELECT b.id, b.title, {tier} AS tier,
+                       ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) AS score,
+                       b.id IN (SELECT c.id FROM c) AS candidate
+                FROM books b WHERE {where})
+            SELECT m.id, (SELECT count(*) FROM m) FROM m
+            ORDER BY m.candidate DESC, m.tier DESC, m.score DESC, m.title, m.id LIMIT {take} OFFSET {skip}
+            """, false);
+    }
+
+    /// <summary>
+    /// The CTE <c>c</c>, the candidate set of a ranked page, with the columns it needs: the first
+    /// <paramref name="cap"/> matches (<c>f</c>, in the table's order); when there are that many
+    /// (a broad search), the first <paramref name="cap"/> of the matches whose title, subtitle or
+    /// authors hold the query (<c>t</c>, from their own GIN index, ix_books_search_headline, in a
+    /// BitmapAnd with the search's), then <c>f</c>'s others, up to <paramref name="cap"/> in all.
+    /// A search with fewer matches reads them once and <c>t</c> not at all (its LIMIT is 0). The
+    /// same text in every statement that uses it, so the same plan reads the same rows.
+    /// </summary>
+    private static string CandidateSet(string where, bool typo, long cap)
+    {
+        const string Headline = "ts_filter(b.search_vector, '{a,b}') @@ @tsq::tsquery";
+        // Rank and tier once per candidate, over the union: computed in f and t, the matches that
+        // both read (a broad search's headline matches among the first ones) were ranked twice.
+        const string Columns = "b.id, b.title, b.search_text, b.search_vector";
+        var tier = typo ? "(x.search_vector @@ @exact::tsquery)::int" : "0";
+        return $"""
+            f AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} LIMIT {cap}),
+            t AS MATERIALIZED (
+                SELECT {Columns} FROM books b WHERE {where} AND {Headline}
+                LIMIT (CASE WHEN (SELECT count(*) FROM f) = {cap} THEN {cap} ELSE 0 END)),
+            c AS MATERIALIZED (
+                SELECT x.id, x.title, x.search_text, {tier} AS tier, ts_rank_cd(x.search_vector, @tsq::tsquery) AS rank FROM (
+                    SELECT * FROM t
+                    UNION ALL
+                    (SELECT * FROM f WHERE f.id NOT IN (SELECT t.id FROM t) LIMIT (SELECT {cap} - count(*) FROM t))) x)
+            """;
+    }
+
+    /// <summary>The count of a filter's matches up to <paramref name="bound"/> + 1: reads at most that many rows.</summary>
+    public static string BoundedCount(string where, int bound) =>
+        $"SELECT count(*) FROM (SELECT 1 FROM books b WHERE {where} LIMIT {bound + 1L}) x";
+
+    /// <summary>
+    /// The planner's estimate of a filter's matches (<c>EXPLAIN</c>'s rows, from the table's
+    /// statistics: for a full-text query the lexemes' frequencies that ANALYZE keeps), for a count
+    /// past the bound. At 100,000 titles "darkness": 7,953 estimated, 7,880 matches.
+    /// </summary>
+    public static string Estimate(string where) => $"EXPLAIN (FORMAT JSON) SELECT 1 FROM books b WHERE {where}";
 
     /// <summary>
     /// The count of a list's matches from the facet counts the triggers on books keep in every
@@ -307,7 +386,7 @@ public static class CatalogQuery
     /// <summary>The ORDER BY of a page; "relevance" uses the parameters <see cref="WhereAsync"/> resolved.</summary>
     public static string OrderBy(string sort, bool hasSearch) => sort switch
     {
-        // (Unused by GET /api/books, which ranks with RankedPageWithTotal: without its typo tier.)
+        // (Unused by GET /api/books, which ranks with BoundedRankedPage: without its typo tier.)
         "relevance" when hasSearch =>
             "ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) DESC, b.title, b.id",
         "newest" => "b.published_year DESC NULLS LAST, b.created_at DESC, b.id",

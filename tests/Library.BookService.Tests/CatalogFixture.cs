@@ -27,15 +27,22 @@ public class CatalogFixture : IAsyncLifetime
         Users = await RealUserService<UserServiceProgram>.StartAsync();
         Database = await TestDatabase.CreateAsync("bookdb");
         Redis = TcpProxy.ToTestRedis(out var redis);
-        Host = new ServiceHost<Program>(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:bookdb"] = Database.ConnectionString,
             ["ConnectionStrings:cache"] = redis,
             ["Auth:MetadataAddress"] = Users.MetadataAddress,
             ["Catalog:MaxImportBytes"] = "1048576", // 1 MiB: the import's size limit within a test's reach
-        });
+        };
+        Configure(settings);
+        Host = new ServiceHost<Program>(settings);
         LibrarianToken = (await Users.NewUserAsync("librarian")).Token;
         (MemberId, MemberToken) = await Users.NewUserAsync("member");
+    }
+
+    /// <summary>A fixture's own settings for the service, over the common ones.</summary>
+    protected virtual void Configure(Dictionary<string, string?> settings)
+    {
     }
 
     public HttpClient Client(string? token = null)
