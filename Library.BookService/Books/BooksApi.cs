@@ -41,11 +41,11 @@ public static class BooksApi
         var reads = books.MapGroup("").AllowAnonymous();
         reads.MapGet("/", ListBooks).WithName("ListBooks")
             .WithSummary("Search and list books")
-            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. 400 for a filter, sort or paging value out of its limits.")
+            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. Past Catalog:SearchBound matches (1,000 by default) totalCount is an estimate (totalCountExact false) and relevance ranks a candidate set: the first matches in title, subtitle or authors, then the first others; a page past that set ranks every match after it. 400 for a filter, sort or paging value out of its limits.")
             .ProducesValidationProblem();
         reads.MapGet("/facets", GetFacets).WithName("GetFacets")
             .WithSummary("Count the books by category, publisher and language")
-            .WithDescription("Anyone. The same filters as ListBooks; the 50 most frequent publishers. 400 for a filter out of its limits.")
+            .WithDescription("Anyone. The same filters as ListBooks; the 50 most frequent publishers. Past Catalog:SearchBound matches the counts are a sample's, scaled to the estimated total (exact false). 400 for a filter out of its limits.")
             .ProducesValidationProblem();
         reads.MapGet("/{id:guid}", GetBook).WithName("GetBook")
             .WithSummary("Get a book")
@@ -131,13 +131,17 @@ public static class BooksApi
             List<Guid> ids;
             long counted;
             bool bounded;
+            double? estimate = null;
             if (filter.Search is not null && sort == "relevance")
             {
                 // Ranking reads its candidates before it can cut the page, so their count rides
                 // along instead of a second pass of the search predicate. A broad search ranks a
                 // bounded candidate set (CatalogQuery.BoundedRankedPage); a deep page every match.
+                // The planner's estimate first: it chooses how the candidates are read, and is the
+                // count of a broad search.
+                estimate = await EstimateAsync(db, where, parameters, token);
                 string sql;
-                (sql, bounded) = CatalogQuery.BoundedRankedPage(where, paging.PageSize, paging.Skip, typo, bound);
+                (sql, bounded) = CatalogQuery.BoundedRankedPage(where, paging.PageSize, paging.Skip, typo, bound, estimate.Value);
                 (ids, counted) = await IdsWithTotalAsync(db, sql, parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {
@@ -163,7 +167,7 @@ public static class BooksApi
                 }
             }
             var exact = !bounded || counted <= bound;
-            var total = exact ? counted : await EstimateAsync(db, where, parameters, bound, token);
+            var total = exact ? counted : Estimated(estimate ?? await EstimateAsync(db, where, parameters, token), bound);
             return new BookPage(await LoadInOrderAsync(db, ids, token), paging.Page, paging.PageSize, total, exact);
         }, ct, CatalogCache.ListDependencies(filter, sort));
         return TypedResults.Ok(result);
@@ -248,7 +252,7 @@ public static class BooksApi
             var exact = where is null || read <= bound;
             if (!exact)
             {
-                var scale = (double)await EstimateAsync(db, where!, parameters, bound, token) / read;
+                var scale = (double)Estimated(await EstimateAsync(db, where!, parameters, token), bound) / read;
                 long Scaled(long n) => Math.Max(1, (long)Math.Round(n * scale));
                 categories = categories.ConvertAll(c => c with { Count = Scaled(c.Count) });
                 publishers = publishers.ConvertAll(p => p with { Count = Scaled(p.Count) });
@@ -556,16 +560,15 @@ public static class BooksApi
         return (ids, total);
     }
 
-    /// <summary>
-    /// The planner's estimate of a filter's matches (CatalogQuery.Estimate), at least bound + 1:
-    /// it is asked only when more than bound matched.
-    /// </summary>
-    private static async Task<long> EstimateAsync(CatalogDbContext db, string where, IEnumerable<NpgsqlParameter> parameters, int bound, CancellationToken ct)
+    /// <summary>The planner's estimate of a filter's matches (CatalogQuery.Estimate).</summary>
+    private static async Task<double> EstimateAsync(CatalogDbContext db, string where, IEnumerable<NpgsqlParameter> parameters, CancellationToken ct)
     {
         using var plan = JsonDocument.Parse(await ScalarAsync<string>(db, CatalogQuery.Estimate(where), parameters, ct));
-        var rows = plan.RootElement[0].GetProperty("Plan").GetProperty("Plan Rows").GetDouble();
-        return Math.Max((long)Math.Round(rows), bound + 1L);
+        return plan.RootElement[0].GetProperty("Plan").GetProperty("Plan Rows").GetDouble();
     }
+
+    /// <summary>The count given for more than <paramref name="bound"/> matches: the estimate, at least bound + 1.</summary>
+    private static long Estimated(double estimate, int bound) => Math.Max((long)Math.Round(estimate), bound + 1L);
 
     private static async Task<T> ScalarAsync<T>(CatalogDbContext db, string sql, IEnumerable<NpgsqlParameter> parameters, CancellationToken ct)
     {
