@@ -248,4 +248,37 @@ public sealed class CatalogApiTests(CatalogFixture fixture) : IClassFixture<Cata
         var list = await fixture.Client().GetFromJsonAsync<JsonElement>("/api/categories?pageSize=100", Ct);
         Assert.Contains(list.GetProperty("items").EnumerateArray(), c => c.GetProperty("name").GetString() == name);
     }
+
+    /// <summary>
+    /// A list loads its page's books in one prepared statement of its own (BooksApi.LoadInOrderAsync);
+    /// a book by its ID goes through EF's projection (BookResponse.Projection). Both must give the
+    /// same answer: authors and categories ordered by name, a null subtitle, no copy on the shelf
+    /// shown as 0 when loans exceed a lowered stock, the next return, the version.
+    /// </summary>
+    [Fact]
+    public async Task A_book_in_a_list_is_the_book_by_its_id_byte_for_byte()
+    {
+        var word = $"listed{Guid.NewGuid():N}"[..16];
+        var zed = await fixture.AuthorAsync("Zed Ørsted");
+        var ann = await fixture.AuthorAsync("Ann Åberg");
+        var poetry = await fixture.CategoryAsync($"Poetry {word}");
+        var essays = await fixture.CategoryAsync($"Essays {word}");
+        var book = await fixture.BookAsync($"The {word} Book", TestIsbn.Next(), [zed, ann], [poetry, essays], description: "A test of lists.");
+        var bare = await fixture.BookAsync($"A {word} Pamphlet", TestIsbn.Next(), [], [], copies: 0);
+        var id = book.GetProperty("id").GetGuid();
+        await fixture.Database.ScalarAsync<string>($"UPDATE books SET available_copies = -1, next_available_at = '2027-01-02T03:04:05.678Z' WHERE id = '{id}'");
+        var listed = await fixture.Client().GetFromJsonAsync<JsonElement>($"/api/books?search={word}&sort=title", Ct);
+        var items = listed.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(2, items.Count);
+        foreach (var item in items)
+        {
+            var byId = await fixture.Client().GetStringAsync($"/api/books/{item.GetProperty("id").GetGuid()}", Ct);
+            Assert.Equal(byId, item.GetRawText());
+        }
+        var first = items.Single(i => i.GetProperty("id").GetGuid() == id);
+        Assert.Equal(["Ann Åberg", "Zed Ørsted"], first.GetProperty("authors").EnumerateArray().Select(a => a.GetProperty("name").GetString()));
+        Assert.Equal(0, first.GetProperty("availableCopies").GetInt32());
+        Assert.Equal(bare.GetProperty("id").GetGuid(), items[0].GetProperty("id").GetGuid());
+        Assert.Empty(items[0].GetProperty("authors").EnumerateArray());
+    }
 }
