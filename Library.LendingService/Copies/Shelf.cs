@@ -4,6 +4,7 @@ using Library.LendingService.Data;
 using Library.LendingService.Loans;
 using Library.LendingService.Rules;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 
 namespace Library.LendingService.Copies;
 
@@ -16,7 +17,7 @@ public sealed record ShelfCounts(int Total, int OnShelf);
 /// the loanable copies the library still has (not withdrawn, not lost, not marked surplus); a
 /// copy is on the shelf when it is <c>available</c> and of a loanable type.
 /// </summary>
-public sealed class Shelf(LendingDbContext db)
+public sealed class Shelf(LendingDbContext db, ILogger<Shelf> logger)
 {
     private static readonly string[] Loanable = [.. LoanTypes.LoanableNames];
 
@@ -200,8 +201,18 @@ public sealed class Shelf(LendingDbContext db)
     {
         // Counted from the copies, not read off the title: a stock change decides how many copies
         // to add or withdraw, so a count that drifted (triggers disabled by hand, a data-only
-        // restore) must not turn into wrong copies. Rare, and under the title's lock.
-        var difference = target - (await CountCopiesAsync(bookId, ct)).Total;
+        // restore) must not turn into wrong copies. Rare, and under the title's lock. A drift is
+        // repaired here (the triggers then add this change's deltas to the right counts) and
+        // logged, with the trace of the change that found it.
+        var counted = await CountCopiesAsync(bookId, ct);
+        var row = await CountAsync(bookId, ct);
+        if (row != counted)
+        {
+            logger.LogWarning("Title {BookId}: its row kept {KeptLoanable} loanable / {KeptOnShelf} on the shelf, its copies count {Loanable} / {OnShelf}; the row is set to the count",
+                bookId, row.Total, row.OnShelf, counted.Total, counted.OnShelf);
+            await db.Database.ExecuteSqlAsync($"UPDATE titles SET loanable_copies = {counted.Total}, copies_on_shelf = {counted.OnShelf} WHERE id = {bookId}", ct);
+        }
+        var difference = target - counted.Total;
         if (difference > 0)
         {
             var kept = await db.Database.ExecuteSqlAsync($"""
