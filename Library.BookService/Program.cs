@@ -16,7 +16,11 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 // A book comes with its authors and categories: split queries avoid the cartesian product.
 // No automatic preparation: the searches' plans depend on their parameters (PostgresExtensions.WithPoolSettings).
-builder.AddLibraryNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery), autoPrepare: false);
+// Sessions read a LIMIT without ORDER BY in the table's order (a broad search's candidates:
+// CatalogQuery.CandidateSet): no synchronized scans (a scan joining another starts mid-table)
+// and no parallel workers (their rows interleave), so the same statement reads the same rows.
+builder.AddLibraryNpgsqlDbContext<CatalogDbContext>("bookdb", npgsql => npgsql.UseQuerySplittingBehavior(QuerySplittingBehavior.SplitQuery), autoPrepare: false,
+    sessionSettings: CatalogQuery.SessionSettings);
 // Migrations (then the sample catalog on a first run) go first: the event bus needs its tables.
 builder.Services.AddMigration<CatalogDbContext>(CatalogImport.SeedAsync);
 builder.AddLibraryRedisClient("cache");

@@ -542,9 +542,14 @@ public static class BooksApi
         return ids.Where(byId.ContainsKey).Select(i => byId[i]).ToList();
     }
 
-    /// <summary>The statement of <see cref="LoadInOrderAsync"/>: <see cref="BookResponse.Projection"/> in SQL.</summary>
+    /// <summary>
+    /// The statement of <see cref="LoadInOrderAsync"/>: <see cref="BookResponse.Projection"/> in SQL.
+    /// Text columns as <c>text</c>: a migration that changes a column's length does not change
+    /// the prepared statement's result type (PostgreSQL would refuse it once per connection:
+    /// "cached plan must not change result type", outside any retry here).
+    /// </summary>
     private const string LoadSql = """
-        SELECT b.id, b.isbn, b.title, b.subtitle, b.description, b.publisher, b.published_year, b.language, b.page_count,
+        SELECT b.id, b.isbn::text, b.title::text, b.subtitle::text, b.description::text, b.publisher::text, b.published_year, b.language::text, b.page_count,
                coalesce((SELECT json_agg(json_build_array(a.id, a.name) ORDER BY a.name, a.id)
                          FROM book_authors ba JOIN authors a ON a.id = ba.authors_id WHERE ba.books_id = b.id), '[]')::text,
                coalesce((SELECT json_agg(json_build_array(c.id, c.name) ORDER BY c.name, c.id)

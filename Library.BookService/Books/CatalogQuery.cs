@@ -93,6 +93,14 @@ public static class CatalogQuery
         return (where, parameters, typo);
     }
 
+    /// <summary>
+    /// The book service's session settings (its pool's Options): a broad search's candidates are a
+    /// LIMIT without ORDER BY, read in the table's order (<see cref="CandidateSet"/>); no
+    /// synchronized scans (a scan that joins another starts mid-table) and no parallel workers
+    /// (their rows interleave), so the same statement reads the same rows.
+    /// </summary>
+    public const string SessionSettings = "-c synchronize_seqscans=off -c max_parallel_workers_per_gather=0";
+
     /// <summary>The search's test in a filter's WHERE clause (<see cref="Where"/>).</summary>
     private const string SearchMatch = "b.search_vector @@ @tsq::tsquery";
 
@@ -216,8 +224,9 @@ public static class CatalogQuery
     }
 
     /// <summary>
-    /// A ranked page's IDs over the candidate set <c>c</c> of <paramref name="candidateSet"/>
-    /// (<see cref="CandidateSet"/>), with the count of the candidates, in the order of
+    /// A ranked page's IDs over the rows <c>r</c> that <paramref name="ranked"/> defines (id, title,
+    /// search_text, tier, rank: the candidates of <see cref="CandidateSet"/>, or every match for a
+    /// deep page), with the count of those rows, in the order of
     /// <see cref="OrderBy"/>'s "relevance" (score = <c>ts_rank_cd</c> + <c>word_similarity</c>,
     /// then title, ID), exactly. <c>word_similarity</c> cost about 8 us per match, most of a broad
     /// search (bench/README.md, search at scale), so it is computed only where it can change the
@@ -233,22 +242,23 @@ public static class CatalogQuery
     /// </summary>
     /// <remarks>
     /// With a typo, the exact matches (the query as written, parameter <c>exact</c>) come first:
-    /// a tier (1 exact, 0 typo only; 0 for every match without a typo) leads the order, and the
-    /// bound compares (tier, rank + 1) with the (tier, score) reached, which keeps it exact.
+    /// a tier (1 exact, 0 typo only; 0 for every match without a typo; a deep page adds 2 for a
+    /// candidate) leads the order, and the bound compares (tier, rank + 1) with the (tier, score)
+    /// reached, which keeps it exact.
     /// </remarks>
-    private static string RankedPage(string candidateSet, int take, int skip)
+    private static string RankedPage(string ranked, int take, int skip)
     {
         var end = (long)skip + take;
         var candidates = Math.Max(BoundCandidates, 4 * end);
         return $"""
-            WITH {candidateSet},
+            WITH {ranked},
             bound AS (
                 SELECT s.tier, s.rank + word_similarity(@uq, s.search_text) AS score FROM (
-                    SELECT c.tier, c.rank, c.search_text FROM c ORDER BY c.tier DESC, c.rank DESC LIMIT {candidates}) s
+                    SELECT r.tier, r.rank, r.search_text FROM r ORDER BY r.tier DESC, r.rank DESC LIMIT {candidates}) s
                 ORDER BY s.tier DESC, score DESC OFFSET {end - 1} LIMIT 1)
-            SELECT p.id, (SELECT count(*) FROM c) FROM (
-                SELECT c.id, c.title, c.tier, c.rank + word_similarity(@uq, c.search_text) AS score FROM c
-                WHERE (c.tier, c.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
+            SELECT p.id, (SELECT count(*) FROM r) FROM (
+                SELECT r.id, r.title, r.tier, r.rank + word_similarity(@uq, r.search_text) AS score FROM r
+                WHERE (r.tier, r.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
                                                      coalesce((SELECT bound.score FROM bound), '-Infinity'::real))) p
             ORDER BY p.tier DESC, p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
             """;
@@ -274,21 +284,21 @@ public static class CatalogQuery
         var end = (long)skip + take;
         var cap = bound + 1L;
         var headlineFirst = estimate > HeadlineFirstAbove * cap;
+        var candidateSet = CandidateSet(where, typo, cap, headlineFirst);
         if (end <= cap)
         {
-            return (RankedPage(CandidateSet(where, typo, cap, headlineFirst), take, skip), true);
+            return (RankedPage($"{candidateSet},\nr AS (SELECT * FROM c)", take, skip), true);
         }
+        // Past the set: every match, the candidates first (a tier of 2 over the typo's 1 and 0),
+        // with the same bound on word_similarity as a page of the set.
         var tier = typo ? "(b.search_vector @@ @exact::tsquery)::int" : "0";
-        return ($"""
-            WITH {CandidateSet(where, typo, cap, headlineFirst)},
-            m AS MATERIALIZED (
-                SELECT b.id, b.title, {tier} AS tier,
-                       ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) AS score,
-                       b.id IN (SELECT c.id FROM c) AS candidate
+        return (RankedPage($"""
+            {candidateSet},
+            r AS MATERIALIZED (
+                SELECT b.id, b.title, b.search_text, 2 * (b.id IN (SELECT c.id FROM c))::int + {tier} AS tier,
+                       ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
                 FROM books b WHERE {where})
-            SELECT m.id, (SELECT count(*) FROM m) FROM m
-            ORDER BY m.candidate DESC, m.tier DESC, m.score DESC, m.title, m.id LIMIT {take} OFFSET {skip}
-            """, false);
+            """, take, skip), false);
     }
 
     /// <summary>
@@ -299,23 +309,25 @@ public static class CatalogQuery
 
     /// <summary>
     /// The CTE <c>c</c>, the candidate set of a ranked page, with the columns it needs: when there
-    /// are at least <paramref name="cap"/> matches (a broad search), the first <paramref name="cap"/>
-    /// of the matches whose title, subtitle or authors hold the query (<c>t</c>, the headline
-    /// matches, from their own GIN index, ix_books_search_headline), then the first other matches
-    /// (of <c>f</c>, the first <paramref name="cap"/> matches), up to <paramref name="cap"/> in
-    /// all; with fewer, every match. Rank and tier are computed once per candidate, over the union.
+    /// are at least <paramref name="cap"/> matches (a broad search), first a typo's exact matches
+    /// (<c>e</c>: they rank first), then the matches whose title, subtitle or authors hold the
+    /// query (<c>t</c>, the headline matches, from their own GIN index, ix_books_search_headline),
+    /// then the first other matches (of <c>f</c>, the first <paramref name="cap"/> matches), each
+    /// in the table's order, up to <paramref name="cap"/> in all; with fewer, every match. Rank
+    /// and tier are computed once per candidate, over the union.
     /// </summary>
     /// <remarks>
     /// Two statements give that same set, each cheaper in its own case, so the planner's estimate
     /// (<paramref name="headlineFirst"/>) chooses, and a wrong estimate costs time, not a different
-    /// answer: first-matches-first reads <c>f</c>, and <c>t</c> only when <c>f</c> is full (a search
-    /// with fewer matches reads them once); headline-first reads <c>t</c>, and <c>f</c> only when
-    /// <c>t</c> is not full (a broad search whose headline matches fill the set never builds the
-    /// bitmap of every match: at 1,000,000 titles 78,800 entries for "darkness", 14 ms to read
-    /// from the index and as much to build). <c>t</c> tests the search on its rows, not in the
-    /// search's index (<c>IS TRUE</c> is not an operator an index serves): as a BitmapAnd with the
-    /// headline index it read that whole bitmap too. The same text in every statement that uses
-    /// it, so the same plan reads the same rows.
+    /// answer: first-matches-first reads <c>f</c>, and <c>e</c> and <c>t</c> only when <c>f</c> is
+    /// full (a search with fewer matches reads them once); headline-first reads <c>e</c> and
+    /// <c>t</c>, and <c>f</c> only when they do not fill the set (a broad search whose headline
+    /// matches fill it never builds the bitmap of every match: at 1,000,000 titles 78,800 entries
+    /// for "darkness", 14 ms to read from the index and as much to build). <c>t</c> tests the
+    /// search on its rows, not in the search's index (<c>IS TRUE</c> is not an operator an index
+    /// serves): as a BitmapAnd with the headline index it read that whole bitmap too. The table's
+    /// order holds for a statement because the sessions neither synchronize scans nor run
+    /// parallel workers (<see cref="SessionSettings"/>); it changes when rows are rewritten.
     /// </remarks>
     private static string CandidateSet(string where, bool typo, long cap, bool headlineFirst)
     {
@@ -323,19 +335,31 @@ public static class CatalogQuery
         const string Columns = "b.id, b.title, b.search_text, b.search_vector";
         var headlineWhere = where.Replace(SearchMatch, $"({SearchMatch}) IS TRUE", StringComparison.Ordinal);
         var tier = typo ? "(x.search_vector @@ @exact::tsquery)::int" : "0";
-        var (first, second) = headlineFirst
-            ? ($"t AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {Headline} AND {headlineWhere} LIMIT {cap})",
-               $"f AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} LIMIT (CASE WHEN (SELECT count(*) FROM t) = {cap} THEN 0 ELSE {cap} END))")
-            : ($"f AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} LIMIT {cap})",
-               $"t AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {Headline} AND {headlineWhere} LIMIT (CASE WHEN (SELECT count(*) FROM f) = {cap} THEN {cap} ELSE 0 END))");
+        // Every LIMIT is an expression, never a constant: a constant LIMIT plans for its first rows
+        // and an expression for a tenth of them, so written both ways the same subquery could get
+        // two plans that read rows in two orders.
+        var whenBroad = $"(CASE WHEN (SELECT count(*) FROM f) = {cap} THEN {cap} ELSE 0 END)";
+        var (e, t, f) = (
+            $"e AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} AND b.search_vector @@ @exact::tsquery LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
+            $"t AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {Headline} AND {headlineWhere} LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
+            $"f AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} LIMIT {(headlineFirst ? $"(CASE WHEN (SELECT count(*) FROM et) = {cap} THEN 0 ELSE {cap} END)" : $"(SELECT {cap})")})");
+        var et = typo
+            ? $"et AS MATERIALIZED (SELECT * FROM e UNION ALL (SELECT * FROM t WHERE t.id NOT IN (SELECT e.id FROM e) LIMIT (SELECT {cap} - count(*) FROM e)))"
+            : "et AS (SELECT * FROM t)";
+        var ctes = (typo, headlineFirst) switch
+        {
+            (true, true) => $"{e},\n{t},\n{et},\n{f}",
+            (true, false) => $"{f},\n{e},\n{t},\n{et}",
+            (false, true) => $"{t},\n{et},\n{f}",
+            (false, false) => $"{f},\n{t},\n{et}",
+        };
         return $"""
-            {first},
-            {second},
+            {ctes},
             c AS MATERIALIZED (
                 SELECT x.id, x.title, x.search_text, {tier} AS tier, ts_rank_cd(x.search_vector, @tsq::tsquery) AS rank FROM (
-                    SELECT * FROM t
+                    SELECT * FROM et
                     UNION ALL
-                    (SELECT * FROM f WHERE f.id NOT IN (SELECT t.id FROM t) LIMIT (SELECT {cap} - count(*) FROM t))) x)
+                    (SELECT * FROM f WHERE f.id NOT IN (SELECT et.id FROM et) LIMIT (SELECT {cap} - count(*) FROM et))) x)
             """;
     }
 

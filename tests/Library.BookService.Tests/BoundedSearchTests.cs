@@ -53,6 +53,18 @@ public sealed class BoundedCatalogFixture : CatalogFixture
             }
             using var imported = await librarian.PostAsync("/api/books/import", new StringContent(csv.ToString(), Encoding.UTF8, "text/csv"), TestContext.Current.CancellationToken);
             Assert.True(imported.StatusCode == HttpStatusCode.OK, await imported.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+            // Last in the table: titles whose description alone holds a word no title or author has
+            // (a typo, then, of "tide", in 50 titles' headline): its exact matches.
+            for (var i = 0; i < BoundedSearchTests.TypoExact; i++)
+            {
+                using var created = await librarian.PostAsJsonAsync("/api/books", new
+                {
+                    isbn = TestIsbn.Next(), title = $"Salt Marsh {i}", description = $"Where the {BoundedSearchTests.TypoWord} turns.",
+                    publisher = "Salt Marsh Press", publishedYear = 1992, language = "en", authorIds = Array.Empty<Guid>(),
+                    categoryIds = Array.Empty<Guid>(), totalCopies = 1,
+                }, TestContext.Current.CancellationToken);
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
             // Statistics now, so an autovacuum's ANALYZE does not change the estimate between two answers a test compares.
             await Database.ScalarAsync<string>("ANALYZE books");
             seeded = true;
@@ -75,7 +87,8 @@ public sealed class BoundedSearchTests(BoundedCatalogFixture fixture) : IClassFi
 {
     public const string Word = "quillmoor";
     public const string Publisher = "Quillmoor Yard Press";
-    public const int DescriptionOnly = 50, Headline = 25, WithLantern = 10;
+    public const int DescriptionOnly = 50, Headline = 25, WithLantern = 10, TypoExact = 5;
+    public const string TypoWord = "tidez";
     private const int Matches = DescriptionOnly + Headline;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -186,7 +199,7 @@ public sealed class BoundedSearchTests(BoundedCatalogFixture fixture) : IClassFi
         await using var scope = fixture.Host.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<CatalogDbContext>();
         await db.Database.OpenConnectionAsync(Ct);
-        string[] searches = [Word, $"{Word} lantern", "harbour", "quilmoor", $"{Word} -lantern", $"{Word} or harbour"];
+        string[] searches = [Word, $"{Word} lantern", "harbour", "quilmoor", $"{Word} -lantern", $"{Word} or harbour", TypoWord, $"{TypoWord} or {Word}"];
         foreach (var search in searches)
         {
             foreach (var available in new string?[] { null, "true" })
@@ -215,5 +228,23 @@ public sealed class BoundedSearchTests(BoundedCatalogFixture fixture) : IClassFi
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A typo's exact matches come first (its tier), also when the words it may misspell fill the
+    /// candidates with headline matches: "tidez" is in 5 descriptions, last in the table, and
+    /// stands for "tide" too, in 50 titles; the candidates read the exact matches first.
+    /// </summary>
+    [Fact]
+    public async Task A_broad_typos_exact_matches_rank_first()
+    {
+        await fixture.SeedAsync();
+        using var client = fixture.Client();
+        var page = await GetAsync(client, $"search={TypoWord}&pageSize=10");
+        Assert.False(page.GetProperty("totalCountExact").GetBoolean());
+        var exact = await MatchesAsync($"b.search_vector @@ websearch_to_tsquery('library_english', '{TypoWord}')");
+        Assert.Equal(TypoExact, exact.Count);
+        Assert.Equal(exact, Ids(page).Take(TypoExact).ToHashSet());
+        Assert.All(page.GetProperty("items").EnumerateArray().Skip(TypoExact), b => Assert.StartsWith("Harbour Tide", b.GetProperty("title").GetString()));
     }
 }
