@@ -60,7 +60,9 @@ public static class PostgresExtensions
     /// connection goes back to the pool (about three per borrow). Safe because no code of the
     /// services leaves session state on a pooled connection: their advisory locks are
     /// transaction-scoped (<c>pg_advisory_xact_lock</c>), their one <c>SET</c> is <c>SET LOCAL</c>
-    /// (the reports), nothing uses <c>LISTEN</c>, temporary tables or <c>PREPARE</c>; the
+    /// (the reports), nothing uses <c>LISTEN</c>, temporary tables or SQL <c>PREPARE</c> (Npgsql's
+    /// prepared statements, automatic or explicit, are meant to outlive the return: see below); session
+    /// settings come as startup Options (<c>sessionSettings</c>), the same for every connection; the
     /// migration's session lock has a connection of its own outside the pool
     /// (<see cref="MigrationExtensions"/>); Npgsql still rolls back an open transaction on close.
     /// Code that adds session state must reset it itself.</item>

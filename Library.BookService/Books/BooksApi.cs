@@ -159,7 +159,7 @@ public static class BooksApi
                 var kept = CatalogQuery.KeptCount(filter, parameters);
                 bounded = kept is null;
                 var count = kept ?? CatalogQuery.BoundedCount(where, bound);
-                var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort, filter.Search is not null)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
+                var page = $"FROM books b WHERE {where} ORDER BY {CatalogQuery.OrderBy(sort)} LIMIT {paging.PageSize} OFFSET {paging.Skip}";
                 (ids, counted) = await IdsWithTotalAsync(db, $"SELECT b.id, ({count}) {page}", parameters, token);
                 if (ids.Count == 0 && paging.Skip > 0)
                 {

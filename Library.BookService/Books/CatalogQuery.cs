@@ -305,7 +305,7 @@ public static class CatalogQuery
     /// Above this many times the candidates, by the planner's estimate, a ranked search reads its
     /// headline matches first (<see cref="CandidateSet"/>).
     /// </summary>
-    public const int HeadlineFirstAbove = 2;
+    private const int HeadlineFirstAbove = 2;
 
     /// <summary>
     /// The CTE <c>c</c>, the candidate set of a ranked page, with the columns it needs: when there
@@ -430,12 +430,9 @@ public static class CatalogQuery
     /// <summary>How many of the best matches by rank are fully scored to bound a ranked page (at least).</summary>
     public const int BoundCandidates = 100;
 
-    /// <summary>The ORDER BY of a page; "relevance" uses the parameters <see cref="WhereAsync"/> resolved.</summary>
-    public static string OrderBy(string sort, bool hasSearch) => sort switch
+    /// <summary>The ORDER BY of an unranked page (a ranked one: <see cref="BoundedRankedPage"/>).</summary>
+    public static string OrderBy(string sort) => sort switch
     {
-        // (Unused by GET /api/books, which ranks with BoundedRankedPage: without its typo tier.)
-        "relevance" when hasSearch =>
-            "ts_rank_cd(b.search_vector, @tsq::tsquery) + word_similarity(@uq, b.search_text) DESC, b.title, b.id",
         "newest" => "b.published_year DESC NULLS LAST, b.created_at DESC, b.id",
         "popular" => "b.recent_loans DESC, b.title, b.id",
         _ => "b.title, b.id",
