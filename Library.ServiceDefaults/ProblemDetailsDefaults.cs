@@ -36,6 +36,12 @@ public static class ProblemDetailsDefaults
                 ctx.ProblemDetails.Title = "Changed concurrently";
                 ctx.ProblemDetails.Detail ??= "Other requests kept changing the same record while this one was applied; read it again and retry.";
             }
+            if (ctx.Exception is DependencyUnavailableException unavailable)
+            {
+                ctx.ProblemDetails.Title = "Service unavailable";
+                ctx.ProblemDetails.Detail ??= $"The {unavailable.Service} did not answer; nothing was changed. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.";
+                ctx.HttpContext.Response.Headers.RetryAfter = DependencyUnavailableException.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             if (ctx.ProblemDetails is HttpValidationProblemDetails validation)
             {
                 CamelCaseKeys(validation.Errors);
@@ -105,10 +111,12 @@ public static class ProblemDetailsDefaults
                     // A write that lost its race every time it was tried (optimistic concurrency):
                     // the client can retry; nothing was changed.
                     DbUpdateConcurrencyException => StatusCodes.Status409Conflict,
+                    // Another service a look-up needed did not answer (its caller logged why).
+                    DependencyUnavailableException => StatusCodes.Status503ServiceUnavailable,
                     OperationCanceledException => 499,
                     _ => StatusCodes.Status500InternalServerError,
                 },
-                SuppressDiagnosticsCallback = ctx => ctx.Exception is BadHttpRequestException or OperationCanceledException,
+                SuppressDiagnosticsCallback = ctx => ctx.Exception is BadHttpRequestException or OperationCanceledException or DependencyUnavailableException,
             });
             app.UseStatusCodePages();
             app.Use(async (context, nextMiddleware) =>

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Library.Contracts.Catalog;
 using Library.Contracts.Users;
 using Library.LendingService.Data;
+using Library.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Replicas;
@@ -65,7 +66,9 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
     /// A look-up that a replica dying under it failed (<c>Unavailable</c>; <c>Internal</c> with a
     /// non-gRPC answer, "Response protocol downgraded to HTTP/1.1", as the fault suite's F4 saw
     /// while a user-service replica was SIGKILLed, which answered the borrow 500) is tried again,
-    /// twice, after 100 and 300 ms: service discovery sends it to a replica that is alive.
+    /// twice, after 100 and 300 ms: service discovery sends it to a replica that is alive. After
+    /// the third failure (or a deadline exceeded) the request is answered 503 with Retry-After
+    /// (<see cref="DependencyUnavailableException"/>): nothing has been changed yet.
     /// </summary>
     private async Task<T> CallAsync<T>(Func<Task<T>> call, string service, CancellationToken ct)
     {
@@ -75,8 +78,13 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
             {
                 return await call();
             }
-            catch (RpcException ex) when (attempt < 2 && ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal && !ct.IsCancellationRequested)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded && !ct.IsCancellationRequested)
             {
+                if (attempt == 2 || ex.StatusCode == StatusCode.DeadlineExceeded)
+                {
+                    logger.LogWarning(ex, "The {Service} look-up failed ({Status}) {Attempts} times; answering 503", service, ex.StatusCode, attempt + 1);
+                    throw new DependencyUnavailableException(service, ex);
+                }
                 logger.LogWarning(ex, "The {Service} look-up failed ({Status}); trying again", service, ex.StatusCode);
                 await Task.Delay(attempt == 0 ? 100 : 300, ct);
             }

@@ -178,7 +178,7 @@ public class LendingFixture : IAsyncLifetime
 
     public static Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 30) => Eventually.WaitUntilAsync(condition, what, seconds);
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         await Lending.DisposeAsync();
         await Catalog.DisposeAsync();
