@@ -89,8 +89,9 @@ pg_psql "$DATA" -d bookdb -qc "VACUUM ANALYZE" >/dev/null
 declare -A RPS=()
 run() { # PORT LABEL PID
   bench_log "search at $COUNT titles: $2, ${SECONDS_EACH} s"
-  # one pass to warm (fills the cache for the cached instance)
-  wrk -t2 -c4 -d3s -s "$BENCH_DIR/search.lua" "http://127.0.0.1:$1" >/dev/null
+  # one pass to warm (fills the cache for the cached instance), at the measured connections: each
+  # new pooled connection is a new PostgreSQL backend, slow for its first statements (bench/search-ab.sh)
+  wrk -t2 -c"$CONNECTIONS" -d3s -s "$BENCH_DIR/search.lua" "http://127.0.0.1:$1" >/dev/null
   bench_wrk "$DATA/wrk-$2.txt" "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$1" "$BENCH_DIR/search.lua"
   RPS[$2]="$(bench_wrk_row scale "search, $COUNT titles: $2" "$DATA/wrk-$2.txt" \
     "$CONNECTIONS conns, ${SECONDS_EACH} s, 12 distinct searches + facets, one book-service process; RSS after: $(($(awk '/^VmRSS:/ { print $2 }' "/proc/$3/status") / 1024)) MiB")"

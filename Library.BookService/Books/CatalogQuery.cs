@@ -284,16 +284,16 @@ public static class CatalogQuery
         var end = (long)skip + take;
         var cap = bound + 1L;
         var headlineFirst = estimate > HeadlineFirstAbove * cap;
-        var candidateSet = CandidateSet(where, typo, cap, headlineFirst);
         if (end <= cap)
         {
-            return (RankedPage($"{candidateSet},\nr AS (SELECT * FROM c)", take, skip), true);
+            // The candidates are the ranked rows themselves (no copy of them as r).
+            return (RankedPage(CandidateSet(where, typo, cap, headlineFirst, "r"), take, skip), true);
         }
         // Past the set: every match, the candidates first (a tier of 2 over the typo's 1 and 0),
         // with the same bound on word_similarity as a page of the set.
         var tier = typo ? "(b.search_vector @@ @exact::tsquery)::int" : "0";
         return (RankedPage($"""
-            {candidateSet},
+            {CandidateSet(where, typo, cap, headlineFirst, "c")},
             r AS MATERIALIZED (
                 SELECT b.id, b.title, b.search_text, 2 * (b.id IN (SELECT c.id FROM c))::int + {tier} AS tier,
                        ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
@@ -308,13 +308,15 @@ public static class CatalogQuery
     private const int HeadlineFirstAbove = 2;
 
     /// <summary>
-    /// The CTE <c>c</c>, the candidate set of a ranked page, with the columns it needs: when there
+    /// The CTE <paramref name="name"/>, the candidate set of a ranked page (id, title, search_text,
+    /// tier, rank: the columns <see cref="RankedPage"/> reads): when there
     /// are at least <paramref name="cap"/> matches (a broad search), first a typo's exact matches
     /// (<c>e</c>: they rank first), then the matches whose title, subtitle or authors hold the
     /// query (<c>t</c>, the headline matches, from their own GIN index, ix_books_search_headline),
     /// then the first other matches (of <c>f</c>, the first <paramref name="cap"/> matches), each
     /// in the table's order, up to <paramref name="cap"/> in all; with fewer, every match. Rank
-    /// and tier are computed once per candidate, over the union.
+    /// and tier are computed once per row that <c>e</c> and <c>t</c> read, and for <c>f</c>'s
+    /// rows only as they fill the set.
     /// </summary>
     /// <remarks>
     /// Two statements give that same set, each cheaper in its own case, so the planner's estimate
@@ -329,39 +331,46 @@ public static class CatalogQuery
     /// order holds for a statement because the sessions neither synchronize scans nor run
     /// parallel workers (<see cref="SessionSettings"/>); it changes when rows are rewritten.
     /// </remarks>
-    private static string CandidateSet(string where, bool typo, long cap, bool headlineFirst)
+    private static string CandidateSet(string where, bool typo, long cap, bool headlineFirst, string name)
     {
         const string Headline = "ts_filter(b.search_vector, '{a,b}') @@ @tsq::tsquery";
-        const string Columns = "b.id, b.title, b.search_text, b.search_vector";
         var headlineWhere = where.Replace(SearchMatch, $"({SearchMatch}) IS TRUE", StringComparison.Ordinal);
-        var tier = typo ? "(x.search_vector @@ @exact::tsquery)::int" : "0";
+        // e and t carry their rows' tier and rank, computed once per row they return (a LIMIT's
+        // projection runs only for the rows it passes on), not the rows' search vectors: narrow
+        // rows through the CTEs. f carries the vector: its rows are ranked in the last step, only
+        // those that fill the set (in the first-matches-first statement f is read whole, and most
+        // of it may be left out when e and t fill the set).
+        string Scored(string row) => $"{row}.id, {row}.title, {row}.search_text, {(typo ? $"({row}.search_vector @@ @exact::tsquery)::int" : "0")} AS tier, "
+            + $"ts_rank_cd({row}.search_vector, @tsq::tsquery) AS rank";
         // Every LIMIT is an expression, never a constant: a constant LIMIT plans for its first rows
         // and an expression for a tenth of them, so written both ways the same subquery could get
         // two plans that read rows in two orders.
         var whenBroad = $"(CASE WHEN (SELECT count(*) FROM f) = {cap} THEN {cap} ELSE 0 END)";
+        // Without a typo the exact and headline matches are t itself (no copy of it as et).
+        var et = typo ? "et" : "t";
         var (e, t, f) = (
-            $"e AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} AND b.search_vector @@ @exact::tsquery LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
-            $"t AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {Headline} AND {headlineWhere} LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
-            $"f AS MATERIALIZED (SELECT {Columns} FROM books b WHERE {where} LIMIT {(headlineFirst ? $"(CASE WHEN (SELECT count(*) FROM et) = {cap} THEN 0 ELSE {cap} END)" : $"(SELECT {cap})")})");
-        var et = typo
-            ? $"et AS MATERIALIZED (SELECT * FROM e UNION ALL (SELECT * FROM t WHERE t.id NOT IN (SELECT e.id FROM e) LIMIT (SELECT {cap} - count(*) FROM e)))"
-            : "et AS (SELECT * FROM t)";
+            $"e AS MATERIALIZED (SELECT {Scored("b")} FROM books b WHERE {where} AND b.search_vector @@ @exact::tsquery LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
+            $"t AS MATERIALIZED (SELECT {Scored("b")} FROM books b WHERE {Headline} AND {headlineWhere} LIMIT {(headlineFirst ? $"(SELECT {cap})" : whenBroad)})",
+            $"f AS MATERIALIZED (SELECT b.id, b.title, b.search_text, b.search_vector FROM books b WHERE {where} LIMIT {(headlineFirst ? $"(CASE WHEN (SELECT count(*) FROM {et}) = {cap} THEN 0 ELSE {cap} END)" : $"(SELECT {cap})")})");
         var ctes = (typo, headlineFirst) switch
         {
-            (true, true) => $"{e},\n{t},\n{et},\n{f}",
-            (true, false) => $"{f},\n{e},\n{t},\n{et}",
-            (false, true) => $"{t},\n{et},\n{f}",
-            (false, false) => $"{f},\n{t},\n{et}",
+            (true, true) => $"{e},\n{t},\n{EtCte(cap)},\n{f}",
+            (true, false) => $"{f},\n{e},\n{t},\n{EtCte(cap)}",
+            (false, true) => $"{t},\n{f}",
+            (false, false) => $"{f},\n{t}",
         };
         return $"""
             {ctes},
-            c AS MATERIALIZED (
-                SELECT x.id, x.title, x.search_text, {tier} AS tier, ts_rank_cd(x.search_vector, @tsq::tsquery) AS rank FROM (
-                    SELECT * FROM et
-                    UNION ALL
-                    (SELECT * FROM f WHERE f.id NOT IN (SELECT et.id FROM et) LIMIT (SELECT {cap} - count(*) FROM et))) x)
+            {name} AS MATERIALIZED (
+                SELECT * FROM {et}
+                UNION ALL
+                (SELECT {Scored("f")} FROM f WHERE f.id NOT IN (SELECT {et}.id FROM {et}) LIMIT (SELECT {cap} - count(*) FROM {et})))
             """;
     }
+
+    /// <summary>With a typo: its exact matches (<c>e</c>), then the headline matches that are not among them, up to the cap.</summary>
+    private static string EtCte(long cap) =>
+        $"et AS MATERIALIZED (SELECT * FROM e UNION ALL (SELECT * FROM t WHERE t.id NOT IN (SELECT e.id FROM e) LIMIT (SELECT {cap} - count(*) FROM e)))";
 
     /// <summary>The count of a filter's matches up to <paramref name="bound"/> + 1: reads at most that many rows.</summary>
     public static string BoundedCount(string where, int bound) =>
