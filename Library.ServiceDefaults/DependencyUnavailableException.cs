@@ -1,6 +1,3 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-
 namespace Library.ServiceDefaults;
 
 /// <summary>
@@ -16,11 +13,4 @@ public sealed class DependencyUnavailableException(string service, Exception? in
     public const int RetryAfterSeconds = 2;
 
     public string Service { get; } = service;
-}
-
-public static class DependencyUnavailableEndpoints
-{
-    /// <summary>Documents the 503 of an endpoint that may look something up in another service.</summary>
-    public static RouteHandlerBuilder LooksUpOtherServices(this RouteHandlerBuilder endpoint) =>
-        endpoint.ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 }

@@ -160,6 +160,20 @@ public static class OpenApiDefaults
             AddResponse(operation, StatusCodes.Status415UnsupportedMediaType,
                 accepted.Length > 0 ? $"The body's Content-Type is not one the operation accepts ({accepted})." : "The body's Content-Type is not one the operation accepts.");
         }
+        // Any operation: its database did not answer after the retries (a failover, a restart),
+        // or another service a look-up needed did not (ProblemDetailsDefaults).
+        AddResponse(operation, StatusCodes.Status503ServiceUnavailable,
+            "The service's database did not answer (a failover or a restart), or another service it needed did not: wait Retry-After seconds and try again.");
+        if (operation.Responses!["503"] is OpenApiResponse unavailable)
+        {
+            unavailable.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            unavailable.Headers["Retry-After"] = new OpenApiHeader
+            {
+                Description = "Seconds to wait before trying again.",
+                Required = true,
+                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "3600" },
+            };
+        }
         if (settings.BehindGateway)
         {
             if (anonymous)

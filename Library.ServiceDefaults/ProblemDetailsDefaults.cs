@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +37,13 @@ public static class ProblemDetailsDefaults
                 ctx.ProblemDetails.Title = "Changed concurrently";
                 ctx.ProblemDetails.Detail ??= "Other requests kept changing the same record while this one was applied; read it again and retry.";
             }
+            if (DatabaseUnavailable(ctx.Exception))
+            {
+                ctx.ProblemDetails.Title = "Service unavailable";
+                ctx.ProblemDetails.Detail ??= $"The database did not answer (a failover or a restart); try again in {DatabaseRetryAfterSeconds} s. "
+                    + "A write may have been applied before the answer was lost: repeat it with the same Idempotency-Key, or read before repeating it.";
+                ctx.HttpContext.Response.Headers.RetryAfter = DatabaseRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             if (ctx.Exception is DependencyUnavailableException unavailable)
             {
                 ctx.ProblemDetails.Title = "Service unavailable";
@@ -57,6 +65,21 @@ public static class ProblemDetailsDefaults
         services.AddTransient<IStartupFilter, ErrorHandlingStartupFilter>();
         return services;
     }
+
+    /// <summary>The seconds a client is told to wait when the database did not answer: about a failover's time.</summary>
+    public const int DatabaseRetryAfterSeconds = 5;
+
+    /// <summary>
+    /// The database failed the way a failover or a restart does (<see cref="PostgresExtensions.IsTransientForFailover"/>),
+    /// after the execution strategy's retries (<see cref="RetryLimitExceededException"/>) or where none applies.
+    /// </summary>
+    public static bool DatabaseUnavailable(Exception? exception) => exception switch
+    {
+        RetryLimitExceededException { InnerException: { } inner } => DatabaseUnavailable(inner),
+        DbUpdateException { InnerException: { } inner } => DatabaseUnavailable(inner),
+        Npgsql.NpgsqlException npgsql => PostgresExtensions.IsTransientForFailover(npgsql),
+        _ => false,
+    };
 
     /// <summary>
     /// The framework's validation (AddValidation) keys errors by the C# member
@@ -113,6 +136,10 @@ public static class ProblemDetailsDefaults
                     DbUpdateConcurrencyException => StatusCodes.Status409Conflict,
                     // Another service a look-up needed did not answer (its caller logged why).
                     DependencyUnavailableException => StatusCodes.Status503ServiceUnavailable,
+                    // The database kept failing the way a failover or a restart does, after every
+                    // retry of the execution strategy: logged as the error it is, answered as one
+                    // the client can retry.
+                    _ when DatabaseUnavailable(ex) => StatusCodes.Status503ServiceUnavailable,
                     OperationCanceledException => 499,
                     _ => StatusCodes.Status500InternalServerError,
                 },

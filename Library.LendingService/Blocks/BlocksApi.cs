@@ -38,13 +38,13 @@ public static class BlocksApi
     public static IEndpointRouteBuilder MapBlocks(this IEndpointRouteBuilder app)
     {
         app.MapGroup("/api/users/{id:guid}/account").WithTags("Blocks").RequireAuthorization(Policies.Member)
-            .MapGet("/", Account).WithName("GetReaderAccount").LooksUpOtherServices()
+            .MapGet("/", Account).WithName("GetReaderAccount")
             .WithSummary("Get a reader's account")
             .WithDescription("The reader themself or a librarian: the open balance, the open fines, the fines still growing on overdue loans, and every block "
                 + "(fines, overdue, limit, manual). Refuses: 403 another reader's account (whether that reader exists or not), 404 unknown reader (librarian).")
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
         var blocks = app.MapGroup("/api").WithTags("Blocks").RequireAuthorization(Policies.Librarian);
-        blocks.MapPost("/users/{id:guid}/blocks", Add).WithName("BlockReader").LooksUpOtherServices()
+        blocks.MapPost("/users/{id:guid}/blocks", Add).WithName("BlockReader")
             .WithSummary("Block a reader")
             .WithDescription("Librarians: a manual block on borrowing, renewals or holds (at least one), with a reason shown to the reader and an optional expiry. "
                 + "Refuses: 400 no reason, nothing blocked or an expiry not in the future, 404 unknown reader.")

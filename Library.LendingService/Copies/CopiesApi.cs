@@ -42,12 +42,12 @@ public static class CopiesApi
     public static IEndpointRouteBuilder MapCopies(this IEndpointRouteBuilder app)
     {
         app.MapGroup("/api/books/{id:guid}/copies").WithTags("Copies").AllowAnonymous()
-            .MapGet("/", List).WithName("ListCopies").LooksUpOtherServices()
+            .MapGet("/", List).WithName("ListCopies")
             .WithSummary("List a title's copies")
             .WithDescription("Anyone: every copy of the title, its status and due date; the current loan's loanId and userId only to librarians. 404 for an unknown title.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         var copies = app.MapGroup("/api").WithTags("Copies").RequireAuthorization(Policies.Librarian);
-        copies.MapPost("/books/{id:guid}/copies", Add).WithName("AddCopy").LooksUpOtherServices()
+        copies.MapPost("/books/{id:guid}/copies", Add).WithName("AddCopy")
             .WithSummary("Add a copy to a title")
             .WithDescription("Librarians: a new copy with its barcode (unique whatever the case); it serves the title's hold queue first. "
                 + "Refuses: 400 a bad barcode or unknown loan type, 404 unknown title, 409 barcode taken.")

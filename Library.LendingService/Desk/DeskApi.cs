@@ -28,7 +28,7 @@ public static class DeskApi
     public static IEndpointRouteBuilder MapDesk(this IEndpointRouteBuilder app)
     {
         var desk = app.MapGroup("/api/circulation").WithTags("Desk").RequireAuthorization(Policies.Librarian);
-        desk.MapPost("/check-out", CheckOut).WithName("CheckOutCopy").LooksUpOtherServices()
+        desk.MapPost("/check-out", CheckOut).WithName("CheckOutCopy")
             .WithSummary("Check a copy out to a reader")
             .WithDescription("Librarians: lends the exact copy scanned. The same refusals as a borrow: 403 a blocked reader (the blocks are listed), "
                 + "404 unknown barcode or reader, 409 the copy not on the shelf or held for another reader, 422 an Idempotency-Key used for another request.")

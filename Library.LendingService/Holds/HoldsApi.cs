@@ -19,7 +19,7 @@ public static class HoldsApi
     public static IEndpointRouteBuilder MapHolds(this IEndpointRouteBuilder app)
     {
         var holds = app.MapGroup("/api/holds").WithTags("Holds").RequireAuthorization(Policies.Member);
-        holds.MapPost("/", Place).WithName("PlaceHold").LooksUpOtherServices()
+        holds.MapPost("/", Place).WithName("PlaceHold")
             .WithSummary("Place a hold on a title")
             .WithDescription("A member for themself, a librarian for any reader (userId): the reader joins the title's queue and is told when a copy is set aside. "
                 + "Refuses: 403 a member naming another reader or a block on holds, 404 unknown title or reader, 409 a copy on the shelf (borrow it) or a hold already placed, "

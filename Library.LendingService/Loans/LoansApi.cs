@@ -37,7 +37,7 @@ public static class LoansApi
     public static IEndpointRouteBuilder MapLoans(this IEndpointRouteBuilder app)
     {
         var loans = app.MapGroup("/api/loans").WithTags("Loans").RequireAuthorization(Policies.Member);
-        loans.MapPost("/", Borrow).WithName("BorrowTitle").LooksUpOtherServices()
+        loans.MapPost("/", Borrow).WithName("BorrowTitle")
             .WithSummary("Borrow a copy of a title")
             .WithDescription("A member borrows for themself, a librarian for any reader (userId). Lends a copy on the shelf whose loan type the reader's rule allows, "
                 + "for days (1 to the rule's maxLoanDays). Refuses: 403 a member naming another reader or a blocked reader (the blocks are listed), "

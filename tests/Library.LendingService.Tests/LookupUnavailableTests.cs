@@ -81,3 +81,63 @@ public sealed class LookupUnavailableTests(UnreachableCatalogFixture fixture) : 
         return await request;
     }
 }
+
+/// <summary>A lending service whose database is reached through a proxy the test cuts (a failover that does not end).</summary>
+public sealed class UnreachableDatabaseFixture : LendingFixture
+{
+    public TcpProxy DatabaseProxy { get; private set; } = null!;
+
+    protected override void ConfigureLending(IDictionary<string, string?> settings)
+    {
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(settings["ConnectionStrings:lendingdb"]);
+        DatabaseProxy = new TcpProxy(direct.Host!, direct.Port);
+        DatabaseProxy.Restore();
+        settings["ConnectionStrings:lendingdb"] = new Npgsql.NpgsqlConnectionStringBuilder(direct.ConnectionString) { Host = "127.0.0.1", Port = DatabaseProxy.Port }.ConnectionString;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await DatabaseProxy.DisposeAsync();
+    }
+}
+
+public sealed class DatabaseUnavailableTests(UnreachableDatabaseFixture fixture) : IClassFixture<UnreachableDatabaseFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>
+    /// After the execution strategy's retries (6, about 20 s: longer than a failover) a request
+    /// whose database does not answer is a 503 with Retry-After, as documented for every
+    /// operation, not a 500; and the service answers again once the database is back.
+    /// </summary>
+    [Fact]
+    public async Task A_request_whose_database_does_not_answer_after_the_retries_is_a_503_with_retry_after()
+    {
+        using var librarian = fixture.Librarian();
+        using (var before = await librarian.GetAsync("/api/loans", Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        fixture.DatabaseProxy.Cut();
+        try
+        {
+            using var refused = await librarian.GetAsync("/api/loans", Ct);
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
+            var problem = await refused.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.Contains("database", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.False(string.IsNullOrEmpty(problem.GetProperty("traceId").GetString()));
+        }
+        finally
+        {
+            fixture.DatabaseProxy.Restore();
+        }
+
+        using var after = await librarian.GetAsync("/api/loans", Ct);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+}
