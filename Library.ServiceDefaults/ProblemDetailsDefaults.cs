@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -63,7 +64,51 @@ public static class ProblemDetailsDefaults
         // Binding failures throw (instead of an empty 400) so the handler below can say what was wrong.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddTransient<IStartupFilter, ErrorHandlingStartupFilter>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IDeveloperPageExceptionFilter, SameAnswerInDevelopment>());
         return services;
+    }
+
+    /// <summary>
+    /// The status of an exception that reached the pipeline (<see cref="ErrorHandlingStartupFilter"/>),
+    /// as the exception handler and <see cref="SameAnswerInDevelopment"/> answer it.
+    /// </summary>
+    public static int StatusFor(Exception exception) => exception switch
+    {
+        BadHttpRequestException bad => bad.StatusCode,
+        // A write that lost its race every time it was tried (optimistic concurrency):
+        // the client can retry; nothing was changed.
+        DbUpdateConcurrencyException => StatusCodes.Status409Conflict,
+        // Another service a look-up needed did not answer (its caller logged why).
+        DependencyUnavailableException => StatusCodes.Status503ServiceUnavailable,
+        // The database kept failing the way a failover or a restart does, after every
+        // retry of the execution strategy: logged as the error it is, answered as one
+        // the client can retry.
+        _ when DatabaseUnavailable(exception) => StatusCodes.Status503ServiceUnavailable,
+        OperationCanceledException => 499,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    /// <summary>
+    /// In Development (as the AppHost runs the services) ASP.NET Core puts its developer exception
+    /// page inside the pipeline, before the exception handler: it answered every exception 500,
+    /// with the stack trace and the request's headers, bearer token included, through the public
+    /// gateway. This filter of that page answers as the exception handler does (status, problem
+    /// details with the trace ID, Retry-After) and shows nothing more; the page has logged the
+    /// exception already.
+    /// </summary>
+    private sealed class SameAnswerInDevelopment(IProblemDetailsService problems) : IDeveloperPageExceptionFilter
+    {
+        public async Task HandleExceptionAsync(ErrorContext errorContext, Func<ErrorContext, Task> next)
+        {
+            var http = errorContext.HttpContext;
+            http.Response.StatusCode = StatusFor(errorContext.Exception);
+            await problems.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = http,
+                Exception = errorContext.Exception,
+                ProblemDetails = { Status = http.Response.StatusCode },
+            });
+        }
     }
 
     /// <summary>The seconds a client is told to wait when the database did not answer: about a failover's time.</summary>
@@ -128,21 +173,7 @@ public static class ProblemDetailsDefaults
         {
             app.UseExceptionHandler(new ExceptionHandlerOptions
             {
-                StatusCodeSelector = ex => ex switch
-                {
-                    BadHttpRequestException bad => bad.StatusCode,
-                    // A write that lost its race every time it was tried (optimistic concurrency):
-                    // the client can retry; nothing was changed.
-                    DbUpdateConcurrencyException => StatusCodes.Status409Conflict,
-                    // Another service a look-up needed did not answer (its caller logged why).
-                    DependencyUnavailableException => StatusCodes.Status503ServiceUnavailable,
-                    // The database kept failing the way a failover or a restart does, after every
-                    // retry of the execution strategy: logged as the error it is, answered as one
-                    // the client can retry.
-                    _ when DatabaseUnavailable(ex) => StatusCodes.Status503ServiceUnavailable,
-                    OperationCanceledException => 499,
-                    _ => StatusCodes.Status500InternalServerError,
-                },
+                StatusCodeSelector = StatusFor,
                 SuppressDiagnosticsCallback = ctx => ctx.Exception is BadHttpRequestException or OperationCanceledException or DependencyUnavailableException,
             });
             app.UseStatusCodePages();

@@ -67,7 +67,7 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
     /// non-gRPC answer, "Response protocol downgraded to HTTP/1.1", as the fault suite's F4 saw
     /// while a user-service replica was SIGKILLed, which answered the borrow 500) is tried again,
     /// twice, after 100 and 300 ms: service discovery sends it to a replica that is alive. After
-    /// the third failure (or a deadline exceeded) the request is answered 503 with Retry-After
+    /// the third failure (or a time-out) the request is answered 503 with Retry-After
     /// (<see cref="DependencyUnavailableException"/>): nothing has been changed yet.
     /// </summary>
     private async Task<T> CallAsync<T>(Func<Task<T>> call, string service, CancellationToken ct)
@@ -80,7 +80,10 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded && !ct.IsCancellationRequested)
             {
-                if (attempt == 2 || ex.StatusCode == StatusCode.DeadlineExceeded)
+                // A try that timed out has waited its 5 s (InternalGrpc): a service that accepts and
+                // does not answer (its replicas gone behind a proxy that still listens, as under
+                // the AppHost) is not tried again.
+                if (attempt == 2 || ex.StatusCode == StatusCode.DeadlineExceeded || ex.Status.DebugException is Polly.Timeout.TimeoutRejectedException)
                 {
                     logger.LogWarning(ex, "The {Service} look-up failed ({Status}) {Attempts} times; answering 503", service, ex.StatusCode, attempt + 1);
                     throw new DependencyUnavailableException(service, ex);

@@ -8,7 +8,9 @@ namespace Library.LendingService.Tests;
 
 /// <summary>
 /// A lending service that reaches the real catalog through a proxy the test cuts, and that hears
-/// no events (an exchange of its own): every title it is asked about is looked up over gRPC.
+/// no events (an exchange of its own): every title it is asked about is looked up over gRPC. It
+/// runs in Development, as under the AppHost, where ASP.NET Core's developer exception page sees
+/// an exception before the exception handler does.
 /// </summary>
 public sealed class UnreachableCatalogFixture : LendingFixture
 {
@@ -22,6 +24,7 @@ public sealed class UnreachableCatalogFixture : LendingFixture
         var deaf = $"test-deaf-{Guid.NewGuid():N}"[..22];
         settings["EventBus:Exchange"] = $"{deaf}.library.events";
         settings["EventBus:QueuePrefix"] = $"{deaf}.";
+        settings["environment"] = "Development";
     }
 
     public override async ValueTask DisposeAsync()
@@ -53,6 +56,9 @@ public sealed class LookupUnavailableTests(UnreachableCatalogFixture fixture) : 
             Assert.Equal(503, problem.GetProperty("status").GetInt32());
             Assert.Contains("catalog", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
             Assert.False(string.IsNullOrEmpty(problem.GetProperty("traceId").GetString()));
+            // Not the developer exception page's answer: no stack trace, no request headers (the token).
+            Assert.False(problem.TryGetProperty("exception", out _), "the answer shows the exception");
+            Assert.DoesNotContain(token, await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
             Assert.False(await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "no title row was written");
             Assert.Equal(0, await fixture.InLendingAsync(db => db.Loans.CountAsync(l => l.BookId == book, Ct)));
         }
