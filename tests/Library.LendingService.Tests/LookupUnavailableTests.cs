@@ -6,31 +6,74 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Library.LendingService.Tests;
 
-/// <summary>
-/// A lending service that reaches the real catalog through a proxy the test cuts, and that hears
-/// no events (an exchange of its own): every title it is asked about is looked up over gRPC. It
-/// runs in Development, as under the AppHost, where ASP.NET Core's developer exception page sees
-/// an exception before the exception handler does.
-/// </summary>
-public sealed class UnreachableCatalogFixture : LendingFixture
+/// <summary>A lending service that reaches one of its servers through a proxy (<see cref="Proxy"/>) the test cuts.</summary>
+public abstract class ProxiedLendingFixture : LendingFixture
 {
-    public TcpProxy CatalogProxy { get; private set; } = null!;
+    public TcpProxy Proxy { get; private set; } = null!;
 
-    protected override void ConfigureLending(IDictionary<string, string?> settings)
+    /// <summary>Opens the proxy in front of host:port and returns its port.</summary>
+    protected int ProxyTo(string host, int port)
     {
-        CatalogProxy = new TcpProxy("127.0.0.1", Catalog.Address.Port);
-        CatalogProxy.Restore();
-        settings["services:bookservice:http:0"] = $"http://127.0.0.1:{CatalogProxy.Port}";
-        var deaf = $"test-deaf-{Guid.NewGuid():N}"[..22];
-        settings["EventBus:Exchange"] = $"{deaf}.library.events";
-        settings["EventBus:QueuePrefix"] = $"{deaf}.";
-        settings["environment"] = "Development";
+        Proxy = new TcpProxy(host, port);
+        Proxy.Restore();
+        return Proxy.Port;
     }
 
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
-        await CatalogProxy.DisposeAsync();
+        await Proxy.DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// The answer is a 503 as ProblemDetailsDefaults writes it: problem details with the trace
+    /// ID, Retry-After, a detail naming what did not answer, and nothing of the developer
+    /// exception page (no stack trace, no request headers).
+    /// </summary>
+    public static async Task<string> AssertUnavailableAsync(HttpResponseMessage response, int retryAfterSeconds, string names, CancellationToken ct)
+    {
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(retryAfterSeconds), response.Headers.RetryAfter?.Delta);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+        Assert.Equal(503, problem.GetProperty("status").GetInt32());
+        Assert.Contains(names, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("traceId").GetString()));
+        Assert.False(problem.TryGetProperty("exception", out _), "the answer shows the exception");
+        return await response.Content.ReadAsStringAsync(ct);
+    }
+}
+
+/// <summary>
+/// The catalog behind the proxy, and a lending service that hears no events (an exchange of its
+/// own): every title it is asked about is looked up over gRPC. It runs in Development, as under
+/// the AppHost, where ASP.NET Core's developer exception page sees an exception before the
+/// exception handler does.
+/// </summary>
+public sealed class UnreachableCatalogFixture : ProxiedLendingFixture
+{
+    protected override void ConfigureLending(IDictionary<string, string?> settings)
+    {
+        settings["services:bookservice:http:0"] = $"http://127.0.0.1:{ProxyTo("127.0.0.1", Catalog.Address.Port)}";
+        var deaf = $"test-deaf-{Guid.NewGuid():N}"[..22];
+        settings["EventBus:Exchange"] = $"{deaf}.library.events";
+        settings["EventBus:QueuePrefix"] = $"{deaf}.";
+        settings["environment"] = "Development";
+    }
+}
+
+/// <summary>The lending database behind the proxy (a failover that does not end), in the test environment (the exception handler's answer).</summary>
+public sealed class UnreachableDatabaseFixture : ProxiedLendingFixture
+{
+    protected override void ConfigureLending(IDictionary<string, string?> settings)
+    {
+        var direct = new Npgsql.NpgsqlConnectionStringBuilder(settings["ConnectionStrings:lendingdb"]);
+        settings["ConnectionStrings:lendingdb"] = new Npgsql.NpgsqlConnectionStringBuilder(direct.ConnectionString)
+        {
+            Host = "127.0.0.1",
+            Port = ProxyTo(direct.Host!, direct.Port),
+        }.ConnectionString;
     }
 }
 
@@ -44,27 +87,19 @@ public sealed class LookupUnavailableTests(UnreachableCatalogFixture fixture) : 
         var book = await fixture.TitleAsync(2, "Out Of Reach");
         var (reader, token) = await fixture.ReaderAsync();
 
-        fixture.CatalogProxy.Cut();
+        fixture.Proxy.Cut();
         try
         {
             using var refused = await WhileTheClockRunsAsync(fixture.BorrowAsync(book, token: token, days: 7));
 
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
-            Assert.Equal(TimeSpan.FromSeconds(2), refused.Headers.RetryAfter?.Delta);
-            var problem = await refused.Content.ReadFromJsonAsync<JsonElement>(Ct);
-            Assert.Equal(503, problem.GetProperty("status").GetInt32());
-            Assert.Contains("catalog", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
-            Assert.False(string.IsNullOrEmpty(problem.GetProperty("traceId").GetString()));
-            // Not the developer exception page's answer: no stack trace, no request headers (the token).
-            Assert.False(problem.TryGetProperty("exception", out _), "the answer shows the exception");
-            Assert.DoesNotContain(token, await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            var body = await ProxiedLendingFixture.AssertUnavailableAsync(refused, 2, "catalog", Ct);
+            Assert.DoesNotContain(token, body, StringComparison.Ordinal);
             Assert.False(await fixture.InLendingAsync(db => db.Titles.AnyAsync(t => t.Id == book, Ct)), "no title row was written");
             Assert.Equal(0, await fixture.InLendingAsync(db => db.Loans.CountAsync(l => l.BookId == book, Ct)));
         }
         finally
         {
-            fixture.CatalogProxy.Restore();
+            fixture.Proxy.Restore();
         }
 
         using var lent = await WhileTheClockRunsAsync(fixture.BorrowAsync(book, token: token, days: 7));
@@ -88,26 +123,6 @@ public sealed class LookupUnavailableTests(UnreachableCatalogFixture fixture) : 
     }
 }
 
-/// <summary>A lending service whose database is reached through a proxy the test cuts (a failover that does not end).</summary>
-public sealed class UnreachableDatabaseFixture : LendingFixture
-{
-    public TcpProxy DatabaseProxy { get; private set; } = null!;
-
-    protected override void ConfigureLending(IDictionary<string, string?> settings)
-    {
-        var direct = new Npgsql.NpgsqlConnectionStringBuilder(settings["ConnectionStrings:lendingdb"]);
-        DatabaseProxy = new TcpProxy(direct.Host!, direct.Port);
-        DatabaseProxy.Restore();
-        settings["ConnectionStrings:lendingdb"] = new Npgsql.NpgsqlConnectionStringBuilder(direct.ConnectionString) { Host = "127.0.0.1", Port = DatabaseProxy.Port }.ConnectionString;
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        await DatabaseProxy.DisposeAsync();
-    }
-}
-
 public sealed class DatabaseUnavailableTests(UnreachableDatabaseFixture fixture) : IClassFixture<UnreachableDatabaseFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -126,21 +141,15 @@ public sealed class DatabaseUnavailableTests(UnreachableDatabaseFixture fixture)
             Assert.Equal(HttpStatusCode.OK, before.StatusCode);
         }
 
-        fixture.DatabaseProxy.Cut();
+        fixture.Proxy.Cut();
         try
         {
             using var refused = await librarian.GetAsync("/api/loans", Ct);
-
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
-            Assert.Equal(TimeSpan.FromSeconds(5), refused.Headers.RetryAfter?.Delta);
-            var problem = await refused.Content.ReadFromJsonAsync<JsonElement>(Ct);
-            Assert.Contains("database", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
-            Assert.False(string.IsNullOrEmpty(problem.GetProperty("traceId").GetString()));
+            await ProxiedLendingFixture.AssertUnavailableAsync(refused, 5, "database", Ct);
         }
         finally
         {
-            fixture.DatabaseProxy.Restore();
+            fixture.Proxy.Restore();
         }
 
         using var after = await librarian.GetAsync("/api/loans", Ct);
