@@ -109,6 +109,36 @@ public sealed class LookupUnavailableTests(UnreachableCatalogFixture fixture) : 
     }
 
     /// <summary>
+    /// A catalog that accepts and never answers (its replicas gone behind a proxy that still
+    /// listens, as under the AppHost): the look-up's tries time out within its 5 s, and the
+    /// look-up is not tried again on top (3 connections at most, not 9).
+    /// </summary>
+    [Fact]
+    public async Task A_look_up_that_times_out_is_a_503_without_being_tried_again()
+    {
+        var book = await fixture.TitleAsync(1, "Never Answered");
+        var (_, token) = await fixture.ReaderAsync();
+
+        // Connections pooled by an earlier look-up are dropped first: only new ones stall.
+        fixture.Proxy.Cut();
+        fixture.Proxy.Restore();
+        fixture.Proxy.Stall();
+        var before = fixture.Proxy.StalledTotal;
+        try
+        {
+            using var refused = await WhileTheClockRunsAsync(fixture.BorrowAsync(book, token: token, days: 7));
+
+            await ProxiedLendingFixture.AssertUnavailableAsync(refused, 2, "catalog", Ct);
+            Assert.InRange(fixture.Proxy.StalledTotal - before, 1, 3);
+        }
+        finally
+        {
+            fixture.Proxy.Cut();
+            fixture.Proxy.Restore();
+        }
+    }
+
+    /// <summary>
     /// The lending service's clock is the fixture's fake, and the look-ups' resilience handler
     /// waits between tries on it: it is moved on, 100 ms every 20 ms, until the request is answered.
     /// </summary>

@@ -19,6 +19,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private CancellationTokenSource _cts = new();
     private volatile bool _stalling;
     private int _stalledOpen;
+    private int _stalledTotal;
     private TaskCompletionSource? _repliesHeld;
 
     public TcpProxy(string targetHost, int targetPort)
@@ -70,6 +71,9 @@ public sealed class TcpProxy : IAsyncDisposable
     /// <summary>Stalled connections that their clients have not closed yet.</summary>
     public int StalledOpen => Volatile.Read(ref _stalledOpen);
 
+    /// <summary>Every connection accepted while stalling, closed or not: how many times a client tried.</summary>
+    public int StalledTotal => Volatile.Read(ref _stalledTotal);
+
     public void Cut()
     {
         _stalling = false;
@@ -112,6 +116,7 @@ public sealed class TcpProxy : IAsyncDisposable
                     _connections.Add(client);
                 }
                 Interlocked.Increment(ref _stalledOpen);
+                Interlocked.Increment(ref _stalledTotal);
                 _ = HoldAsync(client, ct);
                 continue;
             }
