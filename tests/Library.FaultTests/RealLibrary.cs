@@ -272,14 +272,18 @@ public sealed class RealLibrary : IAsyncLifetime
 
     /// <summary>
     /// The services' and gateways' Error and Critical log entries (JSON console lines, the logs kept
-    /// from a replica's earlier start included; not the expected ones of a drain or a first start),
-    /// the first <paramref name="max"/> and how many there were: what a fault's 5xx answers are read
-    /// by, since the stack's folder is gone afterwards.
+    /// from a replica's earlier start included; not the expected ones of a drain or a first start):
+    /// what a fault's 5xx answers are read by, since the stack's folder is gone afterwards. First
+    /// the entries of requests that failed (the exception handler's, up to
+    /// <paramref name="requests"/>), then one line per log file and category with its count and
+    /// its first entry: the first entries in file order alone hid a request's failure behind a
+    /// replica's start-up noise.
     /// </summary>
-    public (int Count, List<string> First) ErrorLogLines(int max)
+    public (int Count, List<string> Lines) ErrorLogLines(int requests)
     {
         var count = 0;
-        var first = new List<string>();
+        var failedRequests = new List<string>();
+        var byCategory = new SortedDictionary<string, (int Count, string First)>(StringComparer.Ordinal);
         foreach (var file in Directory.EnumerateFiles(Path.Combine(Data, "logs"), "*.log*").Order(StringComparer.Ordinal))
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -291,14 +295,26 @@ public sealed class RealLibrary : IAsyncLifetime
                     && !line.Contains("DefaultHealthCheckService", StringComparison.Ordinal)
                     && !line.Contains("__EFMigrationsHistory", StringComparison.Ordinal))
                 {
-                    if (count++ < max)
+                    count++;
+                    var entry = $"{Path.GetFileName(file)}: {(line.Length > 2000 ? line[..2000] + "..." : line)}";
+                    var category = System.Text.RegularExpressions.Regex.Match(line, "\"Category\":\"([^\"]*)\"").Groups[1].Value;
+                    if (category.EndsWith("ExceptionHandlerMiddleware", StringComparison.Ordinal) || category.EndsWith("DeveloperExceptionPageMiddleware", StringComparison.Ordinal))
                     {
-                        first.Add($"{Path.GetFileName(file)}: {(line.Length > 2000 ? line[..2000] + "..." : line)}");
+                        if (failedRequests.Count < requests)
+                        {
+                            failedRequests.Add(entry);
+                        }
                     }
+                    var key = $"{Path.GetFileName(file)} {category}";
+                    byCategory[key] = byCategory.TryGetValue(key, out var seen) ? (seen.Count + 1, seen.First) : (1, entry.Length > 400 ? entry[..400] + "..." : entry);
                 }
             }
         }
-        return (count, first);
+        var lines = new List<string> { $"-- requests that failed ({failedRequests.Count} shown):" };
+        lines.AddRange(failedRequests);
+        lines.Add("-- by log file and category (count, first entry):");
+        lines.AddRange(byCategory.Select(c => $"{c.Key} x{c.Value.Count}: {c.Value.First}"));
+        return (count, lines);
     }
 
     /// <summary>Lines of the running gateways' logs that contain <paramref name="text"/>.</summary>
