@@ -85,8 +85,7 @@ builder.Services.AddHostedService<NoticeClock>();
 builder.Services.AddHostedService<NoticeSender>();
 
 // Look-ups on a replica miss: gRPC-Web to the catalog and the user service, found by service
-// discovery, with a service token; a resilience handler of their own retries transient failures
-// within seconds (InternalGrpc).
+// discovery, with a service token; the standard resilience handler retries transient failures.
 builder.Services.AddSingleton<ServiceTokens>();
 builder.Services.AddHttpClient(ServiceTokens.HttpClientName, c => c.BaseAddress = new Uri("http://userservice"));
 builder.Services.AddGrpcClient<Catalog.CatalogClient>(o => o.Address = new Uri("http://bookservice")).ConfigureInternalGrpc();
@@ -127,26 +126,13 @@ public partial class Program;
 internal static class InternalGrpc
 {
     /// <summary>
-    /// gRPC-Web with a service token. A look-up is made while a reader waits (a borrow, a hold):
-    /// the standard resilience handler every client has (tries 2, 4 and 8 s apart, 30 s in all)
-    /// is replaced by one that gives up within seconds, so a service that does not answer leads to
-    /// a 503 (<see cref="Library.LendingService.Replicas.ReplicaLookup"/>, which tries the look-up
-    /// twice more first), not to a request the gateway times out.
+    /// gRPC-Web with a service token. The standard resilience handler of every client stays: it
+    /// sits outside service discovery, so each retry picks a replica again. (A handler of their
+    /// own, added here, sat inside it: every retry went to the same dead replica, and the fault
+    /// suite's F4 saw a borrow 503.)
     /// </summary>
     public static IHttpClientBuilder ConfigureInternalGrpc(this IHttpClientBuilder client)
     {
-        // Experimental (EXTEXP0001) in Microsoft.Extensions.Http.Resilience 10: the package's own way to
-        // replace the handler that ConfigureHttpClientDefaults gave every client.
-#pragma warning disable EXTEXP0001
-        client.RemoveAllResilienceHandlers().AddStandardResilienceHandler(o =>
-        {
-            o.Retry.Delay = TimeSpan.FromMilliseconds(100);
-            o.Retry.MaxRetryAttempts = 2;
-            o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
-            o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);
-            o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(10);
-        });
-#pragma warning restore EXTEXP0001
         return client.ConfigurePrimaryHttpMessageHandler(() => new GrpcWebHandler(GrpcWebMode.GrpcWeb, new HttpClientHandler()))
             .ConfigureChannel(o =>
             {

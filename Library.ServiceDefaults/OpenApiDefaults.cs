@@ -167,12 +167,7 @@ public static class OpenApiDefaults
         if (operation.Responses!["503"] is OpenApiResponse unavailable)
         {
             unavailable.Headers ??= new Dictionary<string, IOpenApiHeader>();
-            unavailable.Headers["Retry-After"] = new OpenApiHeader
-            {
-                Description = "Seconds to wait before trying again.",
-                Required = true,
-                Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "3600" },
-            };
+            unavailable.Headers["Retry-After"] = RetryAfterHeader();
         }
         if (settings.BehindGateway)
         {
@@ -206,16 +201,19 @@ public static class OpenApiDefaults
                 concrete.Headers[RateLimitHeader] = StringHeader("What is left of the quota, and when it resets, e.g. `\"user\";r=1187;t=42`.");
                 if (status == "429")
                 {
-                    concrete.Headers["Retry-After"] = new OpenApiHeader
-                    {
-                        Description = "Seconds to wait before trying again.",
-                        Required = true,
-                        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "3600" },
-                    };
+                    concrete.Headers["Retry-After"] = RetryAfterHeader();
                 }
             }
         }
     }
+
+    /// <summary>The Retry-After of a 429 and a 503: seconds to wait.</summary>
+    private static OpenApiHeader RetryAfterHeader() => new()
+    {
+        Description = "Seconds to wait before trying again.",
+        Required = true,
+        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1", Maximum = "3600" },
+    };
 
     private static OpenApiHeader StringHeader(string description) => new()
     {

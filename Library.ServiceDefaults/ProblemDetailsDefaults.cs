@@ -40,16 +40,13 @@ public static class ProblemDetailsDefaults
             }
             if (DatabaseUnavailable(ctx.Exception))
             {
-                ctx.ProblemDetails.Title = "Service unavailable";
-                ctx.ProblemDetails.Detail ??= $"The database did not answer (a failover or a restart); try again in {DatabaseRetryAfterSeconds} s. "
-                    + "A write may have been applied before the answer was lost: repeat it with the same Idempotency-Key, or read before repeating it.";
-                ctx.HttpContext.Response.Headers.RetryAfter = DatabaseRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                Unavailable(ctx, DatabaseRetryAfterSeconds, $"The database did not answer (a failover or a restart); try again in {DatabaseRetryAfterSeconds} s. "
+                    + "A write may have been applied before the answer was lost: repeat it with the same Idempotency-Key, or read before repeating it.");
             }
             if (ctx.Exception is DependencyUnavailableException unavailable)
             {
-                ctx.ProblemDetails.Title = "Service unavailable";
-                ctx.ProblemDetails.Detail ??= $"The {unavailable.Service} did not answer; nothing was changed. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.";
-                ctx.HttpContext.Response.Headers.RetryAfter = DependencyUnavailableException.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                Unavailable(ctx, DependencyUnavailableException.RetryAfterSeconds,
+                    $"The {unavailable.Service} did not answer; nothing was changed. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.");
             }
             if (ctx.ProblemDetails is HttpValidationProblemDetails validation)
             {
@@ -109,6 +106,14 @@ public static class ProblemDetailsDefaults
                 ProblemDetails = { Status = http.Response.StatusCode },
             });
         }
+    }
+
+    /// <summary>A 503's problem details and its Retry-After.</summary>
+    private static void Unavailable(ProblemDetailsContext ctx, int retryAfterSeconds, string detail)
+    {
+        ctx.ProblemDetails.Title = "Service unavailable";
+        ctx.ProblemDetails.Detail ??= detail;
+        ctx.HttpContext.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The seconds a client is told to wait when the database did not answer: about a failover's time.</summary>

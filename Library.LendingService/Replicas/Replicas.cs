@@ -80,7 +80,7 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded && !ct.IsCancellationRequested)
             {
-                // A try that timed out has waited its 5 s (InternalGrpc): a service that accepts and
+                // A try that timed out has waited its resilience handler's 30 s: a service that accepts and
                 // does not answer (its replicas gone behind a proxy that still listens, as under
                 // the AppHost) is not tried again.
                 if (attempt == 2 || ex.StatusCode == StatusCode.DeadlineExceeded || ex.Status.DebugException is Polly.Timeout.TimeoutRejectedException)
