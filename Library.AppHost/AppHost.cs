@@ -108,6 +108,12 @@ if (builder.ExecutionContext.IsRunMode && !string.Equals(catalog, "none", String
     // Loaded into an empty catalog only (a first run).
     bookService.WithEnvironment("Catalog__SeedFile", catalog);
 }
+if (builder.ExecutionContext.IsRunMode)
+{
+    // PostgreSQL runs on this machine: the replicas share its cores for their uncached searches
+    // (Library.BookService/Books/CatalogQueryGate.cs). Deployed, each replica takes its default.
+    bookService.WithEnvironment("Catalog__QueryConcurrency", RuntimeSettings.CatalogQueryConcurrency(replicas).ToString(System.Globalization.CultureInfo.InvariantCulture));
+}
 
 var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice", launchProfileName: "http")
     .WithReference(lendingDb).WaitFor(lendingDb)

@@ -30,6 +30,13 @@ internal static class RuntimeSettings
     /// </summary>
     public const string MallocArenas = "2";
 
+    /// <summary>
+    /// Each book-service replica's share of the uncached catalog reads that run at once, where
+    /// PostgreSQL runs on this machine: 2 per core, split among the replicas, at least 2
+    /// (Library.BookService/Books/CatalogQueryGate.cs says why; eng/processes.sh does the same).
+    /// </summary>
+    public static int CatalogQueryConcurrency(int replicas) => Math.Max(2, 2 * Environment.ProcessorCount / Math.Max(1, replicas));
+
     public static IResourceBuilder<ProjectResource> Apply(IResourceBuilder<ProjectResource> project) =>
         project.WithEnvironment("DOTNET_GCgen0size", Gen0Size)
             .WithEnvironment("MALLOC_ARENA_MAX", MallocArenas);

@@ -33,6 +33,7 @@ builder.AddEventBus<CatalogDbContext>("bookservice", LibraryTopology.Create())
 builder.AddLibraryAuthentication();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<CatalogCache>();
+builder.Services.AddSingleton<CatalogQueryGate>();
 builder.Services.AddOptions<SearchOptions>().BindConfiguration("Catalog").ValidateDataAnnotations().ValidateOnStart();
 // Every committed change invalidates the cached answers it touched, once, after the commit.
 builder.Services.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor, CatalogInvalidation>();

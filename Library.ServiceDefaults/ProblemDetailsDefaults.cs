@@ -46,7 +46,7 @@ public static class ProblemDetailsDefaults
             if (ctx.Exception is DependencyUnavailableException unavailable)
             {
                 Unavailable(ctx, DependencyUnavailableException.RetryAfterSeconds,
-                    $"The {unavailable.Service} did not answer; nothing was changed. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.");
+                    unavailable.Detail ?? $"The {unavailable.Service} did not answer; nothing was changed. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.");
             }
             if (ctx.ProblemDetails is HttpValidationProblemDetails validation)
             {

@@ -55,6 +55,8 @@
 #   then 0; see start_boost below; 0 leaves the scheduler alone),
 #   LIBRARY_SERVICE_DRAIN_SECONDS (unset: the services' Shutdown:DrainSeconds default, 5 s; the
 #   fault suite sets 2.5 with the gateway probing every 1 s, Gateway__HealthProbeSeconds),
+#   LIBRARY_CATALOG_QUERY_CONCURRENCY (each book-service replica's Catalog:QueryConcurrency: 2 per
+#   core / LIBRARY_REPLICAS, at least 2),
 #   LIBRARY_NO_BUILD=1 (use the last Release build),
 #   LIBRARY_ENVIRONMENT (Production), LIBRARY_ADMIN_EMAIL / LIBRARY_ADMIN_PASSWORD,
 #   OTEL_EXPORTER_OTLP_ENDPOINT (passed through when set).
@@ -228,6 +230,10 @@ instance_env() {
     # names another file (bench/generate-catalog.py's output), or "none" for an empty catalog.
     bookservice)    ENVV+=("ConnectionStrings__bookdb=${CS[bookdb]}" "ConnectionStrings__cache=${CS[cache]}"
                            "ConnectionStrings__messaging=${CS[messaging]}")
+                    # Each replica's share of the local PostgreSQL's cores for uncached searches, as
+                    # the AppHost gives it (RuntimeSettings.CatalogQueryConcurrency): 2 per core, at least 2.
+                    local share=$(( 2 * $(nproc) / REPLICAS )); ((share >= 2)) || share=2
+                    ENVV+=("Catalog__QueryConcurrency=${LIBRARY_CATALOG_QUERY_CONCURRENCY:-$share}")
                     [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
     # The lending service's client credentials for its look-ups at the catalog and user service.
     lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}" "ConnectionStrings__mail=${CS[mail]}"

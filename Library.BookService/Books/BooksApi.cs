@@ -101,7 +101,7 @@ public static class BooksApi
         """;
 
     private static async Task<Ok<BookPage>> ListBooks(
-        CatalogDbContext db, CatalogCache cache, IOptions<SearchOptions> options,
+        CatalogDbContext db, CatalogCache cache, CatalogQueryGate gate, IOptions<SearchOptions> options,
         [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
         Guid? authorId, Guid? categoryId,
@@ -127,6 +127,7 @@ public static class BooksApi
 
         var result = await cache.GetOrCreateAsync("books", new { filter, sort, paging.Page, paging.PageSize, bound }, async token =>
         {
+            using var turn = await gate.EnterAsync(token);
             var (where, parameters, typo) = await CatalogQuery.WhereAsync(db, filter, readsRows: false, token);
             List<Guid> ids;
             long counted;
@@ -174,7 +175,7 @@ public static class BooksApi
     }
 
     private static async Task<Ok<Facets>> GetFacets(
-        CatalogDbContext db, CatalogCache cache, IOptions<SearchOptions> options,
+        CatalogDbContext db, CatalogCache cache, CatalogQueryGate gate, IOptions<SearchOptions> options,
         [StringLength(CatalogFilter.MaxSearchLength, ErrorMessage = CatalogFilter.SearchMessage)]
         [RegularExpression(TextPattern.SingleLine, ErrorMessage = "search must not contain control characters.")] string? search,
         Guid? authorId, Guid? categoryId,
@@ -194,6 +195,7 @@ public static class BooksApi
 
         var facets = await cache.GetOrCreateAsync("facets", new { filter, bound }, async token =>
         {
+            using var turn = await gate.EnterAsync(token);
             string sql;
             List<NpgsqlParameter> parameters;
             string? where = null;

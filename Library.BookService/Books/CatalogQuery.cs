@@ -44,6 +44,18 @@ public sealed class SearchOptions
 
     [System.ComponentModel.DataAnnotations.Range(20, 10_000_000, ErrorMessage = "Catalog:SearchBound must be between 20 and 10000000.")]
     public int SearchBound { get; set; } = DefaultBound;
+
+    /// <summary>
+    /// <c>Catalog:QueryConcurrency</c>: how many uncached searches, list pages, facets and
+    /// recommendations one replica runs against PostgreSQL at once (<see cref="CatalogQueryGate"/>);
+    /// unset, 2 per core of this machine; 0, no limit.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 10_000, ErrorMessage = "Catalog:QueryConcurrency must be between 0 (no limit) and 10000.")]
+    public int? QueryConcurrency { get; set; }
+
+    /// <summary><c>Catalog:QueryQueue</c>: how many may wait for their turn; one more is answered 503 with Retry-After.</summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 1_000_000, ErrorMessage = "Catalog:QueryQueue must be between 0 and 1000000.")]
+    public int QueryQueue { get; set; } = 1000;
 }
 
 /// <summary>

@@ -40,7 +40,7 @@ public static class RecommendationsApi
     }
 
     private static async Task<Results<Ok<List<BookResponse>>, NotFound>> ForBook(
-        Guid id, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+        Guid id, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CatalogQueryGate gate, CancellationToken ct)
     {
         var n = limit ?? DefaultLimit;
         if (!await db.Books.AnyAsync(b => b.Id == id, ct))
@@ -49,6 +49,7 @@ public static class RecommendationsApi
         }
         var books = await cache.GetOrCreateAsync("recommend-book", new { id, n }, async token =>
         {
+            using var turn = await gate.EnterAsync(token);
             // Seeds: the book itself. Its co-borrowers are everyone who borrowed it.
             const string sql = """
                 WITH seed AS (SELECT @book AS book_id),
@@ -86,12 +87,13 @@ public static class RecommendationsApi
     /// (on loan now or read before): a reader wants something new.
     /// </summary>
     private static async Task<Ok<List<BookResponse>>> ForReader(
-        ClaimsPrincipal caller, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CancellationToken ct)
+        ClaimsPrincipal caller, [Range(1, MaxLimit, ErrorMessage = LimitMessage)] int? limit, CatalogDbContext db, CatalogCache cache, CatalogQueryGate gate, CancellationToken ct)
     {
         var n = limit ?? DefaultLimit;
         var userId = caller.UserId()!.Value;
         var books = await cache.GetOrCreateAsync("recommend-reader", new { userId, n }, async token =>
         {
+            using var turn = await gate.EnterAsync(token);
             const string sql = """
                 WITH history AS (SELECT DISTINCT book_id FROM book_loans WHERE user_id = @user),
                 readers AS (SELECT DISTINCT l.user_id FROM book_loans l JOIN history h ON h.book_id = l.book_id WHERE l.user_id <> @user AND l.user_id IS NOT NULL),

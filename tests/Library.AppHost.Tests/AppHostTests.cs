@@ -30,6 +30,36 @@ public sealed class AppHostTests(LibraryAppHost library)
             Assert.True(project.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas));
             Assert.Equal(2, replicas.Replicas);
         }
+
+        // Each book-service replica was started with its share of the local PostgreSQL's cores for
+        // uncached searches: 2 per core over the 2 replicas, at least 2 (CatalogQueryGate).
+        var expected = Math.Max(2, 2 * Environment.ProcessorCount / 2).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var book = model.Resources.OfType<ProjectResource>().Single(r => r.Name == "bookservice");
+        var started = new Dictionary<string, string?>(StringComparer.Ordinal);
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            deadline.CancelAfter(TimeSpan.FromSeconds(30));
+            try
+            {
+                await foreach (var e in library.App.ResourceNotifications.WatchAsync(deadline.Token))
+                {
+                    if (ReferenceEquals(e.Resource, book) && e.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "Catalog__QueryConcurrency") is { } setting)
+                    {
+                        started[e.ResourceId] = setting.Value;
+                        if (started.Count == 2)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // The deadline: the count below says what was seen.
+            }
+        }
+        Assert.Equal(2, started.Count);
+        Assert.All(started.Values, value => Assert.Equal(expected, value));
         TestContext.Current.SendDiagnosticMessage($"AppHost start to every resource healthy: {library.StartDuration.TotalSeconds:F1} s");
     }
 

@@ -46,6 +46,9 @@ public sealed class HeldTransaction : IAsyncDisposable
     public Task WaitUntilSomeoneWaitsAsync(string what) =>
         Eventually.WaitUntilAsync(async () => await _database.SessionsBlockedByAsync(_connection.ProcessID) > 0, what);
 
+    /// <summary>The PostgreSQL backend of the transaction (for pg_blocking_pids).</summary>
+    public int ProcessId => _connection.ProcessID;
+
     public Task CommitAsync() => _transaction.CommitAsync(TestContext.Current.CancellationToken);
 
     public Task RollbackAsync() => _transaction.RollbackAsync(TestContext.Current.CancellationToken);
