@@ -108,12 +108,6 @@ if (builder.ExecutionContext.IsRunMode && !string.Equals(catalog, "none", String
     // Loaded into an empty catalog only (a first run).
     bookService.WithEnvironment("Catalog__SeedFile", catalog);
 }
-if (builder.ExecutionContext.IsRunMode)
-{
-    // PostgreSQL runs on this machine: the replicas share its cores for their uncached searches
-    // (Library.BookService/Books/CatalogQueryGate.cs). Deployed, each replica takes its default.
-    bookService.WithEnvironment("Catalog__QueryConcurrency", RuntimeSettings.CatalogQueryConcurrency(replicas).ToString(System.Globalization.CultureInfo.InvariantCulture));
-}
 
 var lendingService = builder.AddProject<Projects.Library_LendingService>("lendingservice", launchProfileName: "http")
     .WithReference(lendingDb).WaitFor(lendingDb)
@@ -125,6 +119,14 @@ var lendingService = builder.AddProject<Projects.Library_LendingService>("lendin
     .WithEnvironment("Auth__Client__Secret", lendingClientSecret)
     .WithReplicas(replicas)
     .WithHttpHealthCheck("/health");
+if (builder.ExecutionContext.IsRunMode)
+{
+    // PostgreSQL runs on this machine: each replica gets its share of its cores for the work that
+    // takes turns (Library.ServiceDefaults/ConcurrencyGate.cs). Deployed, a replica takes its default.
+    var share = RuntimeSettings.DatabaseShare(replicas).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    bookService.WithEnvironment("Catalog__QueryConcurrency", share);
+    lendingService.WithEnvironment("Lending__RequestConcurrency", share);
+}
 
 var gateway = builder.AddProject<Projects.Library_Gateway>("gateway", launchProfileName: "http")
     // Its output cache of anonymous catalog reads (shared by its replicas); it starts without it.

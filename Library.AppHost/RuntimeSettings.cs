@@ -31,11 +31,12 @@ internal static class RuntimeSettings
     public const string MallocArenas = "2";
 
     /// <summary>
-    /// Each book-service replica's share of the uncached catalog reads that run at once, where
-    /// PostgreSQL runs on this machine: 2 per core, split among the replicas, at least 2
-    /// (Library.BookService/Books/CatalogQueryGate.cs says why; eng/processes.sh does the same).
+    /// Each replica's share of the database work that runs at once (the catalog's uncached
+    /// searches, the lending service's requests), where PostgreSQL runs on this machine: 2 per
+    /// core, split among the replicas, at least 2 (Library.ServiceDefaults/ConcurrencyGate.cs says
+    /// why; eng/processes.sh does the same).
     /// </summary>
-    public static int CatalogQueryConcurrency(int replicas) => Math.Max(2, 2 * Environment.ProcessorCount / Math.Max(1, replicas));
+    public static int DatabaseShare(int replicas) => Math.Max(2, 2 * Environment.ProcessorCount / Math.Max(1, replicas));
 
     public static IResourceBuilder<ProjectResource> Apply(IResourceBuilder<ProjectResource> project) =>
         project.WithEnvironment("DOTNET_GCgen0size", Gen0Size)

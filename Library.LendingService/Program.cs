@@ -57,6 +57,8 @@ builder.AddLibraryAuthentication();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOptions<LendingOptions>().Bind(builder.Configuration.GetSection(LendingOptions.SectionName));
+builder.Services.AddOptions<CirculationGateOptions>().Bind(builder.Configuration.GetSection(LendingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<CirculationGate>();
 builder.Services.AddOptions<FineOptions>().Bind(builder.Configuration.GetSection(FineOptions.SectionName))
     .Validate(o => o.Currency is { Length: 3 } && o.Currency.All(char.IsAsciiLetterUpper) && o.BlockThreshold > 0,
         "Circulation:Currency must be an ISO 4217 code (three capital letters) and Circulation:BlockThreshold a positive amount in minor units.")
@@ -107,6 +109,8 @@ builder.Services.PostConfigure<ProblemDetailsOptions>(o =>
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+// API requests take turns at the database (CirculationGate), after authorization: a refused one takes no turn.
+app.UseConcurrencyGate(app.Services.GetRequiredService<CirculationGate>());
 app.MapOpenApi();
 app.MapLoans();
 app.MapHolds();

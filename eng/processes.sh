@@ -55,7 +55,8 @@
 #   then 0; see start_boost below; 0 leaves the scheduler alone),
 #   LIBRARY_SERVICE_DRAIN_SECONDS (unset: the services' Shutdown:DrainSeconds default, 5 s; the
 #   fault suite sets 2.5 with the gateway probing every 1 s, Gateway__HealthProbeSeconds),
-#   LIBRARY_CATALOG_QUERY_CONCURRENCY (each book-service replica's Catalog:QueryConcurrency: 2 per
+#   LIBRARY_CATALOG_QUERY_CONCURRENCY, LIBRARY_LENDING_REQUEST_CONCURRENCY (each book-service
+#   replica's Catalog:QueryConcurrency, each lending replica's Lending:RequestConcurrency: 2 per
 #   core / LIBRARY_REPLICAS, at least 2),
 #   LIBRARY_NO_BUILD=1 (use the last Release build),
 #   LIBRARY_ENVIRONMENT (Production), LIBRARY_ADMIN_EMAIL / LIBRARY_ADMIN_PASSWORD,
@@ -209,6 +210,14 @@ ha_cs() {
   fi
 }
 
+# database_share -> each replica's share of the local PostgreSQL's cores for the work that takes
+# turns (the catalog's searches, the lending service's requests), as the AppHost gives it
+# (RuntimeSettings.DatabaseShare): 2 per core over the replicas, at least 2.
+database_share() {
+  local share=$(( 2 * $(nproc) / REPLICAS ))
+  echo $(( share >= 2 ? share : 2 ))
+}
+
 # instance_env INSTANCE -> fills ENVV with the VAR=value list of that process (Aspire's keys).
 instance_env() {
   local inst="$1" svc s i
@@ -230,14 +239,12 @@ instance_env() {
     # names another file (bench/generate-catalog.py's output), or "none" for an empty catalog.
     bookservice)    ENVV+=("ConnectionStrings__bookdb=${CS[bookdb]}" "ConnectionStrings__cache=${CS[cache]}"
                            "ConnectionStrings__messaging=${CS[messaging]}")
-                    # Each replica's share of the local PostgreSQL's cores for uncached searches, as
-                    # the AppHost gives it (RuntimeSettings.CatalogQueryConcurrency): 2 per core, at least 2.
-                    local share=$(( 2 * $(nproc) / REPLICAS )); ((share >= 2)) || share=2
-                    ENVV+=("Catalog__QueryConcurrency=${LIBRARY_CATALOG_QUERY_CONCURRENCY:-$share}")
+                    ENVV+=("Catalog__QueryConcurrency=${LIBRARY_CATALOG_QUERY_CONCURRENCY:-$(database_share)}")
                     [[ "${LIBRARY_CATALOG:-}" == none ]] || ENVV+=("Catalog__SeedFile=${LIBRARY_CATALOG:-$ROOT/data/sample-catalog.json}") ;;
     # The lending service's client credentials for its look-ups at the catalog and user service.
     lendingservice) ENVV+=("ConnectionStrings__lendingdb=${CS[lendingdb]}" "ConnectionStrings__messaging=${CS[messaging]}" "ConnectionStrings__mail=${CS[mail]}"
-                           "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)") ;;
+                           "Auth__Client__Id=lendingservice" "Auth__Client__Secret=$(client_secret)"
+                           "Lending__RequestConcurrency=${LIBRARY_LENDING_REQUEST_CONCURRENCY:-$(database_share)}") ;;
     # The shared address (SO_REUSEPORT, Gateway:ReusePort) and the process's own one.
     gateway)        ENVV[0]="ASPNETCORE_URLS=http://127.0.0.1:$GATEWAY_PORT;http://127.0.0.1:$(port_of "$inst")"
                     ENVV+=("ConnectionStrings__cache=${CS[cache]}" "Gateway__ReusePort=true") ;;

@@ -31,10 +31,15 @@ public sealed class AppHostTests(LibraryAppHost library)
             Assert.Equal(2, replicas.Replicas);
         }
 
-        // Each book-service replica was started with its share of the local PostgreSQL's cores for
-        // uncached searches: 2 per core over the 2 replicas, at least 2 (CatalogQueryGate).
+        // Each book-service and lending replica was started with its share of the local
+        // PostgreSQL's cores for the work that takes turns: 2 per core over the 2 replicas, at
+        // least 2 (ConcurrencyGate).
         var expected = Math.Max(2, 2 * Environment.ProcessorCount / 2).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var book = model.Resources.OfType<ProjectResource>().Single(r => r.Name == "bookservice");
+        var gated = new Dictionary<IResource, string>
+        {
+            [model.Resources.OfType<ProjectResource>().Single(r => r.Name == "bookservice")] = "Catalog__QueryConcurrency",
+            [model.Resources.OfType<ProjectResource>().Single(r => r.Name == "lendingservice")] = "Lending__RequestConcurrency",
+        };
         var started = new Dictionary<string, string?>(StringComparer.Ordinal);
         using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
@@ -43,10 +48,10 @@ public sealed class AppHostTests(LibraryAppHost library)
             {
                 await foreach (var e in library.App.ResourceNotifications.WatchAsync(deadline.Token))
                 {
-                    if (ReferenceEquals(e.Resource, book) && e.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "Catalog__QueryConcurrency") is { } setting)
+                    if (gated.TryGetValue(e.Resource, out var name) && e.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == name) is { } setting)
                     {
                         started[e.ResourceId] = setting.Value;
-                        if (started.Count == 2)
+                        if (started.Count == 4)
                         {
                             break;
                         }
@@ -58,7 +63,7 @@ public sealed class AppHostTests(LibraryAppHost library)
                 // The deadline: the count below says what was seen.
             }
         }
-        Assert.Equal(2, started.Count);
+        Assert.Equal(4, started.Count);
         Assert.All(started.Values, value => Assert.Equal(expected, value));
         TestContext.Current.SendDiagnosticMessage($"AppHost start to every resource healthy: {library.StartDuration.TotalSeconds:F1} s");
     }
