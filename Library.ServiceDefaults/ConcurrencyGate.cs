@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace Library.ServiceDefaults;
 
@@ -27,14 +28,16 @@ public class ConcurrencyGate : IDisposable
     private readonly ConcurrencyLimiter? limiter;
     private readonly string service;
     private readonly string what;
+    private readonly ILogger logger;
 
     /// <param name="permits">At once (null: <see cref="DefaultPermits"/>; 0: no limit).</param>
     /// <param name="queue">How many may wait.</param>
     /// <param name="meterName">The meter of the gauges <paramref name="instrument"/>.running and .waiting.</param>
     /// <param name="service">The service, as a 503's detail names it ("catalog").</param>
     /// <param name="what">What runs, plural ("searches").</param>
-    protected ConcurrencyGate(int? permits, int queue, IMeterFactory meters, string meterName, string instrument, string service, string what)
+    protected ConcurrencyGate(int? permits, int queue, IMeterFactory meters, string meterName, string instrument, string service, string what, ILogger logger)
     {
+        this.logger = logger;
         Permits = permits ?? DefaultPermits;
         Queue = queue;
         this.service = service;
@@ -74,6 +77,9 @@ public class ConcurrencyGate : IDisposable
         if (!lease.IsAcquired)
         {
             lease.Dispose();
+            // DependencyUnavailableException's thrower logs (the framework's error log is
+            // suppressed for it); the request's scope carries its trace ID.
+            logger.LogWarning("Turned a request away: {Permits} {What} running and {Queue} waiting", Permits, what, Queue);
             throw new DependencyUnavailableException(service, detail:
                 $"The {service} has {Permits} {what} running and {Queue} waiting; this request was not started. Try again in {DependencyUnavailableException.RetryAfterSeconds} s.");
         }

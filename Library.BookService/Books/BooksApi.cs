@@ -41,11 +41,11 @@ public static class BooksApi
         var reads = books.MapGroup("").AllowAnonymous();
         reads.MapGet("/", ListBooks).WithName("ListBooks")
             .WithSummary("Search and list books")
-            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. Past Catalog:SearchBound matches (1,000 by default) totalCount is an estimate (totalCountExact false) and relevance ranks a candidate set: the first matches in title, subtitle or authors, then the first others; a page past that set ranks every match after it. 400 for a filter, sort or paging value out of its limits. 503 with Retry-After when Catalog:QueryQueue searches already wait their turn (uncached searches run a few at a time per replica, Catalog:QueryConcurrency).")
+            .WithDescription("Anyone. Full text over title, subtitle, authors, description and ISBN (a misspelt word also finds the title, subtitle and author words it is closest to; exact matches rank first), filtered and sorted, one page at a time. Past Catalog:SearchBound matches (1,000 by default) totalCount is an estimate (totalCountExact false) and relevance ranks a candidate set: the first matches in title, subtitle or authors, then the first others; a page past that set ranks every match after it. 400 for a filter, sort or paging value out of its limits. " + CatalogQueryGate.BusyAnswer)
             .ProducesValidationProblem();
         reads.MapGet("/facets", GetFacets).WithName("GetFacets")
             .WithSummary("Count the books by category, publisher and language")
-            .WithDescription("Anyone. The same filters as ListBooks; the 50 most frequent publishers. Past Catalog:SearchBound matches the counts are a sample's, scaled to the estimated total (exact false). 400 for a filter out of its limits. 503 with Retry-After when Catalog:QueryQueue searches already wait their turn (uncached searches run a few at a time per replica, Catalog:QueryConcurrency).")
+            .WithDescription("Anyone. The same filters as ListBooks; the 50 most frequent publishers. Past Catalog:SearchBound matches the counts are a sample's, scaled to the estimated total (exact false). 400 for a filter out of its limits. " + CatalogQueryGate.BusyAnswer)
             .ProducesValidationProblem();
         reads.MapGet("/{id:guid}", GetBook).WithName("GetBook")
             .WithSummary("Get a book")

@@ -17,8 +17,11 @@ namespace Library.BookService.Books;
 /// throughput (a search's round trips leave the cores idle), 8 kept most of the tail
 /// (bench/README.md, "Issue 15, session 36").
 /// </remarks>
-public sealed class CatalogQueryGate(IOptions<SearchOptions> options, System.Diagnostics.Metrics.IMeterFactory meters)
-    : ConcurrencyGate(options.Value.QueryConcurrency, options.Value.QueryQueue, meters, MeterName, "library.catalog.queries", "catalog", "searches")
+public sealed class CatalogQueryGate(IOptions<SearchOptions> options, System.Diagnostics.Metrics.IMeterFactory meters, ILogger<CatalogQueryGate> logger)
+    : ConcurrencyGate(options.Value.QueryConcurrency, options.Value.QueryQueue, meters, MeterName, "library.catalog.queries", "catalog", "searches", logger)
 {
     public const string MeterName = "Library.Catalog";
+
+    /// <summary>The gated operations' documented 503 (every operation documents one; this says when the gate answers it).</summary>
+    public const string BusyAnswer = "503 with Retry-After when Catalog:QueryQueue searches already wait their turn (uncached searches run a few at a time per replica, Catalog:QueryConcurrency).";
 }

@@ -29,12 +29,12 @@ public static class RecommendationsApi
         recommendations.MapGroup("/books/{id:guid}/recommendations").AllowAnonymous()
             .MapGet("/", ForBook).WithName("ListBookRecommendations")
             .WithSummary("Books to read after this one")
-            .WithDescription("Anyone. What readers of this title also borrowed, then books by the same authors, then in the same categories, then the most popular. 400 for a limit outside 1..50; 404 for an unknown book. 503 with Retry-After when Catalog:QueryQueue searches already wait their turn (uncached searches run a few at a time per replica, Catalog:QueryConcurrency).")
+            .WithDescription("Anyone. What readers of this title also borrowed, then books by the same authors, then in the same categories, then the most popular. 400 for a limit outside 1..50; 404 for an unknown book. " + CatalogQueryGate.BusyAnswer)
             .ProducesValidationProblem();
         recommendations.MapGroup("/recommendations").RequireAuthorization(Policies.Member)
             .MapGet("/", ForReader).WithName("ListMyRecommendations")
             .WithSummary("Books for the signed-in reader")
-            .WithDescription("Signed-in users. Seeded by every title the caller has borrowed, never one of them. 400 for a limit outside 1..50. 503 with Retry-After when Catalog:QueryQueue searches already wait their turn (uncached searches run a few at a time per replica, Catalog:QueryConcurrency).")
+            .WithDescription("Signed-in users. Seeded by every title the caller has borrowed, never one of them. 400 for a limit outside 1..50. " + CatalogQueryGate.BusyAnswer)
             .ProducesValidationProblem();
         return app;
     }

@@ -26,8 +26,8 @@ public sealed class CirculationGateOptions
 /// availability change's lag p99 to 0.24-0.86x in six of six pairs, at 0.98-1.22x the requests;
 /// the borrow's own p99 did not move (bench/README.md, "Issue 15, session 36").
 /// </summary>
-public sealed class CirculationGate(IOptions<CirculationGateOptions> options, IMeterFactory meters)
-    : ConcurrencyGate(options.Value.RequestConcurrency, options.Value.RequestQueue, meters, MeterName, "library.circulation.requests", "lending service", "requests")
+public sealed class CirculationGate(IOptions<CirculationGateOptions> options, IMeterFactory meters, ILogger<CirculationGate> logger)
+    : ConcurrencyGate(options.Value.RequestConcurrency, options.Value.RequestQueue, meters, MeterName, "library.circulation.requests", "lending service", "requests", logger)
 {
     public const string MeterName = "Library.Circulation";
 }

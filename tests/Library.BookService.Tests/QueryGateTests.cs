@@ -5,6 +5,7 @@ using System.Text.Json;
 using Library.BookService.Books;
 using Library.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Library.BookService.Tests;
@@ -90,9 +91,9 @@ public sealed class QueryGateTests(GatedCatalogFixture fixture) : IClassFixture<
     {
         using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var factory = meters.GetRequiredService<IMeterFactory>();
-        using var byDefault = new CatalogQueryGate(Options.Create(new SearchOptions()), factory);
+        using var byDefault = new CatalogQueryGate(Options.Create(new SearchOptions()), factory, NullLogger<CatalogQueryGate>.Instance);
         Assert.Equal(2 * Environment.ProcessorCount, byDefault.Permits);
-        using var none = new CatalogQueryGate(Options.Create(new SearchOptions { QueryConcurrency = 0 }), factory);
+        using var none = new CatalogQueryGate(Options.Create(new SearchOptions { QueryConcurrency = 0 }), factory, NullLogger<CatalogQueryGate>.Instance);
         Assert.Equal(0, none.Permits);
         Assert.Null(none.Statistics);
     }

@@ -239,10 +239,19 @@ public sealed class InvalidationTests(OutputCacheFixture fixture) : IClassFixtur
         var recommendations = $"/api/books/{first}/recommendations";
         var reader = Guid.NewGuid();
 
-        var borrowFirst = new LoanCreated(Guid.NewGuid(), first, reader, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(14));
-        await Broker.PublishAsync(fixture.Catalog.Exchange, "loan.created", borrowFirst, borrowFirst.Id);
+        // The decoy's loan first, seen leading: the order wanted next (first, then decoy, by title
+        // at one loan each) is also the order before any loan, so without this step a poll could
+        // pass before either event was applied and a later read see the decoy alone lead (a CI
+        // run failed so).
         var borrowDecoy = new LoanCreated(Guid.NewGuid(), decoy, Guid.NewGuid(), DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(14));
         await Broker.PublishAsync(fixture.Catalog.Exchange, "loan.created", borrowDecoy, borrowDecoy.Id);
+        using (var anonymous = fixture.Client())
+        {
+            await Eventually.WaitUntilAsync(async () => await GetAsync(anonymous, popular) is { Status: HttpStatusCode.OK } r && r.Body.GetProperty("items")[0].GetProperty("id").GetGuid() == decoy,
+                "the decoy's loan leads the popular order");
+        }
+        var borrowFirst = new LoanCreated(Guid.NewGuid(), first, reader, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(14));
+        await Broker.PublishAsync(fixture.Catalog.Exchange, "loan.created", borrowFirst, borrowFirst.Id);
         await SoonAsync(popular, (_, b) => b.GetProperty("items")[0].GetProperty("id").GetGuid() == first && b.GetProperty("items")[1].GetProperty("id").GetGuid() == decoy);
         await WarmAsync(popular, recommendations);
         Assert.NotEqual(second, (await GetAsync(fixture.Client(), recommendations)).Body[0].GetProperty("id").GetGuid());
