@@ -64,16 +64,31 @@ public class ConcurrencyGate : IDisposable
     public RateLimiterStatistics? Statistics => limiter?.GetStatistics();
 
     /// <summary>
-    /// Waits for this request's turn; the lease, disposed when its work is done, lets the next one
-    /// in. Null when there is no limit.
+    /// Waits for this request's turn; the turn, disposed when its work is done, lets the next one
+    /// in. Null when there is no limit. Until then it is also <see cref="GateTurn.Current"/> for
+    /// the caller's code, so the database work that has to wait to retry (a failover) steps aside
+    /// meanwhile (<see cref="FailoverAwareExecutionStrategy"/>).
     /// </summary>
-    public async ValueTask<IDisposable?> EnterAsync(CancellationToken ct)
+    /// <remarks>
+    /// Not an <c>async</c> method on purpose: an AsyncLocal set in an async method is undone when
+    /// it returns, one set in a synchronous method stays set in its caller's context. So the turn
+    /// is current in the rest of the method that awaits this, and in everything that method calls.
+    /// </remarks>
+    public ValueTask<GateTurn?> EnterAsync(CancellationToken ct)
     {
         if (limiter is null)
         {
-            return null;
+            return ValueTask.FromResult<GateTurn?>(null);
         }
-        var lease = await limiter.AcquireAsync(1, ct);
+        var turn = new GateTurn(this);
+        GateTurn.Ambient.Value = turn;
+        return turn.TakeFirstAsync(ct);
+    }
+
+    /// <summary>A permit, or the busy 503 when the queue is full.</summary>
+    internal async ValueTask<RateLimitLease> AcquireAsync(CancellationToken ct)
+    {
+        var lease = await limiter!.AcquireAsync(1, ct);
         if (!lease.IsAcquired)
         {
             lease.Dispose();
@@ -90,6 +105,103 @@ public class ConcurrencyGate : IDisposable
     {
         limiter?.Dispose();
         GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>
+/// A request's turn at a <see cref="ConcurrencyGate"/>. While its database work waits to be
+/// retried (<see cref="FailoverAwareExecutionStrategy"/>'s delay between attempts, while a
+/// database fails over or is unreachable), the turn <see cref="StepAside">steps aside</see> and
+/// lets the requests behind it run, and the next attempt <see cref="ResumeAsync">takes a turn
+/// again</see> first, at the back of the queue: a request asleep between its attempts holds none
+/// of the replica's few turns.
+/// </summary>
+public sealed class GateTurn : IDisposable
+{
+    internal static readonly AsyncLocal<GateTurn?> Ambient = new();
+    private readonly ConcurrencyGate gate;
+    private readonly Lock sync = new();
+    private RateLimitLease? lease;
+    private bool over;
+
+    internal GateTurn(ConcurrencyGate gate) => this.gate = gate;
+
+    /// <summary>The turn of the work running here (set by <see cref="ConcurrencyGate.EnterAsync"/>), or null.</summary>
+    public static GateTurn? Current => Ambient.Value;
+
+    /// <summary>Whether this turn holds its permit now.</summary>
+    public bool Holds
+    {
+        get
+        {
+            lock (sync)
+            {
+                return lease is not null;
+            }
+        }
+    }
+
+    internal async ValueTask<GateTurn?> TakeFirstAsync(CancellationToken ct)
+    {
+        try
+        {
+            await ResumeAsync(ct);
+            return this;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Gives the permit back until <see cref="ResumeAsync"/> (nothing when not held).</summary>
+    public void StepAside()
+    {
+        lock (sync)
+        {
+            lease?.Dispose();
+            lease = null;
+        }
+    }
+
+    /// <summary>Takes a permit again if this turn stepped aside (and is not over); otherwise nothing.</summary>
+    public async ValueTask ResumeAsync(CancellationToken ct)
+    {
+        lock (sync)
+        {
+            if (lease is not null || over)
+            {
+                return;
+            }
+        }
+        var taken = await gate.AcquireAsync(ct);
+        lock (sync)
+        {
+            if (lease is null && !over)
+            {
+                lease = taken;
+                return;
+            }
+        }
+        taken.Dispose();
+    }
+
+    /// <summary>Synchronous <see cref="ResumeAsync"/>, for EF's synchronous execution.</summary>
+    public void Resume() => ResumeAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+
+    public void Dispose()
+    {
+        lock (sync)
+        {
+            over = true;
+            lease?.Dispose();
+            lease = null;
+        }
+        if (Ambient.Value == this)
+        {
+            Ambient.Value = null;
+        }
     }
 }
 

@@ -197,11 +197,58 @@ public abstract class NpgsqlDesignTimeFactory<TContext> : Microsoft.EntityFramew
 /// accepts. Npgsql itself clears the pool of a host whose connection broke and marks it offline,
 /// so a retry opens a connection to whichever node is primary now. Also retries a prepared
 /// statement gone stale after a migration (<see cref="PostgresExtensions.IsStalePreparedStatement"/>).
+/// Work that holds a <see cref="GateTurn"/> steps aside for a retry's delay and takes a turn again
+/// before the next attempt, so the requests behind it are not kept waiting by its sleep.
 /// </summary>
 public sealed class FailoverAwareExecutionStrategy(ExecutionStrategyDependencies dependencies)
     : NpgsqlRetryingExecutionStrategy(dependencies, maxRetryCount: 6, maxRetryDelay: TimeSpan.FromSeconds(5), errorCodesToAdd: null)
 {
+    /// <summary>
+    /// Shorter delays keep the turn: EF retries the first failure at once, and giving the turn up
+    /// for that would only send the request to the back of the queue.
+    /// </summary>
+    private static readonly TimeSpan StepAsideFrom = TimeSpan.FromMilliseconds(50);
+
+    private TimeSpan? nextDelay;
+
     protected override bool ShouldRetryOn(Exception? exception) =>
         base.ShouldRetryOn(exception)
         || (exception is not null && (PostgresExtensions.IsTransientForFailover(exception) || PostgresExtensions.IsStalePreparedStatement(exception)));
+
+    public override Task<TResult> ExecuteAsync<TState, TResult>(
+        TState state,
+        Func<DbContext, TState, CancellationToken, Task<TResult>> operation,
+        Func<DbContext, TState, CancellationToken, Task<ExecutionResult<TResult>>>? verifySucceeded,
+        CancellationToken cancellationToken = default) =>
+        GateTurn.Current is { } turn
+            ? base.ExecuteAsync(state, async (context, s, ct) =>
+            {
+                await turn.ResumeAsync(ct);
+                return await operation(context, s, ct);
+            }, verifySucceeded, cancellationToken)
+            : base.ExecuteAsync(state, operation, verifySucceeded, cancellationToken);
+
+    public override TResult Execute<TState, TResult>(
+        TState state,
+        Func<DbContext, TState, TResult> operation,
+        Func<DbContext, TState, ExecutionResult<TResult>>? verifySucceeded) =>
+        GateTurn.Current is { } turn
+            ? base.Execute(state, (context, s) =>
+            {
+                turn.Resume();
+                return operation(context, s);
+            }, verifySucceeded)
+            : base.Execute(state, operation, verifySucceeded);
+
+    protected override TimeSpan? GetNextDelay(Exception lastException) => nextDelay = base.GetNextDelay(lastException);
+
+    /// <summary>Called after a failed attempt, before the delay that <see cref="GetNextDelay"/> chose.</summary>
+    protected override void OnRetry()
+    {
+        if (nextDelay >= StepAsideFrom)
+        {
+            GateTurn.Current?.StepAside();
+        }
+        base.OnRetry();
+    }
 }

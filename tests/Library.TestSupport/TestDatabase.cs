@@ -64,6 +64,16 @@ public sealed class TestDatabase : IAsyncDisposable
         WHERE datname = '{Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
         """);
 
+    /// <summary>
+    /// Ends the sessions of this database waiting for a lock that session <paramref name="pid"/>
+    /// holds, as a failover ends every session (their clients see 57P01, admin shutdown: transient).
+    /// How many it ended.
+    /// </summary>
+    public Task<long> EndSessionsBlockedByAsync(int pid) => ScalarAsync<long>($"""
+        SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+        WHERE datname = '{Name}' AND wait_event_type = 'Lock' AND {pid} = ANY (pg_blocking_pids(pid))
+        """);
+
     /// <remarks>
     /// No <c>NpgsqlConnection.ClearAllPools()</c> first: it closed the idle connections of every
     /// pool in the process, so a test's dispose changed the physical connection under a test
