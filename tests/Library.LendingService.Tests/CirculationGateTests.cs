@@ -84,7 +84,7 @@ public sealed class CirculationGateTests(GatedLendingFixture fixture) : IClassFi
     /// its next attempt. Both turns are held by borrows waiting on the test's lock; a request for
     /// the loan types (no database work) waits for a turn behind them and is answered while
     /// their sessions are ended again and again. Without stepping aside it waited until the
-    /// borrows gave up, about 19 s of EF's retries later.
+    /// borrows gave up, about 20 s of retries later.
     /// </summary>
     [Fact]
     public async Task A_borrow_waiting_to_retry_lets_the_request_behind_it_have_its_turn()

@@ -158,7 +158,7 @@ public sealed class DatabaseUnavailableTests(UnreachableDatabaseFixture fixture)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>
-    /// After the execution strategy's retries (6, about 20 s: longer than a failover) a request
+    /// After the execution strategy's retries (about 20 s: longer than a failover) a request
     /// whose database does not answer is a 503 with Retry-After, as documented for every
     /// operation, not a 500; and the service answers again once the database is back.
     /// </summary>
