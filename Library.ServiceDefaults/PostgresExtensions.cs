@@ -234,7 +234,9 @@ public sealed class FailoverAwareExecutionStrategy(ExecutionStrategyDependencies
         Func<DbContext, TState, CancellationToken, Task<TResult>> operation,
         Func<DbContext, TState, CancellationToken, Task<ExecutionResult<TResult>>>? verifySucceeded,
         CancellationToken cancellationToken = default) =>
-        GateTurn.Current is { } turn
+        // Only the outermost execution retries (a nested one runs its operation as it is), so only
+        // its attempts need to take the turn again.
+        GateTurn.Current is { } turn && Current is null
             ? base.ExecuteAsync(state, async (context, s, ct) =>
             {
                 await turn.ResumeAsync(ct);
@@ -246,7 +248,7 @@ public sealed class FailoverAwareExecutionStrategy(ExecutionStrategyDependencies
         TState state,
         Func<DbContext, TState, TResult> operation,
         Func<DbContext, TState, ExecutionResult<TResult>>? verifySucceeded) =>
-        GateTurn.Current is { } turn
+        GateTurn.Current is { } turn && Current is null
             ? base.Execute(state, (context, s) =>
             {
                 turn.Resume();
