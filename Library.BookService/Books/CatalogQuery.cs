@@ -238,41 +238,48 @@ public static class CatalogQuery
     /// <summary>
     /// A ranked page's IDs over the rows <c>r</c> that <paramref name="ranked"/> defines (id, title,
     /// search_text, tier, rank: the candidates of <see cref="CandidateSet"/>, or every match for a
-    /// deep page), with the count of those rows, in the order of
-    /// <see cref="OrderBy"/>'s "relevance" (score = <c>ts_rank_cd</c> + <c>word_similarity</c>,
-    /// then title, ID), exactly. <c>word_similarity</c> cost about 8 us per match, most of a broad
-    /// search (bench/README.md, search at scale), so it is computed only where it can change the
-    /// page: it lies in [0, 1], so a match whose rank + 1 is below a score that
-    /// <paramref name="skip"/> + <paramref name="take"/> matches already reach cannot be on the
-    /// page or before it. That bound comes from the full scores of the best matches by rank alone
-    /// (a few times the page, at least <see cref="BoundCandidates"/>); the rest are filtered out
-    /// before the ORDER BY, which then sorts the same scores (same real arithmetic). With fewer
-    /// matches than the page's end, no bound: every match is scored. Those candidates are cut by
-    /// rank in a subquery of their own before they are scored: written in one SELECT, PostgreSQL
-    /// computed the projected score of every match below the sort (word_similarity is declared
-    /// cheap), which undid the bound.
+    /// deep page), with the count of those rows, in the order of <see cref="OrderBy"/>'s
+    /// "relevance": the <paramref name="refined"/> best rows by (tier, rank, title, ID) first,
+    /// ordered by tier, then score = <c>ts_rank_cd</c> + <c>word_similarity</c> (how closely the
+    /// words as typed match a stretch of the title's text), title and ID; then every other row by
+    /// tier, rank, title and ID. <c>word_similarity</c> costs about 6 us a row, and a flat rank (a
+    /// typo, two common words) gave no bound to skip it: scoring every candidate was most of a
+    /// broad search (bench/README.md, search at scale, ninth and tenth passes). So it refines the
+    /// head of the ranking, the rows a reader sees, and the rest keep the rank's order.
     /// </summary>
     /// <remarks>
-    /// With a typo, the exact matches (the query as written, parameter <c>exact</c>) come first:
-    /// a tier (1 exact, 0 typo only; 0 for every match without a typo; a deep page adds 2 for a
-    /// candidate) leads the order, and the bound compares (tier, rank + 1) with the (tier, score)
-    /// reached, which keeps it exact.
+    /// Pages are slices of one order for any page size: the refined rows are fixed by the order
+    /// alone, and all of them come before every other row (an other row's tier is at most the
+    /// last refined row's, so a refined row comes first in a higher tier by the tier and in the
+    /// same tier by being refined). A page that ends within them reads them alone. With a typo,
+    /// the exact matches (the query as written, parameter <c>exact</c>) come first: a tier (1
+    /// exact, 0 typo only; 0 for every match without a typo; a deep page adds 2 for a candidate)
+    /// leads the order.
     /// </remarks>
-    private static string RankedPage(string ranked, int take, int skip)
+    private static string RankedPage(string ranked, int take, int skip, long refined)
     {
         var end = (long)skip + take;
-        var candidates = Math.Max(BoundCandidates, 4 * end);
-        return $"""
+        var head = $"""
             WITH {ranked},
-            bound AS (
-                SELECT s.tier, s.rank + word_similarity(@uq, s.search_text) AS score FROM (
-                    SELECT r.tier, r.rank, r.search_text FROM r ORDER BY r.tier DESC, r.rank DESC LIMIT {candidates}) s
-                ORDER BY s.tier DESC, score DESC OFFSET {end - 1} LIMIT 1)
+            s AS MATERIALIZED (
+                SELECT h.id, h.title, h.tier, h.rank + word_similarity(@uq, h.search_text) AS score FROM (
+                    SELECT r.id, r.title, r.tier, r.rank, r.search_text FROM r ORDER BY r.tier DESC, r.rank DESC, r.title, r.id LIMIT {refined}) h)
+            """;
+        if (end <= refined)
+        {
+            return $"""
+                {head}
+                SELECT s.id, (SELECT count(*) FROM r) FROM s
+                ORDER BY s.tier DESC, s.score DESC, s.title, s.id LIMIT {take} OFFSET {skip}
+                """;
+        }
+        return $"""
+            {head}
             SELECT p.id, (SELECT count(*) FROM r) FROM (
-                SELECT r.id, r.title, r.tier, r.rank + word_similarity(@uq, r.search_text) AS score FROM r
-                WHERE (r.tier, r.rank + 1::real) >= (coalesce((SELECT bound.tier FROM bound), -1),
-                                                     coalesce((SELECT bound.score FROM bound), '-Infinity'::real))) p
-            ORDER BY p.tier DESC, p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
+                SELECT 1 AS part, s.id, s.title, s.tier, s.score FROM s
+                UNION ALL
+                SELECT 0, r.id, r.title, r.tier, r.rank FROM r WHERE r.id NOT IN (SELECT s.id FROM s)) p
+            ORDER BY p.part DESC, p.tier DESC, p.score DESC, p.title, p.id LIMIT {take} OFFSET {skip}
             """;
     }
 
@@ -286,23 +293,25 @@ public static class CatalogQuery
     /// authors hold the query (weights A and B, where the best scores are), then, to fill the set,
     /// the other matches, each in the table's physical order (the order every plan of a LIMIT
     /// reads them in: block, then line). Within the set the order is <see cref="RankedPage"/>'s,
-    /// so a search with at most <paramref name="bound"/> matches ranks exactly as before. Past the
+    /// so a search with at most <paramref name="bound"/> matches ranks every match. Past the
     /// set (a page that ends beyond it) the order is the candidates first, then every other match,
     /// each part in that order: so pages never repeat or skip a title, and a deep page pays for
-    /// scoring every match. Candidates is true when the count is the candidates' (bounded).
+    /// ranking every match. Candidates is true when the count is the candidates' (bounded).
     /// </summary>
     public static (string Sql, bool Candidates) BoundedRankedPage(string where, int take, int skip, bool typo, int bound, double estimate)
     {
         var end = (long)skip + take;
         var cap = bound + 1L;
         var headlineFirst = estimate > HeadlineFirstAbove * cap;
+        // At most the candidates: a deep page then refines the same rows as a page of the set.
+        var refined = Math.Min(SimilarityRefined, cap);
         if (end <= cap)
         {
             // The candidates are the ranked rows themselves (no copy of them as r).
-            return (RankedPage(CandidateSet(where, typo, cap, headlineFirst, "r"), take, skip), true);
+            return (RankedPage(CandidateSet(where, typo, cap, headlineFirst, "r"), take, skip, refined), true);
         }
         // Past the set: every match, the candidates first (a tier of 2 over the typo's 1 and 0),
-        // with the same bound on word_similarity as a page of the set.
+        // the same refined rows as a page of the set.
         var tier = typo ? "(b.search_vector @@ @exact::tsquery)::int" : "0";
         return (RankedPage($"""
             {CandidateSet(where, typo, cap, headlineFirst, "c")},
@@ -310,7 +319,7 @@ public static class CatalogQuery
                 SELECT b.id, b.title, b.search_text, 2 * (b.id IN (SELECT c.id FROM c))::int + {tier} AS tier,
                        ts_rank_cd(b.search_vector, @tsq::tsquery) AS rank
                 FROM books b WHERE {where})
-            """, take, skip), false);
+            """, take, skip, refined), false);
     }
 
     /// <summary>
@@ -448,8 +457,11 @@ public static class CatalogQuery
         return $"@{prefix}scope";
     }
 
-    /// <summary>How many of the best matches by rank are fully scored to bound a ranked page (at least).</summary>
-    public const int BoundCandidates = 100;
+    /// <summary>
+    /// How many of a search's best matches by (tier, rank, title, ID) <c>word_similarity</c>
+    /// refines (<see cref="RankedPage"/>): five pages of 20, the default page size.
+    /// </summary>
+    public const int SimilarityRefined = 100;
 
     /// <summary>The ORDER BY of an unranked page (a ranked one: <see cref="BoundedRankedPage"/>).</summary>
     public static string OrderBy(string sort) => sort switch

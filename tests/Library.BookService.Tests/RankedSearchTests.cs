@@ -2,15 +2,17 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Library.BookService.Books;
 using Library.TestSupport;
 
 namespace Library.BookService.Tests;
 
 /// <summary>
-/// A ranked search scores with <c>word_similarity</c> only the matches that can reach the page
-/// (CatalogQuery.RankedPageWithTotal bounds them by rank + 1): with more matches than the bound's
-/// candidates, every page must still be exactly the slice of the full order (score, title, ID)
-/// that PostgreSQL gives when it scores every match, and carry the same count.
+/// A ranked search refines with <c>word_similarity</c> only its best matches by rank
+/// (CatalogQuery.RankedPage, <see cref="CatalogQuery.SimilarityRefined"/> of them): with more
+/// matches than that, every page must still be exactly the slice of the full order (those best
+/// matches by rank + similarity, title, ID; then the rest by rank, title, ID) that PostgreSQL
+/// gives when it orders every match in one statement, and carry the same count.
 /// </summary>
 public sealed class RankedSearchTests(CatalogFixture fixture) : IClassFixture<CatalogFixture>
 {
@@ -48,14 +50,24 @@ public sealed class RankedSearchTests(CatalogFixture fixture) : IClassFixture<Ca
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync(Ct));
     }
 
-    /// <summary>The IDs in the full order, every match scored, as the SQL before the bound wrote it.</summary>
-    private async Task<List<Guid>> FullOrderAsync()
+    /// <summary>
+    /// The IDs in the full order, written from its definition in one statement: the best
+    /// <see cref="CatalogQuery.SimilarityRefined"/> matches by rank (then title, ID) first, by rank
+    /// + <c>word_similarity</c>, title, ID; then the others by rank, title, ID. With
+    /// <paramref name="refined"/> false, every match by rank alone.
+    /// </summary>
+    private async Task<List<Guid>> FullOrderAsync(bool refined = true)
     {
         var ids = await fixture.Database.ScalarAsync<string>($"""
-            SELECT string_agg(s.id::text, ',' ORDER BY s.score DESC, s.title, s.id) FROM (
-                SELECT b.id, b.title, ts_rank_cd(b.search_vector, q) + word_similarity(u, b.search_text) AS score
+            WITH m AS (
+                SELECT b.id, b.title, ts_rank_cd(b.search_vector, q) AS rank, word_similarity(u, b.search_text) AS similarity
                 FROM books b, websearch_to_tsquery('library_english', '{Word}') q, lower(unaccent('{Word}')) u
-                WHERE b.search_vector @@ q) s
+                WHERE b.search_vector @@ q),
+            head AS (SELECT m.id FROM m ORDER BY m.rank DESC, m.title, m.id LIMIT {(refined ? CatalogQuery.SimilarityRefined : 0)})
+            SELECT string_agg(s.id::text, ',' ORDER BY s.refined DESC, s.score DESC, s.title, s.id) FROM (
+                SELECT m.id, m.title, m.id IN (SELECT head.id FROM head) AS refined,
+                       CASE WHEN m.id IN (SELECT head.id FROM head) THEN m.rank + m.similarity ELSE m.rank END AS score
+                FROM m) s
             """);
         return ids!.Split(',').Select(Guid.Parse).ToList();
     }
@@ -65,7 +77,12 @@ public sealed class RankedSearchTests(CatalogFixture fixture) : IClassFixture<Ca
     {
         await SeedAsync();
         var expected = await FullOrderAsync();
-        Assert.True(expected.Count > 120, $"only {expected.Count} matches: the bound would not cut anything");
+        Assert.True(expected.Count > 2 * CatalogQuery.SimilarityRefined, $"only {expected.Count} matches: pages would not cross the refined ones");
+        // The similarity must change the head's order, or the test would not tell it from the rank's.
+        var byRank = await FullOrderAsync(refined: false);
+        Assert.NotEqual(byRank.Take(CatalogQuery.SimilarityRefined), expected.Take(CatalogQuery.SimilarityRefined));
+        Assert.Equal(byRank.Take(CatalogQuery.SimilarityRefined).ToHashSet(), expected.Take(CatalogQuery.SimilarityRefined).ToHashSet());
+        Assert.Equal(byRank.Skip(CatalogQuery.SimilarityRefined), expected.Skip(CatalogQuery.SimilarityRefined));
         // The scores must spread and tie for the test to mean something.
         Assert.True(await fixture.Database.ScalarAsync<long>($"""
             SELECT count(DISTINCT ts_rank_cd(b.search_vector, websearch_to_tsquery('library_english', '{Word}')) + word_similarity('{Word}', b.search_text))
@@ -93,9 +110,8 @@ public sealed class RankedSearchTests(CatalogFixture fixture) : IClassFixture<Ca
     }
 
     /// <summary>
-    /// With a typo, the exact matches come first (a tier before the score) and the bound compares
-    /// (tier, rank + 1): every page is still the slice of the full order, which pages of 100 give
-    /// here (their bound scores at least 400 candidates: every match).
+    /// With a typo, the exact matches come first (a tier before the score), those refined first:
+    /// every page is still the slice of the full order, which pages of 100 give here.
     /// </summary>
     [Fact]
     public async Task Every_page_of_a_ranked_search_with_a_typo_is_the_slice_of_the_full_order_exact_matches_first()
