@@ -29,6 +29,13 @@ public sealed class EventBusOptions
     /// </summary>
     public ushort ConsumerConcurrency { get; set; } = 4;
 
+    /// <summary>
+    /// Most events of statement handlers (<see cref="IIntegrationEventStatements{TEvent}"/>) a
+    /// replica applies in one transaction: those that arrive while its previous one runs share
+    /// the next (at most <see cref="ConsumerConcurrency"/> are in flight). 1 applies each alone.
+    /// </summary>
+    public int SharedTransaction { get; set; } = 32;
+
     /// <summary>Outbox rows the relay claims and sends per round trip.</summary>
     public int PublishBatchSize { get; set; } = 200;
 

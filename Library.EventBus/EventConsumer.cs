@@ -38,6 +38,14 @@ public interface IIntegrationEventStatements<in TEvent> where TEvent : Integrati
     IReadOnlyList<FormattableString> Statements(TEvent integrationEvent);
 
     /// <summary>
+    /// The key of the row the statements lock (a title's ID, say), or null. Deliveries that share
+    /// one transaction (<see cref="EventBusOptions.SharedTransaction"/>) apply in the order of
+    /// their keys, so two shared transactions of two replicas take the same rows in the same
+    /// order and do not deadlock; without a key, they come after the keyed ones.
+    /// </summary>
+    Guid? LockKey(TEvent integrationEvent) => null;
+
+    /// <summary>
     /// Runs once the statements have committed (for example, to invalidate a cache), with the rows
     /// each changed; with null when a retry of the same delivery (its connection failed) found the
     /// inbox row that its own first attempt committed, so the counts are unknown. Not run for a duplicate.
@@ -55,7 +63,8 @@ internal sealed record HandlerRegistration(
     string HandlerName,
     Func<IServiceProvider, IntegrationEvent, CancellationToken, Task>? Invoke,
     Func<IServiceProvider, IntegrationEvent, IReadOnlyList<FormattableString>>? Statements = null,
-    Func<IServiceProvider, IntegrationEvent, IReadOnlyList<int>?, Task>? Applied = null);
+    Func<IServiceProvider, IntegrationEvent, IReadOnlyList<int>?, Task>? Applied = null,
+    Func<IServiceProvider, IntegrationEvent, Guid?>? LockKey = null);
 
 /// <summary>
 /// Consumes this service's queue with manual acknowledgements. Each handler applies an event in
@@ -85,6 +94,12 @@ internal sealed class EventConsumer<TContext>(
     /// <summary>Cancelled when the deliveries being handled at shutdown did not finish in <see cref="FinishGrace"/>.</summary>
     private readonly CancellationTokenSource _abort = new();
     private int _inFlight;
+
+    /// <summary>Statement handlers' events waiting to be sent in one transaction (<see cref="ApplyStatementsAsync"/>).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingStatements> _pending = new();
+
+    /// <summary>Held by the delivery that sends the waiting events: one shared transaction at a time per replica.</summary>
+    private readonly SemaphoreSlim _sending = new(1, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -193,6 +208,7 @@ internal sealed class EventConsumer<TContext>(
     public override void Dispose()
     {
         _abort.Dispose();
+        _sending.Dispose();
         base.Dispose();
     }
 
@@ -269,7 +285,7 @@ internal sealed class EventConsumer<TContext>(
     {
         if (handler.Statements is not null)
         {
-            await ApplyStatementsOnceAsync(handler, integrationEvent, ct);
+            await ApplyStatementsAsync(handler, integrationEvent, ct);
             return;
         }
 
@@ -314,6 +330,166 @@ internal sealed class EventConsumer<TContext>(
         logger.LogInformation("Event {EventName} {EventId} was already applied by {Handler}; skipped", handler.EventName, integrationEvent.Id, handler.HandlerName);
     }
 
+    /// <summary>A statement handler's event waiting for a shared transaction, and what became of it.</summary>
+    private sealed class PendingStatements(HandlerRegistration handler, IntegrationEvent integrationEvent)
+    {
+        public HandlerRegistration Handler { get; } = handler;
+        public IntegrationEvent Event { get; } = integrationEvent;
+
+        /// <summary>Set by the delivery that sent it: applied (with its rows, null when unknown), or to be applied alone.</summary>
+        public TaskCompletionSource<(bool Alone, IReadOnlyList<int>? Rows)> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>
+    /// A statement handler's event, applied in one transaction with the other statement handlers'
+    /// events that arrived while the replica's previous transaction of them ran (up to
+    /// <see cref="EventBusOptions.SharedTransaction"/>), as a group commit: one such transaction
+    /// at a time per replica, and under load its concurrent deliveries share one round trip and
+    /// one commit instead of one each (bench/README.md, issue 15, session 38); idle, an event
+    /// goes at once, alone. The delivery that takes the turn sends every waiting event, its own
+    /// among them; the others wait for it, then hear of the commit and acknowledge as before.
+    /// Every event of a transaction that failed on a statement or met a duplicate is then
+    /// applied alone (<see cref="ApplyStatementsOnceAsync"/>): the inbox still applies each
+    /// event once, and a failing event fails alone (its retries and dead letter are its own).
+    /// </summary>
+    private async Task ApplyStatementsAsync(HandlerRegistration handler, IntegrationEvent integrationEvent, CancellationToken ct)
+    {
+        var mine = new PendingStatements(handler, integrationEvent);
+        _pending.Enqueue(mine);
+        while (!mine.Done.Task.IsCompleted)
+        {
+            await _sending.WaitAsync(ct);
+            try
+            {
+                if (!mine.Done.Task.IsCompleted)
+                {
+                    await SendPendingAsync(ct);
+                }
+            }
+            finally
+            {
+                _sending.Release();
+            }
+        }
+
+        var (alone, rows) = await mine.Done.Task;
+        if (alone)
+        {
+            await ApplyStatementsOnceAsync(handler, integrationEvent, ct);
+            return;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        await handler.Applied!(scope.ServiceProvider, integrationEvent, rows);
+        metrics.Consumed(handler.EventName);
+    }
+
+    /// <summary>Sends the waiting events (the caller's among them) in one transaction.</summary>
+    private async Task SendPendingAsync(CancellationToken ct)
+    {
+        var batch = new List<PendingStatements>();
+        while (batch.Count < _options.SharedTransaction && _pending.TryDequeue(out var next))
+        {
+            batch.Add(next);
+        }
+        if (batch.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            var rows = await SendTogetherAsync(batch, ct);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Done.TrySetResult(rows is null ? (Alone: true, Rows: null) : (Alone: false, Rows: rows[i]));
+            }
+        }
+        catch (Exception ex)
+        {
+            // The database did not answer through the retries (or the consumer is stopping):
+            // each delivery fails as it would alone, without trying again first.
+            batch.ForEach(p => p.Done.TrySetException(ex));
+        }
+    }
+
+    /// <summary>
+    /// Every event's inbox row (in the order of their IDs, so two replicas' duplicate deliveries
+    /// wait on each other without a deadlock), then every event's statements (in the order of
+    /// their <see cref="IIntegrationEventStatements{TEvent}.LockKey"/>), in one batch that
+    /// PostgreSQL runs as one implicit transaction. Returns each event's rows changed (null rows:
+    /// a retry found its own first attempt committed), or null when the events are to be applied
+    /// alone: a duplicate among them (its inbox row exists) or a statement that failed for a
+    /// reason that is not the connection's; nothing of the batch is applied then.
+    /// </summary>
+    private async Task<IReadOnlyList<int>?[]?> SendTogetherAsync(List<PendingStatements> batch, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var statements = batch.Select(p => p.Handler.Statements!(scope.ServiceProvider, p.Event)).ToArray();
+        var inboxOrder = Enumerable.Range(0, batch.Count).OrderBy(i => batch[i].Event.Id).ThenBy(i => batch[i].Handler.HandlerName, StringComparer.Ordinal).ToArray();
+        var lockOrder = Enumerable.Range(0, batch.Count)
+            .Select(i => (Index: i, Key: batch[i].Handler.LockKey?.Invoke(scope.ServiceProvider, batch[i].Event)))
+            .OrderBy(k => k.Key is null).ThenBy(k => k.Key).ThenBy(k => batch[k.Index].Event.Id).Select(k => k.Index).ToArray();
+        var handledAt = time.GetUtcNow();
+        var attempts = 0;
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>
+        {
+            attempts++;
+            await db.Database.OpenConnectionAsync(token);
+            try
+            {
+                var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+                try
+                {
+                    await using var npgsqlBatch = new NpgsqlBatch(connection);
+                    if (db.Database.GetCommandTimeout() is { } timeout)
+                    {
+                        npgsqlBatch.Timeout = timeout;
+                    }
+                    foreach (var i in inboxOrder)
+                    {
+                        npgsqlBatch.BatchCommands.Add(InboxRow(batch[i].Handler, batch[i].Event, handledAt));
+                    }
+                    var first = new int[batch.Count];
+                    foreach (var i in lockOrder)
+                    {
+                        first[i] = npgsqlBatch.BatchCommands.Count;
+                        foreach (var statement in statements[i])
+                        {
+                            npgsqlBatch.BatchCommands.Add(Statement(statement));
+                        }
+                    }
+                    await npgsqlBatch.ExecuteNonQueryAsync(token);
+                    var rows = new IReadOnlyList<int>?[batch.Count];
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        rows[i] = Enumerable.Range(first[i], statements[i].Count).Select(c => npgsqlBatch.BatchCommands[c].RecordsAffected).ToArray();
+                    }
+                    return rows;
+                }
+                catch (PostgresException ex) when (ex is { SqlState: PostgresErrorCodes.UniqueViolation, TableName: "inbox_messages" })
+                {
+                    // After a failed connection, this batch's own first attempt may have committed:
+                    // then every row is its own (one transaction), and the counts are unknown.
+                    var own = attempts > 1 && await OwnInboxRowAsync(connection, batch[0].Event.Id, batch[0].Handler.HandlerName, handledAt, token);
+                    return own ? new IReadOnlyList<int>?[batch.Count] : null;
+                }
+                catch (PostgresException ex) when (!PostgresExtensions.IsTransientForFailover(ex) && !PostgresExtensions.IsStalePreparedStatement(ex))
+                {
+                    logger.LogDebug("A shared transaction of {Count} events failed ({SqlState}); applying each alone", batch.Count, ex.SqlState);
+                    return null;
+                }
+            }
+            finally
+            {
+                await db.Database.CloseConnectionAsync();
+            }
+        }, ct);
+    }
+
+    /// <summary>The event's inbox row for the handler, a plain INSERT: a duplicate fails it.</summary>
+    private static NpgsqlBatchCommand InboxRow(HandlerRegistration handler, IntegrationEvent integrationEvent, DateTimeOffset handledAt) =>
+        Statement($"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {handledAt})");
+
     /// <summary>
     /// <see cref="IIntegrationEventStatements{TEvent}"/>: the inbox row (a plain INSERT: a duplicate
     /// fails it, which aborts the rest) and the handler's statements in one batch, which PostgreSQL
@@ -343,7 +519,7 @@ internal sealed class EventConsumer<TContext>(
                     {
                         batch.Timeout = timeout;
                     }
-                    batch.BatchCommands.Add(Statement($"INSERT INTO inbox_messages (event_id, handler, handled_at) VALUES ({integrationEvent.Id}, {handler.HandlerName}, {handledAt})"));
+                    batch.BatchCommands.Add(InboxRow(handler, integrationEvent, handledAt));
                     foreach (var statement in statements)
                     {
                         batch.BatchCommands.Add(Statement(statement));

@@ -23,6 +23,9 @@ public sealed class AvailabilityChangedHandler(CatalogCache cache) : IIntegratio
         """,
     ];
 
+    /// <summary>The title's row.</summary>
+    public Guid? LockKey(BookAvailabilityChanged e) => e.BookId;
+
     /// <summary>A title whose availability changed (or may have: counts unknown) drops its cached answers.</summary>
     public Task AppliedAsync(BookAvailabilityChanged e, IReadOnlyList<int>? rowsAffected) =>
         rowsAffected is [0] ? Task.CompletedTask : cache.InvalidateAsync([CatalogDependency.Book(e.BookId), CatalogDependency.Availability]);
@@ -72,6 +75,9 @@ public sealed class LoanCreatedHandler(CatalogCache cache) : IIntegrationEventSt
         """,
     ];
 
+    /// <summary>The title's row (its count of recent loans).</summary>
+    public Guid? LockKey(LoanCreated e) => e.BookId;
+
     public Task AppliedAsync(LoanCreated e, IReadOnlyList<int>? rowsAffected) => cache.InvalidateAsync([CatalogDependency.Loans]);
 }
 
@@ -87,6 +93,9 @@ public sealed class LoanReturnedHandler : IIntegrationEventStatements<LoanReturn
         ON CONFLICT (loan_id) DO UPDATE SET returned_at = excluded.returned_at
         """,
     ];
+
+    /// <summary>The loan's history row.</summary>
+    public Guid? LockKey(LoanReturned e) => e.LoanId;
 
     /// <summary>Nothing cached reads when a loan came back.</summary>
     public Task AppliedAsync(LoanReturned e, IReadOnlyList<int>? rowsAffected) => Task.CompletedTask;

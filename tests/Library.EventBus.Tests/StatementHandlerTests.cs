@@ -1,6 +1,7 @@
 using System.Text;
 using Library.TestSupport;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Hosting;
 
 namespace Library.EventBus.Tests;
 
@@ -40,6 +41,74 @@ public sealed class StatementHandlerTests
         Assert.Equal(200, applied.Count);
         Assert.Equal(events.Select(e => e.Id).Order(), applied.Select(a => a.EventId).Order());
         Assert.All(applied, a => Assert.Equal([1], a.Rows!));
+        Assert.Empty(await harness.DrainDeadLettersAsync());
+    }
+
+    /// <summary>
+    /// Publishes the events while no consumer runs (the queue declared by one started and
+    /// stopped before), so a consumer started afterwards receives them as fast as it takes them.
+    /// </summary>
+    private static async Task<IHost> ConsumeBacklogAsync(BusHarness harness, IEnumerable<TallyCounted> events)
+    {
+        await harness.StopAsync(await harness.StartConsumerAsync());
+        foreach (var e in events)
+        {
+            await harness.PublishRawAsync("test.tally-counted", Json(e), e.Id.ToString());
+        }
+        return await harness.StartConsumerAsync();
+    }
+
+    /// <summary>How many transactions wrote the inbox rows (rows one transaction wrote carry its ID, xmin).</summary>
+    private static Task<long> InboxTransactionsAsync(TestDbContext db, IEnumerable<Guid> eventIds) =>
+        db.Database.SqlQuery<long>($"SELECT count(DISTINCT xmin::text)::bigint AS \"Value\" FROM inbox_messages WHERE event_id = ANY({eventIds.ToArray()})").SingleAsync();
+
+    [Fact]
+    public async Task Deliveries_that_arrive_together_share_a_transaction_and_each_is_applied_once()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        var events = Enumerable.Range(0, 100).Select(i => new TallyCounted(Guid.CreateVersion7(), $"together {i}")).ToList();
+        await ConsumeBacklogAsync(harness, events);
+
+        await using var db = harness.NewContext();
+        await BusHarness.WaitUntilAsync(async () => harness.Applied.Entries.Count == 100, TimeSpan.FromSeconds(60), "100 events applied");
+        var tallies = await db.Tallies.AsNoTracking().ToDictionaryAsync(t => t.Key, t => t.Times);
+        Assert.All(events, e => Assert.Equal(1, tallies[e.Key]));
+        Assert.Equal(events.Select(e => e.Id).Order(), harness.Applied.Entries.Select(a => a.EventId).Order());
+        Assert.All(harness.Applied.Entries, a => Assert.Equal([1], a.Rows!));
+        // Four deliveries at a time (EventBus:ConsumerConcurrency): the ones that wait while a
+        // transaction runs share the next. Alone, each event was a transaction of its own.
+        var transactions = await InboxTransactionsAsync(db, events.Select(e => e.Id));
+        Assert.True(transactions <= 75, $"{transactions} transactions for 100 events");
+        Assert.Empty(await harness.DrainDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task A_failing_event_among_others_that_share_a_transaction_fails_alone()
+    {
+        await using var harness = await BusHarness.CreateAsync();
+        harness.Faults.Fail("together poison", times: -1);
+        var events = Enumerable.Range(0, 60).Select(i => new TallyCounted(Guid.CreateVersion7(), i == 30 ? "together poison" : $"together {i}")).ToList();
+        var poison = events[30];
+        var others = events.Where(e => e != poison).ToList();
+        await ConsumeBacklogAsync(harness, events);
+
+        var deadLetters = new List<RabbitMQ.Client.BasicGetResult>();
+        await BusHarness.WaitUntilAsync(async () =>
+        {
+            deadLetters.AddRange(await harness.DrainDeadLettersAsync());
+            return deadLetters.Count >= 1 && harness.Applied.Entries.Count >= others.Count;
+        }, TimeSpan.FromSeconds(60), "59 applied and the poison dead-lettered");
+
+        await using var db = harness.NewContext();
+        var tallies = await db.Tallies.AsNoTracking().ToDictionaryAsync(t => t.Key, t => t.Times);
+        Assert.All(others, e => Assert.Equal(1, tallies[e.Key]));
+        Assert.False(tallies.ContainsKey(poison.Key));
+        Assert.False(await db.Set<InboxMessage>().AnyAsync(m => m.EventId == poison.Id));
+        Assert.Equal(others.Select(e => e.Id).Order(), harness.Applied.Entries.Select(a => a.EventId).Order());
+        Assert.Equal(poison.Id.ToString(), Assert.Single(deadLetters).BasicProperties.MessageId);
+        // The others still shared transactions.
+        var transactions = await InboxTransactionsAsync(db, others.Select(e => e.Id));
+        Assert.True(transactions < others.Count, $"{transactions} transactions for {others.Count} events");
         Assert.Empty(await harness.DrainDeadLettersAsync());
     }
 
