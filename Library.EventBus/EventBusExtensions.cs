@@ -69,7 +69,7 @@ public sealed class EventBusBuilder(IServiceCollection services, string serviceN
         {
             Statements = (provider, integrationEvent) => provider.GetRequiredService<THandler>().Statements((TEvent)integrationEvent),
             Applied = (provider, integrationEvent, rows) => provider.GetRequiredService<THandler>().AppliedAsync((TEvent)integrationEvent, rows),
-            LockKey = (provider, integrationEvent) => ((IIntegrationEventStatements<TEvent>)provider.GetRequiredService<THandler>()).LockKey((TEvent)integrationEvent),
+            LockOrder = (provider, integrationEvent) => ((IIntegrationEventStatements<TEvent>)provider.GetRequiredService<THandler>()).LockOrder((TEvent)integrationEvent),
         });
         return this;
     }

@@ -38,12 +38,15 @@ public interface IIntegrationEventStatements<in TEvent> where TEvent : Integrati
     IReadOnlyList<FormattableString> Statements(TEvent integrationEvent);
 
     /// <summary>
-    /// The key of the row the statements lock (a title's ID, say), or null. Deliveries that share
-    /// one transaction (<see cref="EventBusOptions.SharedTransaction"/>) apply in the order of
-    /// their keys, so two shared transactions of two replicas take the same rows in the same
-    /// order and do not deadlock; without a key, they come after the keyed ones.
+    /// Where the statements' row locks fall in one order of every lock the handlers of a service
+    /// take (compared ordinally), or null. Events that share one transaction
+    /// (<see cref="EventBusOptions.SharedTransaction"/>) apply in this order, so two shared
+    /// transactions of two replicas take the same rows in the same order and do not deadlock:
+    /// an event that locks two rows (a title, then a loan) is placed by the first, and the rows
+    /// after it must sort after that place too (the catalog's: "title/0" for the title's row,
+    /// "title/1/loan" for a loan of it). Without one, an event comes after the others.
     /// </summary>
-    Guid? LockKey(TEvent integrationEvent) => null;
+    string? LockOrder(TEvent integrationEvent) => null;
 
     /// <summary>
     /// Runs once the statements have committed (for example, to invalidate a cache), with the rows
@@ -64,7 +67,7 @@ internal sealed record HandlerRegistration(
     Func<IServiceProvider, IntegrationEvent, CancellationToken, Task>? Invoke,
     Func<IServiceProvider, IntegrationEvent, IReadOnlyList<FormattableString>>? Statements = null,
     Func<IServiceProvider, IntegrationEvent, IReadOnlyList<int>?, Task>? Applied = null,
-    Func<IServiceProvider, IntegrationEvent, Guid?>? LockKey = null);
+    Func<IServiceProvider, IntegrationEvent, string?>? LockOrder = null);
 
 /// <summary>
 /// Consumes this service's queue with manual acknowledgements. Each handler applies an event in
@@ -414,7 +417,7 @@ internal sealed class EventConsumer<TContext>(
     /// <summary>
     /// Every event's inbox row (in the order of their IDs, so two replicas' duplicate deliveries
     /// wait on each other without a deadlock), then every event's statements (in the order of
-    /// their <see cref="IIntegrationEventStatements{TEvent}.LockKey"/>), in one batch that
+    /// their <see cref="IIntegrationEventStatements{TEvent}.LockOrder"/>), in one batch that
     /// PostgreSQL runs as one implicit transaction. Returns each event's rows changed (null rows:
     /// a retry found its own first attempt committed), or null when the events are to be applied
     /// alone: a duplicate among them (its inbox row exists) or a statement that failed for a
@@ -427,8 +430,8 @@ internal sealed class EventConsumer<TContext>(
         var statements = batch.Select(p => p.Handler.Statements!(scope.ServiceProvider, p.Event)).ToArray();
         var inboxOrder = Enumerable.Range(0, batch.Count).OrderBy(i => batch[i].Event.Id).ThenBy(i => batch[i].Handler.HandlerName, StringComparer.Ordinal).ToArray();
         var lockOrder = Enumerable.Range(0, batch.Count)
-            .Select(i => (Index: i, Key: batch[i].Handler.LockKey?.Invoke(scope.ServiceProvider, batch[i].Event)))
-            .OrderBy(k => k.Key is null).ThenBy(k => k.Key).ThenBy(k => batch[k.Index].Event.Id).Select(k => k.Index).ToArray();
+            .Select(i => (Index: i, Key: batch[i].Handler.LockOrder?.Invoke(scope.ServiceProvider, batch[i].Event)))
+            .OrderBy(k => k.Key is null).ThenBy(k => k.Key, StringComparer.Ordinal).ThenBy(k => batch[k.Index].Event.Id).Select(k => k.Index).ToArray();
         var handledAt = time.GetUtcNow();
         var attempts = 0;
         return await db.Database.CreateExecutionStrategy().ExecuteAsync(async token =>

@@ -24,7 +24,7 @@ public sealed class AvailabilityChangedHandler(CatalogCache cache) : IIntegratio
     ];
 
     /// <summary>The title's row.</summary>
-    public Guid? LockKey(BookAvailabilityChanged e) => e.BookId;
+    public string? LockOrder(BookAvailabilityChanged e) => LoanHistoryLock.TitleRow(e.BookId);
 
     /// <summary>A title whose availability changed (or may have: counts unknown) drops its cached answers.</summary>
     public Task AppliedAsync(BookAvailabilityChanged e, IReadOnlyList<int>? rowsAffected) =>
@@ -49,6 +49,19 @@ internal static class LoanHistoryLock
     /// </summary>
     public static FormattableString Shared => $"SELECT pg_advisory_xact_lock_shared({Key})";
 
+    /// <summary>
+    /// A title's row in the one order of the catalog consumer's row locks
+    /// (<see cref="IIntegrationEventStatements{TEvent}.LockOrder"/>); its loans' history rows come
+    /// after it, so events sharing a transaction take a title's row before any of its loans'.
+    /// </summary>
+    public static string TitleRow(Guid bookId) => $"{bookId:N}/0";
+
+    /// <summary>A title's row, then a loan's history row (a new loan): after the title's other writers, in the order of the loans.</summary>
+    public static string TitleThenLoanRow(Guid bookId, Guid loanId) => $"{bookId:N}/0/{loanId:N}";
+
+    /// <summary>A loan's history row alone: after every writer of its title's row, in the order of the loans.</summary>
+    public static string LoanRow(Guid bookId, Guid loanId) => $"{bookId:N}/1/{loanId:N}";
+
     public static Task ExclusiveAsync(CatalogDbContext db, CancellationToken ct) =>
         db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({Key})", ct);
 }
@@ -64,19 +77,19 @@ public sealed class LoanCreatedHandler(CatalogCache cache) : IIntegrationEventSt
     public IReadOnlyList<FormattableString> Statements(LoanCreated e) =>
     [
         LoanHistoryLock.Shared,
-        // The history row and the title's count in one statement (the count was always raised
-        // whether or not the row was new, and still is: the inbox applies each event once).
+        // The title's count, then the history row, in that order (LockOrder: events that share a
+        // transaction lock a title's row before its loans'). The count was always raised whether
+        // or not the row was new, and still is: the inbox applies each event once.
+        $"UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}",
         $"""
-        WITH recorded AS (
-            INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
-            VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
-            ON CONFLICT (loan_id) DO NOTHING)
-        UPDATE books SET recent_loans = recent_loans + 1 WHERE id = {e.BookId}
+        INSERT INTO book_loans (loan_id, book_id, user_id, borrowed_at)
+        VALUES ({e.LoanId}, {e.BookId}, CASE WHEN EXISTS (SELECT 1 FROM anonymised_loans WHERE loan_id = {e.LoanId}) THEN NULL ELSE {e.UserId} END, {e.BorrowedAt})
+        ON CONFLICT (loan_id) DO NOTHING
         """,
     ];
 
-    /// <summary>The title's row (its count of recent loans).</summary>
-    public Guid? LockKey(LoanCreated e) => e.BookId;
+    /// <summary>The title's row (its count of recent loans), then the loan's history row.</summary>
+    public string? LockOrder(LoanCreated e) => LoanHistoryLock.TitleThenLoanRow(e.BookId, e.LoanId);
 
     public Task AppliedAsync(LoanCreated e, IReadOnlyList<int>? rowsAffected) => cache.InvalidateAsync([CatalogDependency.Loans]);
 }
@@ -94,8 +107,8 @@ public sealed class LoanReturnedHandler : IIntegrationEventStatements<LoanReturn
         """,
     ];
 
-    /// <summary>The loan's history row.</summary>
-    public Guid? LockKey(LoanReturned e) => e.LoanId;
+    /// <summary>The loan's history row, after its title's (a loan of one title sorts after the title's row).</summary>
+    public string? LockOrder(LoanReturned e) => LoanHistoryLock.LoanRow(e.BookId, e.LoanId);
 
     /// <summary>Nothing cached reads when a loan came back.</summary>
     public Task AppliedAsync(LoanReturned e, IReadOnlyList<int>? rowsAffected) => Task.CompletedTask;
