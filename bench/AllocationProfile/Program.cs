@@ -1,0 +1,139 @@
+using System.Diagnostics.Tracing;
+using System.Globalization;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing.Etlx;
+using Microsoft.Diagnostics.Tracing.Parsers;
+using Microsoft.Diagnostics.Tracing.Parsers.Clr;
+
+// AllocationProfile PID SECONDS TRACE_FILE [REQUESTS] [TYPE]   (PID "-": read TRACE_FILE again)
+//
+// Listens to the runtime's allocation samples of a running .NET process for SECONDS (EventPipe,
+// the GC keyword at verbose level: a GCAllocationTick about every 100 KB a heap allocates, with
+// the type of the object that crossed the mark and the stack that allocated it; each sample stands
+// for the bytes since the last one, so the shares are estimates, good to a few per cent at
+// thousands of samples), writes the trace to TRACE_FILE, then prints:
+//   - what was allocated (MiB, MiB/s, and KB per request when REQUESTS, the requests this
+//     process answered meanwhile, is given);
+//   - the top types;
+//   - who allocates: each sample goes to the innermost component on its stack that stands for a
+//     piece of work (EF's SaveChanges, a FromSql query, the outbox relay, JWT validation, Kestrel,
+//     ...; Npgsql, System.Text.Json and the service's own code count as layers under them, so
+//     they stand alone only where no such component is on the stack). Innermost, because an async
+//     continuation runs on the stack of whatever completed the task it awaited: the outer frames
+//     of a stack are often not its caller;
+//   - the same, with the innermost three components and layers, for the detail;
+//   - the top stacks (10 frames) of TYPE (System.String unless given; * for every type).
+var culture = CultureInfo.InvariantCulture;
+var seconds = int.Parse(args[1], culture);
+var file = args[2];
+var requests = args.Length > 3 ? double.Parse(args[3], culture) : 0;
+var focus = args.Length > 4 ? args[4] : "System.String";
+
+if (args[0] != "-")
+{
+    var client = new DiagnosticsClient(int.Parse(args[0], culture));
+    EventPipeProvider[] providers = [new("Microsoft-Windows-DotNETRuntime", EventLevel.Verbose, (long)ClrTraceEventParser.Keywords.GC)];
+    // The rundown at the end names the JIT-compiled methods of the stacks.
+    using var session = client.StartEventPipeSession(providers, requestRundown: true);
+    await using var output = File.Create(file);
+    var copy = session.EventStream.CopyToAsync(output);
+    await Task.Delay(TimeSpan.FromSeconds(seconds));
+    await session.StopAsync(CancellationToken.None);
+    await copy;
+}
+
+using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(file));
+var byType = new Dictionary<string, long>();
+var byWho = new Dictionary<string, long>();
+var byChain = new Dictionary<string, long>();
+var byStack = new Dictionary<string, long>();
+long total = 0;
+// (TraceEvents enumerates as IEnumerable<TraceEvent> only: OfType would take its non-generic side.)
+foreach (var sample in log.Events.Select(e => e as GCAllocationTickTraceData).Where(e => e is not null).Select(e => e!))
+{
+    var bytes = sample.AllocationAmount64;
+    var type = sample.TypeName ?? "?";
+    total += bytes;
+    Add(byType, type, bytes);
+    var who = new List<string>();
+    var frames = new List<string>();
+    for (var frame = sample.CallStack(); frame is not null; frame = frame.Caller)
+    {
+        var method = frame.CodeAddress.FullMethodName;
+        if (string.IsNullOrEmpty(method))
+        {
+            method = frame.CodeAddress.ModuleName + "!?";
+        }
+        // The async machinery's own frames say nothing of who allocated.
+        if (frames.Count < 10 && !method.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal)
+            && !method.StartsWith("System.Threading.ExecutionContext.", StringComparison.Ordinal))
+        {
+            frames.Add(method.Length > 150 ? method[..150] : method);
+        }
+        if (Components.FirstOrDefault(c => method.Contains(c.Pattern, StringComparison.Ordinal)) is { Name: { } name } && !who.Contains(name))
+        {
+            who.Add(name);
+        }
+    }
+    Add(byWho, who.FirstOrDefault(w => !Layers.Contains(w)) ?? who.FirstOrDefault() ?? "(none of these)", bytes);
+    Add(byChain, who.Count == 0 ? "(none of these)" : string.Join(" < ", who.Take(3)), bytes);
+    if (focus == "*" || type == focus)
+    {
+        Add(byStack, type + "\n        " + string.Join("\n        ", frames), bytes);
+    }
+}
+
+double MiB(long b) => b / 1024.0 / 1024.0;
+Console.WriteLine(string.Create(culture, $"allocated (sampled) {MiB(total):F1} MiB in {seconds} s: {MiB(total) / seconds:F1} MiB/s")
+    + (requests > 0 ? string.Create(culture, $", {total / 1024.0 / requests:F0} KB per request ({requests:F0} requests)") : ""));
+Print("types", byType, 20);
+Print("who allocates (the innermost piece of work on the stack)", byWho, 20);
+Print("the innermost three components and layers", byChain, 20);
+Print($"stacks of {focus}", byStack, 12);
+
+void Print(string title, Dictionary<string, long> shares, int top)
+{
+    Console.WriteLine();
+    Console.WriteLine($"--- {title}");
+    foreach (var (key, bytes) in shares.OrderByDescending(p => p.Value).Take(top))
+    {
+        Console.WriteLine(string.Create(culture, $"{bytes * 100.0 / total,6:F1} %  {key}"));
+    }
+}
+
+static void Add(Dictionary<string, long> shares, string key, long bytes) => shares[key] = shares.GetValueOrDefault(key) + bytes;
+
+internal static partial class Program
+{
+    /// <summary>Layers under the pieces of work: a sample is theirs only when no piece of work is on its stack.</summary>
+    private static readonly HashSet<string> Layers = ["Npgsql", "System.Text.Json", "DI", "ServiceDefaults", "the service's own code"];
+
+    /// <summary>Components a stack may run through, the more specific first.</summary>
+    private static readonly (string Pattern, string Name)[] Components =
+    [
+        ("SaveChanges", "EF SaveChanges"),
+        ("FromSqlQueryingEnumerable", "EF FromSql query"),
+        ("SingleQueryingEnumerable", "EF LINQ query"),
+        ("ExecuteUpdate", "EF ExecuteUpdate/Delete"),
+        ("ExecuteDelete", "EF ExecuteUpdate/Delete"),
+        ("Library.LendingService.Data.RoundTrip", "RoundTrip (lending's batches)"),
+        ("Library.LendingService.Loans.Idempotency", "Idempotency.RunAsync"),
+        ("Library.EventBus.Outbox.AddEvent", "Outbox.AddEvent"),
+        ("Library.EventBus.OutboxRelay", "outbox relay"),
+        ("Library.EventBus.EventConsumer", "event consumer"),
+        ("JwtBearer", "JWT validation"),
+        ("Microsoft.AspNetCore.Authorization", "authorization"),
+        ("Yarp.ReverseProxy", "YARP"),
+        ("Microsoft.AspNetCore.OutputCaching", "output cache"),
+        ("Microsoft.Extensions.Logging", "logging"),
+        ("RabbitMQ.Client", "RabbitMQ client"),
+        ("StackExchange.Redis", "Redis client"),
+        ("Microsoft.AspNetCore.Http.RequestDelegateFactory", "minimal API binding"),
+        ("System.Text.Json", "System.Text.Json"),
+        ("Microsoft.AspNetCore.Server.Kestrel", "Kestrel"),
+        ("Microsoft.Extensions.DependencyInjection", "DI"),
+        ("Npgsql", "Npgsql"),
+        ("Library.ServiceDefaults", "ServiceDefaults"),
+        ("Library.", "the service's own code"),
+    ];
+}
