@@ -37,7 +37,7 @@ BORROW_DATA="$BENCH_LENDING/borrow-data.lua" bench_wrk "$OUT/wrk.txt" "$CONNECTI
 load=$!
 sleep 5
 trace="$OUT/$SERVICE-0.nettrace"
-dotnet "$BENCH_DIR/AllocationProfile/bin/Release/net10.0/AllocationProfile.dll" "$pid" "$SAMPLE_SECONDS" "$trace" 0 "${BENCH_ALLOC_TYPE:-System.String}" >"$OUT/profile.txt" \
+dotnet "$BENCH_DIR/AllocationProfile/bin/Release/net10.0/AllocationProfile.dll" "$pid" "$SAMPLE_SECONDS" "$trace" "${BENCH_ALLOC_TYPE:-System.String}" >"$OUT/profile.txt" \
   || bench_die "the profile failed (see $OUT/profile.txt)"
 wait "$load"
 read -r rps p50 p99 _ < <(bench_wrk_fields "$OUT/wrk.txt")

@@ -5,15 +5,14 @@ using Microsoft.Diagnostics.Tracing.Etlx;
 using Microsoft.Diagnostics.Tracing.Parsers;
 using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 
-// AllocationProfile PID SECONDS TRACE_FILE [REQUESTS] [TYPE]   (PID "-": read TRACE_FILE again)
+// AllocationProfile PID SECONDS TRACE_FILE [TYPE]   (PID "-": read TRACE_FILE again)
 //
 // Listens to the runtime's allocation samples of a running .NET process for SECONDS (EventPipe,
 // the GC keyword at verbose level: a GCAllocationTick about every 100 KB a heap allocates, with
 // the type of the object that crossed the mark and the stack that allocated it; each sample stands
 // for the bytes since the last one, so the shares are estimates, good to a few per cent at
 // thousands of samples), writes the trace to TRACE_FILE, then prints:
-//   - what was allocated (MiB, MiB/s, and KB per request when REQUESTS, the requests this
-//     process answered meanwhile, is given);
+//   - what was allocated (MiB, MiB/s; bench/allocations.sh divides by the requests);
 //   - the top types;
 //   - who allocates: each sample goes to the innermost component on its stack that stands for a
 //     piece of work (EF's SaveChanges, a FromSql query, the outbox relay, JWT validation, Kestrel,
@@ -24,10 +23,14 @@ using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 //   - the same, with the innermost three components and layers, for the detail;
 //   - the top stacks (10 frames) of TYPE (System.String unless given; * for every type).
 var culture = CultureInfo.InvariantCulture;
+if (args.Length < 3)
+{
+    Console.Error.WriteLine("usage: AllocationProfile PID|- SECONDS TRACE_FILE [TYPE]");
+    return 2;
+}
 var seconds = int.Parse(args[1], culture);
 var file = args[2];
-var requests = args.Length > 3 ? double.Parse(args[3], culture) : 0;
-var focus = args.Length > 4 ? args[4] : "System.String";
+var focus = args.Length > 3 ? args[3] : "System.String";
 
 if (args[0] != "-")
 {
@@ -84,12 +87,12 @@ foreach (var sample in log.Events.Select(e => e as GCAllocationTickTraceData).Wh
 }
 
 double MiB(long b) => b / 1024.0 / 1024.0;
-Console.WriteLine(string.Create(culture, $"allocated (sampled) {MiB(total):F1} MiB in {seconds} s: {MiB(total) / seconds:F1} MiB/s")
-    + (requests > 0 ? string.Create(culture, $", {total / 1024.0 / requests:F0} KB per request ({requests:F0} requests)") : ""));
+Console.WriteLine(string.Create(culture, $"allocated (sampled) {MiB(total):F1} MiB in {seconds} s: {MiB(total) / seconds:F1} MiB/s"));
 Print("types", byType, 20);
 Print("who allocates (the innermost piece of work on the stack)", byWho, 20);
 Print("the innermost three components and layers", byChain, 20);
 Print($"stacks of {focus}", byStack, 12);
+return 0;
 
 void Print(string title, Dictionary<string, long> shares, int top)
 {

@@ -14,8 +14,6 @@ namespace Library.BookService.Tests;
 public sealed class BoundedCatalogFixture : CatalogFixture
 {
     public const int Bound = 40;
-    private readonly SemaphoreSlim seeding = new(1, 1);
-    private bool seeded;
 
     protected override void Configure(Dictionary<string, string?> settings) => settings["Catalog:SearchBound"] = Bound.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -25,55 +23,42 @@ public sealed class BoundedCatalogFixture : CatalogFixture
     /// The description-only ones are created first, so the first matches in the table's order are
     /// not the headline ones: the candidate set has to look for them.
     /// </summary>
-    public async Task SeedAsync()
+    public Task SeedAsync() => SeedOnceAsync(async () =>
     {
-        await seeding.WaitAsync(TestContext.Current.CancellationToken);
-        try
+        using var librarian = Librarian();
+        for (var i = 0; i < BoundedSearchTests.DescriptionOnly; i++)
         {
-            if (seeded)
+            using var created = await librarian.PostAsJsonAsync("/api/books", new
             {
-                return;
-            }
-            using var librarian = Librarian();
-            for (var i = 0; i < BoundedSearchTests.DescriptionOnly; i++)
-            {
-                using var created = await librarian.PostAsJsonAsync("/api/books", new
-                {
-                    isbn = TestIsbn.Next(), title = $"Harbour Tide {i}", description = $"A story of {BoundedSearchTests.Word} and the sea.",
-                    publisher = BoundedSearchTests.Publisher, publishedYear = 1990, language = "en", authorIds = Array.Empty<Guid>(),
-                    categoryIds = Array.Empty<Guid>(), totalCopies = 1,
-                }, TestContext.Current.CancellationToken);
-                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-            }
-            var csv = new StringBuilder("isbn,title,subtitle,authors,categories,publisher,publishedYear,language,copies\n");
-            for (var i = 0; i < BoundedSearchTests.Headline; i++)
-            {
-                var title = i < BoundedSearchTests.WithLantern ? $"Quillmoor Lantern {i}" : $"Quillmoor Glass {i}";
-                csv.Append($"{TestIsbn.Next()},{title},,Ann Reed,,{BoundedSearchTests.Publisher},1991,en,1\n");
-            }
-            using var imported = await librarian.PostAsync("/api/books/import", new StringContent(csv.ToString(), Encoding.UTF8, "text/csv"), TestContext.Current.CancellationToken);
-            Assert.True(imported.StatusCode == HttpStatusCode.OK, await imported.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-            // Last in the table: titles whose description alone holds a word no title or author has
-            // (a typo, then, of "tide", in 50 titles' headline): its exact matches.
-            for (var i = 0; i < BoundedSearchTests.TypoExact; i++)
-            {
-                using var created = await librarian.PostAsJsonAsync("/api/books", new
-                {
-                    isbn = TestIsbn.Next(), title = $"Salt Marsh {i}", description = $"Where the {BoundedSearchTests.TypoWord} turns.",
-                    publisher = "Salt Marsh Press", publishedYear = 1992, language = "en", authorIds = Array.Empty<Guid>(),
-                    categoryIds = Array.Empty<Guid>(), totalCopies = 1,
-                }, TestContext.Current.CancellationToken);
-                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-            }
-            // Statistics now, so an autovacuum's ANALYZE does not change the estimate between two answers a test compares.
-            await Database.ScalarAsync<string>("ANALYZE books");
-            seeded = true;
+                isbn = TestIsbn.Next(), title = $"Harbour Tide {i}", description = $"A story of {BoundedSearchTests.Word} and the sea.",
+                publisher = BoundedSearchTests.Publisher, publishedYear = 1990, language = "en", authorIds = Array.Empty<Guid>(),
+                categoryIds = Array.Empty<Guid>(), totalCopies = 1,
+            }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         }
-        finally
+        var csv = new StringBuilder("isbn,title,subtitle,authors,categories,publisher,publishedYear,language,copies\n");
+        for (var i = 0; i < BoundedSearchTests.Headline; i++)
         {
-            seeding.Release();
+            var title = i < BoundedSearchTests.WithLantern ? $"Quillmoor Lantern {i}" : $"Quillmoor Glass {i}";
+            csv.Append($"{TestIsbn.Next()},{title},,Ann Reed,,{BoundedSearchTests.Publisher},1991,en,1\n");
         }
-    }
+        using var imported = await librarian.PostAsync("/api/books/import", new StringContent(csv.ToString(), Encoding.UTF8, "text/csv"), TestContext.Current.CancellationToken);
+        Assert.True(imported.StatusCode == HttpStatusCode.OK, await imported.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        // Last in the table: titles whose description alone holds a word no title or author has
+        // (a typo, then, of "tide", in 50 titles' headline): its exact matches.
+        for (var i = 0; i < BoundedSearchTests.TypoExact; i++)
+        {
+            using var created = await librarian.PostAsJsonAsync("/api/books", new
+            {
+                isbn = TestIsbn.Next(), title = $"Salt Marsh {i}", description = $"Where the {BoundedSearchTests.TypoWord} turns.",
+                publisher = "Salt Marsh Press", publishedYear = 1992, language = "en", authorIds = Array.Empty<Guid>(),
+                categoryIds = Array.Empty<Guid>(), totalCopies = 1,
+            }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+        // Statistics now, so an autovacuum's ANALYZE does not change the estimate between two answers a test compares.
+        await Database.ScalarAsync<string>("ANALYZE books");
+    });
 }
 
 /// <summary>

@@ -40,6 +40,31 @@ public class CatalogFixture : IAsyncLifetime
         (MemberId, MemberToken) = await Users.NewUserAsync("member");
     }
 
+    private readonly SemaphoreSlim _seeding = new(1, 1);
+    private bool _seeded;
+
+    /// <summary>
+    /// A fixture's data, made once for its class whichever test asks first (xUnit's order of
+    /// tests differs from one checkout's folder to another's); the others wait for it. A seeding
+    /// that fails is tried again by the next test.
+    /// </summary>
+    protected async Task SeedOnceAsync(Func<Task> seed)
+    {
+        await _seeding.WaitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            if (!_seeded)
+            {
+                await seed();
+                _seeded = true;
+            }
+        }
+        finally
+        {
+            _seeding.Release();
+        }
+    }
+
     /// <summary>A fixture's own settings for the service, over the common ones.</summary>
     protected virtual void Configure(Dictionary<string, string?> settings)
     {

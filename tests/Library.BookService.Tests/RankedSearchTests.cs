@@ -10,37 +10,16 @@ namespace Library.BookService.Tests;
 /// <summary>The book service with the ranked search's titles, imported once for the class's tests in whatever order they run.</summary>
 public sealed class RankedCatalogFixture : CatalogFixture
 {
-    private readonly SemaphoreSlim seeding = new(1, 1);
-    private bool seeded;
-
     /// <summary>
     /// About 440 titles whose word sits in the title, subtitle or an author's name, once or twice,
     /// stemmed ("marrowinds"), misspelt or next to filler, so ranks, similarities and scores
     /// spread and tie (same title: the ID decides). The misspelt forms are vocabulary words of
     /// their own, so the word is not a typo and does not find them (the typo rule: before it, a
     /// trigram term found them with rank 0); a typo of the word finds them all (the second test).
-    /// Imported once, whichever test comes first (the order of tests differs from one checkout's
-    /// folder to another's): each test needs more than twice SimilarityRefined matches.
+    /// Imported once (SeedOnceAsync): each test needs more than twice SimilarityRefined matches,
+    /// whichever runs first.
     /// </summary>
-    public async Task SeedAsync()
-    {
-        await seeding.WaitAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            if (seeded)
-            {
-                return;
-            }
-            await ImportAsync();
-            seeded = true;
-        }
-        finally
-        {
-            seeding.Release();
-        }
-    }
-
-    private async Task ImportAsync()
+    public Task SeedAsync() => SeedOnceAsync(async () =>
     {
         var random = new Random(20261201);
         string[] forms = ["Marrowind", "Marrowinds", "Marowind", "Marrowwind"];
@@ -63,7 +42,7 @@ public sealed class RankedCatalogFixture : CatalogFixture
         using var librarian = Librarian();
         using var response = await librarian.PostAsync("/api/books/import", new StringContent(csv.ToString(), Encoding.UTF8, "text/csv"), TestContext.Current.CancellationToken);
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-    }
+    });
 }
 
 /// <summary>
@@ -75,7 +54,7 @@ public sealed class RankedCatalogFixture : CatalogFixture
 /// </summary>
 public sealed class RankedSearchTests(RankedCatalogFixture fixture) : IClassFixture<RankedCatalogFixture>
 {
-    public const string Word = "marrowind";
+    private const string Word = "marrowind";
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>

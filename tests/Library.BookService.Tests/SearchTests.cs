@@ -8,45 +8,29 @@ namespace Library.BookService.Tests;
 /// <summary>A small catalog of known books, created once through the API.</summary>
 public sealed class SearchFixture : CatalogFixture
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private bool _seeded;
-
     public Guid LeGuin { get; private set; }
     public Guid SciFi { get; private set; }
     public Guid Classics { get; private set; }
     public string EarthseaIsbn { get; } = TestIsbn.Next();
 
-    public async Task SeedAsync()
+    public Task SeedAsync() => SeedOnceAsync(async () =>
     {
-        await _gate.WaitAsync();
-        try
-        {
-            if (_seeded)
-            {
-                return;
-            }
-            LeGuin = await AuthorAsync("Ursula K. Le Guin");
-            var marquez = await AuthorAsync("Gabriel García Márquez");
-            var conrad = await AuthorAsync("Joseph Conrad");
-            var eco = await AuthorAsync("Umberto Eco");
-            SciFi = await CategoryAsync("Science Fiction");
-            var fantasy = await CategoryAsync("Fantasy");
-            Classics = await CategoryAsync("Classics");
-            await BookAsync("The Left Hand of Darkness", TestIsbn.Next(), [LeGuin], [SciFi, Classics], "Ace", "en", 1969, description: "An envoy on a world of ice.");
-            await BookAsync("The Dispossessed", TestIsbn.Next(), [LeGuin], [SciFi], "Harper", "en", 1974, description: "An ambiguous utopia.");
-            await BookAsync("A Wizard of Earthsea", EarthseaIsbn, [LeGuin], [fantasy], "Parnassus", "en", 1968, description: "A young mage and his shadow.");
-            await BookAsync("Cien años de soledad", TestIsbn.Next(), [marquez], [Classics], "Sudamericana", "es", 1967, description: "Siete generaciones de la familia Buendía en Macondo.");
-            await BookAsync("One Hundred Years of Solitude", TestIsbn.Next(), [marquez], [Classics], "Harper", "en", 1970, description: "The Buendía family over seven generations.");
-            await BookAsync("Heart of Darkness", TestIsbn.Next(), [conrad], [Classics], "Blackwood", "en", 1899, description: "A voyage up the Congo river.");
-            await BookAsync("Il nome della rosa", TestIsbn.Next(), [eco], [Classics], "Bompiani", "it", 1980, description: "Delitti in un'abbazia.");
-            await BookAsync("The Name of the Rose", TestIsbn.Next(), [eco], [Classics], "Harcourt", "en", 1983, description: "Murders in a medieval abbey.");
-            _seeded = true;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        LeGuin = await AuthorAsync("Ursula K. Le Guin");
+        var marquez = await AuthorAsync("Gabriel García Márquez");
+        var conrad = await AuthorAsync("Joseph Conrad");
+        var eco = await AuthorAsync("Umberto Eco");
+        SciFi = await CategoryAsync("Science Fiction");
+        var fantasy = await CategoryAsync("Fantasy");
+        Classics = await CategoryAsync("Classics");
+        await BookAsync("The Left Hand of Darkness", TestIsbn.Next(), [LeGuin], [SciFi, Classics], "Ace", "en", 1969, description: "An envoy on a world of ice.");
+        await BookAsync("The Dispossessed", TestIsbn.Next(), [LeGuin], [SciFi], "Harper", "en", 1974, description: "An ambiguous utopia.");
+        await BookAsync("A Wizard of Earthsea", EarthseaIsbn, [LeGuin], [fantasy], "Parnassus", "en", 1968, description: "A young mage and his shadow.");
+        await BookAsync("Cien años de soledad", TestIsbn.Next(), [marquez], [Classics], "Sudamericana", "es", 1967, description: "Siete generaciones de la familia Buendía en Macondo.");
+        await BookAsync("One Hundred Years of Solitude", TestIsbn.Next(), [marquez], [Classics], "Harper", "en", 1970, description: "The Buendía family over seven generations.");
+        await BookAsync("Heart of Darkness", TestIsbn.Next(), [conrad], [Classics], "Blackwood", "en", 1899, description: "A voyage up the Congo river.");
+        await BookAsync("Il nome della rosa", TestIsbn.Next(), [eco], [Classics], "Bompiani", "it", 1980, description: "Delitti in un'abbazia.");
+        await BookAsync("The Name of the Rose", TestIsbn.Next(), [eco], [Classics], "Harcourt", "en", 1983, description: "Murders in a medieval abbey.");
+    });
 }
 
 public sealed class SearchTests(SearchFixture fixture) : IClassFixture<SearchFixture>
