@@ -22,10 +22,22 @@ using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 //     of a stack are often not its caller;
 //   - the same, with the innermost three components and layers, for the detail;
 //   - the top stacks (10 frames) of TYPE (System.String unless given; * for every type).
+//
+// AllocationProfile perf PERF_SCRIPT_TEXT HZ   (bench/cpu-profile.sh)
+//
+// The same attribution for CPU samples: `perf script` of a `perf record -g` taken with the
+// runtime's perf map on (JIT-compiled frames named). Each sample goes to the innermost piece of
+// work on its stack, as above (a socket write's kernel frames to the Npgsql or Kestrel call that
+// made it); a sample with no managed frame goes to the runtime (GC, JIT, thread pool), the kernel
+// or the C library by its innermost frame.
 var culture = CultureInfo.InvariantCulture;
+if (args.Length == 3 && args[0] == "perf")
+{
+    return CpuProfile(args[1], int.Parse(args[2], culture));
+}
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: AllocationProfile PID|- SECONDS TRACE_FILE [TYPE]");
+    Console.Error.WriteLine("usage: AllocationProfile PID|- SECONDS TRACE_FILE [TYPE]\n       AllocationProfile perf PERF_SCRIPT_TEXT HZ");
     return 2;
 }
 var seconds = int.Parse(args[1], culture);
@@ -58,27 +70,14 @@ foreach (var sample in log.Events.Select(e => e as GCAllocationTickTraceData).Wh
     var type = sample.TypeName ?? "?";
     total += bytes;
     Add(byType, type, bytes);
-    var who = new List<string>();
-    var frames = new List<string>();
+    var methods = new List<string>();
     for (var frame = sample.CallStack(); frame is not null; frame = frame.Caller)
     {
         var method = frame.CodeAddress.FullMethodName;
-        if (string.IsNullOrEmpty(method))
-        {
-            method = frame.CodeAddress.ModuleName + "!?";
-        }
-        // The async machinery's own frames say nothing of who allocated.
-        if (frames.Count < 10 && !method.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal)
-            && !method.StartsWith("System.Threading.ExecutionContext.", StringComparison.Ordinal))
-        {
-            frames.Add(method.Length > 150 ? method[..150] : method);
-        }
-        if (Components.FirstOrDefault(c => method.Contains(c.Pattern, StringComparison.Ordinal)) is { Name: { } name } && !who.Contains(name))
-        {
-            who.Add(name);
-        }
+        methods.Add(string.IsNullOrEmpty(method) ? frame.CodeAddress.ModuleName + "!?" : method);
     }
-    Add(byWho, who.FirstOrDefault(w => !Layers.Contains(w)) ?? who.FirstOrDefault() ?? "(none of these)", bytes);
+    var (who, frames) = Attribute(methods);
+    Add(byWho, Who(who) ?? "(none of these)", bytes);
     Add(byChain, who.Count == 0 ? "(none of these)" : string.Join(" < ", who.Take(3)), bytes);
     if (focus == "*" || type == focus)
     {
@@ -106,10 +105,72 @@ void Print(string title, Dictionary<string, long> shares, int top)
 
 static void Add(Dictionary<string, long> shares, string key, long bytes) => shares[key] = shares.GetValueOrDefault(key) + bytes;
 
+// The components a stack (innermost frame first) runs through, innermost first, and its first 10
+// frames without the async machinery's own (they say nothing of who did the work).
+static (List<string> Who, List<string> Frames) Attribute(IEnumerable<string> methods)
+{
+    var who = new List<string>();
+    var frames = new List<string>();
+    foreach (var method in methods)
+    {
+        if (frames.Count < 10 && !method.Contains("System.Runtime.CompilerServices.", StringComparison.Ordinal)
+            && !method.Contains("System.Threading.ExecutionContext", StringComparison.Ordinal))
+        {
+            frames.Add(method.Length > 150 ? method[..150] : method);
+        }
+        if (Components.FirstOrDefault(c => method.Contains(c.Pattern, StringComparison.Ordinal)) is { Name: { } name } && !who.Contains(name))
+        {
+            who.Add(name);
+        }
+    }
+    return (who, frames);
+}
+
+// The innermost piece of work, else the innermost layer.
+static string? Who(List<string> who) => who.FirstOrDefault(w => !Layers.Contains(w)) ?? who.FirstOrDefault();
+
+// `perf script` text: a header line per sample, then its frames ("address symbol (dso)"), innermost first.
+static int CpuProfile(string file, int hz)
+{
+    var culture = CultureInfo.InvariantCulture;
+    var byWho = new Dictionary<string, long>();
+    var byChain = new Dictionary<string, long>();
+    long samples = 0;
+    foreach (var block in File.ReadAllText(file).Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
+    {
+        var lines = block.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length < 2)
+        {
+            continue;
+        }
+        samples++;
+        var frames = lines.Skip(1).Select(l => l.Trim()).Select(l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).ToList();
+        var (who, _) = Attribute(frames);
+        var innermost = frames[0];
+        var native = innermost.Contains("kernel", StringComparison.Ordinal) ? "(the kernel, no managed frame)"
+            : innermost.Contains("libcoreclr", StringComparison.Ordinal) || innermost.Contains("libclrjit", StringComparison.Ordinal) ? "(the runtime: GC, JIT, thread pool)"
+            : innermost.Contains("libc.so", StringComparison.Ordinal) ? "(the C library)"
+            : "(other native code)";
+        Add(byWho, Who(who) ?? native, 1);
+        Add(byChain, who.Count == 0 ? native : string.Join(" < ", who.Take(3)), 1);
+    }
+    Console.WriteLine(string.Create(culture, $"cpu samples {samples} at {hz} Hz: {samples / (double)hz:F2} CPU s"));
+    foreach (var (title, shares) in new[] { ("who spends the CPU (the innermost piece of work on the stack)", byWho), ("the innermost three components and layers", byChain) })
+    {
+        Console.WriteLine();
+        Console.WriteLine($"--- {title}");
+        foreach (var (key, count) in shares.OrderByDescending(p => p.Value).Take(20))
+        {
+            Console.WriteLine(string.Create(culture, $"{count * 100.0 / samples,6:F1} %  {key}"));
+        }
+    }
+    return 0;
+}
+
 internal static partial class Program
 {
     /// <summary>Layers under the pieces of work: a sample is theirs only when no piece of work is on its stack.</summary>
-    private static readonly HashSet<string> Layers = ["Npgsql", "System.Text.Json", "DI", "ServiceDefaults", "the service's own code"];
+    private static readonly HashSet<string> Layers = ["Npgsql", "System.Text.Json", "DI", "ServiceDefaults", "the service's own code", "EF (query pipeline, change tracking)", "ASP.NET Core"];
 
     /// <summary>Components a stack may run through, the more specific first.</summary>
     private static readonly (string Pattern, string Name)[] Components =
@@ -138,5 +199,7 @@ internal static partial class Program
         ("Npgsql", "Npgsql"),
         ("Library.ServiceDefaults", "ServiceDefaults"),
         ("Library.", "the service's own code"),
+        ("Microsoft.EntityFrameworkCore", "EF (query pipeline, change tracking)"),
+        ("Microsoft.AspNetCore", "ASP.NET Core"),
     ];
 }
