@@ -24,30 +24,17 @@ bench_lending_data
 OUT="$BENCH_WORK/allocations"
 mkdir -p "$OUT"
 
-pidfile="$LIBRARY_DATA_DIR/run/$SERVICE-0.pid"
-[[ -s "$pidfile" ]] || bench_die "no $SERVICE-0 in this stack ($pidfile)"
-read -r pid <"$pidfile"
-replicas="$(find "$LIBRARY_DATA_DIR/run" -name "$SERVICE-*.pid" | wc -l)"
-
-# Warm the path (JIT, pools), then sample the middle of a longer load.
-BORROW_DATA="$BENCH_LENDING/borrow-data.lua" wrk -t2 -c4 -d3s -s "$BENCH_DIR/borrow.lua" "$BENCH_URL" >/dev/null
-load_seconds=$((SAMPLE_SECONDS + 10))
-bench_log "borrow/return through the gateway: $CONNECTIONS connections, ${load_seconds} s; sampling $SERVICE-0 (pid $pid) for ${SAMPLE_SECONDS} s from the 5th"
-BORROW_DATA="$BENCH_LENDING/borrow-data.lua" bench_wrk "$OUT/wrk.txt" "$CONNECTIONS" "$load_seconds" "$BENCH_URL" "$BENCH_DIR/borrow.lua" &
-load=$!
-sleep 5
+bench_profile_load "$SERVICE" "$SAMPLE_SECONDS" "$CONNECTIONS" "$OUT" "allocation samples of"
 trace="$OUT/$SERVICE-0.nettrace"
-dotnet "$BENCH_DIR/AllocationProfile/bin/Release/net10.0/AllocationProfile.dll" "$pid" "$SAMPLE_SECONDS" "$trace" "${BENCH_ALLOC_TYPE:-System.String}" >"$OUT/profile.txt" \
+dotnet "$BENCH_DIR/AllocationProfile/bin/Release/net10.0/AllocationProfile.dll" "$PROFILE_PID" "$SAMPLE_SECONDS" "$trace" "${BENCH_ALLOC_TYPE:-System.String}" >"$OUT/profile.txt" \
   || bench_die "the profile failed (see $OUT/profile.txt)"
-wait "$load"
-read -r rps p50 p99 _ < <(bench_wrk_fields "$OUT/wrk.txt")
-# Each request through the gateway reaches one of the service's replicas (the gateway spreads them).
-per_replica="$(awk -v r="$rps" -v s="$SAMPLE_SECONDS" -v n="$replicas" 'BEGIN { printf "%.0f", r * s / n }')"
+wait "$PROFILE_LOAD"
+per_replica="$(bench_profile_requests "$OUT" "$SAMPLE_SECONDS")"
 mib="$(sed -n '1s/.*(sampled) \([0-9.]*\) MiB.*/\1/p' "$OUT/profile.txt")"
 kb="$(awk -v m="$mib" -v n="$per_replica" 'BEGIN { if (n > 0) printf "%.0f", m * 1024 / n }')"
 echo
 cat "$OUT/profile.txt"
-bench_wrk_row allocations "borrow+return requests: gateway" "$OUT/wrk.txt" "$CONNECTIONS conns, ${load_seconds} s; the load beside the sampling" >/dev/null
+bench_wrk_row allocations "borrow+return requests: gateway" "$OUT/wrk.txt" "$CONNECTIONS conns, $((SAMPLE_SECONDS + 10)) s; the load beside the sampling" >/dev/null
 bench_row allocations "allocated by $SERVICE-0" "$(fmt_rate "$(awk -v m="$mib" -v s="$SAMPLE_SECONDS" 'BEGIN { print m / s }')" " MiB/s")" "" "" \
-  "${kb} KB per request (about $per_replica of the load's requests reached it: $replicas replicas); sampled ${SAMPLE_SECONDS} s"
+  "${kb} KB per request (about $per_replica of the load's requests reached it: $PROFILE_REPLICAS replicas); sampled ${SAMPLE_SECONDS} s"
 bench_finish

@@ -47,31 +47,19 @@ BENCH_TOKEN="$(bench_token)"
 export BENCH_TOKEN
 bench_lending_data
 
-pidfile="$LIBRARY_DATA_DIR/run/$SERVICE-0.pid"
-[[ -s "$pidfile" ]] || bench_die "no $SERVICE-0 in this stack ($pidfile)"
-read -r pid <"$pidfile"
-[[ -s "/tmp/perf-$pid.map" ]] || bench_die "$SERVICE-0 (pid $pid) writes no perf map: start its stack with DOTNET_PerfMapEnabled=1"
-replicas="$(find "$LIBRARY_DATA_DIR/run" -name "$SERVICE-*.pid" | wc -l)"
-
-# Warm the path (JIT, pools), then sample the middle of a longer load.
-BORROW_DATA="$BENCH_LENDING/borrow-data.lua" wrk -t2 -c4 -d3s -s "$BENCH_DIR/borrow.lua" "$BENCH_URL" >/dev/null
-load_seconds=$((SAMPLE_SECONDS + 10))
-bench_log "borrow/return through the gateway: $CONNECTIONS connections, ${load_seconds} s; perf on $SERVICE-0 (pid $pid) for ${SAMPLE_SECONDS} s from the 5th, $HZ Hz"
-BORROW_DATA="$BENCH_LENDING/borrow-data.lua" bench_wrk "$OUT/wrk.txt" "$CONNECTIONS" "$load_seconds" "$BENCH_URL" "$BENCH_DIR/borrow.lua" &
-load=$!
-sleep 5
-perf record -F "$HZ" -g -p "$pid" -o "$OUT/perf.data" -- sleep "$SAMPLE_SECONDS" >"$OUT/perf-record.txt" 2>&1 \
+bench_profile_load "$SERVICE" "$SAMPLE_SECONDS" "$CONNECTIONS" "$OUT" "perf at $HZ Hz on"
+[[ -s "/tmp/perf-$PROFILE_PID.map" ]] || bench_die "$SERVICE-0 (pid $PROFILE_PID) writes no perf map: start its stack with DOTNET_PerfMapEnabled=1"
+perf record -F "$HZ" -g -p "$PROFILE_PID" -o "$OUT/perf.data" -- sleep "$SAMPLE_SECONDS" >"$OUT/perf-record.txt" 2>&1 \
   || bench_die "perf record failed (see $OUT/perf-record.txt)"
-wait "$load"
+wait "$PROFILE_LOAD"
 perf script -i "$OUT/perf.data" >"$OUT/perf.txt" 2>/dev/null
 dotnet "$BENCH_DIR/AllocationProfile/bin/Release/net10.0/AllocationProfile.dll" perf "$OUT/perf.txt" "$HZ" >"$OUT/profile.txt" \
   || bench_die "the attribution failed (see $OUT/profile.txt)"
-read -r rps p50 p99 _ < <(bench_wrk_fields "$OUT/wrk.txt")
-per_replica="$(awk -v r="$rps" -v s="$SAMPLE_SECONDS" -v n="$replicas" 'BEGIN { printf "%.0f", r * s / n }')"
+per_replica="$(bench_profile_requests "$OUT" "$SAMPLE_SECONDS")"
 cpu="$(sed -n '1s/.*: \([0-9.]*\) CPU s.*/\1/p' "$OUT/profile.txt")"
 echo
 cat "$OUT/profile.txt"
-bench_wrk_row cpu "borrow+return requests: gateway" "$OUT/wrk.txt" "$CONNECTIONS conns, ${load_seconds} s; the load beside the sampling" >/dev/null
+bench_wrk_row cpu "borrow+return requests: gateway" "$OUT/wrk.txt" "$CONNECTIONS conns, $((SAMPLE_SECONDS + 10)) s; the load beside the sampling" >/dev/null
 bench_row cpu "CPU of $SERVICE-0 per request" "$(awk -v c="$cpu" -v n="$per_replica" 'BEGIN { if (n > 0) printf "%.2f ms", c * 1000 / n }')" "" "" \
-  "$cpu CPU s in ${SAMPLE_SECONDS} s (perf samples); about $per_replica of the load's requests reached it ($replicas replicas)"
+  "$cpu CPU s in ${SAMPLE_SECONDS} s (perf samples); about $per_replica of the load's requests reached it ($PROFILE_REPLICAS replicas)"
 bench_finish

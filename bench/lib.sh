@@ -185,6 +185,34 @@ bench_replicated() {
   done
 }
 
+# For the profilers (bench/allocations.sh, bench/cpu-profile.sh): PROFILE_PID is SERVICE's replica 0
+# and PROFILE_REPLICAS how many it has; the borrow path is warmed (JIT, pools), then bench/borrow.sh's
+# load runs in the background (PROFILE_LOAD, its wrk output OUT/wrk.txt) for SAMPLE_SECONDS + 10 s,
+# and this returns 5 s into it, so the caller samples the middle of the load.
+#   bench_profile_load SERVICE SAMPLE_SECONDS CONNECTIONS OUT WHAT   (WHAT: the log's "sampling ..." words)
+bench_profile_load() {
+  local service=$1 seconds=$2 connections=$3 out=$4 what=$5 pidfile load_seconds
+  pidfile="$LIBRARY_DATA_DIR/run/$service-0.pid"
+  [[ -s "$pidfile" ]] || bench_die "no $service-0 in this stack ($pidfile)"
+  read -r PROFILE_PID <"$pidfile"
+  PROFILE_REPLICAS="$(find "$LIBRARY_DATA_DIR/run" -name "$service-*.pid" | wc -l)"
+  BORROW_DATA="$BENCH_LENDING/borrow-data.lua" wrk -t2 -c4 -d3s -s "$BENCH_DIR/borrow.lua" "$BENCH_URL" >/dev/null
+  load_seconds=$((seconds + 10))
+  bench_log "borrow/return through the gateway: $connections connections, ${load_seconds} s; $what $service-0 (pid $PROFILE_PID) for ${seconds} s from the 5th"
+  BORROW_DATA="$BENCH_LENDING/borrow-data.lua" bench_wrk "$out/wrk.txt" "$connections" "$load_seconds" "$BENCH_URL" "$BENCH_DIR/borrow.lua" &
+  PROFILE_LOAD=$!
+  sleep 5
+}
+
+# The requests of the profile's load (OUT/wrk.txt) that reached one replica while it was sampled
+# (the gateway spreads them over the replicas).
+bench_profile_requests() { # OUT SAMPLE_SECONDS
+  local rps _
+  read -r rps _ < <(bench_wrk_fields "$1/wrk.txt")
+  awk -v r="$rps" -v s="$2" -v n="$PROFILE_REPLICAS" 'BEGIN { printf "%.0f", r * s / n }'
+}
+
+
 # bench_lending_data -> the titles and readers the lending scenarios share, made once per stack:
 # $BENCH_LENDING/titles (BENCH_TITLES x BENCH_COPIES), readers (BENCH_READERS), and
 # borrow-data.lua for bench/borrow.lua. Needs BENCH_TOKEN.
