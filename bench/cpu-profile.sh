@@ -28,8 +28,9 @@ mkdir -p "$OUT"
 dotnet build "$BENCH_DIR/AllocationProfile" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
 bench_build
 # Only the stack's processes get the perf map (not MSBuild's nodes, which outlive the build).
-# Each writes /tmp/perf-PID.map and perfinfo-PID.map; once the stack has stopped, the maps of
-# processes started since the marker and gone are removed (a running stack's stay).
+# Each writes /tmp/perf-PID.map and perfinfo-PID.map; once the stack has stopped (bench/lib.sh's
+# BENCH_AFTER_STOP), the maps of processes started since the marker and gone are removed (a
+# running stack's stay).
 marker="$(mktemp /tmp/cpu-profile.XXXXXX)"
 clean_maps() {
   local f p
@@ -40,9 +41,9 @@ clean_maps() {
   done
   rm -f "$marker"
 }
+BENCH_AFTER_STOP=clean_maps
 export BENCH_NO_BUILD=1 DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
 bench_stack_up
-trap 'rc=$?; trap - EXIT; bench_cleanup_now; clean_maps; exit "$rc"' EXIT
 BENCH_TOKEN="$(bench_token)"
 export BENCH_TOKEN
 bench_lending_data

@@ -95,6 +95,8 @@ bench_cleanup_now() {
   done
   BENCH_CHILD_PIDS=()
   if [[ -n "$BENCH_STACK_OWN" ]]; then "$BENCH_ROOT/eng/processes.sh" stop >/dev/null 2>&1 || true; BENCH_STACK_OWN=""; fi
+  # A script's own tidying once its processes are gone (BENCH_AFTER_STOP: a command, run once).
+  if [[ -n "${BENCH_AFTER_STOP:-}" ]]; then "$BENCH_AFTER_STOP" || true; BENCH_AFTER_STOP=""; fi
   if [[ -n "${BENCH_OWN_WORK:-}" ]]; then
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then bench_log "kept $BENCH_WORK"; else rm -rf "$BENCH_WORK"; fi
   fi
@@ -211,7 +213,6 @@ bench_profile_requests() { # OUT SAMPLE_SECONDS
   read -r rps _ < <(bench_wrk_fields "$1/wrk.txt")
   awk -v r="$rps" -v s="$2" -v n="$PROFILE_REPLICAS" 'BEGIN { printf "%.0f", r * s / n }'
 }
-
 
 # bench_lending_data -> the titles and readers the lending scenarios share, made once per stack:
 # $BENCH_LENDING/titles (BENCH_TITLES x BENCH_COPIES), readers (BENCH_READERS), and

@@ -31,14 +31,13 @@ using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 // made it); a sample with no managed frame goes to the runtime (GC, JIT, thread pool), the kernel
 // or the C library by its innermost frame.
 var culture = CultureInfo.InvariantCulture;
-if (args.Length == 3 && args[0] == "perf")
+if (args.Length > 0 && args[0] == "perf")
 {
-    return CpuProfile(args[1], int.Parse(args[2], culture));
+    return args.Length == 3 && int.TryParse(args[2], culture, out var hz) && hz > 0 ? CpuProfile(args[1], hz) : Usage();
 }
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: AllocationProfile PID|- SECONDS TRACE_FILE [TYPE]\n       AllocationProfile perf PERF_SCRIPT_TEXT HZ");
-    return 2;
+    return Usage();
 }
 var seconds = int.Parse(args[1], culture);
 var file = args[2];
@@ -87,19 +86,26 @@ foreach (var sample in log.Events.Select(e => e as GCAllocationTickTraceData).Wh
 
 double MiB(long b) => b / 1024.0 / 1024.0;
 Console.WriteLine(string.Create(culture, $"allocated (sampled) {MiB(total):F1} MiB in {seconds} s: {MiB(total) / seconds:F1} MiB/s"));
-Print("types", byType, 20);
-Print("who allocates (the innermost piece of work on the stack)", byWho, 20);
-Print("the innermost three components and layers", byChain, 20);
-Print($"stacks of {focus}", byStack, 12);
+Print("types", byType, 20, total);
+Print("who allocates (the innermost piece of work on the stack)", byWho, 20, total);
+Print("the innermost three components and layers", byChain, 20, total);
+Print($"stacks of {focus}", byStack, 12, total);
 return 0;
 
-void Print(string title, Dictionary<string, long> shares, int top)
+static int Usage()
+{
+    Console.Error.WriteLine("usage: AllocationProfile PID|- SECONDS TRACE_FILE [TYPE]\n       AllocationProfile perf PERF_SCRIPT_TEXT HZ");
+    return 2;
+}
+
+// The top shares of a total (bytes or samples), in per cent.
+static void Print(string title, Dictionary<string, long> shares, int top, long total)
 {
     Console.WriteLine();
     Console.WriteLine($"--- {title}");
-    foreach (var (key, bytes) in shares.OrderByDescending(p => p.Value).Take(top))
+    foreach (var (key, amount) in shares.OrderByDescending(p => p.Value).Take(top))
     {
-        Console.WriteLine(string.Create(culture, $"{bytes * 100.0 / total,6:F1} %  {key}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{amount * 100.0 / total,6:F1} %  {key}"));
     }
 }
 
@@ -132,7 +138,6 @@ static string? Who(List<string> who) => who.FirstOrDefault(w => !Layers.Contains
 // `perf script` text: a header line per sample, then its frames ("address symbol (dso)"), innermost first.
 static int CpuProfile(string file, int hz)
 {
-    var culture = CultureInfo.InvariantCulture;
     var byWho = new Dictionary<string, long>();
     var byChain = new Dictionary<string, long>();
     long samples = 0;
@@ -154,16 +159,14 @@ static int CpuProfile(string file, int hz)
         Add(byWho, Who(who) ?? native, 1);
         Add(byChain, who.Count == 0 ? native : string.Join(" < ", who.Take(3)), 1);
     }
-    Console.WriteLine(string.Create(culture, $"cpu samples {samples} at {hz} Hz: {samples / (double)hz:F2} CPU s"));
-    foreach (var (title, shares) in new[] { ("who spends the CPU (the innermost piece of work on the stack)", byWho), ("the innermost three components and layers", byChain) })
+    if (samples == 0)
     {
-        Console.WriteLine();
-        Console.WriteLine($"--- {title}");
-        foreach (var (key, count) in shares.OrderByDescending(p => p.Value).Take(20))
-        {
-            Console.WriteLine(string.Create(culture, $"{count * 100.0 / samples,6:F1} %  {key}"));
-        }
+        Console.Error.WriteLine($"no samples in {file}: perf record saw the process idle, or perf script wrote nothing");
+        return 1;
     }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cpu samples {samples} at {hz} Hz: {samples / (double)hz:F2} CPU s"));
+    Print("who spends the CPU (the innermost piece of work on the stack)", byWho, 20, samples);
+    Print("the innermost three components and layers", byChain, 20, samples);
     return 0;
 }
 
