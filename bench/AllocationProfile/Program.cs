@@ -28,8 +28,9 @@ using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 // The same attribution for CPU samples: `perf script` of a `perf record -g` taken with the
 // runtime's perf map on (JIT-compiled frames named). Each sample goes to the innermost piece of
 // work on its stack, as above (a socket write's kernel frames to the Npgsql or Kestrel call that
-// made it); a sample with no managed frame goes to the runtime (GC, JIT, thread pool), the kernel
-// or the C library by its innermost frame.
+// made it); a sample with managed frames of no listed component goes to ".NET code of no listed
+// component", and one with no managed frame to the runtime (GC, JIT, thread pool), the kernel or
+// the C library by its innermost frame.
 var culture = CultureInfo.InvariantCulture;
 if (args.Length > 0 && args[0] == "perf")
 {
@@ -152,7 +153,8 @@ static int CpuProfile(string file, int hz)
         var frames = lines.Skip(1).Select(l => l.Trim()).Select(l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).ToList();
         var (who, _) = Attribute(frames);
         var innermost = frames[0];
-        var native = innermost.Contains("kernel", StringComparison.Ordinal) ? "(the kernel, no managed frame)"
+        var native = frames.Any(Managed) ? "(.NET code of no listed component)"
+            : innermost.Contains("kernel", StringComparison.Ordinal) ? "(the kernel, no managed frame)"
             : innermost.Contains("libcoreclr", StringComparison.Ordinal) || innermost.Contains("libclrjit", StringComparison.Ordinal) ? "(the runtime: GC, JIT, thread pool)"
             : innermost.Contains("libc.so", StringComparison.Ordinal) ? "(the C library)"
             : "(other native code)";
@@ -169,6 +171,10 @@ static int CpuProfile(string file, int hz)
     Print("the innermost three components and layers", byChain, 20, samples);
     return 0;
 }
+
+// A frame of managed code: JIT-compiled (named by the runtime's perf map) or precompiled in an assembly.
+static bool Managed(string frame) =>
+    frame.Contains("(/tmp/perf-", StringComparison.Ordinal) || frame.EndsWith(".dll)", StringComparison.Ordinal);
 
 internal static partial class Program
 {
