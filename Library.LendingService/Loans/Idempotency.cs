@@ -10,6 +10,10 @@ namespace Library.LendingService.Loans;
 /// concurrent retry waits on it and then answers what the first request answered (refusals
 /// included); nothing is done twice. Keys are kept for the policy's window (24 h). A use case's
 /// changes still pending when it succeeds are saved here, in the same transaction (refusals' never).
+/// The request's token stops the use case while it reads and decides; once it has decided, its
+/// answer is saved and committed in full even if the client has gone: a commit cancelled half-way
+/// throws away work already done and leaves the client's retry to guess, and EF logs a cancelled
+/// commit or rollback as an error (TransactionError), which a client closing its connection is not.
 /// </summary>
 public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Options.IOptionsMonitor<LendingOptions> options, TimeProvider time)
 {
@@ -39,7 +43,7 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
             if (ownKey is not null && ++attempts > 1
                 && await db.IdempotentRequests.AsNoTracking().SingleOrDefaultAsync(r => r.UserId == userId && r.Key == ownKey, token) is { } committed)
             {
-                await transaction.RollbackAsync(token);
+                await transaction.RollbackAsync(CancellationToken.None);
                 return Outcome.Deserialize(committed.Response!);
             }
             if (key is not null)
@@ -55,7 +59,7 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
                 if (claimed == 0)
                 {
                     // The first request with this key has committed (we waited for it): its answer.
-                    await transaction.RollbackAsync(token);
+                    await transaction.RollbackAsync(CancellationToken.None);
                     var first = await db.IdempotentRequests.AsNoTracking().SingleAsync(r => r.UserId == userId && r.Key == key, token);
                     return first.Operation != operation
                         ? Outcome.Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused",
@@ -65,6 +69,7 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
             }
 
             var outcome = await useCase(token);
+            var decided = CancellationToken.None; // from here on, not cancelled by the client's leaving
             if (outcome.Succeeded)
             {
                 // A use case may leave its last changes to this save (the desk's loans and returns
@@ -76,17 +81,17 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
                         UserId = userId, Key = ownKey!, Operation = operation, StatusCode = outcome.Status, Response = outcome.Serialize(), CreatedAt = now,
                     });
                 }
-                await db.SaveChangesAsync(token);
+                await db.SaveChangesAsync(decided);
             }
             if (key is not null)
             {
                 await db.IdempotentRequests.Where(r => r.UserId == userId && r.Key == key)
-                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, outcome.Status).SetProperty(r => r.Response, outcome.Serialize()), token);
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.StatusCode, outcome.Status).SetProperty(r => r.Response, outcome.Serialize()), decided);
             }
             if (outcome.Succeeded || key is not null)
             {
                 // A refusal changed nothing but the key's row, which must be kept with its answer.
-                await transaction.CommitAsync(token);
+                await transaction.CommitAsync(decided);
             }
             return outcome;
         }, ct);

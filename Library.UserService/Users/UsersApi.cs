@@ -218,7 +218,8 @@ public static class UsersApi
                     await db.SaveChangesAsync(token);
                     await db.RefreshTokens.Where(t => t.UserId == id && t.RevokedAt == null)
                         .ExecuteUpdateAsync(s => s.SetProperty(t => t.RevokedAt, now), token);
-                    await transaction.CommitAsync(token);
+                    // The work is done: a client leaving now neither undoes it nor makes EF log a cancelled commit as an error.
+                    await transaction.CommitAsync(CancellationToken.None);
                 }, attempt);
             }
             return TypedResults.Ok(UserResponse.From(user));
