@@ -93,11 +93,11 @@ public static class MigrationExtensions
                 await take.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            // On an empty database every migration is pending; asking EF would query the missing
-            // history table and log a (harmless, alarming) command error first (dotnet/efcore#37328).
-            var pending = await db.GetService<IHistoryRepository>().ExistsAsync(cancellationToken)
-                ? (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList()
-                : db.Database.GetMigrations().ToList();
+            // The history table first (CREATE ... IF NOT EXISTS): on an empty database, EF's own
+            // probe of it (ExistsAsync, and again inside MigrateAsync) queries the missing table and
+            // logs a harmless, alarming "Failed executing DbCommand" error (dotnet/efcore#37328).
+            await db.GetService<IHistoryRepository>().CreateIfNotExistsAsync(cancellationToken);
+            var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
             if (pending.Count > 0)
             {
                 logger.LogInformation("Applying {Count} migration(s) to {Context}: {Migrations}", pending.Count, typeof(TContext).Name, pending);
