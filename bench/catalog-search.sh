@@ -5,7 +5,8 @@
 # distinct searches, filters, sorts, facets); their resident memory; then the EXPLAIN plans of
 # the main queries (which indexes they use). Own PostgreSQL, Redis and RabbitMQ (bench/lib.sh's
 # ports; nothing else of the stack runs), so it never touches a running stack.
-#   bench/catalog-search.sh [titles, default 100000]   (BENCH_SECONDS=20, BENCH_CONNECTIONS=16;
+#   bench/catalog-search.sh [titles, default 100000]   (BENCH_SECONDS=20, BENCH_CONNECTIONS=16,
+#                                                       BENCH_SCALE_SETTLE=20: the RSS row's wait;
 #                                                       the two processes on LIBRARY_BOOKSERVICE_PORT and +1)
 # A/B: BENCH_SEARCH_BASELINE_DLL=<another build's Library.BookService.dll> (same schema) adds a third
 # process, uncached, on the port +2, and measures it and the uncached one of this tree in turns
@@ -100,6 +101,14 @@ run "$CACHED" cached "${pids[0]}"
 run "$UNCACHED" uncached "${pids[1]}"
 bench_row scale "search, $COUNT titles: cached / uncached" "$(ratio "${RPS[cached]}" "${RPS[uncached]}")x" "" "" \
   "import of the catalog through the service: ${import_seconds} s"
+# The cached process imported the catalog and went straight into its load: its RSS just after is
+# the import's garbage, which the idle trim (ServiceDefaults' IdleMemoryTrim) gives back once the
+# process is quiet. What each holds once settled:
+SETTLE="${BENCH_SCALE_SETTLE:-20}"
+sleep "$SETTLE"
+rss_of() { echo $(($(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status") / 1024)); }
+bench_row scale "search, $COUNT titles: RSS settled, cached / uncached" "$(rss_of "${pids[0]}") / $(rss_of "${pids[1]}") MiB" "" "" \
+  "${SETTLE} s after the last load (the cached process, which imported the catalog, idle since its own); the rows above: just after each load"
 if [[ -n "${BENCH_SEARCH_BASELINE_DLL:-}" ]]; then
   this="${RPS[uncached]}"
   run "$((UNCACHED + 1))" "uncached, baseline build" "${pids[2]}"; other="${RPS[uncached, baseline build]}"
