@@ -167,6 +167,16 @@ public static class PostgresExtensions
         _ => false,
     };
 
+    /// <summary>
+    /// Commits a request's transaction once its work is done, whatever the request's token says
+    /// by then: a client that leaves now (a closed connection, wrk ending a run) neither undoes
+    /// work already done nor leaves its retry to guess whether the commit happened; and EF logs a
+    /// cancelled commit as an error (<c>TransactionError</c>, 20205), which a client leaving is not.
+    /// The work before it still runs under the request's token.
+    /// </summary>
+    public static Task CommitFinishedAsync(this IDbContextTransaction transaction) =>
+        transaction.CommitAsync(CancellationToken.None);
+
     /// <summary>The connection string, or a start-up error that names the key that is missing.</summary>
     public static string GetRequiredConnectionString(this IConfiguration configuration, string name) =>
         configuration.GetConnectionString(name) is { Length: > 0 } value

@@ -88,6 +88,7 @@ fi
 pg_psql "$DATA" -d bookdb -qc "VACUUM ANALYZE" >/dev/null
 
 declare -A RPS=()
+rss_of() { echo $(($(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status") / 1024)); } # PID -> MiB
 run() { # PORT LABEL PID
   bench_log "search at $COUNT titles: $2, ${SECONDS_EACH} s"
   # one pass to warm (fills the cache for the cached instance), at the measured connections: each
@@ -95,7 +96,7 @@ run() { # PORT LABEL PID
   wrk -t2 -c"$CONNECTIONS" -d3s -s "$BENCH_DIR/search.lua" "http://127.0.0.1:$1" >/dev/null
   bench_wrk "$DATA/wrk-$2.txt" "$CONNECTIONS" "$SECONDS_EACH" "http://127.0.0.1:$1" "$BENCH_DIR/search.lua"
   RPS[$2]="$(bench_wrk_row scale "search, $COUNT titles: $2" "$DATA/wrk-$2.txt" \
-    "$CONNECTIONS conns, ${SECONDS_EACH} s, 12 distinct searches + facets, one book-service process; RSS after: $(($(awk '/^VmRSS:/ { print $2 }' "/proc/$3/status") / 1024)) MiB")"
+    "$CONNECTIONS conns, ${SECONDS_EACH} s, 12 distinct searches + facets, one book-service process; RSS after: $(rss_of "$3") MiB")"
 }
 run "$CACHED" cached "${pids[0]}"
 run "$UNCACHED" uncached "${pids[1]}"
@@ -106,7 +107,6 @@ bench_row scale "search, $COUNT titles: cached / uncached" "$(ratio "${RPS[cache
 # process is quiet. What each holds once settled:
 SETTLE="${BENCH_SCALE_SETTLE:-20}"
 sleep "$SETTLE"
-rss_of() { echo $(($(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status") / 1024)); }
 bench_row scale "search, $COUNT titles: RSS settled, cached / uncached" "$(rss_of "${pids[0]}") / $(rss_of "${pids[1]}") MiB" "" "" \
   "${SETTLE} s after the last load (the cached process, which imported the catalog, idle since its own); the rows above: just after each load"
 if [[ -n "${BENCH_SEARCH_BASELINE_DLL:-}" ]]; then

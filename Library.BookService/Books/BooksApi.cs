@@ -488,8 +488,7 @@ public static class BooksApi
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             await db.SaveChangesAsync(token);
             await db.Database.ExecuteSqlAsync($"SELECT refresh_book_search({bookIds})", token);
-            // The work is done: a client leaving now neither undoes it nor makes EF log a cancelled commit as an error.
-            await transaction.CommitAsync(CancellationToken.None);
+            await transaction.CommitFinishedAsync();
         }, ct);
 
     private static async Task<(List<Author> Authors, List<Category> Categories, ValidationProblem? Problem)> ResolveAsync(CatalogDbContext db, BookRequest request, CancellationToken ct)

@@ -241,8 +241,7 @@ public static class CatalogTransferApi
                     await InsertAsync(db, added, now, token);
                 }
                 await db.Database.ExecuteSqlAsync($"SELECT refresh_book_search({ids.ToArray()})", token);
-                // The work is done: a client leaving now neither undoes it nor makes EF log a cancelled commit as an error.
-                await transaction.CommitAsync(CancellationToken.None);
+                await transaction.CommitFinishedAsync();
             }, ct);
             db.ChangeTracker.AcceptAllChanges();
         }

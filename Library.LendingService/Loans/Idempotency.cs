@@ -11,9 +11,8 @@ namespace Library.LendingService.Loans;
 /// included); nothing is done twice. Keys are kept for the policy's window (24 h). A use case's
 /// changes still pending when it succeeds are saved here, in the same transaction (refusals' never).
 /// The request's token stops the use case while it reads and decides; once it has decided, its
-/// answer is saved and committed in full even if the client has gone: a commit cancelled half-way
-/// throws away work already done and leaves the client's retry to guess, and EF logs a cancelled
-/// commit or rollback as an error (TransactionError), which a client closing its connection is not.
+/// answer is saved and committed in full even if the client has gone (PostgresExtensions.CommitFinishedAsync
+/// says why); the rollbacks too run to their end (EF logs a cancelled one as an error).
 /// </summary>
 public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Options.IOptionsMonitor<LendingOptions> options, TimeProvider time)
 {
@@ -91,7 +90,7 @@ public sealed class Idempotency(LendingDbContext db, Microsoft.Extensions.Option
             if (outcome.Succeeded || key is not null)
             {
                 // A refusal changed nothing but the key's row, which must be kept with its answer.
-                await transaction.CommitAsync(decided);
+                await transaction.CommitFinishedAsync();
             }
             return outcome;
         }, ct);

@@ -32,8 +32,7 @@ public sealed class ReplicaLookup(LendingDbContext db, Catalog.CatalogClient cat
                 {
                     await stock.SetAsync(bookId, book.TotalCopies, token);
                 }
-                // The work is done: a client leaving now neither undoes it nor makes EF log a cancelled commit as an error.
-                await transaction.CommitAsync(CancellationToken.None);
+                await transaction.CommitFinishedAsync();
             }, ct);
             return true;
         }

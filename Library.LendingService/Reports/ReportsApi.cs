@@ -165,8 +165,7 @@ public static class ReportsApi
             await using var transaction = await db.Database.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, token);
             await db.Database.ExecuteSqlAsync($"SET LOCAL jit = off", token);
             var result = await query(token);
-            // Read only; not cancelled by a client leaving now, so EF logs no cancelled commit as an error.
-            await transaction.CommitAsync(CancellationToken.None);
+            await transaction.CommitFinishedAsync();
             return result;
         }, ct);
 

@@ -218,8 +218,7 @@ public static class UsersApi
                     await db.SaveChangesAsync(token);
                     await db.RefreshTokens.Where(t => t.UserId == id && t.RevokedAt == null)
                         .ExecuteUpdateAsync(s => s.SetProperty(t => t.RevokedAt, now), token);
-                    // The work is done: a client leaving now neither undoes it nor makes EF log a cancelled commit as an error.
-                    await transaction.CommitAsync(CancellationToken.None);
+                    await transaction.CommitFinishedAsync();
                 }, attempt);
             }
             return TypedResults.Ok(UserResponse.From(user));
